@@ -1,0 +1,30 @@
+# migrate: schema migrations inside the database (PGXS)
+
+MODULE_big = migrate
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+PGFILEDESC = "migrate - schema migrations inside the database"
+
+EXTENSION = migrate
+DATA = $(wildcard sql/migrate--*.sql)
+
+# pg_regress tests: sql/<name>.sql against expected/<name>.out
+REGRESS = setup version register upgrade downgrade baseline privileges updownup
+# each run gets a throwaway cluster, so installcheck needs no running server
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/temp.conf
+
+# isolation specs: test/isolation/specs/<name>.spec
+ISOLATION = concurrent_upgrade deploy_lock_timeout
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation \
+	--temp-instance=tmp_check_iso --temp-config=test/temp.conf
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers
+
+EXTRA_CLEAN = tmp_check tmp_check_iso test/isolation/results \
+	test/isolation/output_iso test/isolation/regression.diffs \
+	test/isolation/regression.out
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

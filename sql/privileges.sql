@@ -1,0 +1,58 @@
+-- Nothing is granted to PUBLIC; a deploy role gets what the owner grants,
+-- and its migrations run with its privileges, never more.
+CREATE EXTENSION migrate;
+CREATE ROLE regress_migrate_deployer LOGIN;
+CREATE ROLE regress_migrate_nobody LOGIN;
+
+-- PUBLIC has no EXECUTE on any function and no privilege on the catalog
+SELECT p.proname, has_function_privilege('regress_migrate_nobody', p.oid, 'EXECUTE') AS can_execute
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'migrate')
+ ORDER BY 1;
+SELECT c.relname,
+       has_table_privilege('regress_migrate_nobody', c.oid, 'SELECT') AS can_select,
+       has_table_privilege('regress_migrate_nobody', c.oid, 'INSERT,UPDATE,DELETE') AS can_write
+  FROM pg_class c WHERE c.relnamespace = 'migrate'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+ ORDER BY 1;
+SELECT has_schema_privilege('regress_migrate_nobody', 'migrate', 'USAGE') AS can_use_schema;
+
+SET ROLE regress_migrate_nobody;
+SELECT migrate_register('1', 'nope', 'SELECT 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_current();
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM migrate.status;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- the owner grants a deploy role what deploying needs
+GRANT USAGE ON SCHEMA migrate TO regress_migrate_deployer;
+GRANT SELECT, INSERT, UPDATE ON migrate.migration TO regress_migrate_deployer;
+GRANT SELECT, INSERT ON migrate.event TO regress_migrate_deployer;
+GRANT SELECT ON migrate.status TO regress_migrate_deployer;
+GRANT USAGE ON SEQUENCE migrate.event_id_seq TO regress_migrate_deployer;
+GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
+      migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
+      migrate_current(), migrate_status() TO regress_migrate_deployer;
+CREATE SCHEMA deploy AUTHORIZATION regress_migrate_deployer;
+CREATE TABLE owner_only (id int);
+
+SET ROLE regress_migrate_deployer;
+SET search_path = deploy, public;
+SELECT migrate_register('1', 'orders', 'CREATE TABLE orders (id int)', 'DROP TABLE orders');
+-- this one touches a table the deploy role may not read
+SELECT migrate_register('2', 'copy owner data', 'INSERT INTO deploy.orders SELECT id FROM public.owner_only');
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM migrate_upgrade('1');
+SELECT version, state, applied_by FROM migrate_status();
+SELECT tableowner FROM pg_tables WHERE tablename = 'orders';
+RESET search_path;
+RESET ROLE;
+
+SELECT version, action, actor FROM migrate.event ORDER BY id;
+
+DROP SCHEMA deploy CASCADE;
+DROP TABLE owner_only;
+DROP EXTENSION migrate;
+DROP ROLE regress_migrate_deployer, regress_migrate_nobody;

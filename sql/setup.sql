@@ -1,0 +1,39 @@
+-- The extension installs its catalog in schema migrate and its functions in
+-- the extension's schema, without shared_preload_libraries.
+CREATE EXTENSION migrate;
+
+SELECT extname, extrelocatable, extversion, extnamespace::regnamespace AS schema
+  FROM pg_extension WHERE extname = 'migrate';
+
+-- every member object, by kind and name
+SELECT pg_describe_object(classid, objid, objsubid) AS member
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'migrate')
+ ORDER BY 1;
+
+-- pg_dump keeps the history: the catalog tables are configuration tables
+SELECT unnest(extconfig)::regclass::text AS dumped
+  FROM pg_extension WHERE extname = 'migrate' ORDER BY 1;
+
+-- the catalog starts empty and nothing is applied
+SELECT count(*) FROM migrate.migration;
+SELECT count(*) FROM migrate.event;
+SELECT migrate_current();
+SELECT * FROM migrate_status();
+
+-- the catalog schema is the extension's own, not a place for its functions
+DROP EXTENSION migrate;
+CREATE SCHEMA migrate;
+CREATE EXTENSION migrate;
+\echo :LAST_ERROR_SQLSTATE
+DROP SCHEMA migrate;
+
+-- functions can live in another schema; the catalog stays in migrate
+CREATE SCHEMA tools;
+CREATE EXTENSION migrate SCHEMA tools;
+SELECT tools.migrate_register('1', 'one', 'SELECT 1');
+SELECT version, state FROM migrate.status;
+DROP EXTENSION migrate;
+DROP SCHEMA tools;
+SELECT count(*) FROM pg_namespace WHERE nspname = 'migrate';

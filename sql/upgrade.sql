@@ -1,0 +1,98 @@
+-- migrate_upgrade: pending migrations in version order, inside the caller's
+-- transaction; errors keep their SQLSTATE and name the migration.
+CREATE EXTENSION migrate;
+
+SELECT migrate_upgrade();          -- nothing registered: nothing to do
+SELECT migrate_current();
+
+SELECT migrate_register('1', 'accounts', $$
+    CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                           email text NOT NULL UNIQUE);
+    INSERT INTO accounts (email) VALUES ('a@example.com'), ('b@example.com');
+$$, 'DROP TABLE accounts');
+SELECT migrate_register('2', 'accounts.plan', $$
+    ALTER TABLE accounts ADD COLUMN plan text NOT NULL DEFAULT 'free';
+    UPDATE accounts SET plan = 'pro' WHERE email = 'a@example.com';
+$$, 'ALTER TABLE accounts DROP COLUMN plan');
+SELECT migrate_register('3', 'plan index', 'CREATE INDEX accounts_plan_idx ON accounts (plan)',
+                        'DROP INDEX accounts_plan_idx');
+
+-- up to a target
+SELECT * FROM migrate_upgrade('2');
+SELECT migrate_current();
+SELECT version, state, applied_by = current_user AS by_me,
+       applied_at IS NOT NULL AS has_time, duration >= '0'::interval AS has_duration
+  FROM migrate.status;
+SELECT email, plan FROM accounts ORDER BY id;
+
+-- then the rest; a second run finds nothing to do
+SELECT * FROM migrate_upgrade();
+SELECT * FROM migrate_upgrade();
+SELECT migrate_current();
+SELECT version, action, actor = current_user AS by_me, duration IS NOT NULL AS timed
+  FROM migrate.event WHERE action = 'upgrade' ORDER BY id;
+
+-- a target below the current version applies nothing
+SELECT * FROM migrate_upgrade('1');
+
+-- bad targets
+SELECT * FROM migrate_upgrade('4');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM migrate_upgrade('four');
+\echo :LAST_ERROR_SQLSTATE
+
+-- one call deploys all of its migrations or none: 5 fails, so 4 is undone
+SELECT migrate_register('4', 'audit table', 'CREATE TABLE audit (id int)', 'DROP TABLE audit');
+SELECT migrate_register('5', 'duplicate email', $$
+    CREATE TABLE audit2 (id int);
+    INSERT INTO accounts (email) VALUES ('a@example.com');
+    CREATE TABLE audit3 (id int);
+$$);
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, state FROM migrate.status WHERE version IN ('4', '5');
+SELECT to_regclass('audit') AS audit, to_regclass('audit2') AS audit2;
+
+-- the error keeps its SQLSTATE whatever it is
+SELECT migrate_register('5', 'missing table', 'INSERT INTO nowhere VALUES (1)');
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_register('5', 'raise', $$
+    DO $do$ BEGIN RAISE EXCEPTION 'custom failure' USING ERRCODE = 'P0042'; END $do$;
+$$);
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+
+-- a caller's ROLLBACK takes the migrations with it
+SELECT migrate_register('5', 'fixed', 'CREATE TABLE audit2 (id int)', 'DROP TABLE audit2');
+BEGIN;
+SELECT * FROM migrate_upgrade();
+SELECT migrate_current();
+ROLLBACK;
+SELECT migrate_current();
+SELECT to_regclass('audit') AS audit;
+
+-- the migration runs with the caller's search_path
+SELECT * FROM migrate_upgrade();
+CREATE SCHEMA app;
+SET search_path = app, public;
+SELECT migrate_register('6', 'in app', 'CREATE TABLE things (id int)', 'DROP TABLE things');
+SELECT * FROM migrate_upgrade();
+RESET search_path;
+SELECT to_regclass('app.things') AS things;
+
+-- a non-transactional migration needs the background worker engine: it and
+-- everything after it is refused, and nothing of the run is applied
+SELECT migrate_register('7', 'lower(email)', 'CREATE INDEX accounts_email ON accounts (email)',
+    'DROP INDEX accounts_email');
+SELECT migrate_register('8', 'concurrent index',
+    'CREATE INDEX CONCURRENTLY accounts_email_lower ON accounts (lower(email))',
+    NULL, transactional => false);
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_current();
+SELECT * FROM migrate_upgrade('7');
+
+DROP TABLE accounts, audit, audit2;
+DROP SCHEMA app CASCADE;
+DROP EXTENSION migrate;

@@ -1,0 +1,311 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Registration of migrations in migrate.migration, their checksums, and
+ *	  the event history in migrate.event.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include "catalog/pg_type.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#if PG_VERSION_NUM >= 140000
+#include "common/cryptohash.h"
+#endif
+
+PG_FUNCTION_INFO_V1(migrate_register);
+
+/* Append one field of the definition: its length, then its bytes. */
+static void
+append_field(StringInfo buf, const char *value)
+{
+	if (value == NULL)
+		appendStringInfoString(buf, "-;");
+	else
+	{
+		appendStringInfo(buf, "%zu:", strlen(value));
+		appendStringInfoString(buf, value);
+		appendStringInfoChar(buf, ';');
+	}
+}
+
+/*
+ * sha256 (hex) of a migration's definition: everything that decides what
+ * applying it does.  Fields are length-prefixed so that no two different
+ * definitions serialize alike.
+ */
+char *
+migration_checksum(const char *kind, const char *name, const char *up,
+				   const char *down, const char *operations,
+				   bool transactional)
+{
+	StringInfoData def;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_STRING_LENGTH);
+
+	initStringInfo(&def);
+	append_field(&def, kind);
+	append_field(&def, name);
+	append_field(&def, up);
+	append_field(&def, down);
+	append_field(&def, operations);
+	append_field(&def, transactional ? "t" : "f");
+
+#if PG_VERSION_NUM >= 140000
+	{
+		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+		if (pg_cryptohash_init(ctx) < 0 ||
+			pg_cryptohash_update(ctx, (uint8 *) def.data, def.len) < 0 ||
+			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+			elog(ERROR, "could not compute sha256 checksum");
+		pg_cryptohash_free(ctx);
+	}
+#else
+	{
+		pg_sha256_ctx ctx;
+
+		pg_sha256_init(&ctx);
+		pg_sha256_update(&ctx, (uint8 *) def.data, def.len);
+		pg_sha256_final(&ctx, digest);
+	}
+#endif
+
+	hex_encode((char *) digest, sizeof(digest), hex);
+	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
+	return hex;
+}
+
+char *
+current_actor(void)
+{
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/*
+ * Append a row to migrate.event.  started is when the action began (0 for
+ * none): its duration is measured up to now.  The caller is connected to SPI.
+ */
+void
+event_log(const char *version, const char *action, TimestampTz started,
+		  const char *detail, const char *sqlstate)
+{
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID,
+	TEXTOID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = version ? CStringGetTextDatum(version) : (Datum) 0;
+	nulls[0] = version ? ' ' : 'n';
+	values[1] = CStringGetTextDatum(action);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[3] = TimestampTzGetDatum(started);
+	nulls[3] = started ? ' ' : 'n';
+	values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
+	nulls[4] = detail ? ' ' : 'n';
+	values[5] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
+	nulls[5] = sqlstate ? ' ' : 'n';
+
+	if (SPI_execute_with_args("INSERT INTO migrate.event"
+							  " (version, action, actor, duration, detail, sqlstate)"
+							  " VALUES ($1, $2, $3, clock_timestamp() - $4, $5, $6)",
+							  6, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record migrate event");
+}
+
+/* Text argument n, or NULL. */
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static char *
+spi_getstr(int row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/*
+ * migrate_register(version, name, up, down, transactional) returns version
+ *
+ * Registers a plain SQL migration.  Its SQL is parsed and checked now, so a
+ * syntax error or a forbidden statement is found by the deploy step that
+ * registers it, not by the one that applies it.
+ */
+Datum
+migrate_register(PG_FUNCTION_ARGS)
+{
+	char	   *version = text_arg(fcinfo, 0);
+	char	   *name = text_arg(fcinfo, 1);
+	char	   *up = text_arg(fcinfo, 2);
+	char	   *down = text_arg(fcinfo, 3);
+	bool		transactional;
+	MigrationScript up_script = {0};
+	MigrationScript down_script = {0};
+	char	   *checksum;
+	Datum		key;
+
+	version_check_arg(version, "version");
+	if (name == NULL || name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration name must not be NULL or empty")));
+	if (up == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("up SQL of migration %s must not be NULL", version)));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transactional must not be NULL")));
+	transactional = PG_GETARG_BOOL(4);
+
+	up_script.version = down_script.version = version;
+	up_script.name = down_script.name = name;
+	up_script.direction = "up";
+	up_script.sql = up;
+	script_parse(&up_script);
+	if (up_script.stmts == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("up SQL of migration %s has no statements", version)));
+	script_check(&up_script, transactional);
+	if (down != NULL)
+	{
+		down_script.direction = "down";
+		down_script.sql = down;
+		script_parse(&down_script);
+		script_check(&down_script, transactional);
+	}
+
+	checksum = migration_checksum("sql", name, up, down, NULL, transactional);
+	key = version_key_datum(version);
+
+	SPI_connect();
+	deploy_lock_acquire();
+
+	/* the same version, or one equal to it numerically ("01" and "1") */
+	{
+		Oid			argtypes[1] = {NUMERICARRAYOID};
+		Datum		values[1] = {key};
+
+		SPI_execute_with_args("SELECT version, checksum, state"
+							  "  FROM migrate.migration WHERE version_key = $1"
+							  "   FOR UPDATE",
+							  1, argtypes, values, NULL, false, 1);
+	}
+	if (SPI_processed > 0)
+	{
+		char	   *old_version = spi_getstr(0, 1);
+		char	   *old_checksum = spi_getstr(0, 2);
+		char	   *state = spi_getstr(0, 3);
+
+		if (strcmp(old_version, version) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("version \"%s\" is the same as registered version \"%s\"",
+							version, old_version),
+					 errdetail("Versions compare numerically, segment by segment.")));
+
+		if (strcmp(old_checksum, checksum) == 0)
+		{
+			/* same definition: re-running a deploy script is a no-op */
+			SPI_finish();
+			PG_RETURN_TEXT_P(cstring_to_text(version));
+		}
+
+		if (strcmp(state, "pending") != 0 && strcmp(state, "failed") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
+					 errmsg("migration %s is %s and its definition has changed",
+							version, state),
+					 errdetail("Registered checksum: %s, new checksum: %s.",
+							   old_checksum, checksum),
+					 errhint("An applied migration must not change: register the change as a new version.")));
+
+		/* not applied yet: the new definition replaces the old one */
+		{
+			Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+			BOOLOID, TEXTOID};
+			Datum		values[6];
+			char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+			values[0] = CStringGetTextDatum(version);
+			values[1] = CStringGetTextDatum(name);
+			values[2] = CStringGetTextDatum(up);
+			values[3] = down ? CStringGetTextDatum(down) : (Datum) 0;
+			nulls[3] = down ? ' ' : 'n';
+			values[4] = BoolGetDatum(transactional);
+			values[5] = CStringGetTextDatum(checksum);
+			if (SPI_execute_with_args("UPDATE migrate.migration"
+									  "   SET name = $2, kind = 'sql', up_sql = $3,"
+									  "       down_sql = $4, operations = NULL,"
+									  "       transactional = $5, checksum = $6,"
+									  "       state = 'pending', last_error = NULL,"
+									  "       registered_at = now(),"
+									  "       registered_by = current_user"
+									  " WHERE version = $1",
+									  6, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update migration %s", version);
+		}
+		event_log(version, "register", 0,
+				  psprintf("definition replaced (checksum %s, was %s)",
+						   checksum, old_checksum), NULL);
+		SPI_finish();
+		PG_RETURN_TEXT_P(cstring_to_text(version));
+	}
+
+	/* a new version must not sort below what is already applied */
+	if (!migrate_allow_out_of_order)
+	{
+		SPI_execute("SELECT version FROM migrate.migration"
+					" WHERE state IN ('applied', 'active', 'ready')"
+					" ORDER BY version_key DESC LIMIT 1", false, 1);
+		if (SPI_processed > 0)
+		{
+			char	   *highest = spi_getstr(0, 1);
+
+			if (version_cmp(version, highest) < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_MIGRATE_OUT_OF_ORDER),
+						 errmsg("migration %s is older than applied migration %s",
+								version, highest),
+						 errdetail("Registering it would apply it out of order."),
+						 errhint("Give it a version above %s, or set migrate.allow_out_of_order to on.",
+								 highest)));
+		}
+	}
+
+	{
+		Oid			argtypes[7] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,
+		TEXTOID, BOOLOID, TEXTOID};
+		Datum		values[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = CStringGetTextDatum(version);
+		values[1] = key;
+		values[2] = CStringGetTextDatum(name);
+		values[3] = CStringGetTextDatum(up);
+		values[4] = down ? CStringGetTextDatum(down) : (Datum) 0;
+		nulls[4] = down ? ' ' : 'n';
+		values[5] = BoolGetDatum(transactional);
+		values[6] = CStringGetTextDatum(checksum);
+		if (SPI_execute_with_args("INSERT INTO migrate.migration"
+								  " (version, version_key, name, kind, up_sql,"
+								  "  down_sql, transactional, checksum)"
+								  " VALUES ($1, $2, $3, 'sql', $4, $5, $6, $7)",
+								  7, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not register migration %s", version);
+	}
+	event_log(version, "register", 0, psprintf("checksum %s", checksum), NULL);
+
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(version));
+}

@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * migrate.h
+ *	  Declarations shared by the files of the migrate extension.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_H
+#define MIGRATE_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+/* Custom SQLSTATEs, class MG (see SPEC.md, "Errors") */
+#define ERRCODE_MIGRATE_CHECKSUM_MISMATCH	MAKE_SQLSTATE('M','G','0','0','1')
+#define ERRCODE_MIGRATE_OUT_OF_ORDER		MAKE_SQLSTATE('M','G','0','0','2')
+#define ERRCODE_MIGRATE_IRREVERSIBLE		MAKE_SQLSTATE('M','G','0','0','3')
+#define ERRCODE_MIGRATE_UNKNOWN_VERSION		MAKE_SQLSTATE('M','G','0','0','4')
+#define ERRCODE_MIGRATE_CHECK_REFUSED		MAKE_SQLSTATE('M','G','0','0','5')
+
+/*
+ * Key of the advisory lock that serializes deployers in a database: the pair
+ * (0x6D696772 'migr', 1), i.e. pg_advisory_lock(1835624306, 1) from SQL.
+ */
+#define MIGRATE_LOCK_KEY1	0x6D696772
+#define MIGRATE_LOCK_KEY2	1
+
+/* settings (migrate.c) */
+extern bool migrate_allow_out_of_order;
+
+/* version.c */
+extern List *version_parse(const char *version);
+extern int	version_cmp(const char *a, const char *b);
+extern Datum version_key_datum(const char *version);
+extern void version_check_arg(const char *version, const char *argname);
+
+/* script.c: migration SQL as a list of statements */
+typedef struct MigrationScript
+{
+	const char *version;		/* for error context */
+	const char *name;
+	const char *direction;		/* "up" or "down" */
+	const char *sql;			/* the whole text */
+	List	   *stmts;			/* RawStmt list from raw_parser */
+} MigrationScript;
+
+extern void script_parse(MigrationScript *script);
+extern void script_check(MigrationScript *script, bool transactional);
+extern void script_execute(MigrationScript *script);
+
+/* catalog.c */
+extern char *migration_checksum(const char *kind, const char *name,
+								const char *up, const char *down,
+								const char *operations, bool transactional);
+extern void event_log(const char *version, const char *action,
+					  TimestampTz started, const char *detail,
+					  const char *sqlstate);
+extern char *current_actor(void);
+
+/* upgrade.c */
+extern void deploy_lock_acquire(void);
+
+#endif							/* MIGRATE_H */

@@ -1,0 +1,224 @@
+/*-------------------------------------------------------------------------
+ *
+ * script.c
+ *	  Migration SQL: split into statements by the server's own parser,
+ *	  checked at registration, executed one statement at a time.
+ *
+ * Running statements one by one (rather than handing the whole text to SPI)
+ * lets an error name the statement that failed: it keeps its own SQLSTATE
+ * and gains a CONTEXT line with the migration's version, name and the
+ * statement's number.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+
+typedef struct ScriptErrorArg
+{
+	MigrationScript *script;
+	int			stmtno;			/* 1-based; 0 while parsing */
+} ScriptErrorArg;
+
+static void
+script_error_callback(void *arg)
+{
+	ScriptErrorArg *e = (ScriptErrorArg *) arg;
+	MigrationScript *s = e->script;
+
+	if (e->stmtno == 0)
+	{
+		/* a syntax error points into the migration text, not the caller's */
+		int			pos = geterrposition();
+
+		if (pos > 0)
+		{
+			errposition(0);
+			internalerrposition(pos);
+			internalerrquery(s->sql);
+		}
+		errcontext("migration %s \"%s\", %s SQL", s->version, s->name,
+				   s->direction);
+	}
+	else
+		errcontext("migration %s \"%s\", %s statement %d of %d",
+				   s->version, s->name, s->direction, e->stmtno,
+				   list_length(s->stmts));
+}
+
+/* Text of one parsed statement, as a new null-terminated string. */
+static char *
+statement_text(const char *sql, RawStmt *raw)
+{
+	const char *start = sql + raw->stmt_location;
+	int			len = raw->stmt_len;
+
+	if (len == 0)				/* the last statement runs to the end */
+		len = strlen(start);
+	/* statements after the first start right after the previous ';' */
+	while (len > 0 && isspace((unsigned char) *start))
+	{
+		start++;
+		len--;
+	}
+	return pnstrdup(start, len);
+}
+
+/* Parse the script's SQL into raw statements; a syntax error is raised. */
+void
+script_parse(MigrationScript *script)
+{
+	ErrorContextCallback errcb;
+	ScriptErrorArg arg = {script, 0};
+
+	errcb.callback = script_error_callback;
+	errcb.arg = &arg;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+#if PG_VERSION_NUM >= 140000
+	script->stmts = raw_parser(script->sql, RAW_PARSE_DEFAULT);
+#else
+	script->stmts = raw_parser(script->sql);
+#endif
+
+	error_context_stack = errcb.previous;
+}
+
+/* Does this statement refuse to run inside a transaction block? */
+static const char *
+needs_top_level(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_IndexStmt:
+			return ((IndexStmt *) stmt)->concurrent ? "CREATE INDEX CONCURRENTLY" : NULL;
+		case T_DropStmt:
+			return ((DropStmt *) stmt)->concurrent ? "DROP INDEX CONCURRENTLY" : NULL;
+		case T_ReindexStmt:
+			{
+#if PG_VERSION_NUM >= 140000
+				ListCell   *lc;
+
+				foreach(lc, ((ReindexStmt *) stmt)->params)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "concurrently") == 0 &&
+						defGetBoolean(opt))
+						return "REINDEX CONCURRENTLY";
+				}
+#else
+				if (((ReindexStmt *) stmt)->concurrent)
+					return "REINDEX CONCURRENTLY";
+#endif
+				return NULL;
+			}
+		case T_VacuumStmt:
+			return ((VacuumStmt *) stmt)->is_vacuumcmd ? "VACUUM" : NULL;
+		case T_CreatedbStmt:
+			return "CREATE DATABASE";
+		case T_DropdbStmt:
+			return "DROP DATABASE";
+		case T_CreateTableSpaceStmt:
+			return "CREATE TABLESPACE";
+		case T_DropTableSpaceStmt:
+			return "DROP TABLESPACE";
+		case T_AlterSystemStmt:
+			return "ALTER SYSTEM";
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * Refuse what can never work inside a migration, before it is registered:
+ * transaction control (migrate owns the transactions), COPY from the client,
+ * and, in a transactional migration, statements that cannot run in a
+ * transaction block.
+ */
+void
+script_check(MigrationScript *script, bool transactional)
+{
+	ListCell   *lc;
+	int			stmtno = 0;
+
+	foreach(lc, script->stmts)
+	{
+		RawStmt    *raw = lfirst_node(RawStmt, lc);
+		Node	   *stmt = raw->stmt;
+		const char *what;
+
+		stmtno++;
+		if (IsA(stmt, TransactionStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("migration %s must not contain transaction control statements",
+							script->version),
+					 errdetail("The %s SQL, statement %d, is: %s",
+							   script->direction, stmtno,
+							   statement_text(script->sql, raw)),
+					 errhint("migrate begins and ends the transactions a migration runs in; split the work into several migrations instead.")));
+
+		if (IsA(stmt, CopyStmt) &&
+			((CopyStmt *) stmt)->is_from &&
+			((CopyStmt *) stmt)->filename == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("migration %s must not use COPY FROM STDIN",
+							script->version),
+					 errdetail("The %s SQL, statement %d, reads from the client, and no client is attached while a migration runs.",
+							   script->direction, stmtno),
+					 errhint("Load the data with INSERT statements, or COPY from a file on the server.")));
+
+		if (transactional && (what = needs_top_level(stmt)) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s cannot run inside a transactional migration",
+							what),
+					 errdetail("Migration %s, %s SQL, statement %d.",
+							   script->version, script->direction, stmtno),
+					 errhint("Register the migration with transactional => false.")));
+	}
+}
+
+/*
+ * Execute every statement of the script through SPI, in order.  The caller
+ * is connected to SPI.
+ */
+void
+script_execute(MigrationScript *script)
+{
+	ErrorContextCallback errcb;
+	ScriptErrorArg arg = {script, 0};
+	ListCell   *lc;
+
+	errcb.callback = script_error_callback;
+	errcb.arg = &arg;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	foreach(lc, script->stmts)
+	{
+		RawStmt    *raw = lfirst_node(RawStmt, lc);
+		char	   *text = statement_text(script->sql, raw);
+		int			rc;
+
+		arg.stmtno++;
+		CHECK_FOR_INTERRUPTS();
+		rc = SPI_execute(text, false, 0);
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("statement cannot run inside a migration: %s",
+							SPI_result_code_string(rc))));
+		pfree(text);
+	}
+
+	error_context_stack = errcb.previous;
+}
