@@ -5,6 +5,10 @@
 # Exits non-zero when any test fails.
 set -euo pipefail
 
+if [ "$(id -u)" -ne 0 ]; then
+    exec sudo "$0" "$@"
+fi
+
 top=$(cd "$(dirname "$0")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config

@@ -9,8 +9,7 @@ export PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "run this as root (sudo $0)" >&2
-    exit 1
+    exec sudo "$0" "$@"
 fi
 
 need=""

@@ -1,0 +1,54 @@
+#!/bin/bash
+# A local PostgreSQL 15 with migrate loaded, and a real example deploy.
+#
+#   examples/demo.sh            (as root, or through sudo)
+#
+# Installs the Debian packages and migrate, starts a throwaway cluster on
+# port 5499 (data in /var/tmp/migrate-demo) with shared_preload_libraries =
+# 'migrate', creates database "demo" and runs examples/deploy.sql in it.
+# Running it again reuses the cluster: the deploy then applies nothing new.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    exec sudo "$0" "$@"
+fi
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+bin=/usr/lib/postgresql/$PG_MAJOR/bin
+data=${MIGRATE_DEMO_DATA:-/var/tmp/migrate-demo}
+port=${MIGRATE_DEMO_PORT:-5499}
+as_pg() { runuser -u postgres -- "$@"; }
+
+"$top/test/setup.sh"
+
+if [ ! -s "$data/PG_VERSION" ]; then
+    echo "== creating cluster in $data"
+    install -d -o postgres -g postgres "$data"
+    as_pg "$bin/initdb" -D "$data" -A peer --no-instructions >/dev/null
+    cat >> "$data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '/tmp'
+shared_preload_libraries = 'migrate'
+CONF
+fi
+if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    echo "== starting PostgreSQL $PG_MAJOR on port $port"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w start >/dev/null
+fi
+if ! as_pg "$bin/psql" -h /tmp -p "$port" -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'demo'" | grep -q 1; then
+    as_pg "$bin/createdb" -h /tmp -p "$port" demo
+fi
+
+echo "== running examples/deploy.sql in database demo"
+# postgres may not be able to read the checkout: feed the script on stdin
+as_pg "$bin/psql" -h /tmp -p "$port" -d demo -X -v ON_ERROR_STOP=1 < "$top/examples/deploy.sql"
+
+cat <<MSG
+
+The cluster keeps running.
+  connect:  runuser -u postgres -- psql -h /tmp -p $port demo
+  stop:     runuser -u postgres -- $bin/pg_ctl -D $data stop
+  remove:   stop it, then rm -rf $data
+MSG
