@@ -45,7 +45,26 @@ CREATE TABLE migrate.event (
 CREATE INDEX ON migrate.event (version, id);
 COMMENT ON TABLE migrate.event IS 'append-only history of everything migrate did';
 
+-- The schema as of the last upgrade, downgrade or baseline that changed
+-- something: what migrate_validate compares the live schema with.
+CREATE TABLE migrate.fingerprint (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    recorded_at timestamptz NOT NULL,
+    recorded_by name NOT NULL,
+    action      text NOT NULL,
+    version     text
+);
+CREATE TABLE migrate.fingerprint_object (
+    kind        text NOT NULL,
+    object      text NOT NULL,
+    definition  text NOT NULL,
+    PRIMARY KEY (kind, object)
+);
+COMMENT ON TABLE migrate.fingerprint_object IS 'schema objects by name as of the last recorded fingerprint';
+
 -- pg_dump keeps the migration history with the schema it describes
+SELECT pg_catalog.pg_extension_config_dump('migrate.fingerprint', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.fingerprint_object', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.migration', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event_id_seq', '');
@@ -112,6 +131,20 @@ AS $$ SELECT * FROM migrate.status $$;
 COMMENT ON FUNCTION migrate_status()
     IS 'a row per migration: its state and timings, in version order';
 
+CREATE FUNCTION migrate_verify(version text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'migrate_verify'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_verify(text)
+    IS 'run up, down and up of a pending migration in a rolled-back subtransaction and check that down restores the schema';
+
+CREATE FUNCTION migrate_validate()
+RETURNS TABLE (kind text, object text, detail text)
+AS 'MODULE_PATHNAME', 'migrate_validate'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_validate()
+    IS 'drift: changed applied migrations, and schema changes made outside migrations';
+
 -- Nothing is granted to PUBLIC: the extension owner grants to a deploy role.
 REVOKE ALL ON SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA migrate FROM PUBLIC;
@@ -122,3 +155,5 @@ REVOKE EXECUTE ON FUNCTION migrate_downgrade(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_baseline(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_current() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_status() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_verify(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_validate() FROM PUBLIC;

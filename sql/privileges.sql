@@ -30,10 +30,13 @@ GRANT USAGE ON SCHEMA migrate TO regress_migrate_deployer;
 GRANT SELECT, INSERT, UPDATE ON migrate.migration TO regress_migrate_deployer;
 GRANT SELECT, INSERT ON migrate.event TO regress_migrate_deployer;
 GRANT SELECT ON migrate.status TO regress_migrate_deployer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON migrate.fingerprint, migrate.fingerprint_object
+   TO regress_migrate_deployer;
 GRANT USAGE ON SEQUENCE migrate.event_id_seq TO regress_migrate_deployer;
 GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
       migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
-      migrate_current(), migrate_status() TO regress_migrate_deployer;
+      migrate_current(), migrate_status(), migrate_verify(text), migrate_validate()
+   TO regress_migrate_deployer;
 CREATE SCHEMA deploy AUTHORIZATION regress_migrate_deployer;
 CREATE TABLE owner_only (id int);
 
@@ -46,6 +49,7 @@ SELECT * FROM migrate_upgrade();
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM migrate_upgrade('1');
 SELECT version, state, applied_by FROM migrate_status();
+SELECT * FROM migrate_validate();
 SELECT tableowner FROM pg_tables WHERE tablename = 'orders';
 RESET search_path;
 RESET ROLE;

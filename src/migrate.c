@@ -7,11 +7,15 @@
  */
 #include "migrate.h"
 
+#include <limits.h>
+
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
 bool		migrate_allow_out_of_order = false;
+int			migrate_lock_timeout = 500;
+int			migrate_lock_retries = 10;
 
 void		_PG_init(void);
 
@@ -26,6 +30,24 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.lock_timeout",
+							"Sets how long each statement of a migration waits for a lock before it is retried.",
+							"Zero leaves lock waits to the session's own lock_timeout, without retries.",
+							&migrate_lock_timeout,
+							500, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.lock_retries",
+							"Sets how many times a statement that timed out waiting for a lock is retried.",
+							NULL,
+							&migrate_lock_retries,
+							10, 0, 1000,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("migrate");

@@ -30,6 +30,8 @@
 
 /* settings (migrate.c) */
 extern bool migrate_allow_out_of_order;
+extern int	migrate_lock_timeout;
+extern int	migrate_lock_retries;
 
 /* version.c */
 extern List *version_parse(const char *version);
@@ -50,6 +52,15 @@ typedef struct MigrationScript
 extern void script_parse(MigrationScript *script);
 extern void script_check(MigrationScript *script, bool transactional);
 extern void script_execute(MigrationScript *script);
+extern void script_run(const char *version, const char *name,
+					   const char *direction, const char *sql);
+
+/* locksafe.c: statements under lock_timeout, retried with backoff */
+typedef struct LockSafeState LockSafeState;
+extern LockSafeState *locksafe_begin(void);
+extern void locksafe_end(LockSafeState *state);
+extern void locksafe_execute(const char *sql, const char *version,
+							 const char *where);
 
 /* catalog.c */
 extern char *migration_checksum(const char *kind, const char *name,
@@ -60,7 +71,30 @@ extern void event_log(const char *version, const char *action,
 					  const char *sqlstate);
 extern char *current_actor(void);
 
+/* fingerprint.c: the schema as (kind, object, definition) rows */
+typedef struct SchemaObject
+{
+	char	   *kind;
+	char	   *object;
+	char	   *definition;
+} SchemaObject;
+
+typedef struct Fingerprint
+{
+	int			n;
+	SchemaObject *objects;		/* sorted by kind, then object */
+} Fingerprint;
+
+extern Fingerprint *fingerprint_take(void);
+extern Fingerprint *fingerprint_recorded(void);
+extern void fingerprint_record(const char *action, const char *version);
+extern int	fingerprint_diff(Fingerprint *a, Fingerprint *b,
+							 void (*found) (SchemaObject *before,
+											SchemaObject *after, void *arg),
+							 void *arg);
+
 /* upgrade.c */
 extern void deploy_lock_acquire(void);
+extern char *lookup_version(const char *version);
 
 #endif							/* MIGRATE_H */

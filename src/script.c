@@ -188,8 +188,8 @@ script_check(MigrationScript *script, bool transactional)
 }
 
 /*
- * Execute every statement of the script through SPI, in order.  The caller
- * is connected to SPI.
+ * Execute every statement of the script through SPI, in order, each under
+ * the lock-safe discipline.  The caller is connected to SPI.
  */
 void
 script_execute(MigrationScript *script)
@@ -197,28 +197,42 @@ script_execute(MigrationScript *script)
 	ErrorContextCallback errcb;
 	ScriptErrorArg arg = {script, 0};
 	ListCell   *lc;
+	LockSafeState *state;
 
 	errcb.callback = script_error_callback;
 	errcb.arg = &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
+	state = locksafe_begin();
 	foreach(lc, script->stmts)
 	{
 		RawStmt    *raw = lfirst_node(RawStmt, lc);
 		char	   *text = statement_text(script->sql, raw);
-		int			rc;
 
 		arg.stmtno++;
 		CHECK_FOR_INTERRUPTS();
-		rc = SPI_execute(text, false, 0);
-		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("statement cannot run inside a migration: %s",
-							SPI_result_code_string(rc))));
+		locksafe_execute(text, script->version,
+						 psprintf("%s statement %d of %d", script->direction,
+								  arg.stmtno, list_length(script->stmts)));
 		pfree(text);
 	}
+	locksafe_end(state);
 
 	error_context_stack = errcb.previous;
+}
+
+/* Parse and execute a migration's up or down SQL. */
+void
+script_run(const char *version, const char *name, const char *direction,
+		   const char *sql)
+{
+	MigrationScript script = {0};
+
+	script.version = version;
+	script.name = name;
+	script.direction = direction;
+	script.sql = sql;
+	script_parse(&script);
+	script_execute(&script);
 }

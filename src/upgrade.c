@@ -58,7 +58,7 @@ deploy_lock_acquire(void)
  * Look a target version up by its numeric key; raise MG004 if no migration
  * has it.  Returns the version as registered.
  */
-static char *
+char *
 lookup_version(const char *version)
 {
 	Oid			argtypes[1] = {NUMERICARRAYOID};
@@ -109,19 +109,6 @@ fetch_migrations(const char *query, const char *key_version, int *count)
 			DatumGetBool(SPI_getbinval(tup, tupdesc, 5, &isnull));
 	}
 	return rows;
-}
-
-static void
-run_script(MigrationRow *row, const char *direction)
-{
-	MigrationScript script = {0};
-
-	script.version = row->version;
-	script.name = row->name;
-	script.direction = direction;
-	script.sql = row->sql;
-	script_parse(&script);
-	script_execute(&script);
 }
 
 /* Set a migration's state; applied ones get their time, actor and duration. */
@@ -211,11 +198,13 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	{
 		TimestampTz started = GetCurrentTimestamp();
 
-		run_script(&rows[i], "up");
+		script_run(rows[i].version, rows[i].name, "up", rows[i].sql);
 		set_state(rows[i].version, "applied", started);
 		event_log(rows[i].version, "upgrade", started, NULL, NULL);
 		put_result(rsinfo, rows[i].version, rows[i].name, "applied");
 	}
+	if (count > 0)
+		fingerprint_record("upgrade", rows[count - 1].version);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -302,11 +291,13 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	{
 		TimestampTz started = GetCurrentTimestamp();
 
-		run_script(&rows[i], "down");
+		script_run(rows[i].version, rows[i].name, "down", rows[i].sql);
 		set_state(rows[i].version, "pending", 0);
 		event_log(rows[i].version, "downgrade", started, NULL, NULL);
 		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");
 	}
+	if (count > 0)
+		fingerprint_record("downgrade", all ? NULL : target);
 
 	SPI_finish();
 	return (Datum) 0;
@@ -351,6 +342,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 		for (int i = 0; i < count; i++)
 			event_log(SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1),
 					  "baseline", 0, "marked applied without running", NULL);
+		fingerprint_record("baseline", version);
 	}
 
 	SPI_finish();

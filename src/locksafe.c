@@ -1,0 +1,361 @@
+/*-------------------------------------------------------------------------
+ *
+ * locksafe.c
+ *	  Lock-safe execution of migration statements.
+ *
+ * A DDL statement waiting for a lock blocks every query that queues behind
+ * it: that is how most migration outages happen.  So every statement of a
+ * migration runs in a subtransaction with lock_timeout set to
+ * migrate.lock_timeout; when the lock is not granted in time, the
+ * subtransaction rolls back (letting the queue behind it drain) and the
+ * statement is retried after an exponential backoff with jitter, up to
+ * migrate.lock_retries times.  Each retry is a NOTICE and a 'lock_retry'
+ * event; when retries run out the error is 55P03 with a HINT naming the
+ * process that held the lock.
+ *
+ * Which lock the statement was waiting for is gone by the time the timeout
+ * error is raised (the wait queue entry is cleaned up first), so a timer set
+ * just before the lock timeout notes the lock this backend waits on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timeout.h"
+
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
+
+/* backoff between retries: 100ms, 200ms, ... at most 10s, halved by jitter */
+#define BACKOFF_BASE_MS		100
+#define BACKOFF_MAX_MS		10000
+
+/* the lock this backend was waiting for when the timer fired */
+static TimeoutId awaited_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t awaited_valid = false;
+static LOCKTAG awaited_tag;
+static LOCKMODE awaited_mode;
+
+/*
+ * Timer handler (signal context): copy the tag of the lock being waited on.
+ * Only plain memory reads of this backend's own PGPROC happen here.
+ */
+static void
+note_awaited_lock(void)
+{
+	LOCK	   *lock = MyProc ? MyProc->waitLock : NULL;
+
+	if (lock != NULL)
+	{
+		awaited_tag = lock->tag;
+		awaited_mode = MyProc->waitLockMode;
+		awaited_valid = true;
+	}
+}
+
+static void
+awaited_timer_start(int lock_timeout_ms)
+{
+	awaited_valid = false;
+	if (lock_timeout_ms <= 0)
+		return;
+	if (awaited_timeout_id == MAX_TIMEOUTS)
+		awaited_timeout_id = RegisterTimeout(USER_TIMEOUT, note_awaited_lock);
+	/* fire shortly before the lock timeout itself */
+	enable_timeout_after(awaited_timeout_id,
+						 Max(1, lock_timeout_ms - Max(1, lock_timeout_ms / 10)));
+}
+
+static void
+awaited_timer_stop(void)
+{
+	if (awaited_timeout_id != MAX_TIMEOUTS)
+		disable_timeout(awaited_timeout_id, false);
+}
+
+/* "table public.accounts", "transaction 1234", ... */
+static char *
+describe_locktag(const LOCKTAG *tag)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (tag->locktag_type == LOCKTAG_RELATION && tag->locktag_field1 == MyDatabaseId)
+	{
+		Oid			relid = tag->locktag_field2;
+		char	   *relname = get_rel_name(relid);
+
+		if (relname != NULL)
+		{
+			appendStringInfo(&buf, "relation %s",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														relname));
+			return buf.data;
+		}
+	}
+	DescribeLockTag(&buf, tag);
+	return buf.data;
+}
+
+/*
+ * Describe who holds the lock noted by the timer in a mode that conflicts
+ * with the one this backend wanted, or return NULL when unknown.  The caller
+ * is connected to SPI and outside any failed subtransaction.
+ */
+static char *
+describe_blockers(void)
+{
+	LockData   *data;
+	LockMethod	method;
+	StringInfoData buf;
+	LOCKTAG		tag;
+	LOCKMODE	mode;
+	int			found = 0;
+
+	if (!awaited_valid)
+		return NULL;
+	tag = awaited_tag;
+	mode = awaited_mode;
+	method = GetLockTagsMethodTable(&tag);
+
+	initStringInfo(&buf);
+	data = GetLockStatusData();
+	for (int i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *inst = &data->locks[i];
+		LOCKMASK	conflicting;
+
+		if (memcmp(&inst->locktag, &tag, sizeof(LOCKTAG)) != 0 ||
+			inst->pid == MyProcPid || inst->pid == 0)
+			continue;
+		conflicting = inst->holdMask & method->conflictTab[mode];
+		if (conflicting == 0)
+			continue;
+
+		for (LOCKMODE m = 1; m <= method->numLockModes; m++)
+		{
+			Oid			argtypes[1] = {INT4OID};
+			Datum		values[1] = {Int32GetDatum(inst->pid)};
+
+			if ((conflicting & LOCKBIT_ON(m)) == 0)
+				continue;
+			if (found++ > 0)
+				appendStringInfoString(&buf, "; ");
+			appendStringInfo(&buf, "process %d holds %s on %s",
+							 inst->pid, GetLockmodeName(tag.locktag_lockmethodid, m),
+							 describe_locktag(&tag));
+
+			/* what that process is doing, as far as this role may see */
+			SPI_execute_with_args("SELECT coalesce(nullif(application_name, ''), backend_type),"
+								  "       state, left(query, 80),"
+								  "       date_trunc('second', clock_timestamp() - xact_start)::text"
+								  "  FROM pg_catalog.pg_stat_activity WHERE pid = $1",
+								  1, argtypes, values, NULL, true, 1);
+			if (SPI_processed > 0)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[0];
+				TupleDesc	desc = SPI_tuptable->tupdesc;
+				char	   *app = SPI_getvalue(tup, desc, 1);
+				char	   *state = SPI_getvalue(tup, desc, 2);
+				char	   *query = SPI_getvalue(tup, desc, 3);
+				char	   *age = SPI_getvalue(tup, desc, 4);
+
+				appendStringInfo(&buf, " (%s", app ? app : "unknown");
+				if (state)
+					appendStringInfo(&buf, ", %s", state);
+				if (age)
+					appendStringInfo(&buf, " in a transaction open for %s", age);
+				if (query)
+					appendStringInfo(&buf, ", last query: %s", query);
+				appendStringInfoChar(&buf, ')');
+			}
+			break;				/* one line per process */
+		}
+	}
+	if (found == 0)
+		return NULL;
+	return buf.data;
+}
+
+/* Sleep for the n-th backoff (n >= 1), interruptibly. */
+static int
+backoff_ms(int n)
+{
+	double		ceiling = BACKOFF_BASE_MS * pow(2.0, Min(n - 1, 20));
+	double		r;
+
+	ceiling = Min(ceiling, BACKOFF_MAX_MS);
+#if PG_VERSION_NUM >= 150000
+	r = pg_prng_double(&pg_global_prng_state);
+#else
+	r = (double) random() / ((double) MAX_RANDOM_VALUE + 1);
+#endif
+	/* "equal jitter": half the ceiling, plus a random share of the rest */
+	return (int) (ceiling / 2 + r * ceiling / 2);
+}
+
+static void
+sleep_ms(int ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Run one statement of a migration with the lock-safe discipline.  The
+ * caller is connected to SPI and has set lock_timeout (see
+ * locksafe_begin); "where" describes the statement for messages.
+ */
+void
+locksafe_execute(const char *sql, const char *version, const char *where)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int			timeout_ms = migrate_lock_timeout;
+
+	for (int attempt = 0;; attempt++)
+	{
+		ErrorData  *volatile edata = NULL;
+		char	   *blockers;
+		int			delay;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+
+		PG_TRY();
+		{
+			int			rc;
+
+			awaited_timer_start(timeout_ms);
+			rc = SPI_execute(sql, false, 0);
+			awaited_timer_stop();
+			if (rc < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("statement cannot run inside a migration: %s",
+								SPI_result_code_string(rc))));
+
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			awaited_timer_stop();
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_END_TRY();
+
+		if (edata == NULL)
+			return;				/* done */
+
+		/* only a lock timeout of our own making is retried */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || timeout_ms <= 0)
+			ReThrowError(edata);
+
+		blockers = describe_blockers();
+		if (attempt >= migrate_lock_retries)
+		{
+			if (blockers)
+				edata->hint = psprintf("Blocked by: %s. Cancel it with pg_cancel_backend(), or deploy again when it is done; migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries.",
+									   blockers, migrate_lock_retries, timeout_ms);
+			else
+				edata->hint = psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms) on each of %d attempts; see pg_locks for who holds it.",
+									   timeout_ms, attempt + 1);
+			ReThrowError(edata);
+		}
+
+		delay = backoff_ms(attempt + 1);
+		ereport(NOTICE,
+				(errmsg("migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
+						version, where, timeout_ms, attempt + 1,
+						migrate_lock_retries, delay),
+				 blockers ? errdetail("Blocked by: %s.", blockers) : 0));
+		event_log(version, "lock_retry", 0,
+				  psprintf("%s, attempt %d: %s", where, attempt + 1,
+						   blockers ? blockers : "blocker unknown"),
+				  "55P03");
+		FreeErrorData(edata);
+		sleep_ms(delay);
+	}
+}
+
+/*
+ * Settings a migration may change that must not leak into the caller's
+ * session or into the next migration.
+ */
+static const char *const restored_settings[] = {
+	"lock_timeout", "statement_timeout", "search_path"
+};
+
+#define N_RESTORED lengthof(restored_settings)
+
+struct LockSafeState
+{
+	int			nestlevel;
+	char	   *saved[N_RESTORED];
+};
+
+/*
+ * Before a migration runs: remember the caller's settings and set
+ * lock_timeout to migrate.lock_timeout.
+ */
+LockSafeState *
+locksafe_begin(void)
+{
+	LockSafeState *state = palloc0(sizeof(LockSafeState));
+
+	for (int i = 0; i < N_RESTORED; i++)
+		state->saved[i] = GetConfigOptionByName(restored_settings[i], NULL, false);
+
+	state->nestlevel = NewGUCNestLevel();
+	if (migrate_lock_timeout > 0)
+		(void) set_config_option("lock_timeout",
+								 psprintf("%d", migrate_lock_timeout),
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return state;
+}
+
+/* After a migration ran: give the caller its settings back. */
+void
+locksafe_end(LockSafeState *state)
+{
+	AtEOXact_GUC(true, state->nestlevel);
+
+	/* a plain SET inside the migration survives the nest level: undo it */
+	for (int i = 0; i < N_RESTORED; i++)
+	{
+		char	   *now = GetConfigOptionByName(restored_settings[i], NULL, false);
+
+		if (strcmp(now, state->saved[i]) != 0)
+			(void) set_config_option(restored_settings[i], state->saved[i],
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SET, true, 0, false);
+	}
+}
