@@ -166,7 +166,7 @@ describe_blockers(void)
 			/* what that process is doing, as far as this role may see */
 			SPI_execute_with_args("SELECT coalesce(nullif(application_name, ''), backend_type),"
 								  "       state, left(query, 80),"
-								  "       date_trunc('second', clock_timestamp() - xact_start)::text"
+								  "       (extract(epoch FROM clock_timestamp() - xact_start))::int"
 								  "  FROM pg_catalog.pg_stat_activity WHERE pid = $1",
 								  1, argtypes, values, NULL, true, 1);
 			if (SPI_processed > 0)
@@ -182,7 +182,7 @@ describe_blockers(void)
 				if (state)
 					appendStringInfo(&buf, ", %s", state);
 				if (age)
-					appendStringInfo(&buf, " in a transaction open for %s", age);
+					appendStringInfo(&buf, " in a transaction open for %s s", age);
 				if (query)
 					appendStringInfo(&buf, ", last query: %s", query);
 				appendStringInfoChar(&buf, ')');
