@@ -10,18 +10,22 @@ DATA = $(wildcard sql/migrate--*.sql)
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
 REGRESS = setup version register upgrade downgrade baseline privileges updownup locksafe verify validate
 # each run gets a throwaway cluster, so installcheck needs no running server
-REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/temp.conf
+REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 # isolation specs: test/isolation/specs/<name>.spec
 ISOLATION = concurrent_upgrade deploy_lock_timeout lock_retry lock_queue
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation \
 	--temp-instance=tmp_check_iso --temp-config=test/temp.conf
 
+# TAP tests (PostgreSQL::Test::Cluster): test/t/*.pl
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 
-EXTRA_CLEAN = tmp_check tmp_check_iso test/isolation/results \
+EXTRA_CLEAN = tmp_regress tmp_check tmp_check_iso test/isolation/results \
 	test/isolation/output_iso test/isolation/regression.diffs \
 	test/isolation/regression.out
 

@@ -25,14 +25,10 @@ SELECT * FROM migrate.status;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- the owner grants a deploy role what deploying needs
+-- the owner grants a deploy role what deploying needs: EXECUTE, and reading
+-- the catalog; migrate writes its catalog itself
 GRANT USAGE ON SCHEMA migrate TO regress_migrate_deployer;
-GRANT SELECT, INSERT, UPDATE ON migrate.migration TO regress_migrate_deployer;
-GRANT SELECT, INSERT ON migrate.event TO regress_migrate_deployer;
-GRANT SELECT ON migrate.status TO regress_migrate_deployer;
-GRANT SELECT, INSERT, UPDATE, DELETE ON migrate.fingerprint, migrate.fingerprint_object
-   TO regress_migrate_deployer;
-GRANT USAGE ON SEQUENCE migrate.event_id_seq TO regress_migrate_deployer;
+GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO regress_migrate_deployer;
 GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
       migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
       migrate_current(), migrate_status(), migrate_verify(text), migrate_validate()
@@ -51,12 +47,47 @@ SELECT * FROM migrate_upgrade('1');
 SELECT version, state, applied_by FROM migrate_status();
 SELECT * FROM migrate_validate();
 SELECT tableowner FROM pg_tables WHERE tablename = 'orders';
+-- the deploy role cannot rewrite a migration or the history by hand
+UPDATE migrate.migration SET up_sql = 'SELECT 1' WHERE version = '2';
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO migrate.event (action) VALUES ('upgrade');
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM migrate.event;
+\echo :LAST_ERROR_SQLSTATE
 RESET search_path;
 RESET ROLE;
 
 SELECT version, action, actor FROM migrate.event ORDER BY id;
+SELECT registered_by, applied_by FROM migrate.migration WHERE version = '1';
+
+-- operators on the caller's search_path are never picked up by migrate's own
+-- catalog queries, which run as the catalog's owner
+CREATE SCHEMA evil AUTHORIZATION regress_migrate_deployer;
+SET ROLE regress_migrate_deployer;
+CREATE FUNCTION evil.hijack(numeric[], numeric[]) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'hijacked by % as %', session_user, current_user;
+END $$;
+CREATE OPERATOR evil.= (LEFTARG = numeric[], RIGHTARG = numeric[], FUNCTION = evil.hijack);
+CREATE OPERATOR evil.<= (LEFTARG = numeric[], RIGHTARG = numeric[], FUNCTION = evil.hijack);
+CREATE OPERATOR evil.> (LEFTARG = numeric[], RIGHTARG = numeric[], FUNCTION = evil.hijack);
+CREATE FUNCTION evil.hijack(text, text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'hijacked by % as %', session_user, current_user;
+END $$;
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.hijack);
+RESET ROLE;
+SET search_path = evil, deploy, public, pg_catalog;
+SELECT migrate_register('3', 'three', 'SELECT 3', 'SELECT 3');
+SELECT * FROM migrate_upgrade('3');
+SELECT * FROM migrate_downgrade('2');
+SELECT migrate_baseline('1');
+SELECT migrate_current();
+SELECT * FROM migrate_validate();
+RESET search_path;
 
 DROP SCHEMA deploy CASCADE;
+DROP SCHEMA evil CASCADE;
 DROP TABLE owner_only;
 DROP EXTENSION migrate;
 DROP ROLE regress_migrate_deployer, regress_migrate_nobody;

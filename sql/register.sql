@@ -107,6 +107,8 @@ SELECT migrate_register('3', 'transactional => false does not allow it either',
 -- no client is attached while a migration runs
 SELECT migrate_register('3', 'copy', 'COPY widgets FROM STDIN');
 \echo :LAST_ERROR_SQLSTATE
+SELECT migrate_register('3', 'copy out', 'SELECT 1', 'COPY widgets TO STDOUT');
+\echo :LAST_ERROR_SQLSTATE
 
 -- statements that cannot run in a transaction block need transactional => false
 SELECT migrate_register('3', 'cic', 'CREATE INDEX CONCURRENTLY ON widgets (label)');
@@ -128,6 +130,10 @@ SELECT migrate_register('3', 'cic', 'CREATE INDEX CONCURRENTLY ON widgets (label
     'DROP INDEX CONCURRENTLY widgets_label_idx', transactional => false);
 SELECT migrate_register('4', 'analyze', 'ANALYZE widgets; CREATE INDEX ON widgets (id, label)');
 SELECT version, transactional FROM migrate.status WHERE version IN ('3', '4');
+
+-- an empty down SQL is reversible and reverts by doing nothing
+SELECT migrate_register('5', 'note', 'COMMENT ON TABLE widgets IS ''widgets''', '-- nothing to undo');
+SELECT version, reversible FROM migrate.status WHERE version = '5';
 
 DROP TABLE widgets;
 DROP EXTENSION migrate;

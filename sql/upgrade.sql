@@ -93,6 +93,39 @@ SELECT * FROM migrate_upgrade();
 SELECT migrate_current();
 SELECT * FROM migrate_upgrade('7');
 
+-- a deploy runs in READ COMMITTED: under a transaction snapshot it could not
+-- see what another deployer committed while it waited
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM migrate_upgrade('7');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT migrate_register('9', 'nine', 'SELECT 9');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
+-- a migration whose stored definition was edited by hand is not run
+UPDATE migrate.migration SET up_sql = 'DROP TABLE accounts', transactional = true WHERE version = '8';
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+UPDATE migrate.migration SET down_sql = 'DROP TABLE accounts' WHERE version = '6';
+SELECT * FROM migrate_downgrade('5');
+\echo :LAST_ERROR_SQLSTATE
+SELECT to_regclass('accounts') AS accounts;
+
+-- a migration's SET ROLE ends with the migration; the deployer is recorded
+CREATE ROLE regress_migrate_app;
+GRANT CREATE ON SCHEMA public TO regress_migrate_app;
+SELECT migrate_register('8', 'as app', 'SET ROLE regress_migrate_app; CREATE TABLE app_owned (id int)',
+                        'DROP TABLE app_owned');
+SELECT * FROM migrate_upgrade('8');
+SELECT current_user = session_user AS role_restored;
+SELECT tableowner FROM pg_tables WHERE tablename = 'app_owned';
+SELECT applied_by = current_user AS applied_by_deployer FROM migrate.migration WHERE version = '8';
+SELECT * FROM migrate_downgrade('7');
+REVOKE CREATE ON SCHEMA public FROM regress_migrate_app;
+DROP ROLE regress_migrate_app;
+
 DROP TABLE accounts, audit, audit2;
 DROP SCHEMA app CASCADE;
 DROP EXTENSION migrate;

@@ -24,6 +24,14 @@ SELECT migrate_register('1.2a', 'suffix', 'SELECT 1');
 \echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register(repeat('1', 201), 'too long', 'SELECT 1');
 \echo :LAST_ERROR_SQLSTATE
+-- 200 characters is the longest version
+SELECT length(migrate_register(repeat('9', 200), 'long', 'SELECT 1'));
+DELETE FROM migrate.migration WHERE length(version) = 200;
+-- all zeros means "before every migration" (migrate_downgrade('0'))
+SELECT migrate_register('0', 'zero', 'SELECT 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_register('0.00', 'zeros', 'SELECT 1');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register(NULL, 'null', 'SELECT 1');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS registered FROM migrate.migration;

@@ -112,10 +112,10 @@ event_log(const char *version, const char *action, TimestampTz started,
 	values[5] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
 	nulls[5] = sqlstate ? ' ' : 'n';
 
-	if (SPI_execute_with_args("INSERT INTO migrate.event"
+	if (catalog_exec("INSERT INTO migrate.event"
 							  " (version, action, actor, duration, detail, sqlstate)"
 							  " VALUES ($1, $2, $3, clock_timestamp() - $4, $5, $6)",
-							  6, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  6, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record migrate event");
 }
 
@@ -153,6 +153,11 @@ migrate_register(PG_FUNCTION_ARGS)
 	Datum		key;
 
 	version_check_arg(version, "version");
+	if (strspn(version, "0.") == strlen(version))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version \"%s\" is reserved", version),
+				 errdetail("A version made only of zeros means \"before every migration\", as in migrate_downgrade('0').")));
 	if (name == NULL || name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -196,10 +201,10 @@ migrate_register(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {NUMERICARRAYOID};
 		Datum		values[1] = {key};
 
-		SPI_execute_with_args("SELECT version, checksum, state"
+		catalog_exec("SELECT version, checksum, state"
 							  "  FROM migrate.migration WHERE version_key = $1"
 							  "   FOR UPDATE",
-							  1, argtypes, values, NULL, false, 1);
+							  1, argtypes, values, NULL, 1);
 	}
 	if (SPI_processed > 0)
 	{
@@ -232,10 +237,10 @@ migrate_register(PG_FUNCTION_ARGS)
 
 		/* not applied yet: the new definition replaces the old one */
 		{
-			Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-			BOOLOID, TEXTOID};
-			Datum		values[6];
-			char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+			Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+			BOOLOID, TEXTOID, NAMEOID};
+			Datum		values[7];
+			char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 			values[0] = CStringGetTextDatum(version);
 			values[1] = CStringGetTextDatum(name);
@@ -244,15 +249,16 @@ migrate_register(PG_FUNCTION_ARGS)
 			nulls[3] = down ? ' ' : 'n';
 			values[4] = BoolGetDatum(transactional);
 			values[5] = CStringGetTextDatum(checksum);
-			if (SPI_execute_with_args("UPDATE migrate.migration"
+			values[6] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+			if (catalog_exec("UPDATE migrate.migration"
 									  "   SET name = $2, kind = 'sql', up_sql = $3,"
 									  "       down_sql = $4, operations = NULL,"
 									  "       transactional = $5, checksum = $6,"
 									  "       state = 'pending', last_error = NULL,"
 									  "       registered_at = now(),"
-									  "       registered_by = current_user"
+									  "       registered_by = $7"
 									  " WHERE version = $1",
-									  6, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+									  7, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not update migration %s", version);
 		}
 		event_log(version, "register", 0,
@@ -265,9 +271,9 @@ migrate_register(PG_FUNCTION_ARGS)
 	/* a new version must not sort below what is already applied */
 	if (!migrate_allow_out_of_order)
 	{
-		SPI_execute("SELECT version FROM migrate.migration"
+		catalog_exec("SELECT version FROM migrate.migration"
 					" WHERE state IN ('applied', 'active', 'ready')"
-					" ORDER BY version_key DESC LIMIT 1", false, 1);
+					" ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
 		if (SPI_processed > 0)
 		{
 			char	   *highest = spi_getstr(0, 1);
@@ -284,10 +290,10 @@ migrate_register(PG_FUNCTION_ARGS)
 	}
 
 	{
-		Oid			argtypes[7] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,
-		TEXTOID, BOOLOID, TEXTOID};
-		Datum		values[7];
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			argtypes[8] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,
+		TEXTOID, BOOLOID, TEXTOID, NAMEOID};
+		Datum		values[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		values[0] = CStringGetTextDatum(version);
 		values[1] = key;
@@ -297,11 +303,12 @@ migrate_register(PG_FUNCTION_ARGS)
 		nulls[4] = down ? ' ' : 'n';
 		values[5] = BoolGetDatum(transactional);
 		values[6] = CStringGetTextDatum(checksum);
-		if (SPI_execute_with_args("INSERT INTO migrate.migration"
-								  " (version, version_key, name, kind, up_sql,"
-								  "  down_sql, transactional, checksum)"
-								  " VALUES ($1, $2, $3, 'sql', $4, $5, $6, $7)",
-								  7, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		values[7] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+		if (catalog_exec("INSERT INTO migrate.migration"
+						 " (version, version_key, name, kind, up_sql,"
+						 "  down_sql, transactional, checksum, registered_by)"
+						 " VALUES ($1, $2, $3, 'sql', $4, $5, $6, $7, $8)",
+						 8, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not register migration %s", version);
 	}
 	event_log(version, "register", 0, psprintf("checksum %s", checksum), NULL);

@@ -140,7 +140,7 @@ fingerprint_take(void)
 {
 	Fingerprint *fp = palloc0(sizeof(Fingerprint));
 
-	if (SPI_execute(fingerprint_query, false, 0) != SPI_OK_SELECT)
+	if (catalog_exec(fingerprint_query, 0, NULL, NULL, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not take schema fingerprint");
 
 	fp->n = SPI_processed;
@@ -165,13 +165,13 @@ fingerprint_recorded(void)
 {
 	Fingerprint *fp;
 
-	SPI_execute("SELECT 1 FROM migrate.fingerprint", false, 1);
+	catalog_exec("SELECT 1 FROM migrate.fingerprint", 0, NULL, NULL, NULL, 1);
 	if (SPI_processed == 0)
 		return NULL;
 
 	fp = palloc0(sizeof(Fingerprint));
-	SPI_execute("SELECT kind, object, definition FROM migrate.fingerprint_object"
-				" ORDER BY kind COLLATE \"C\", object COLLATE \"C\"", false, 0);
+	catalog_exec("SELECT kind, object, definition FROM migrate.fingerprint_object"
+				" ORDER BY kind COLLATE \"C\", object COLLATE \"C\"", 0, NULL, NULL, NULL, 0);
 	fp->n = SPI_processed;
 	fp->objects = palloc0(sizeof(SchemaObject) * Max(fp->n, 1));
 	for (int i = 0; i < fp->n; i++)
@@ -193,30 +193,31 @@ fingerprint_recorded(void)
 void
 fingerprint_record(const char *action, const char *version)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	StringInfoData query;
 
 	values[0] = CStringGetTextDatum(action);
 	values[1] = version ? CStringGetTextDatum(version) : (Datum) 0;
 	nulls[1] = version ? ' ' : 'n';
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
 
-	SPI_execute("DELETE FROM migrate.fingerprint_object", false, 0);
+	catalog_exec("DELETE FROM migrate.fingerprint_object", 0, NULL, NULL, NULL, 0);
 	initStringInfo(&query);
 	appendStringInfo(&query,
 					 "INSERT INTO migrate.fingerprint_object (kind, object, definition) %s",
 					 fingerprint_query);
-	if (SPI_execute(query.data, false, 0) != SPI_OK_INSERT)
+	if (catalog_exec(query.data, 0, NULL, NULL, NULL, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record schema fingerprint");
-	if (SPI_execute_with_args("INSERT INTO migrate.fingerprint AS f"
+	if (catalog_exec("INSERT INTO migrate.fingerprint AS f"
 							  " (recorded_at, recorded_by, action, version)"
-							  " VALUES (clock_timestamp(), current_user, $1, $2)"
+							  " VALUES (clock_timestamp(), $3, $1, $2)"
 							  " ON CONFLICT (singleton) DO UPDATE"
 							  " SET recorded_at = excluded.recorded_at,"
 							  "     recorded_by = excluded.recorded_by,"
 							  "     action = excluded.action, version = excluded.version",
-							  2, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  3, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record schema fingerprint");
 }
 

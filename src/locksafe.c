@@ -163,7 +163,10 @@ describe_blockers(void)
 							 inst->pid, GetLockmodeName(tag.locktag_lockmethodid, m),
 							 describe_locktag(&tag));
 
-			/* what that process is doing, as far as this role may see */
+			/*
+			 * What that process is doing, as far as this role may see: this
+			 * query runs as the caller, not through catalog_exec.
+			 */
 			SPI_execute_with_args("SELECT coalesce(nullif(application_name, ''), backend_type),"
 								  "       state, left(query, 80),"
 								  "       (extract(epoch FROM clock_timestamp() - xact_start))::int"
@@ -249,11 +252,18 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 			awaited_timer_start(timeout_ms);
 			rc = SPI_execute(sql, false, 0);
 			awaited_timer_stop();
-			if (rc < 0)
+			if (rc == SPI_ERROR_TRANSACTION)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+						 errmsg("transaction control statements cannot run inside a migration")));
+			if (rc == SPI_ERROR_COPY)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("statement cannot run inside a migration: %s",
-								SPI_result_code_string(rc))));
+						 errmsg("COPY to or from the client cannot run inside a migration")));
+			if (rc < 0)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+			/* a data migration's result rows are not kept */
+			SPI_freetuptable(SPI_tuptable);
 
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcontext);
@@ -310,7 +320,7 @@ locksafe_execute(const char *sql, const char *version, const char *where)
  * session or into the next migration.
  */
 static const char *const restored_settings[] = {
-	"lock_timeout", "statement_timeout", "search_path"
+	"lock_timeout", "statement_timeout", "search_path", "role"
 };
 
 #define N_RESTORED lengthof(restored_settings)

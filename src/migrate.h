@@ -14,6 +14,8 @@
 #include "nodes/pg_list.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
+
 /* Custom SQLSTATEs, class MG (see SPEC.md, "Errors") */
 #define ERRCODE_MIGRATE_CHECKSUM_MISMATCH	MAKE_SQLSTATE('M','G','0','0','1')
 #define ERRCODE_MIGRATE_OUT_OF_ORDER		MAKE_SQLSTATE('M','G','0','0','2')
@@ -61,6 +63,10 @@ extern LockSafeState *locksafe_begin(void);
 extern void locksafe_end(LockSafeState *state);
 extern void locksafe_execute(const char *sql, const char *version,
 							 const char *where);
+
+/* catalog_query.c: migrate's own queries, as the catalog's owner */
+extern int	catalog_exec(const char *sql, int nargs, Oid *argtypes,
+						 Datum *values, const char *nulls, long count);
 
 /* catalog.c */
 extern char *migration_checksum(const char *kind, const char *name,

@@ -117,6 +117,10 @@ needs_top_level(Node *stmt)
 				if (((ReindexStmt *) stmt)->concurrent)
 					return "REINDEX CONCURRENTLY";
 #endif
+				if (((ReindexStmt *) stmt)->kind == REINDEX_OBJECT_SYSTEM)
+					return "REINDEX SYSTEM";
+				if (((ReindexStmt *) stmt)->kind == REINDEX_OBJECT_DATABASE)
+					return "REINDEX DATABASE";
 				return NULL;
 			}
 		case T_VacuumStmt:
@@ -131,6 +135,19 @@ needs_top_level(Node *stmt)
 			return "DROP TABLESPACE";
 		case T_AlterSystemStmt:
 			return "ALTER SYSTEM";
+		case T_DiscardStmt:
+			return ((DiscardStmt *) stmt)->target == DISCARD_ALL ? "DISCARD ALL" : NULL;
+		case T_AlterDatabaseStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterDatabaseStmt *) stmt)->options)
+				{
+					if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+						return "ALTER DATABASE SET TABLESPACE";
+				}
+				return NULL;
+			}
 		default:
 			return NULL;
 	}
@@ -166,15 +183,15 @@ script_check(MigrationScript *script, bool transactional)
 					 errhint("migrate begins and ends the transactions a migration runs in; split the work into several migrations instead.")));
 
 		if (IsA(stmt, CopyStmt) &&
-			((CopyStmt *) stmt)->is_from &&
 			((CopyStmt *) stmt)->filename == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("migration %s must not use COPY FROM STDIN",
-							script->version),
-					 errdetail("The %s SQL, statement %d, reads from the client, and no client is attached while a migration runs.",
+					 errmsg("migration %s must not use COPY %s",
+							script->version,
+							((CopyStmt *) stmt)->is_from ? "FROM STDIN" : "TO STDOUT"),
+					 errdetail("The %s SQL, statement %d, copies to or from the client, and no client is attached while a migration runs.",
 							   script->direction, stmtno),
-					 errhint("Load the data with INSERT statements, or COPY from a file on the server.")));
+					 errhint("Use INSERT statements, or COPY to or from a file on the server.")));
 
 		if (transactional && (what = needs_top_level(stmt)) != NULL)
 			ereport(ERROR,

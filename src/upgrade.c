@@ -16,6 +16,7 @@
  */
 #include "migrate.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -35,9 +36,16 @@ typedef struct MigrationRow
 	char	   *version;
 	char	   *name;
 	char	   *kind;
-	char	   *sql;			/* up or down SQL, depending on the query */
+	char	   *up;
+	char	   *down;
 	bool		transactional;
+	char	   *checksum;		/* as stored */
+	char	   *computed;		/* of the definition as stored */
 } MigrationRow;
+
+#define MIGRATION_COLUMNS \
+	"SELECT version, name, kind, up_sql, down_sql, operations::text," \
+	"       transactional, checksum FROM migrate.migration "
 
 /*
  * Take the transaction-level advisory lock that admits one deployer per
@@ -48,6 +56,18 @@ void
 deploy_lock_acquire(void)
 {
 	LOCKTAG		tag;
+
+	/*
+	 * A transaction snapshot taken before the lock was granted cannot see
+	 * what the previous deployer committed: refuse rather than act on it.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("migrate must run in a READ COMMITTED transaction"),
+				 errdetail("The transaction is %s, so it could not see what another deployer committed while it waited.",
+						   IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errhint("Deploy with the default isolation level, READ COMMITTED.")));
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
 						 MIGRATE_LOCK_KEY2, 2);
@@ -64,9 +84,9 @@ lookup_version(const char *version)
 	Oid			argtypes[1] = {NUMERICARRAYOID};
 	Datum		values[1] = {version_key_datum(version)};
 
-	SPI_execute_with_args("SELECT version FROM migrate.migration"
+	catalog_exec("SELECT version FROM migrate.migration"
 						  " WHERE version_key = $1",
-						  1, argtypes, values, NULL, false, 1);
+						  1, argtypes, values, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),
@@ -75,11 +95,11 @@ lookup_version(const char *version)
 }
 
 /*
- * Run a query returning (version, name, kind, sql, transactional) rows; its
- * $1 is a version key, or NULL for none.
+ * Read migrations: MIGRATION_COLUMNS followed by "where", whose $1 is a
+ * version key, or NULL for none.
  */
 static MigrationRow *
-fetch_migrations(const char *query, const char *key_version, int *count)
+fetch_migrations(const char *where, const char *key_version, int *count)
 {
 	Oid			argtypes[1] = {NUMERICARRAYOID};
 	Datum		values[1];
@@ -89,8 +109,8 @@ fetch_migrations(const char *query, const char *key_version, int *count)
 
 	values[0] = key_version ? version_key_datum(key_version) : (Datum) 0;
 	nulls[0] = key_version ? ' ' : 'n';
-	if (SPI_execute_with_args(query, 1, argtypes, values, nulls,
-							  false, 0) != SPI_OK_SELECT)
+	if (catalog_exec(psprintf("%s %s", MIGRATION_COLUMNS, where),
+					 1, argtypes, values, nulls, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read migrate.migration");
 
 	tupdesc = SPI_tuptable->tupdesc;
@@ -104,35 +124,59 @@ fetch_migrations(const char *query, const char *key_version, int *count)
 		rows[i].version = SPI_getvalue(tup, tupdesc, 1);
 		rows[i].name = SPI_getvalue(tup, tupdesc, 2);
 		rows[i].kind = SPI_getvalue(tup, tupdesc, 3);
-		rows[i].sql = SPI_getvalue(tup, tupdesc, 4);
+		rows[i].up = SPI_getvalue(tup, tupdesc, 4);
+		rows[i].down = SPI_getvalue(tup, tupdesc, 5);
 		rows[i].transactional =
-			DatumGetBool(SPI_getbinval(tup, tupdesc, 5, &isnull));
+			DatumGetBool(SPI_getbinval(tup, tupdesc, 7, &isnull));
+		rows[i].checksum = SPI_getvalue(tup, tupdesc, 8);
+		rows[i].computed = migration_checksum(rows[i].kind, rows[i].name,
+											  rows[i].up, rows[i].down,
+											  SPI_getvalue(tup, tupdesc, 6),
+											  rows[i].transactional);
 	}
 	return rows;
+}
+
+/*
+ * Refuse to run a migration whose stored definition no longer matches the
+ * checksum it was registered with: someone edited the catalog by hand.
+ */
+static void
+check_checksum(MigrationRow *row)
+{
+	if (strcmp(row->checksum, row->computed) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
+				 errmsg("definition of migration %s does not match its checksum",
+						row->version),
+				 errdetail("Registered checksum: %s, checksum of the stored definition: %s.",
+						   row->checksum, row->computed),
+				 errhint("The catalog was edited outside migrate_register. Register the migration again, or restore migrate.migration.")));
 }
 
 /* Set a migration's state; applied ones get their time, actor and duration. */
 static void
 set_state(const char *version, const char *state, TimestampTz started)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, NAMEOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(version);
 	values[1] = CStringGetTextDatum(state);
 	values[2] = TimestampTzGetDatum(started);
 	nulls[2] = started ? ' ' : 'n';
-	if (SPI_execute_with_args("UPDATE migrate.migration"
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	if (catalog_exec("UPDATE migrate.migration"
 							  "   SET state = $2, last_error = NULL,"
 							  "       applied_at = CASE WHEN $2 = 'applied'"
 							  "                    THEN clock_timestamp() END,"
 							  "       applied_by = CASE WHEN $2 = 'applied'"
-							  "                    THEN current_user END,"
+							  "                    THEN $4 END,"
 							  "       duration = CASE WHEN $2 = 'applied'"
 							  "                  THEN clock_timestamp() - $3 END"
 							  " WHERE version = $1",
-							  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE ||
+							  4, argtypes, values, nulls, 0) != SPI_OK_UPDATE ||
 		SPI_processed != 1)
 		elog(ERROR, "could not update state of migration %s", version);
 }
@@ -171,9 +215,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	if (target)
 		target = lookup_version(target);
 
-	rows = fetch_migrations("SELECT version, name, kind, up_sql, transactional"
-							"  FROM migrate.migration"
-							" WHERE state IN ('pending', 'failed')"
+	rows = fetch_migrations("WHERE state IN ('pending', 'failed')"
 							"   AND ($1 IS NULL OR version_key <= $1)"
 							" ORDER BY version_key FOR UPDATE",
 							target, &count);
@@ -184,21 +226,28 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	 */
 	for (int i = 0; i < count; i++)
 	{
-		if (strcmp(rows[i].kind, "sql") != 0 || !rows[i].transactional)
+		check_checksum(&rows[i]);
+		if (strcmp(rows[i].kind, "sql") != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("migration %s is %s and cannot be applied inside the deployer's transaction",
-							rows[i].version,
-							rows[i].transactional ? "an online migration" : "non-transactional"),
+					 errmsg("migration %s is an online migration, which this version of migrate cannot apply",
+							rows[i].version),
+					 errdetail("Nothing was applied.")));
+		if (!rows[i].transactional)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("migration %s is non-transactional and cannot be applied inside the deployer's transaction",
+							rows[i].version),
 					 errdetail("Nothing was applied."),
-					 errhint("Upgrade to the version before it with migrate_upgrade('<version>').")));
+					 i > 0 ? errhint("Apply the migrations before it with migrate_upgrade('%s').",
+									 rows[i - 1].version) : 0));
 	}
 
 	for (int i = 0; i < count; i++)
 	{
 		TimestampTz started = GetCurrentTimestamp();
 
-		script_run(rows[i].version, rows[i].name, "up", rows[i].sql);
+		script_run(rows[i].version, rows[i].name, "up", rows[i].up);
 		set_state(rows[i].version, "applied", started);
 		event_log(rows[i].version, "upgrade", started, NULL, NULL);
 		put_result(rsinfo, rows[i].version, rows[i].name, "applied");
@@ -221,7 +270,6 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *target;
-	List	   *segments;
 	bool		all;
 	MigrationRow *rows;
 	int			count;
@@ -233,8 +281,8 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 				 errhint("Use '0' to revert all migrations.")));
 	target = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version_check_arg(target, "target");
-	segments = version_parse(target);
-	all = list_length(segments) == 1 && strcmp(linitial(segments), "0") == 0;
+	/* '0' (or '0.0'...) is before every migration */
+	all = strspn(target, "0.") == strlen(target);
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
@@ -248,11 +296,11 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		Datum		values[1] = {all ? (Datum) 0 : version_key_datum(target)};
 		char		nulls[1] = {all ? 'n' : ' '};
 
-		SPI_execute_with_args("SELECT version, state FROM migrate.migration"
+		catalog_exec("SELECT version, state FROM migrate.migration"
 							  " WHERE state IN ('active', 'ready')"
 							  "   AND ($1 IS NULL OR version_key > $1)"
 							  " ORDER BY version_key LIMIT 1",
-							  1, argtypes, values, nulls, false, 0);
+							  1, argtypes, values, nulls, 0);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -262,9 +310,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 					 errhint("Roll it back with migrate_rollback() first.")));
 	}
 
-	rows = fetch_migrations("SELECT version, name, kind, down_sql, transactional"
-							"  FROM migrate.migration"
-							" WHERE state = 'applied'"
+	rows = fetch_migrations("WHERE state = 'applied'"
 							"   AND ($1 IS NULL OR version_key > $1)"
 							" ORDER BY version_key DESC FOR UPDATE",
 							all ? NULL : target, &count);
@@ -272,7 +318,8 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	/* refuse before anything is reverted */
 	for (int i = 0; i < count; i++)
 	{
-		if (rows[i].sql == NULL)
+		check_checksum(&rows[i]);
+		if (rows[i].down == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_IRREVERSIBLE),
 					 errmsg("migration %s \"%s\" is irreversible",
@@ -291,7 +338,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	{
 		TimestampTz started = GetCurrentTimestamp();
 
-		script_run(rows[i].version, rows[i].name, "down", rows[i].sql);
+		script_run(rows[i].version, rows[i].name, "down", rows[i].down);
 		set_state(rows[i].version, "pending", 0);
 		event_log(rows[i].version, "downgrade", started, NULL, NULL);
 		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");
@@ -313,8 +360,8 @@ Datum
 migrate_baseline(PG_FUNCTION_ARGS)
 {
 	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			argtypes[1] = {NUMERICARRAYOID};
-	Datum		values[1];
+	Oid			argtypes[2] = {NUMERICARRAYOID, NAMEOID};
+	Datum		values[2];
 	int			count;
 
 	version_check_arg(version, "version");
@@ -324,14 +371,15 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	version = lookup_version(version);
 
 	values[0] = version_key_datum(version);
-	if (SPI_execute_with_args("UPDATE migrate.migration"
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	if (catalog_exec("UPDATE migrate.migration"
 							  "   SET state = 'applied', last_error = NULL,"
 							  "       applied_at = clock_timestamp(),"
-							  "       applied_by = current_user, duration = NULL"
+							  "       applied_by = $2, duration = NULL"
 							  " WHERE state IN ('pending', 'failed')"
 							  "   AND version_key <= $1"
 							  " RETURNING version",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+							  2, argtypes, values, NULL, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not baseline migrations");
 
 	count = SPI_processed;
@@ -357,9 +405,9 @@ migrate_current(PG_FUNCTION_ARGS)
 	text	   *result = NULL;
 
 	SPI_connect();
-	SPI_execute("SELECT version FROM migrate.migration"
+	catalog_exec("SELECT version FROM migrate.migration"
 				" WHERE state = 'applied'"
-				" ORDER BY version_key DESC LIMIT 1", true, 1);
+				" ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
 	if (SPI_processed > 0)
 	{
 		char	   *version = SPI_getvalue(SPI_tuptable->vals[0],

@@ -107,9 +107,9 @@ migrate_verify(PG_FUNCTION_ARGS)
 		char	   *kind;
 		bool		transactional;
 
-		SPI_execute_with_args("SELECT name, state, kind, up_sql, down_sql, transactional"
+		catalog_exec("SELECT name, state, kind, up_sql, down_sql, transactional"
 							  "  FROM migrate.migration WHERE version = $1",
-							  1, argtypes, values, NULL, false, 1);
+							  1, argtypes, values, NULL, 1);
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
 		name = SPI_getvalue(tup, desc, 1);
@@ -142,11 +142,11 @@ migrate_verify(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {NUMERICARRAYOID};
 		Datum		values[1] = {version_key_datum(version)};
 
-		SPI_execute_with_args("SELECT version, name, up_sql, kind = 'sql' AND transactional"
+		catalog_exec("SELECT version, name, up_sql, kind = 'sql' AND transactional"
 							  "  FROM migrate.migration"
 							  " WHERE state IN ('pending', 'failed') AND version_key < $1"
 							  " ORDER BY version_key",
-							  1, argtypes, values, NULL, false, 0);
+							  1, argtypes, values, NULL, 0);
 		npred = SPI_processed;
 		pred_version = palloc(sizeof(char *) * Max(npred, 1));
 		pred_name = palloc(sizeof(char *) * Max(npred, 1));
@@ -286,11 +286,11 @@ migrate_validate(PG_FUNCTION_ARGS)
 	SPI_connect();
 
 	/* definitions edited in the catalog behind migrate's back */
-	SPI_execute("SELECT version, kind, name, up_sql, down_sql, operations::text,"
+	catalog_exec("SELECT version, kind, name, up_sql, down_sql, operations::text,"
 				"       transactional, checksum"
 				"  FROM migrate.migration"
 				" WHERE state IN ('applied', 'active', 'ready')"
-				" ORDER BY version_key", false, 0);
+				" ORDER BY version_key", 0, NULL, NULL, NULL, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

@@ -1,12 +1,19 @@
 #!/bin/bash
 # The whole test suite: installs what it needs (Debian packages), builds and
 # installs migrate, then runs the pg_regress, isolation and TAP suites as the
-# postgres user on throwaway clusters.  Run as root: sudo test/run.sh
-# Exits non-zero when any test fails.
+# postgres user, each on throwaway clusters.  Run as root (or through sudo):
+#
+#   test/run.sh
+#
+# Ends with "tests: N passed, M failed" and exits non-zero when any test fails.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
-    exec sudo "$0" "$@"
+    if command -v sudo >/dev/null; then
+        exec sudo "$0" "$@"
+    fi
+    echo "test/run.sh installs packages and the extension: run it as root" >&2
+    exit 1
 fi
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,25 +26,47 @@ PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 # postgres cannot enter: run the suites in a copy that postgres owns.
 work=$(mktemp -d /tmp/migrate-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-tar -C "$top" --exclude=.git --exclude='tmp_check*' --exclude=results \
+tar -C "$top" --exclude=.git --exclude='tmp_*' --exclude=results \
     --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$work" -xf -
 chown -R postgres: "$work"
 
-echo "== running the test suite in $work"
-set +e
-runuser -u postgres -- make -C "$work" PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$work/installcheck.log"
-rc=${PIPESTATUS[0]}
-set -e
-
-# one closing line with the counts, whatever the runner
-passed=$(grep -Ec '^(ok|test|     ) .* ok( |$)|^ok [0-9]+ ' "$work/installcheck.log" || true)
-failed=$(grep -Ec '(FAILED|failed \(ignored\)|^not ok)' "$work/installcheck.log" || true)
-for d in "$work" "$work/test/isolation"; do
-    if [ -s "$d/regression.diffs" ]; then
-        echo "== $d/regression.diffs"
-        cat "$d/regression.diffs"
+log="$work/suite.log"
+rc=0
+# each suite on its own, so that a failure in one does not hide the others
+suite() {
+    local name=$1
+    shift
+    echo "== $name"
+    set +e
+    runuser -u postgres -- make -C "$work" -s PG_CONFIG="$PG_CONFIG" installcheck "$@" 2>&1 | tee -a "$log"
+    local status=${PIPESTATUS[0]}
+    set -e
+    if [ "$status" -ne 0 ]; then
+        rc=1
+        for d in "$work" "$work/test/isolation"; do
+            if [ -s "$d/regression.diffs" ]; then
+                echo "== $name: $d/regression.diffs"
+                cat "$d/regression.diffs"
+            fi
+        done
+        if [ -d "$work/tmp_check/log" ]; then
+            for f in "$work"/tmp_check/log/regress_log_*; do
+                [ -f "$f" ] && { echo "== $name: $f"; tail -n 60 "$f"; }
+            done
+        fi
     fi
-done
+}
+suite "regression (pg_regress)" ISOLATION= TAP_TESTS=
+suite "isolation" REGRESS= TAP_TESTS=
+suite "TAP" REGRESS= ISOLATION=
+
+# one closing line with the counts of all three suites
+regress_ok=$(grep -Ec '\.\.\. ok( |$)' "$log" || true)
+regress_failed=$(grep -Ec '\.\.\. FAILED' "$log" || true)
+tap_files=$(ls "$work"/test/t/*.pl | wc -l)
+tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ ok$' "$log" || true)
+passed=$((regress_ok + tap_ok))
+failed=$((regress_failed + tap_files - tap_ok))
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1
 fi
