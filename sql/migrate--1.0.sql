@@ -45,6 +45,38 @@ CREATE TABLE migrate.event (
 CREATE INDEX ON migrate.event (version, id);
 COMMENT ON TABLE migrate.event IS 'append-only history of everything migrate did';
 
+-- Background jobs: a run of migrations handed to a worker (kinds 'upgrade'
+-- and 'downgrade'),
+-- and later backfills, concurrent index builds and validations.
+CREATE TABLE migrate.job (
+    id              bigserial PRIMARY KEY,
+    version         text,
+    relation        regclass,
+    kind            text NOT NULL
+                    CHECK (kind IN ('upgrade', 'downgrade', 'backfill', 'index', 'validate')),
+    state           text NOT NULL DEFAULT 'queued'
+                    CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    rows_done       bigint NOT NULL DEFAULT 0,
+    rows_total      bigint,
+    queued_at       timestamptz NOT NULL DEFAULT now(),
+    started_at      timestamptz,
+    updated_at      timestamptz,
+    finished_at     timestamptz,
+    worker_pid      integer,
+    last_error      text,
+    last_sqlstate   text,
+    -- the role the job runs as: the one that queued it
+    run_as          name NOT NULL,
+    -- a run goes up to target (or down to it); current_version is the
+    -- migration being applied, current_step how many of its statements are done
+    target          text,
+    current_version text,
+    current_step    integer NOT NULL DEFAULT 0,
+    args            jsonb
+);
+CREATE INDEX ON migrate.job (state) WHERE state IN ('queued', 'running');
+COMMENT ON TABLE migrate.job IS 'one row per background job';
+
 -- The schema as of the last upgrade, downgrade or baseline that changed
 -- something: what migrate_validate compares the live schema with.
 CREATE TABLE migrate.fingerprint (
@@ -66,6 +98,8 @@ COMMENT ON TABLE migrate.fingerprint_object IS 'schema objects by name as of the
 SELECT pg_catalog.pg_extension_config_dump('migrate.fingerprint', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.fingerprint_object', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.migration', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.job', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event_id_seq', '');
 
@@ -82,10 +116,58 @@ SELECT m.version,
        m.applied_at,
        m.applied_by,
        m.duration,
-       m.last_error
+       coalesce(m.last_error, f.error) AS last_error,
+       j.job
   FROM migrate.migration m
+  -- a failure recorded since the migration was last registered or applied
+  LEFT JOIN LATERAL (
+        SELECT e.sqlstate || ': ' || e.detail AS error
+          FROM migrate.event e
+         WHERE e.version = m.version AND e.action = 'fail' AND m.state <> 'applied'
+           AND e.id > coalesce((SELECT max(r.id) FROM migrate.event r
+                                 WHERE r.version = m.version
+                                   AND r.action IN ('register', 'upgrade', 'baseline')), 0)
+         ORDER BY e.id DESC LIMIT 1) f ON true
+  -- the latest background job working on it
+  LEFT JOIN LATERAL (
+        SELECT CASE WHEN j.state = 'running' AND NOT EXISTS
+                             (SELECT FROM pg_catalog.pg_stat_activity a
+                               WHERE a.pid = j.worker_pid AND a.backend_type = 'migrate worker')
+                        THEN 'interrupted' ELSE j.state END || ' (job ' || j.id || ')' AS job
+          FROM migrate.job j
+         WHERE j.version = m.version OR j.current_version = m.version
+         ORDER BY j.id DESC LIMIT 1) j ON true
  ORDER BY m.version_key;
 COMMENT ON VIEW migrate.status IS 'a row per migration: its state and timings, in version order';
+
+CREATE VIEW migrate.progress AS
+SELECT j.id,
+       j.version,
+       j.kind,
+       j.relation,
+       -- running, but its worker is gone: a crash, or a restart without the launcher
+       CASE WHEN j.state = 'running' AND NOT EXISTS
+                 (SELECT FROM pg_catalog.pg_stat_activity a
+                   WHERE a.pid = j.worker_pid AND a.backend_type = 'migrate worker')
+            THEN 'interrupted' ELSE j.state END AS state,
+       j.current_version,
+       j.rows_done,
+       j.rows_total,
+       round(100.0 * j.rows_done / nullif(j.rows_total, 0), 1) AS percent,
+       round(j.rows_done / nullif(extract(epoch FROM j.updated_at - j.started_at), 0)) AS rows_per_sec,
+       CASE WHEN j.rows_done > 0 AND j.rows_total > j.rows_done
+            THEN (j.updated_at - j.started_at) * ((j.rows_total - j.rows_done)::float8 / j.rows_done)
+       END AS eta,
+       j.queued_at,
+       j.started_at,
+       j.updated_at,
+       j.worker_pid,
+       j.run_as,
+       j.last_error
+  FROM migrate.job j
+ WHERE j.state IN ('queued', 'running')
+ ORDER BY j.id;
+COMMENT ON VIEW migrate.progress IS 'a row per unfinished background job: how far, how fast, how long to go';
 
 CREATE FUNCTION migrate_register(version text, name text, up text,
                                  down text DEFAULT NULL,
@@ -145,6 +227,27 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_validate()
     IS 'drift: changed applied migrations, and schema changes made outside migrations';
 
+CREATE FUNCTION migrate_wait(version text DEFAULT NULL, timeout interval DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_wait'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_wait(text, interval)
+    IS 'wait for the background jobs of a migration (default: all) to finish; returns the final state';
+
+CREATE FUNCTION migrate_cancel(version text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'migrate_cancel'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_cancel(text)
+    IS 'stop the running background jobs of a migration (default: all) cleanly; migrate_resume continues them';
+
+CREATE FUNCTION migrate_resume(version text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'migrate_resume'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_resume(text)
+    IS 'relaunch unfinished background jobs: queued, interrupted, cancelled or failed';
+
 -- Nothing is granted to PUBLIC: the extension owner grants to a deploy role.
 REVOKE ALL ON SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA migrate FROM PUBLIC;
@@ -157,3 +260,6 @@ REVOKE EXECUTE ON FUNCTION migrate_current() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_status() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_verify(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_validate() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_wait(text, interval) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_cancel(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_resume(text) FROM PUBLIC;

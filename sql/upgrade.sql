@@ -81,22 +81,21 @@ SELECT * FROM migrate_upgrade();
 RESET search_path;
 SELECT to_regclass('app.things') AS things;
 
--- a non-transactional migration needs the background worker engine: it and
--- everything after it is refused, and nothing of the run is applied
-SELECT migrate_register('7', 'lower(email)', 'CREATE INDEX accounts_email ON accounts (email)',
+-- from a non-transactional migration on, the rest of the run is applied by a
+-- background worker after commit (sql/jobs.sql tests that engine)
+SELECT migrate_register('7', 'email index', 'CREATE INDEX accounts_email ON accounts (email)',
     'DROP INDEX accounts_email');
 SELECT migrate_register('8', 'concurrent index',
     'CREATE INDEX CONCURRENTLY accounts_email_lower ON accounts (lower(email))',
-    NULL, transactional => false);
+    'DROP INDEX CONCURRENTLY accounts_email_lower', transactional => false);
 SELECT * FROM migrate_upgrade();
-\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_wait();
 SELECT migrate_current();
-SELECT * FROM migrate_upgrade('7');
 
 -- a deploy runs in READ COMMITTED: under a transaction snapshot it could not
 -- see what another deployer committed while it waited
 BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT * FROM migrate_upgrade('7');
+SELECT * FROM migrate_upgrade();
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 BEGIN ISOLATION LEVEL SERIALIZABLE;
@@ -105,7 +104,8 @@ SELECT migrate_register('9', 'nine', 'SELECT 9');
 ROLLBACK;
 
 -- a migration whose stored definition was edited by hand is not run
-UPDATE migrate.migration SET up_sql = 'DROP TABLE accounts', transactional = true WHERE version = '8';
+SELECT migrate_register('9', 'nine', 'SELECT 9', 'SELECT 9');
+UPDATE migrate.migration SET up_sql = 'DROP TABLE accounts' WHERE version = '9';
 SELECT * FROM migrate_upgrade();
 \echo :LAST_ERROR_SQLSTATE
 UPDATE migrate.migration SET down_sql = 'DROP TABLE accounts' WHERE version = '6';
@@ -113,16 +113,22 @@ SELECT * FROM migrate_downgrade('5');
 \echo :LAST_ERROR_SQLSTATE
 SELECT to_regclass('accounts') AS accounts;
 
+-- registering the same definition again repairs the edited one
+SELECT migrate_register('9', 'nine', 'SELECT 9', 'SELECT 9');
+SELECT up_sql FROM migrate.migration WHERE version = '9';
+SELECT action, detail ~ '^definition restored to match checksum' AS restored
+  FROM migrate.event WHERE action = 'repair';
+
 -- a migration's SET ROLE ends with the migration; the deployer is recorded
 CREATE ROLE regress_migrate_app;
 GRANT CREATE ON SCHEMA public TO regress_migrate_app;
-SELECT migrate_register('8', 'as app', 'SET ROLE regress_migrate_app; CREATE TABLE app_owned (id int)',
+SELECT migrate_register('10', 'as app', 'SET ROLE regress_migrate_app; CREATE TABLE app_owned (id int)',
                         'DROP TABLE app_owned');
-SELECT * FROM migrate_upgrade('8');
+SELECT * FROM migrate_upgrade();
 SELECT current_user = session_user AS role_restored;
 SELECT tableowner FROM pg_tables WHERE tablename = 'app_owned';
-SELECT applied_by = current_user AS applied_by_deployer FROM migrate.migration WHERE version = '8';
-SELECT * FROM migrate_downgrade('7');
+SELECT applied_by = current_user AS applied_by_deployer FROM migrate.migration WHERE version = '10';
+SELECT * FROM migrate_downgrade('8');
 REVOKE CREATE ON SCHEMA public FROM regress_migrate_app;
 DROP ROLE regress_migrate_app;
 

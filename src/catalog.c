@@ -201,16 +201,24 @@ migrate_register(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {NUMERICARRAYOID};
 		Datum		values[1] = {key};
 
-		catalog_exec("SELECT version, checksum, state"
-							  "  FROM migrate.migration WHERE version_key = $1"
-							  "   FOR UPDATE",
-							  1, argtypes, values, NULL, 1);
+		catalog_exec("SELECT version, checksum, state, kind, name, up_sql, down_sql,"
+					 "       operations::text, transactional"
+					 "  FROM migrate.migration WHERE version_key = $1"
+					 "   FOR UPDATE",
+					 1, argtypes, values, NULL, 1);
 	}
 	if (SPI_processed > 0)
 	{
 		char	   *old_version = spi_getstr(0, 1);
 		char	   *old_checksum = spi_getstr(0, 2);
 		char	   *state = spi_getstr(0, 3);
+		bool		isnull;
+		char	   *stored = migration_checksum(spi_getstr(0, 4), spi_getstr(0, 5),
+												spi_getstr(0, 6), spi_getstr(0, 7),
+												spi_getstr(0, 8),
+												DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+																		   SPI_tuptable->tupdesc,
+																		   9, &isnull)));
 
 		if (strcmp(old_version, version) != 0)
 			ereport(ERROR,
@@ -219,9 +227,38 @@ migrate_register(PG_FUNCTION_ARGS)
 							version, old_version),
 					 errdetail("Versions compare numerically, segment by segment.")));
 
-		if (strcmp(old_checksum, checksum) == 0)
+		if (strcmp(old_checksum, checksum) == 0 && strcmp(stored, checksum) == 0)
 		{
 			/* same definition: re-running a deploy script is a no-op */
+			SPI_finish();
+			PG_RETURN_TEXT_P(cstring_to_text(version));
+		}
+
+		if (strcmp(old_checksum, checksum) == 0)
+		{
+			/*
+			 * The registered definition, edited in the catalog since: the
+			 * definition that matches the checksum is put back.
+			 */
+			Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+			Datum		values[5];
+			char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+			values[0] = CStringGetTextDatum(version);
+			values[1] = CStringGetTextDatum(name);
+			values[2] = CStringGetTextDatum(up);
+			values[3] = down ? CStringGetTextDatum(down) : (Datum) 0;
+			nulls[3] = down ? ' ' : 'n';
+			values[4] = BoolGetDatum(transactional);
+			if (catalog_exec("UPDATE migrate.migration"
+							 "   SET name = $2, kind = 'sql', up_sql = $3, down_sql = $4,"
+							 "       operations = NULL, transactional = $5"
+							 " WHERE version = $1",
+							 5, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not repair migration %s", version);
+			event_log(version, "repair", 0,
+					  psprintf("definition restored to match checksum %s (the stored one had checksum %s)",
+							   checksum, stored), NULL);
 			SPI_finish();
 			PG_RETURN_TEXT_P(cstring_to_text(version));
 		}

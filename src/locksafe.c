@@ -198,9 +198,9 @@ describe_blockers(void)
 	return buf.data;
 }
 
-/* Sleep for the n-th backoff (n >= 1), interruptibly. */
-static int
-backoff_ms(int n)
+/* How long to wait before the n-th retry (n >= 1). */
+int
+locksafe_backoff_ms(int n)
 {
 	double		ceiling = BACKOFF_BASE_MS * pow(2.0, Min(n - 1, 20));
 	double		r;
@@ -215,8 +215,8 @@ backoff_ms(int n)
 	return (int) (ceiling / 2 + r * ceiling / 2);
 }
 
-static void
-sleep_ms(int ms)
+void
+locksafe_sleep_ms(int ms)
 {
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					 ms, PG_WAIT_EXTENSION);
@@ -300,7 +300,7 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 			ReThrowError(edata);
 		}
 
-		delay = backoff_ms(attempt + 1);
+		delay = locksafe_backoff_ms(attempt + 1);
 		ereport(NOTICE,
 				(errmsg("migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
 						version, where, timeout_ms, attempt + 1,
@@ -311,7 +311,7 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 						   blockers ? blockers : "blocker unknown"),
 				  "55P03");
 		FreeErrorData(edata);
-		sleep_ms(delay);
+		locksafe_sleep_ms(delay);
 	}
 }
 

@@ -9,6 +9,7 @@
 
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -16,6 +17,7 @@ PG_MODULE_MAGIC;
 bool		migrate_allow_out_of_order = false;
 int			migrate_lock_timeout = 500;
 int			migrate_lock_retries = 10;
+int			migrate_max_workers = 4;
 
 void		_PG_init(void);
 
@@ -48,6 +50,19 @@ _PG_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.max_workers",
+							"Sets how many migrate background workers may run at once.",
+							"Jobs over the limit wait in the queue.",
+							&migrate_max_workers,
+							4, 1, 64,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	/* with shared_preload_libraries, resume unfinished jobs at startup */
+	if (process_shared_preload_libraries_in_progress)
+		launcher_register();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("migrate");

@@ -29,11 +29,20 @@
  */
 #define MIGRATE_LOCK_KEY1	0x6D696772
 #define MIGRATE_LOCK_KEY2	1
+/* ... and (0x6D696772, 2) is held by the worker of a background run */
+#define MIGRATE_RUN_LOCK_KEY2	2
+
+/* A worker holds the advisory lock ('migj', job id) while it runs a job. */
+#define MIGRATE_JOB_LOCK_KEY1	0x6D69676A
+
+/* pg_stat_activity.backend_type of the workers */
+#define MIGRATE_WORKER_TYPE "migrate worker"
 
 /* settings (migrate.c) */
 extern bool migrate_allow_out_of_order;
 extern int	migrate_lock_timeout;
 extern int	migrate_lock_retries;
+extern int	migrate_max_workers;
 
 /* version.c */
 extern List *version_parse(const char *version);
@@ -56,8 +65,12 @@ extern void script_check(MigrationScript *script, bool transactional);
 extern void script_execute(MigrationScript *script);
 extern void script_run(const char *version, const char *name,
 					   const char *direction, const char *sql);
+extern List *script_statements(const char *version, const char *name,
+							   const char *sql);
 
 /* locksafe.c: statements under lock_timeout, retried with backoff */
+extern int	locksafe_backoff_ms(int n);
+extern void locksafe_sleep_ms(int ms);
 typedef struct LockSafeState LockSafeState;
 extern LockSafeState *locksafe_begin(void);
 extern void locksafe_end(LockSafeState *state);
@@ -99,8 +112,54 @@ extern int	fingerprint_diff(Fingerprint *a, Fingerprint *b,
 											SchemaObject *after, void *arg),
 							 void *arg);
 
+/* jobs.c: background jobs, started when the queueing transaction commits */
+typedef struct MigrateWorkerArgs
+{
+	Oid			dboid;
+	Oid			roleid;
+	int64		job_id;
+} MigrateWorkerArgs;
+
+typedef struct QueuedJob
+{
+	int64		id;
+	Oid			roleid;
+} QueuedJob;
+
+struct BackgroundWorkerHandle;
+extern int64 job_queue(const char *kind, const char *version,
+					   const char *target, int64 rows_total, const char *args);
+extern void job_start_at_commit(int64 job_id, Oid roleid);
+extern bool job_start_worker(int64 job_id, Oid roleid,
+							 struct BackgroundWorkerHandle **handle);
+extern bool jobs_queued_in_this_transaction(void);
+extern bool role_can_login(Oid roleid);
+extern int	workers_running(void);
+extern void jobs_select(const char *version, const char *states_sql,
+						bool for_update);
+struct LOCKTAG;
+extern void job_lock_tag(struct LOCKTAG *tag, int64 job_id);
+
+/* worker.c: the background worker processes */
+extern PGDLLEXPORT void migrate_worker_main(Datum main_arg);
+extern PGDLLEXPORT void migrate_launcher_main(Datum main_arg);
+extern PGDLLEXPORT void migrate_resumer_main(Datum main_arg);
+extern PGDLLEXPORT void migrate_recorder_main(Datum main_arg);
+extern void launcher_register(void);
+extern void failure_record_autonomously(const char *version, ErrorData *edata);
+extern void worker_report(const char *fmt,...) pg_attribute_printf(1, 2);
+extern char *job_settings_json(void);
+
+/* toplevel.c: a statement run as a top-level command, in a worker */
+extern void toplevel_execute(const char *sql);
+extern void toplevel_execute_retrying(const char *sql, const char *version,
+									  const char *where, bool resuming);
+
 /* upgrade.c */
 extern void deploy_lock_acquire(void);
 extern char *lookup_version(const char *version);
+extern void background_run(int64 job_id, bool up, const char *target,
+						   const char *resume_version, int resume_step);
+extern void background_run_guard(void);
 
 #endif							/* MIGRATE_H */

@@ -253,3 +253,21 @@ script_run(const char *version, const char *name, const char *direction,
 	script_parse(&script);
 	script_execute(&script);
 }
+
+/* The statements of a migration's SQL, as a list of strings. */
+List *
+script_statements(const char *version, const char *name, const char *sql)
+{
+	MigrationScript script = {0};
+	List	   *texts = NIL;
+	ListCell   *lc;
+
+	script.version = version;
+	script.name = name;
+	script.direction = "up";
+	script.sql = sql;
+	script_parse(&script);
+	foreach(lc, script.stmts)
+		texts = lappend(texts, statement_text(sql, lfirst_node(RawStmt, lc)));
+	return texts;
+}

@@ -23,6 +23,8 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(migrate_upgrade);
@@ -195,8 +197,77 @@ put_result(ReturnSetInfo *rsinfo, const char *version, const char *name,
 }
 
 /*
+ * While a background run of migrations is queued or running, no other
+ * deploy may apply, revert or mark anything: it would race the worker.
+ */
+void
+background_run_guard(void)
+{
+	catalog_exec("SELECT id FROM migrate.job"
+				 " WHERE kind IN ('upgrade', 'downgrade') AND state IN ('queued', 'running')"
+				 " ORDER BY id LIMIT 1", 0, NULL, NULL, NULL, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a background run of migrations is in progress (job %s)",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Wait for it with migrate_wait(). If its worker is gone, continue it with migrate_resume(), or stop it with migrate_cancel().")));
+}
+
+/*
+ * Apply rows[0..n) in the caller's transaction.  They run in a
+ * subtransaction so that, when one fails, its failure can be recorded by a
+ * transaction of its own (which the caller's rollback does not undo) before
+ * the error is raised again.
+ */
+static void
+apply_in_caller_transaction(MigrationRow *rows, int n, ReturnSetInfo *rsinfo)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int i = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			TimestampTz started = GetCurrentTimestamp();
+
+			script_run(rows[i].version, rows[i].name, "up", rows[i].up);
+			set_state(rows[i].version, "applied", started);
+			event_log(rows[i].version, "upgrade", started, NULL, NULL);
+			put_result(rsinfo, rows[i].version, rows[i].name, "applied");
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+
+		failure_record_autonomously(rows[i].version, edata);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * migrate_upgrade(target text DEFAULT NULL)
  *		RETURNS TABLE(version text, name text, action text)
+ *
+ * Applies the pending migrations up to target in the caller's transaction.
+ * At the first non-transactional one, the rest of the run is handed to a
+ * background worker that starts when the caller commits (action 'queued').
  */
 Datum
 migrate_upgrade(PG_FUNCTION_ARGS)
@@ -205,6 +276,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	char	   *target = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	MigrationRow *rows;
 	int			count;
+	int			handoff;
 
 	if (target)
 		version_check_arg(target, "target");
@@ -212,6 +284,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	deploy_lock_acquire();
+	background_run_guard();
 	if (target)
 		target = lookup_version(target);
 
@@ -222,8 +295,9 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 
 	/*
 	 * Before running anything, make sure every migration of the run can be
-	 * applied here, so that a refusal leaves nothing half-done.
+	 * applied, so that a refusal leaves nothing half-done.
 	 */
+	handoff = count;
 	for (int i = 0; i < count; i++)
 	{
 		check_checksum(&rows[i]);
@@ -233,30 +307,197 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 					 errmsg("migration %s is an online migration, which this version of migrate cannot apply",
 							rows[i].version),
 					 errdetail("Nothing was applied.")));
-		if (!rows[i].transactional)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("migration %s is non-transactional and cannot be applied inside the deployer's transaction",
-							rows[i].version),
-					 errdetail("Nothing was applied."),
-					 i > 0 ? errhint("Apply the migrations before it with migrate_upgrade('%s').",
-									 rows[i - 1].version) : 0));
+		if (!rows[i].transactional && handoff == count)
+			handoff = i;
 	}
 
-	for (int i = 0; i < count; i++)
+	apply_in_caller_transaction(rows, handoff, rsinfo);
+	if (handoff > 0)
+		fingerprint_record("upgrade", rows[handoff - 1].version);
+
+	if (handoff < count)
 	{
-		TimestampTz started = GetCurrentTimestamp();
+		int64		job_id;
 
-		script_run(rows[i].version, rows[i].name, "up", rows[i].up);
-		set_state(rows[i].version, "applied", started);
-		event_log(rows[i].version, "upgrade", started, NULL, NULL);
-		put_result(rsinfo, rows[i].version, rows[i].name, "applied");
+		job_id = job_queue("upgrade", rows[handoff].version,
+						   rows[count - 1].version, count - handoff,
+						   job_settings_json());
+		for (int i = handoff; i < count; i++)
+			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
+		ereport(NOTICE,
+				(errmsg("migration%s %s%s%s %s applied by background job " INT64_FORMAT " once this transaction commits",
+						count - handoff > 1 ? "s" : "", rows[handoff].version,
+						count - handoff > 1 ? " to " : "",
+						count - handoff > 1 ? rows[count - 1].version : "",
+						count - handoff > 1 ? "are" : "is", job_id),
+				 errdetail("Migration %s cannot run inside a transaction.", rows[handoff].version),
+				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
 	}
-	if (count > 0)
-		fingerprint_record("upgrade", rows[count - 1].version);
 
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/* Note the migration a background run is on, and how far into it. */
+static void
+job_set_position(int64 job_id, const char *version, int step, bool advance)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, BOOLOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = version ? CStringGetTextDatum(version) : (Datum) 0;
+	nulls[1] = version ? ' ' : 'n';
+	values[2] = Int32GetDatum(step);
+	values[3] = BoolGetDatum(advance);
+	catalog_exec("UPDATE migrate.job"
+				 "   SET current_version = $2, current_step = $3,"
+				 "       rows_done = rows_done + CASE WHEN $4 THEN 1 ELSE 0 END,"
+				 "       updated_at = clock_timestamp()"
+				 " WHERE id = $1", 4, argtypes, values, nulls, 0);
+}
+
+static void
+worker_transaction_begin(void)
+{
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+worker_transaction_end(void)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/*
+ * The body of a background run (job kind 'upgrade' or 'downgrade', in a
+ * worker): apply the pending migrations up to target in version order (or
+ * revert the applied ones above target, newest first), each in its own
+ * transaction, or, when it is non-transactional, each of its statements as
+ * a top-level command in its own transaction.  The job row records which
+ * migration and statement the run has reached, so an interrupted run
+ * continues there (resume_version, resume_step) and does nothing twice.
+ */
+void
+background_run(int64 job_id, bool up, const char *target,
+			   const char *resume_version, int resume_step)
+{
+	const char *direction = up ? "up" : "down";
+	MemoryContext runcontext = AllocSetContextCreate(CurrentMemoryContext,
+													 "migrate background run",
+													 ALLOCSET_DEFAULT_SIZES);
+	LOCKTAG		tag;
+
+	/* one run at a time, whatever happens to the job table */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
+						 MIGRATE_RUN_LOCK_KEY2, 2);
+	StartTransactionCommand();
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("another background run of migrations is in progress")));
+	CommitTransactionCommand();
+
+	for (;;)
+	{
+		MemoryContext oldcontext;
+		MigrationRow *rows;
+		int			count;
+		char	   *version;
+		char	   *name;
+		char	   *sql;
+		TimestampTz started;
+		bool		resuming;
+		int			step;
+		List	   *statements;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(runcontext);
+		oldcontext = MemoryContextSwitchTo(runcontext);
+
+		worker_transaction_begin();
+		deploy_lock_acquire();
+		if (up)
+			rows = fetch_migrations("WHERE state IN ('pending', 'failed')"
+									"   AND version_key <= $1"
+									" ORDER BY version_key LIMIT 1 FOR UPDATE",
+									target, &count);
+		else
+			rows = fetch_migrations("WHERE state = 'applied' AND version_key > $1"
+									" ORDER BY version_key DESC LIMIT 1 FOR UPDATE",
+									target, &count);
+		if (count == 0)
+		{
+			worker_transaction_end();
+			MemoryContextSwitchTo(oldcontext);
+			break;
+		}
+		check_checksum(&rows[0]);
+		if (strcmp(rows[0].kind, "sql") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("migration %s is an online migration, which this version of migrate cannot apply",
+							rows[0].version)));
+		if (!up && rows[0].down == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_IRREVERSIBLE),
+					 errmsg("migration %s \"%s\" is irreversible",
+							rows[0].version, rows[0].name)));
+
+		/* copied out of SPI's memory, which each transaction ends */
+		MemoryContextSwitchTo(runcontext);
+		version = pstrdup(rows[0].version);
+		name = pstrdup(rows[0].name);
+		sql = pstrdup(up ? rows[0].up : rows[0].down);
+		resuming = resume_version != NULL && strcmp(resume_version, version) == 0;
+		step = resuming ? resume_step : 0;
+		started = GetCurrentTimestamp();
+
+		if (rows[0].transactional)
+		{
+			job_set_position(job_id, version, 0, false);
+			worker_report("migration %s \"%s\", %s", version, name, direction);
+			script_run(version, name, direction, sql);
+		}
+		else
+		{
+			job_set_position(job_id, version, step, false);
+			worker_transaction_end();
+
+			MemoryContextSwitchTo(runcontext);
+			statements = script_statements(version, name, sql);
+			for (int k = step; k < list_length(statements); k++)
+			{
+				char	   *where = psprintf("%s statement %d of %d", direction,
+											 k + 1, list_length(statements));
+
+				toplevel_execute_retrying(list_nth(statements, k), version, where,
+										  resuming && k == step);
+				worker_transaction_begin();
+				job_set_position(job_id, version, k + 1, false);
+				worker_transaction_end();
+			}
+			worker_transaction_begin();
+			deploy_lock_acquire();
+		}
+
+		set_state(version, up ? "applied" : "pending", started);
+		event_log(version, up ? "upgrade" : "downgrade", started,
+				  psprintf("%s by job " INT64_FORMAT, up ? "applied" : "reverted", job_id),
+				  NULL);
+		fingerprint_record(up ? "upgrade" : "downgrade", version);
+		job_set_position(job_id, version, 0, true);
+		worker_transaction_end();
+
+		resume_version = NULL;
+		MemoryContextSwitchTo(oldcontext);
+	}
+	MemoryContextDelete(runcontext);
 }
 
 /*
@@ -273,6 +514,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	bool		all;
 	MigrationRow *rows;
 	int			count;
+	int			handoff;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -287,6 +529,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	deploy_lock_acquire();
+	background_run_guard();
 	if (!all)
 		target = lookup_version(target);
 
@@ -316,6 +559,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 							all ? NULL : target, &count);
 
 	/* refuse before anything is reverted */
+	handoff = count;
 	for (int i = 0; i < count; i++)
 	{
 		check_checksum(&rows[i]);
@@ -326,15 +570,11 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 							rows[i].version, rows[i].name),
 					 errdetail("It was registered without down SQL. Nothing was reverted."),
 					 errhint("Downgrade to version %s or above.", rows[i].version)));
-		if (!rows[i].transactional)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("migration %s is non-transactional and cannot be reverted inside the deployer's transaction",
-							rows[i].version),
-					 errdetail("Nothing was reverted.")));
+		if (!rows[i].transactional && handoff == count)
+			handoff = i;
 	}
 
-	for (int i = 0; i < count; i++)
+	for (int i = 0; i < handoff; i++)
 	{
 		TimestampTz started = GetCurrentTimestamp();
 
@@ -343,8 +583,26 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		event_log(rows[i].version, "downgrade", started, NULL, NULL);
 		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");
 	}
-	if (count > 0)
+	if (handoff > 0)
 		fingerprint_record("downgrade", all ? NULL : target);
+
+	/* from the first non-transactional one on, a worker reverts the rest */
+	if (handoff < count)
+	{
+		int64		job_id;
+
+		job_id = job_queue("downgrade", rows[handoff].version, all ? "0" : target,
+						   count - handoff, job_settings_json());
+		for (int i = handoff; i < count; i++)
+			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
+		ereport(NOTICE,
+				(errmsg("reverting migration %s%s%s is left to background job " INT64_FORMAT " once this transaction commits",
+						rows[handoff].version,
+						count - handoff > 1 ? " and the ones below it down to " : "",
+						count - handoff > 1 ? rows[count - 1].version : "", job_id),
+				 errdetail("Migration %s cannot be reverted inside a transaction.", rows[handoff].version),
+				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
+	}
 
 	SPI_finish();
 	return (Datum) 0;
@@ -368,6 +626,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	deploy_lock_acquire();
+	background_run_guard();
 	version = lookup_version(version);
 
 	values[0] = version_key_datum(version);

@@ -95,6 +95,7 @@ migrate_verify(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	deploy_lock_acquire();
+	background_run_guard();
 	version = lookup_version(version);
 
 	{

@@ -1,0 +1,125 @@
+-- Background jobs: a non-transactional migration and the rest of its run go
+-- to a worker that starts when the deployer commits.
+CREATE EXTENSION migrate;
+CREATE ROLE regress_migrate_nologin NOLOGIN;
+CREATE TABLE parts (id int PRIMARY KEY, sku text NOT NULL);
+INSERT INTO parts SELECT g, 'sku-' || g FROM generate_series(1, 1000) g;
+
+SHOW migrate.max_workers;
+SELECT * FROM migrate.progress;
+
+SELECT migrate_register('1', 'parts.weight', 'ALTER TABLE parts ADD COLUMN weight int',
+                        'ALTER TABLE parts DROP COLUMN weight');
+SELECT migrate_register('2', 'sku index', 'CREATE INDEX CONCURRENTLY parts_sku ON parts (sku)',
+                        'DROP INDEX CONCURRENTLY parts_sku', transactional => false);
+SELECT migrate_register('3', 'parts.note', 'ALTER TABLE parts ADD COLUMN note text',
+                        'ALTER TABLE parts DROP COLUMN note');
+
+-- a transaction that rolls back starts nothing
+BEGIN;
+SELECT * FROM migrate_upgrade();
+-- waiting inside it would wait forever
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT count(*) AS jobs FROM migrate.job;
+SELECT version, state FROM migrate.status;
+
+-- 1 is applied now; 2 and 3 by a worker after commit
+SELECT * FROM migrate_upgrade();
+SELECT id, kind, version, target, state IN ('queued', 'running') AS unfinished, rows_total, run_as = current_user AS as_me
+  FROM migrate.job;
+-- nothing else may deploy while the run is unfinished
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM migrate_downgrade('0');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_wait();
+SELECT version, state, job FROM migrate.status;
+SELECT id, state, rows_done, rows_total, current_version FROM migrate.job;
+SELECT indexrelid::regclass::text AS index, indisvalid FROM pg_index WHERE indrelid = 'parts'::regclass ORDER BY 1;
+SELECT version, action, detail FROM migrate.event WHERE action IN ('upgrade', 'downgrade') ORDER BY id;
+SELECT * FROM migrate.progress;
+SELECT migrate_wait();   -- nothing left: returns at once
+SELECT migrate_wait('2');
+
+-- downgrading a non-transactional migration is left to a worker too
+SELECT * FROM migrate_downgrade('1');
+SELECT migrate_wait();
+SELECT version, state FROM migrate.status;
+SELECT indexrelid::regclass::text AS index FROM pg_index WHERE indrelid = 'parts'::regclass ORDER BY 1;
+SELECT count(*) FROM migrate_upgrade();
+SELECT migrate_wait();
+
+-- a failing statement fails the job: migrate_wait raises its error, with its
+-- SQLSTATE; the migration is marked failed, with the error kept
+SELECT migrate_register('4', 'bad index', 'CREATE INDEX CONCURRENTLY parts_bad ON parts (no_such_column)',
+                        NULL, transactional => false);
+SELECT * FROM migrate_upgrade();
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, state, job, last_error FROM migrate.status WHERE version = '4';
+SELECT id, state, last_sqlstate FROM migrate.job WHERE state = 'failed';
+SELECT version, action, sqlstate FROM migrate.event WHERE action = 'fail';
+
+-- fixed and resumed, the job goes on where it stopped
+SELECT migrate_register('4', 'bad index', 'CREATE INDEX CONCURRENTLY parts_bad ON parts (sku, id)',
+                        NULL, transactional => false);
+SELECT migrate_resume();
+SELECT migrate_wait('4');
+SELECT version, state, job FROM migrate.status WHERE version = '4';
+
+-- cancel: the job stops cleanly and can be resumed; a timeout gives up waiting
+SELECT migrate_register('5', 'slow', 'SELECT pg_sleep(60)', NULL, transactional => false);
+SELECT count(*) FROM migrate_upgrade();
+SELECT migrate_wait(timeout => '200 ms');
+\echo :LAST_ERROR_SQLSTATE
+-- (whether it had started yet or not, it ends cancelled)
+SET client_min_messages = warning;
+SELECT migrate_cancel();
+RESET client_min_messages;
+SELECT migrate_wait();
+SELECT version, state, job FROM migrate.status WHERE version = '5';
+SELECT migrate_register('5', 'slow', 'SELECT pg_sleep(0.01)', NULL, transactional => false);
+SELECT migrate_resume('5');
+SELECT migrate_wait('5');
+
+-- a failure inside the deployer's transaction is recorded all the same
+SELECT migrate_register('6', 'divide', 'CREATE TABLE t6 (id int); SELECT 1/0', NULL);
+BEGIN;
+SELECT * FROM migrate_upgrade();
+ROLLBACK;
+SELECT version, state, last_error FROM migrate.status WHERE version = '6';
+SELECT version, action, actor = current_user AS by_me, sqlstate, detail
+  FROM migrate.event WHERE action = 'fail' AND version = '6';
+SELECT to_regclass('t6') AS t6;
+
+-- a job runs as the role that queued it: that role must be able to log in
+SELECT migrate_register('6', 'as nologin', 'CREATE INDEX CONCURRENTLY parts_id2 ON parts (id)',
+                        NULL, transactional => false);
+GRANT EXECUTE ON FUNCTION migrate_upgrade(text) TO regress_migrate_nologin;
+SET ROLE regress_migrate_nologin;
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- bad arguments
+SELECT migrate_wait('x');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_wait('99');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_wait(timeout => '-1 s');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_cancel('99');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_resume('x');
+\echo :LAST_ERROR_SQLSTATE
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
+DROP TABLE parts;
+DROP EXTENSION migrate;
+REVOKE ALL ON SCHEMA public FROM regress_migrate_nologin;
+DROP ROLE regress_migrate_nologin;

@@ -1,0 +1,433 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs.c
+ *	  Background jobs: queued in migrate.job, started by a dynamic background
+ *	  worker once the transaction that queued them commits.
+ *
+ * A job runs as the role that queued it, in the database it was queued in.
+ * Workers are started from the commit callback, so a job queued by a
+ * transaction that rolls back never runs.  migrate.max_workers caps how many
+ * run at once; a job over the cap stays queued, and a worker that finishes
+ * starts the next queued job of its database.  migrate_cancel and
+ * migrate_resume stop and restart jobs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(migrate_cancel);
+PG_FUNCTION_INFO_V1(migrate_resume);
+
+/* jobs queued by the current transaction, started when it commits */
+static List *jobs_to_start = NIL;
+static bool xact_callback_registered = false;
+
+/* The advisory lock a worker holds, at session level, while it runs a job. */
+void
+job_lock_tag(LOCKTAG *tag, int64 job_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MIGRATE_JOB_LOCK_KEY1,
+						 (uint32) job_id, 2);
+}
+
+/* How many migrate workers run now, in the whole cluster. */
+int
+workers_running(void)
+{
+	int			n = 0;
+	int			nbackends;
+
+	pgstat_clear_backend_activity_snapshot();
+	nbackends = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= nbackends; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		const char *type;
+
+		if (local == NULL || local->backendStatus.st_backendType != B_BG_WORKER)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(local->backendStatus.st_procpid);
+		if (type != NULL && strcmp(type, MIGRATE_WORKER_TYPE) == 0)
+			n++;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return n;
+}
+
+/*
+ * Start a worker for a job now.  Returns false when no background worker
+ * slot is free (max_worker_processes); the job then stays queued.
+ */
+bool
+job_start_worker(int64 job_id, Oid roleid, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+	MigrateWorkerArgs args;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "migrate job " INT64_FORMAT, job_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, MIGRATE_WORKER_TYPE);
+	worker.bgw_notify_pid = handle ? MyProcPid : 0;
+
+	memset(&args, 0, sizeof(args));
+	args.dboid = MyDatabaseId;
+	args.roleid = roleid;
+	args.job_id = job_id;
+	memcpy(worker.bgw_extra, &args, sizeof(args));
+
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+/* Start the workers of the jobs the committed transaction queued. */
+static void
+jobs_xact_callback(XactEvent event, void *arg)
+{
+	List	   *jobs;
+	ListCell   *lc;
+	int			running;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	jobs = jobs_to_start;
+	jobs_to_start = NIL;
+	if (event != XACT_EVENT_COMMIT || jobs == NIL)
+	{
+		list_free_deep(jobs);
+		return;
+	}
+
+	running = workers_running();
+	foreach(lc, jobs)
+	{
+		QueuedJob  *job = (QueuedJob *) lfirst(lc);
+
+		if (running >= migrate_max_workers)
+		{
+			ereport(NOTICE,
+					(errmsg("job " INT64_FORMAT " stays queued: %d migrate workers are running, migrate.max_workers is %d",
+							job->id, running, migrate_max_workers),
+					 errhint("It starts when a worker of this database finishes, or with migrate_resume().")));
+			continue;
+		}
+		if (!job_start_worker(job->id, job->roleid, NULL))
+		{
+			ereport(WARNING,
+					(errmsg("job " INT64_FORMAT " stays queued: no background worker slot is free",
+							job->id),
+					 errhint("Raise max_worker_processes, or run migrate_resume() when other workers have finished.")));
+			continue;
+		}
+		running++;
+	}
+	list_free_deep(jobs);
+}
+
+/* Start this job's worker when the current transaction commits. */
+void
+job_start_at_commit(int64 job_id, Oid roleid)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	QueuedJob  *job = palloc(sizeof(QueuedJob));
+
+	job->id = job_id;
+	job->roleid = roleid;
+	jobs_to_start = lappend(jobs_to_start, job);
+	MemoryContextSwitchTo(old);
+
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(jobs_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+}
+
+/* Did the current transaction queue jobs that have not started yet? */
+bool
+jobs_queued_in_this_transaction(void)
+{
+	return jobs_to_start != NIL;
+}
+
+/*
+ * A background worker connects as the role that queued the job, never as a
+ * superuser on its behalf: that role must be allowed to log in.
+ */
+bool
+role_can_login(Oid roleid)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
+	bool		canlogin;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for role %u", roleid);
+	canlogin = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+	ReleaseSysCache(tup);
+	return canlogin;
+}
+
+static void
+check_role_can_run_jobs(Oid roleid)
+{
+	if (!role_can_login(roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" cannot log in, so no background worker can run a job as it",
+						GetUserNameFromId(roleid, false)),
+				 errdetail("Background jobs run as the role that queues them."),
+				 errhint("Deploy as a role with LOGIN.")));
+}
+
+/*
+ * Queue a job that runs as the current user, and start its worker at
+ * commit.  Returns its id.  The caller is connected to SPI.
+ */
+int64
+job_queue(const char *kind, const char *version, const char *target,
+		  int64 rows_total, const char *args)
+{
+	Oid			roleid = GetUserId();
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	int64		job_id;
+	int			running;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("background jobs cannot be queued during recovery")));
+	check_role_can_run_jobs(roleid);
+
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = version ? CStringGetTextDatum(version) : (Datum) 0;
+	nulls[1] = version ? ' ' : 'n';
+	values[2] = target ? CStringGetTextDatum(target) : (Datum) 0;
+	nulls[2] = target ? ' ' : 'n';
+	values[3] = Int64GetDatum(rows_total);
+	nulls[3] = rows_total >= 0 ? ' ' : 'n';
+	values[4] = args ? DirectFunctionCall1(jsonb_in, CStringGetDatum(args)) : (Datum) 0;
+	nulls[4] = args ? ' ' : 'n';
+	values[5] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+
+	if (catalog_exec("INSERT INTO migrate.job (kind, version, target, rows_total, args, run_as)"
+					 " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+					 6, argtypes, values, nulls, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not queue job");
+	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+
+	running = workers_running() + list_length(jobs_to_start);
+	if (running >= migrate_max_workers)
+		ereport(NOTICE,
+				(errmsg("job " INT64_FORMAT " will wait in the queue: %d migrate workers are running or starting, migrate.max_workers is %d",
+						job_id, running, migrate_max_workers)));
+	job_start_at_commit(job_id, roleid);
+	return job_id;
+}
+
+/*
+ * The unfinished jobs of a version (NULL: all), as (id, state, worker_pid,
+ * run_as, live) rows in SPI_tuptable.  A run of migrations counts for every
+ * version it covers.
+ */
+void
+jobs_select(const char *version, const char *states_sql, bool for_update)
+{
+	Oid			argtypes[1] = {NUMERICARRAYOID};
+	Datum		values[1];
+	char		nulls[1];
+
+	values[0] = version ? version_key_datum(version) : (Datum) 0;
+	nulls[0] = version ? ' ' : 'n';
+	catalog_exec(psprintf("SELECT j.id, j.state, j.worker_pid, j.run_as,"
+						  "       EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = j.worker_pid"
+						  "                  AND a.backend_type = '" MIGRATE_WORKER_TYPE "') AS live,"
+						  "       j.kind"
+						  "  FROM migrate.job j"
+						  "  LEFT JOIN migrate.migration f ON f.version = j.version"
+						  "  LEFT JOIN migrate.migration t ON t.version = j.target"
+						  " WHERE j.state IN (%s)"
+						  "   AND ($1 IS NULL"
+						  "        OR f.version_key = $1"
+						  "        OR (j.kind IN ('upgrade', 'downgrade')"
+						  "            AND $1 BETWEEN least(f.version_key, coalesce(t.version_key, '{0}'))"
+						  "                       AND greatest(f.version_key, coalesce(t.version_key, '{0}'))))"
+						  " ORDER BY j.id%s",
+						  states_sql, for_update ? " FOR UPDATE OF j" : ""),
+				 1, argtypes, values, nulls, 0);
+}
+
+/*
+ * migrate_cancel(version text DEFAULT NULL)
+ *
+ * Stops the jobs of a version (default: all): a queued job is marked
+ * cancelled, a running one gets a cancel signal and marks itself cancelled
+ * when its current statement has stopped.  migrate_resume continues them.
+ */
+Datum
+migrate_cancel(PG_FUNCTION_ARGS)
+{
+	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SPITupleTable *jobs;
+	uint64		n;
+	int			signalled = 0;
+	int			dequeued = 0;
+
+	if (version)
+		version_check_arg(version, "version");
+	SPI_connect();
+	if (version)
+		version = lookup_version(version);
+
+	jobs_select(version, "'queued', 'running'", true);
+	jobs = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = jobs->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, jobs->tupdesc, 1, &isnull));
+		char	   *state = SPI_getvalue(tup, jobs->tupdesc, 2);
+		Datum		pid = SPI_getbinval(tup, jobs->tupdesc, 3, &isnull);
+		bool		live = DatumGetBool(SPI_getbinval(tup, jobs->tupdesc, 5, &isnull));
+
+		if (strcmp(state, "running") == 0 && live)
+		{
+			/*
+			 * The worker marks the job cancelled once its statement stopped.
+			 * pg_cancel_backend checks that we may signal it; it returns
+			 * false when the worker has just exited.
+			 */
+			if (DatumGetBool(DirectFunctionCall1(pg_cancel_backend, pid)))
+				signalled++;
+		}
+		else
+		{
+			Oid			argtypes[1] = {INT8OID};
+			Datum		values[1] = {Int64GetDatum(id)};
+
+			catalog_exec("UPDATE migrate.job SET state = 'cancelled', worker_pid = NULL,"
+						 "       updated_at = clock_timestamp()"
+						 " WHERE id = $1", 1, argtypes, values, NULL, 0);
+			dequeued++;
+		}
+		event_log(version, "cancel", 0,
+				  psprintf("job " INT64_FORMAT " %s", id,
+						   strcmp(state, "running") == 0 && live ? "signalled" : "cancelled"),
+				  NULL);
+	}
+	SPI_finish();
+
+	ereport(NOTICE,
+			(errmsg("%d running job%s signalled, %d waiting job%s cancelled",
+					signalled, signalled == 1 ? "" : "s",
+					dequeued, dequeued == 1 ? "" : "s")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * migrate_resume(version text DEFAULT NULL)
+ *
+ * Relaunches the unfinished jobs of a version (default: all): queued ones,
+ * interrupted ones (running, but their worker is gone after a crash or a
+ * restart), cancelled and failed ones.  Each continues where it stopped.
+ * The workers start when the calling transaction commits.
+ */
+Datum
+migrate_resume(PG_FUNCTION_ARGS)
+{
+	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SPITupleTable *jobs;
+	uint64		n;
+	int			resumed = 0;
+
+	if (version)
+		version_check_arg(version, "version");
+	SPI_connect();
+	if (version)
+		version = lookup_version(version);
+
+	jobs_select(version, "'queued', 'running', 'cancelled', 'failed'", true);
+	jobs = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = jobs->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, jobs->tupdesc, 1, &isnull));
+		char	   *run_as = SPI_getvalue(tup, jobs->tupdesc, 4);
+		bool		live = DatumGetBool(SPI_getbinval(tup, jobs->tupdesc, 5, &isnull));
+		Oid			roleid;
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(id)};
+
+		if (live)
+			continue;			/* still running */
+
+		/* a run of migrations is resumed only if it is the latest one */
+		if (strcmp(SPI_getvalue(tup, jobs->tupdesc, 6), "upgrade") == 0 ||
+			strcmp(SPI_getvalue(tup, jobs->tupdesc, 6), "downgrade") == 0)
+		{
+			Oid			rtypes[1] = {INT8OID};
+			Datum		rvalues[1] = {Int64GetDatum(id)};
+			SPITupleTable *saved = SPI_tuptable;
+
+			catalog_exec("SELECT 1 FROM migrate.job WHERE id > $1"
+						 "   AND kind IN ('upgrade', 'downgrade')",
+						 1, rtypes, rvalues, NULL, 1);
+			SPI_tuptable = saved;
+			if (SPI_processed > 0)
+			{
+				ereport(NOTICE,
+						(errmsg("job " INT64_FORMAT " is not resumed: a later run of migrations superseded it",
+								id)));
+				continue;
+			}
+		}
+
+		/* resuming runs the job as its own role, so only that role may */
+		roleid = get_role_oid(run_as, false);
+		if (!has_privs_of_role(GetUserId(), roleid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("job " INT64_FORMAT " runs as role \"%s\"", id, run_as),
+					 errhint("Resume it as that role, or as a member of it.")));
+		check_role_can_run_jobs(roleid);
+
+		catalog_exec("UPDATE migrate.job SET state = 'queued', worker_pid = NULL,"
+					 "       updated_at = clock_timestamp()"
+					 " WHERE id = $1", 1, argtypes, values, NULL, 0);
+		event_log(version, "resume", 0, psprintf("job " INT64_FORMAT, id), NULL);
+		job_start_at_commit(id, roleid);
+		resumed++;
+	}
+	SPI_finish();
+
+	ereport(NOTICE,
+			(errmsg("%d job%s resumed", resumed, resumed == 1 ? "" : "s"),
+			 resumed > 0 ? errdetail("Their workers start when this transaction commits.") : 0));
+	PG_RETURN_VOID();
+}

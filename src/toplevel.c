@@ -1,0 +1,253 @@
+/*-------------------------------------------------------------------------
+ *
+ * toplevel.c
+ *	  Running a statement as a top-level command in a background worker.
+ *
+ * CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY, VACUUM and their kin
+ * refuse to run inside a function or a transaction block.  A worker runs
+ * them the way the server runs a client's query: parse, analyze, plan, and
+ * a portal run as the top level, each in its own transaction (which such a
+ * statement may commit and restart internally).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_index.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "pgstat.h"
+#include "tcop/dest.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/ps_status.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/* Parse trees and plans must survive the statement's internal commits. */
+static MemoryContext toplevel_context = NULL;
+
+/*
+ * Execute sql (one statement) as a top-level command.  The caller has
+ * started a transaction and commits it afterwards.
+ */
+void
+toplevel_execute(const char *sql)
+{
+	MemoryContext oldcontext;
+	List	   *raw_list;
+	ListCell   *lc;
+	bool		is_top_level;
+
+	if (toplevel_context == NULL)
+		toplevel_context = AllocSetContextCreate(TopMemoryContext,
+												 "migrate top-level statement",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(toplevel_context);
+
+	oldcontext = MemoryContextSwitchTo(toplevel_context);
+	raw_list = pg_parse_query(sql);
+	MemoryContextSwitchTo(oldcontext);
+	is_top_level = list_length(raw_list) == 1;
+
+	foreach(lc, raw_list)
+	{
+		RawStmt    *raw = lfirst_node(RawStmt, lc);
+		CommandTag	tag = CreateCommandTag(raw->stmt);
+		bool		snapshot_set = false;
+		List	   *querytrees;
+		List	   *plans;
+		Portal		portal;
+		DestReceiver *receiver;
+		QueryCompletion qc;
+
+		if (IsA(raw->stmt, TransactionStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+					 errmsg("transaction control statements cannot run inside a migration")));
+
+		set_ps_display(GetCommandTagName(tag));
+		BeginCommand(tag, DestNone);
+
+		if (analyze_requires_snapshot(raw))
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			snapshot_set = true;
+		}
+
+		oldcontext = MemoryContextSwitchTo(toplevel_context);
+#if PG_VERSION_NUM >= 150000
+		querytrees = pg_analyze_and_rewrite_fixedparams(raw, sql, NULL, 0, NULL);
+#else
+		querytrees = pg_analyze_and_rewrite(raw, sql, NULL, 0, NULL);
+#endif
+		plans = pg_plan_queries(querytrees, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+		if (snapshot_set)
+			PopActiveSnapshot();
+		CHECK_FOR_INTERRUPTS();
+
+		portal = CreatePortal("", true, true);
+		portal->visible = false;
+		PortalDefineQuery(portal, NULL, sql, tag, plans, NULL);
+		PortalStart(portal, NULL, 0, InvalidSnapshot);
+		receiver = CreateDestReceiver(DestNone);
+		MemoryContextSwitchTo(oldcontext);
+
+		(void) PortalRun(portal, FETCH_ALL, is_top_level, true,
+						 receiver, receiver, &qc);
+		receiver->rDestroy(receiver);
+		PortalDrop(portal, false);
+	}
+}
+
+/*
+ * Before (re)building a named index concurrently: an invalid index of that
+ * name, left by a build that failed or was interrupted, is dropped; a valid
+ * one, when the statement is being resumed, means the build had finished.
+ * Returns true when there is nothing left to do.
+ */
+static bool
+concurrent_index_prepare(const char *sql, bool resuming)
+{
+#if PG_VERSION_NUM >= 140000
+	List	   *raw_list = raw_parser(sql, RAW_PARSE_DEFAULT);
+#else
+	List	   *raw_list = raw_parser(sql);
+#endif
+	IndexStmt  *stmt;
+	Oid			relid;
+	Oid			indexid = InvalidOid;
+	bool		valid = false;
+	char	   *qualified = NULL;
+
+	if (list_length(raw_list) != 1 ||
+		!IsA(linitial_node(RawStmt, raw_list)->stmt, IndexStmt))
+		return false;
+	stmt = (IndexStmt *) linitial_node(RawStmt, raw_list)->stmt;
+	if (!stmt->concurrent || stmt->idxname == NULL)
+		return false;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (OidIsValid(relid))
+	{
+		Oid			nspid = get_rel_namespace(relid);
+
+		indexid = get_relname_relid(stmt->idxname, nspid);
+		if (OidIsValid(indexid))
+		{
+			HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+
+			if (HeapTupleIsValid(tup))
+			{
+				valid = ((Form_pg_index) GETSTRUCT(tup))->indisvalid;
+				ReleaseSysCache(tup);
+				qualified = MemoryContextStrdup(TopMemoryContext,
+												quote_qualified_identifier(get_namespace_name(nspid),
+																		   stmt->idxname));
+			}
+			else
+				indexid = InvalidOid;	/* not an index: let the build fail */
+		}
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	if (!OidIsValid(indexid))
+		return false;
+	if (valid)
+	{
+		if (resuming)
+		{
+			ereport(LOG,
+					(errmsg("migrate: index %s was already built before the job was interrupted",
+							qualified)));
+			return true;
+		}
+		return false;			/* CREATE INDEX will say it exists */
+	}
+
+	ereport(LOG,
+			(errmsg("migrate: dropping invalid index %s left by an earlier concurrent build",
+					qualified)));
+	StartTransactionCommand();
+	toplevel_execute(psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", qualified));
+	CommitTransactionCommand();
+	return false;
+}
+
+/*
+ * Run one statement of a non-transactional migration as a top-level command
+ * in its own transaction, under migrate.lock_timeout: a lock timeout rolls it
+ * back and it is retried after a backoff, up to migrate.lock_retries times.
+ * Errors propagate, outside of any transaction.
+ */
+void
+toplevel_execute_retrying(const char *sql, const char *version,
+						  const char *where, bool resuming)
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	for (int attempt = 0;; attempt++)
+	{
+		ErrorData  *volatile edata = NULL;
+		int			delay;
+
+		if (concurrent_index_prepare(sql, resuming || attempt > 0))
+			return;
+
+		PG_TRY();
+		{
+			StartTransactionCommand();
+			SetCurrentStatementStartTimestamp();
+			worker_report("migration %s, %s: %s", version, where, sql);
+			toplevel_execute(sql);
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(context);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			MemoryContextSwitchTo(context);
+		}
+		PG_END_TRY();
+
+		if (edata == NULL)
+			return;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
+			migrate_lock_timeout <= 0 || attempt >= migrate_lock_retries)
+			ReThrowError(edata);
+
+		delay = locksafe_backoff_ms(attempt + 1);
+		ereport(LOG,
+				(errmsg("migrate: migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
+						version, where, migrate_lock_timeout, attempt + 1,
+						migrate_lock_retries, delay)));
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		event_log(version, "lock_retry", 0,
+				  psprintf("%s, attempt %d: blocker unknown", where, attempt + 1),
+				  "55P03");
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		FreeErrorData(edata);
+		locksafe_sleep_ms(delay);
+	}
+}

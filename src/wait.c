@@ -1,0 +1,329 @@
+/*-------------------------------------------------------------------------
+ *
+ * wait.c
+ *	  migrate_wait: block until background jobs finish.
+ *
+ * A session waiting for a job must not hold back the job itself: CREATE
+ * INDEX CONCURRENTLY waits for every transaction of its database that holds
+ * a snapshot older than its own, and the waiting session's transaction lasts
+ * until the job is done.  So while it sleeps, migrate_wait advertises no
+ * xmin, and it watches the workers through the backend status array (no
+ * snapshot needed); it reads migrate.job only when none of its workers is
+ * alive.  Should a build still have started waiting for it in the short
+ * moment a snapshot was held, it says so (40P01) rather than wait forever.
+ * Call migrate_wait() as a statement of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(migrate_wait);
+
+#define POLL_MS			200
+#define NOTICE_EVERY_MS	5000
+
+typedef struct WaitedJob
+{
+	int64		id;
+	int			pid;			/* live worker, or 0 */
+	char	   *activity;		/* what it reports doing */
+} WaitedJob;
+
+/* Stop holding back other transactions' horizons while we sleep. */
+static void
+release_xmin(void)
+{
+	InvalidateCatalogSnapshot();
+	MyProc->xmin = InvalidTransactionId;
+}
+
+/* Find the live worker of each job, from the backend status array. */
+static int
+find_live_workers(WaitedJob *jobs, int njobs)
+{
+	int			live = 0;
+	int			nbackends;
+
+	for (int j = 0; j < njobs; j++)
+		jobs[j].pid = 0;
+
+	pgstat_clear_backend_activity_snapshot();
+	nbackends = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= nbackends; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+		int64		id;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_backendType != B_BG_WORKER || be->st_appname == NULL ||
+			sscanf(be->st_appname, "migrate job " INT64_FORMAT, &id) != 1)
+			continue;
+		for (int j = 0; j < njobs; j++)
+		{
+			if (jobs[j].id != id)
+				continue;
+			jobs[j].pid = be->st_procpid;
+			jobs[j].activity = be->st_activity_raw
+				? pgstat_clip_activity(be->st_activity_raw) : NULL;
+			live++;
+		}
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return live;
+}
+
+/* Is this worker waiting for a lock that this session holds? */
+static bool
+worker_waits_for_me(int pid)
+{
+	ArrayType  *blockers;
+	Datum	   *elems;
+	int			n;
+
+	blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+													  Int32GetDatum(pid)));
+	deconstruct_array(blockers, INT4OID, 4, true, TYPALIGN_INT, &elems, NULL, &n);
+	for (int i = 0; i < n; i++)
+		if (DatumGetInt32(elems[i]) == MyProcPid)
+			return true;
+	return false;
+}
+
+/* How many of the jobs are still queued or running, per migrate.job. */
+static int
+count_unfinished(WaitedJob *jobs, int njobs, int64 *interrupted)
+{
+	int			unfinished = 0;
+
+	*interrupted = 0;
+	SPI_connect();
+	for (int j = 0; j < njobs; j++)
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(jobs[j].id)};
+
+		catalog_exec("SELECT state FROM migrate.job WHERE id = $1",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed == 0)
+			continue;
+		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+				   "queued") == 0)
+			unfinished++;
+		else if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						"running") == 0)
+		{
+			/* running, yet no worker of it is alive: interrupted */
+			if (jobs[j].pid == 0)
+				*interrupted = jobs[j].id;
+			unfinished++;
+		}
+	}
+	SPI_finish();
+	return unfinished;
+}
+
+/*
+ * The final state: raise the error of a failed job, else return the state
+ * of the migration (version given) or 'done' / 'cancelled'.
+ */
+static char *
+final_state(const char *version, WaitedJob *jobs, int njobs)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *result = "done";
+
+	SPI_connect();
+	for (int j = 0; j < njobs; j++)
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(jobs[j].id)};
+		char	   *state;
+
+		catalog_exec("SELECT state, last_error, last_sqlstate FROM migrate.job WHERE id = $1",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed == 0)
+			continue;
+		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (strcmp(state, "failed") == 0)
+		{
+			char	   *error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			char	   *sqlstate = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+			char	   *context = error ? strstr(error, "\nCONTEXT: ") : NULL;
+			int			code = ERRCODE_INTERNAL_ERROR;
+
+			if (context)
+			{
+				*context = '\0';
+				context += strlen("\nCONTEXT: ");
+			}
+			if (sqlstate && strlen(sqlstate) == 5)
+				code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+									 sqlstate[3], sqlstate[4]);
+			ereport(ERROR,
+					(errcode(code),
+					 errmsg("%s", error ? error : "background job failed"),
+					 errdetail("Background job " INT64_FORMAT " failed.", jobs[j].id),
+					 errhint("Fix the cause, then continue the job with migrate_resume()."),
+					 context ? errcontext("%s", context) : 0));
+		}
+		if (strcmp(state, "cancelled") == 0)
+			result = "cancelled";
+	}
+
+	if (version)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(version)};
+
+		catalog_exec("SELECT state FROM migrate.migration WHERE version = $1",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed > 0)
+			result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	result = MemoryContextStrdup(caller, result);
+	SPI_finish();
+	return result;
+}
+
+/*
+ * migrate_wait(version text DEFAULT NULL, timeout interval DEFAULT NULL)
+ *		RETURNS text
+ *
+ * Waits for the unfinished background jobs of a migration (default: all),
+ * with a NOTICE every few seconds saying what runs and for how long.
+ * Returns the final state; raises a failed job's error.
+ */
+Datum
+migrate_wait(PG_FUNCTION_ARGS)
+{
+	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	long		timeout_ms = -1;
+	WaitedJob  *jobs;
+	int			njobs;
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz last_notice = start;
+	char	   *result;
+
+	if (version)
+		version_check_arg(version, "version");
+	if (!PG_ARGISNULL(1))
+	{
+		float8		seconds = DatumGetFloat8(DirectFunctionCall2(interval_part,
+																 CStringGetTextDatum("epoch"),
+																 PG_GETARG_DATUM(1)));
+
+		if (seconds < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must not be negative")));
+		timeout_ms = (long) (seconds * 1000);
+	}
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("migrate_wait must run in a READ COMMITTED transaction"),
+				 errdetail("Under a transaction snapshot it could not see the jobs finish.")));
+	if (jobs_queued_in_this_transaction())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the jobs queued by this transaction start when it commits"),
+				 errhint("COMMIT first, then SELECT migrate_wait();")));
+
+	SPI_connect();
+	if (version)
+		version = lookup_version(version);
+	jobs_select(version, "'queued', 'running'", false);
+	njobs = SPI_processed;
+	jobs = palloc0(sizeof(WaitedJob) * Max(njobs, 1));
+	for (int j = 0; j < njobs; j++)
+	{
+		bool		isnull;
+
+		jobs[j].id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+
+	while (njobs > 0)
+	{
+		int			live;
+		TimestampTz now;
+
+		release_xmin();
+		live = find_live_workers(jobs, njobs);
+		if (live == 0)
+		{
+			int64		interrupted;
+			int			unfinished = count_unfinished(jobs, njobs, &interrupted);
+
+			release_xmin();
+			if (unfinished == 0)
+				break;
+			if (interrupted > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("background job " INT64_FORMAT " was interrupted", interrupted),
+						 errdetail("Its worker is gone: the server restarted or the worker was killed."),
+						 errhint("Continue it with migrate_resume(), or preload migrate (shared_preload_libraries) to have that done at startup.")));
+		}
+		else
+		{
+			for (int j = 0; j < njobs; j++)
+				if (jobs[j].pid != 0 && worker_waits_for_me(jobs[j].pid))
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+							 errmsg("background job " INT64_FORMAT " is waiting for this transaction to end",
+									jobs[j].id),
+							 errdetail("A concurrent index build waits for every older snapshot, and this transaction held one when the build started."),
+							 errhint("The job goes on once this transaction ends: call migrate_wait() again, as a statement of its own.")));
+		}
+
+		now = GetCurrentTimestamp();
+		if (TimestampDifferenceExceeds(last_notice, now, NOTICE_EVERY_MS))
+		{
+			for (int j = 0; j < njobs; j++)
+			{
+				long		secs = (long) ((now - start) / USECS_PER_SEC);
+
+				if (jobs[j].pid != 0)
+					ereport(NOTICE,
+							(errmsg("waiting %ld s for %s", secs,
+									jobs[j].activity ? jobs[j].activity : "a background job")));
+				else
+					ereport(NOTICE,
+							(errmsg("waiting %ld s for job " INT64_FORMAT ", queued", secs, jobs[j].id)));
+			}
+			last_notice = now;
+		}
+		if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, timeout_ms))
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("timed out waiting for background jobs"),
+					 errhint("They go on in the background: see migrate.progress, wait again, or stop them with migrate_cancel().")));
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	result = final_state(version, jobs, njobs);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
+}

@@ -1,0 +1,588 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker processes of migrate.
+ *
+ *	- migrate worker: runs one job (migrate.job) as the role that queued
+ *	  it, then starts the next queued job of its database, and exits.
+ *	- migrate launcher: with shared_preload_libraries = 'migrate', starts
+ *	  once the server accepts connections (never on a standby) and has a
+ *	  resumer relaunch the unfinished jobs of every database.
+ *	- migrate resumer: one database's share of the launcher's work.
+ *	- migrate recorder: writes the failure of a synchronous migrate_upgrade
+ *	  to migrate.event in a transaction of its own, so that the evidence
+ *	  survives the caller's rollback.
+ *
+ * SIGTERM ends a worker at its next interruption point (die): its job stays
+ * 'running' without a worker, i.e. interrupted, and is resumed by the
+ * launcher or by migrate_resume().  A worker exits with the postmaster.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+/* what this worker runs, for its pg_stat_activity line */
+static int64 current_job_id = 0;
+
+/* Show what the worker does in pg_stat_activity.query. */
+void
+worker_report(const char *fmt,...)
+{
+	StringInfoData buf;
+	va_list		args;
+
+	if (!IsBackgroundWorker)
+		return;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "migrate job " INT64_FORMAT ": ", current_job_id);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	pgstat_report_activity(STATE_RUNNING, buf.data);
+	pfree(buf.data);
+}
+
+static void
+begin_catalog_transaction(void)
+{
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_catalog_transaction(void)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/* Apply the migrate.* settings the queueing session had (job args). */
+static void
+apply_job_settings(const char *args)
+{
+	static const char *const names[] = {
+		"migrate.lock_timeout", "migrate.lock_retries"
+	};
+
+	if (args == NULL)
+		return;
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+		Datum		values[2];
+
+		values[0] = CStringGetTextDatum(args);
+		values[1] = CStringGetTextDatum(names[i]);
+		SPI_execute_with_args("SELECT $1::jsonb ->> $2", 2, argtypes, values,
+							  NULL, true, 1);
+		if (SPI_processed > 0)
+		{
+			char	   *value = SPI_getvalue(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1);
+
+			if (value)
+				SetConfigOption(names[i], value, PGC_USERSET, PGC_S_SESSION);
+		}
+	}
+}
+
+/*
+ * The settings a job takes from the session that queues it, as a jsonb
+ * text for migrate.job.args.
+ */
+char *
+job_settings_json(void)
+{
+	return psprintf("{\"migrate.lock_timeout\": \"%d\", \"migrate.lock_retries\": \"%d\"}",
+					migrate_lock_timeout, migrate_lock_retries);
+}
+
+/* Record that the job failed, or was cancelled, in a transaction of its own. */
+static void
+record_job_failure(int64 job_id, ErrorData *edata)
+{
+	bool		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+	const char *sqlstate = unpack_sql_state(edata->sqlerrcode);
+	char	   *detail = edata->context
+		? psprintf("%s\nCONTEXT: %s", edata->message, edata->context)
+		: pstrdup(edata->message);
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char	   *version = NULL;
+
+	begin_catalog_transaction();
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(cancelled ? "cancelled" : "failed");
+	values[2] = CStringGetTextDatum(detail);
+	values[3] = CStringGetTextDatum(sqlstate);
+	catalog_exec("UPDATE migrate.job SET state = $2, last_error = $3, last_sqlstate = $4,"
+				 "       worker_pid = NULL, updated_at = clock_timestamp(),"
+				 "       finished_at = clock_timestamp()"
+				 " WHERE id = $1 RETURNING coalesce(current_version, version)",
+				 4, argtypes, values, NULL, 0);
+	if (SPI_processed > 0)
+		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+	if (!cancelled && version)
+	{
+		Oid			mtypes[2] = {TEXTOID, TEXTOID};
+		Datum		mvalues[2];
+
+		mvalues[0] = CStringGetTextDatum(version);
+		mvalues[1] = CStringGetTextDatum(psprintf("%s: %s", sqlstate, detail));
+		catalog_exec("UPDATE migrate.migration SET state = 'failed', last_error = $2"
+					 " WHERE version = $1 AND state IN ('pending', 'failed')",
+					 2, mtypes, mvalues, NULL, 0);
+	}
+	event_log(version, cancelled ? "cancel" : "fail", 0,
+			  psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
+	end_catalog_transaction();
+}
+
+/* Start the oldest queued job of this database, if the cap allows. */
+static void
+start_next_queued_job(void)
+{
+	int64		next_id = 0;
+	Oid			roleid = InvalidOid;
+
+	if (workers_running() > migrate_max_workers)
+		return;					/* this worker still counts */
+
+	begin_catalog_transaction();
+	catalog_exec("SELECT id, run_as FROM migrate.job WHERE state = 'queued'"
+				 " ORDER BY id LIMIT 1", 0, NULL, NULL, NULL, 1);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		next_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		roleid = get_role_oid(SPI_getvalue(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2), true);
+	}
+	end_catalog_transaction();
+
+	if (next_id > 0 && OidIsValid(roleid) && !job_start_worker(next_id, roleid, NULL))
+		ereport(LOG,
+				(errmsg("migrate: no background worker slot for queued job " INT64_FORMAT,
+						next_id)));
+}
+
+/* Entry point of a migrate worker: run the job in bgw_extra. */
+void
+migrate_worker_main(Datum main_arg)
+{
+	MigrateWorkerArgs args;
+	MemoryContext context;
+	LOCKTAG		tag;
+	char	   *kind = NULL;
+	char	   *target = NULL;
+	char	   *current_version = NULL;
+	char	   *job_args = NULL;
+	int			current_step = 0;
+	bool		claimed = false;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	current_job_id = args.job_id;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleid, 0);
+
+	/* never on a standby: everything a job does arrives there by WAL */
+	if (RecoveryInProgress())
+		proc_exit(0);
+
+	context = AllocSetContextCreate(TopMemoryContext, "migrate worker",
+									ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(context);
+	SetConfigOption("application_name",
+					psprintf("migrate job " INT64_FORMAT, args.job_id),
+					PGC_USERSET, PGC_S_SESSION);
+
+	/* one worker per job, even if two were started for it */
+	StartTransactionCommand();
+	job_lock_tag(&tag, args.job_id);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		CommitTransactionCommand();
+		proc_exit(0);
+	}
+	CommitTransactionCommand();
+
+	begin_catalog_transaction();
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(args.job_id)};
+
+		catalog_exec("UPDATE migrate.job SET state = 'running', worker_pid = pg_backend_pid(),"
+					 "       started_at = coalesce(started_at, clock_timestamp()),"
+					 "       updated_at = clock_timestamp(), finished_at = NULL,"
+					 "       last_error = NULL, last_sqlstate = NULL"
+					 " WHERE id = $1 AND state IN ('queued', 'running')"
+					 " RETURNING kind, target, current_version, current_step, args::text",
+					 1, argtypes, values, NULL, 0);
+		if (SPI_processed > 0)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			MemoryContext old = MemoryContextSwitchTo(context);
+			bool		isnull;
+
+			kind = pstrdup(SPI_getvalue(tup, desc, 1));
+			target = SPI_getvalue(tup, desc, 2);
+			target = target ? pstrdup(target) : NULL;
+			current_version = SPI_getvalue(tup, desc, 3);
+			current_version = current_version ? pstrdup(current_version) : NULL;
+			current_step = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+			job_args = SPI_getvalue(tup, desc, 5);
+			job_args = job_args ? pstrdup(job_args) : NULL;
+			MemoryContextSwitchTo(old);
+			claimed = true;
+			apply_job_settings(job_args);
+		}
+	}
+	end_catalog_transaction();
+
+	/* cancelled, finished, or queued by a transaction that rolled back */
+	if (!claimed)
+		proc_exit(0);
+
+	if (migrate_lock_timeout > 0)
+		SetConfigOption("lock_timeout", psprintf("%d", migrate_lock_timeout),
+						PGC_USERSET, PGC_S_SESSION);
+
+	PG_TRY();
+	{
+		if (strcmp(kind, "upgrade") == 0 || strcmp(kind, "downgrade") == 0)
+			background_run(args.job_id, strcmp(kind, "upgrade") == 0, target,
+						   current_version, current_step);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("job kind \"%s\" is not supported by this version of migrate",
+							kind)));
+
+		begin_catalog_transaction();
+		{
+			Oid			argtypes[1] = {INT8OID};
+			Datum		values[1] = {Int64GetDatum(args.job_id)};
+
+			catalog_exec("UPDATE migrate.job SET state = 'done', worker_pid = NULL,"
+						 "       updated_at = clock_timestamp(), finished_at = clock_timestamp()"
+						 " WHERE id = $1", 1, argtypes, values, NULL, 0);
+		}
+		end_catalog_transaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(context);
+		EmitErrorReport();
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		MemoryContextSwitchTo(context);
+		/* a cancel is done: do not cancel the recording too */
+		QueryCancelPending = false;
+		RESUME_INTERRUPTS();
+
+		record_job_failure(args.job_id, edata);
+	}
+	PG_END_TRY();
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	start_next_queued_job();
+	proc_exit(0);
+}
+
+/*
+ * Entry point of the resumer: relaunch the unfinished jobs of one database
+ * after a server start.  Connects as the bootstrap superuser only to read
+ * the queue; every job runs as its own role.
+ */
+void
+migrate_resumer_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	List	   *ids = NIL;
+	List	   *roles = NIL;
+	ListCell   *lc1,
+			   *lc2;
+	int			running;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	if (RecoveryInProgress())
+		proc_exit(0);
+
+	begin_catalog_transaction();
+	if (OidIsValid(get_extension_oid("migrate", true)))
+	{
+		catalog_exec("UPDATE migrate.job SET state = 'queued', worker_pid = NULL,"
+					 "       updated_at = clock_timestamp()"
+					 " WHERE state IN ('queued', 'running') RETURNING id, run_as",
+					 0, NULL, NULL, NULL, 0);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			ids = lappend(ids, id);
+			roles = lappend_oid(roles,
+								get_role_oid(SPI_getvalue(tup, SPI_tuptable->tupdesc, 2), true));
+			MemoryContextSwitchTo(old);
+		}
+		if (ids != NIL)
+			event_log(NULL, "resume", 0,
+					  psprintf("%d unfinished job%s resumed at server start",
+							   list_length(ids), list_length(ids) == 1 ? "" : "s"),
+					  NULL);
+	}
+	end_catalog_transaction();
+
+	running = workers_running();
+	forboth(lc1, ids, lc2, roles)
+	{
+		int64		id = *(int64 *) lfirst(lc1);
+		Oid			roleid = lfirst_oid(lc2);
+
+		if (!OidIsValid(roleid) || running >= migrate_max_workers)
+			continue;			/* stays queued */
+		if (job_start_worker(id, roleid, NULL))
+			running++;
+	}
+	proc_exit(0);
+}
+
+/*
+ * Entry point of the launcher (shared_preload_libraries): has a resumer
+ * visit every database, one at a time, then idles until shutdown, so that a
+ * crash and restart of the server resumes jobs again.
+ */
+void
+migrate_launcher_main(Datum main_arg)
+{
+	List	   *databases = NIL;
+	ListCell   *lc;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	StartTransactionCommand();
+	{
+		Relation	rel = table_open(DatabaseRelationId, AccessShareLock);
+		TableScanDesc scan = table_beginscan_catalog(rel, 0, NULL);
+		HeapTuple	tup;
+
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+			MemoryContext old;
+
+			if (!db->datallowconn || db->datistemplate)
+				continue;
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			databases = lappend_oid(databases, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+		table_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	CommitTransactionCommand();
+
+	foreach(lc, databases)
+	{
+		BackgroundWorker worker;
+		BackgroundWorkerHandle *handle;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_resumer_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "migrate resumer");
+		snprintf(worker.bgw_type, BGW_MAXLEN, "migrate resumer");
+		worker.bgw_main_arg = ObjectIdGetDatum(lfirst_oid(lc));
+		worker.bgw_notify_pid = MyProcPid;
+
+		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		{
+			ereport(LOG,
+					(errmsg("migrate launcher: no background worker slot to resume jobs in database %u",
+							lfirst_oid(lc))));
+			continue;
+		}
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	}
+
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+void
+launcher_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "migrate launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "migrate launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* What the recorder writes, in a dynamic shared memory segment. */
+typedef struct FailureRecord
+{
+	Oid			dboid;
+	Oid			roleid;
+	NameData	actor;
+	char		version[256];
+	char		sqlstate[6];
+	char		detail[FLEXIBLE_ARRAY_MEMBER];
+} FailureRecord;
+
+/*
+ * Record a failed synchronous migration in migrate.event through a short
+ * lived worker, whose transaction commits whatever the caller's does.  Waits
+ * for it.  The caller is in a valid (sub)transaction.
+ */
+void
+failure_record_autonomously(const char *version, ErrorData *edata)
+{
+	char	   *detail = edata->context
+		? psprintf("%s\nCONTEXT: %s", edata->message, edata->context)
+		: pstrdup(edata->message);
+	Size		size = offsetof(FailureRecord, detail) + strlen(detail) + 1;
+	dsm_segment *seg;
+	FailureRecord *record;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	seg = dsm_create(size, DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	if (seg == NULL)
+	{
+		ereport(WARNING,
+				(errmsg("could not record the failure of migration %s: no dynamic shared memory segment",
+						version)));
+		return;
+	}
+	record = dsm_segment_address(seg);
+	record->dboid = MyDatabaseId;
+	/* as the deployer; as the catalog's owner if the deployer cannot log in */
+	record->roleid = role_can_login(GetUserId()) ? GetUserId() : InvalidOid;
+	namestrcpy(&record->actor, current_actor());
+	strlcpy(record->version, version, sizeof(record->version));
+	strlcpy(record->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(record->sqlstate));
+	strcpy(record->detail, detail);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_recorder_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "migrate recorder");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "migrate recorder");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(WARNING,
+				(errmsg("could not record the failure of migration %s: no background worker slot is free",
+						version)));
+	else
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	dsm_detach(seg);
+}
+
+/* Entry point of the recorder. */
+void
+migrate_recorder_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	FailureRecord *record;
+	Oid			argtypes[4] = {TEXTOID, NAMEOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		proc_exit(0);
+	record = dsm_segment_address(seg);
+
+	/*
+	 * Connect as the deployer; the catalog write itself runs as the
+	 * catalog's owner (catalog_exec), as it does in the deployer's session.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(record->dboid, record->roleid, 0);
+
+	begin_catalog_transaction();
+	values[0] = CStringGetTextDatum(record->version);
+	values[1] = NameGetDatum(&record->actor);
+	values[2] = CStringGetTextDatum(record->detail);
+	values[3] = CStringGetTextDatum(record->sqlstate);
+	catalog_exec("INSERT INTO migrate.event (version, action, actor, detail, sqlstate)"
+				 " VALUES ($1, 'fail', $2, $3, $4)", 4, argtypes, values, NULL, 0);
+	end_catalog_transaction();
+
+	dsm_detach(seg);
+	proc_exit(0);
+}
