@@ -8,6 +8,9 @@
 \set ON_ERROR_STOP 1
 CREATE EXTENSION IF NOT EXISTS migrate;
 
+-- Registering and applying commit together, or not at all.
+BEGIN;
+
 SELECT migrate_register('2026.03.01.1', 'create users', $$
     CREATE TABLE users (
         id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -41,10 +44,28 @@ SELECT migrate_register('2026.03.12', 'users.display_name with data migration', 
     ALTER TABLE users ALTER COLUMN display_name SET NOT NULL;
 $$, down => 'ALTER TABLE users DROP COLUMN display_name');
 
--- One statement deploys every pending migration, or none of them.
+SELECT migrate_register('2026.03.20', 'orders.placed_at index, built concurrently',
+    'CREATE INDEX CONCURRENTLY orders_placed_at_idx ON orders (placed_at)',
+    down => 'DROP INDEX CONCURRENTLY orders_placed_at_idx',
+    transactional => false);
+
+SELECT migrate_register('2026.03.21', 'users.last_order_at', $$
+    ALTER TABLE users ADD COLUMN last_order_at timestamptz;
+    UPDATE users u SET last_order_at = (SELECT max(placed_at) FROM orders o WHERE o.user_id = u.id);
+$$, down => 'ALTER TABLE users DROP COLUMN last_order_at');
+
+-- One statement deploys the pending migrations: the transactional ones now,
+-- in this transaction; from the CONCURRENTLY one on, a background worker
+-- takes over once this transaction commits (action 'queued').
 SELECT * FROM migrate_upgrade();
+COMMIT;
+
+-- Wait for the background part; it raises the error if it failed.
+SELECT migrate_wait();
 
 -- Where the database stands.
 SELECT migrate_current() AS current_version;
-SELECT version, name, state, applied_by, duration FROM migrate_status();
-SELECT id, version, action, actor, duration FROM migrate.event ORDER BY id DESC LIMIT 8;
+SELECT version, name, state, applied_by, duration, job FROM migrate_status();
+SELECT id, version, action, actor, duration, detail FROM migrate.event ORDER BY id DESC LIMIT 8;
+-- No drift: the schema is exactly what the migrations made.
+SELECT * FROM migrate_validate();

@@ -6,12 +6,14 @@
  * A session waiting for a job must not hold back the job itself: CREATE
  * INDEX CONCURRENTLY waits for every transaction of its database that holds
  * a snapshot older than its own, and the waiting session's transaction lasts
- * until the job is done.  So while it sleeps, migrate_wait advertises no
- * xmin, and it watches the workers through the backend status array (no
- * snapshot needed); it reads migrate.job only when none of its workers is
- * alive.  Should a build still have started waiting for it in the short
- * moment a snapshot was held, it says so (40P01) rather than wait forever.
- * Call migrate_wait() as a statement of its own.
+ * until the job is done.  So migrate_wait first marks its backend as one
+ * that index builds need not wait for (it never reads the tables being
+ * indexed), and while it sleeps it advertises no xmin, so that it does not
+ * hold back vacuum either; it watches the workers through the backend
+ * status array (no snapshot needed) and reads migrate.job only when none of
+ * its workers is alive.  Should a build still be waiting for it, it says so
+ * (40P01) rather than wait forever.  Call migrate_wait() as a statement of
+ * its own.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,7 +25,9 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -42,6 +46,25 @@ typedef struct WaitedJob
 	int			pid;			/* live worker, or 0 */
 	char	   *activity;		/* what it reports doing */
 } WaitedJob;
+
+/*
+ * Tell concurrent index builds not to wait for this backend (as they do not
+ * wait for each other): it reads only migrate's catalog while it waits, and
+ * never the tables being indexed.  The flag ends with the transaction.
+ */
+static void
+ignore_me_in_index_builds(bool on)
+{
+#if PG_VERSION_NUM >= 140000
+	LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+	if (on)
+		MyProc->statusFlags |= PROC_IN_SAFE_IC;
+	else
+		MyProc->statusFlags &= ~PROC_IN_SAFE_IC;
+	ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+	LWLockRelease(ProcArrayLock);
+#endif
+}
 
 /* Stop holding back other transactions' horizons while we sleep. */
 static void
@@ -139,9 +162,34 @@ count_unfinished(WaitedJob *jobs, int njobs, int64 *interrupted)
 	return unfinished;
 }
 
+/* Raise the error a failed job recorded, with its SQLSTATE. */
+static void
+raise_job_error(int64 job_id, char *error, const char *sqlstate)
+{
+	char	   *context = error ? strstr(error, "\nCONTEXT: ") : NULL;
+	int			code = ERRCODE_INTERNAL_ERROR;
+
+	if (context)
+	{
+		*context = '\0';
+		context += strlen("\nCONTEXT: ");
+	}
+	if (sqlstate && strlen(sqlstate) == 5)
+		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+							 sqlstate[3], sqlstate[4]);
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("%s", error ? error : "background job failed"),
+			 errdetail("Background job " INT64_FORMAT " failed.", job_id),
+			 errhint("Fix the cause, then continue the job with migrate_resume()."),
+			 context ? errcontext("%s", context) : 0));
+}
+
 /*
  * The final state: raise the error of a failed job, else return the state
- * of the migration (version given) or 'done' / 'cancelled'.
+ * of the migration (version given) or 'done' / 'cancelled'.  A job that
+ * failed before the wait began counts too: any migration in scope that a
+ * background job left failed raises that job's error.
  */
 static char *
 final_state(const char *version, WaitedJob *jobs, int njobs)
@@ -162,29 +210,36 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
 			continue;
 		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (strcmp(state, "failed") == 0)
-		{
-			char	   *error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-			char	   *sqlstate = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-			char	   *context = error ? strstr(error, "\nCONTEXT: ") : NULL;
-			int			code = ERRCODE_INTERNAL_ERROR;
-
-			if (context)
-			{
-				*context = '\0';
-				context += strlen("\nCONTEXT: ");
-			}
-			if (sqlstate && strlen(sqlstate) == 5)
-				code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
-									 sqlstate[3], sqlstate[4]);
-			ereport(ERROR,
-					(errcode(code),
-					 errmsg("%s", error ? error : "background job failed"),
-					 errdetail("Background job " INT64_FORMAT " failed.", jobs[j].id),
-					 errhint("Fix the cause, then continue the job with migrate_resume()."),
-					 context ? errcontext("%s", context) : 0));
-		}
+			raise_job_error(jobs[j].id,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
 		if (strcmp(state, "cancelled") == 0)
 			result = "cancelled";
+	}
+
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1];
+		char		nulls[1] = {version ? ' ' : 'n'};
+
+		values[0] = version ? CStringGetTextDatum(version) : (Datum) 0;
+		catalog_exec("SELECT j.id, j.last_error, j.last_sqlstate"
+					 "  FROM migrate.migration m"
+					 "  JOIN LATERAL (SELECT * FROM migrate.job j"
+					 "                 WHERE j.current_version = m.version OR j.version = m.version"
+					 "                 ORDER BY j.id DESC LIMIT 1) j ON j.state = 'failed'"
+					 " WHERE m.state = 'failed' AND ($1 IS NULL OR m.version = $1)"
+					 " ORDER BY m.version_key LIMIT 1",
+					 1, argtypes, values, nulls, 1);
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+
+			raise_job_error(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &isnull)),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+		}
 	}
 
 	if (version)
@@ -213,13 +268,18 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
 Datum
 migrate_wait(PG_FUNCTION_ARGS)
 {
-	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *version;
 	long		timeout_ms = -1;
 	WaitedJob  *jobs;
 	int			njobs;
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
 	char	   *result;
+
+	/* first of all: the index builds we wait for must not wait for us */
+	ignore_me_in_index_builds(true);
+
+	version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	if (version)
 		version_check_arg(version, "version");
@@ -324,6 +384,7 @@ migrate_wait(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 
+	ignore_me_in_index_builds(false);
 	result = final_state(version, jobs, njobs);
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
