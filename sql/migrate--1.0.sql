@@ -248,6 +248,15 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_resume(text)
     IS 'relaunch unfinished background jobs: queued, interrupted, cancelled or failed';
 
+CREATE FUNCTION migrate_backfill(relation regclass, set_clause text,
+                                 where_clause text DEFAULT NULL,
+                                 batch_size integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'migrate_backfill'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_backfill(regclass, text, text, integer)
+    IS 'a batched data migration, run by a background worker after commit; returns the job id';
+
 -- Nothing is granted to PUBLIC: the extension owner grants to a deploy role.
 REVOKE ALL ON SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA migrate FROM PUBLIC;
@@ -263,3 +272,4 @@ REVOKE EXECUTE ON FUNCTION migrate_validate() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_wait(text, interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_cancel(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_resume(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_backfill(regclass, text, text, integer) FROM PUBLIC;

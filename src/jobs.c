@@ -205,12 +205,13 @@ check_role_can_run_jobs(Oid roleid)
  */
 int64
 job_queue(const char *kind, const char *version, const char *target,
-		  int64 rows_total, const char *args)
+		  Oid relation, int64 rows_total, const char *args)
 {
 	Oid			roleid = GetUserId();
-	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID,
+	REGCLASSOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		job_id;
 	int			running;
@@ -231,10 +232,12 @@ job_queue(const char *kind, const char *version, const char *target,
 	values[4] = args ? DirectFunctionCall1(jsonb_in, CStringGetDatum(args)) : (Datum) 0;
 	nulls[4] = args ? ' ' : 'n';
 	values[5] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[6] = ObjectIdGetDatum(relation);
+	nulls[6] = OidIsValid(relation) ? ' ' : 'n';
 
-	if (catalog_exec("INSERT INTO migrate.job (kind, version, target, rows_total, args, run_as)"
-					 " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-					 6, argtypes, values, nulls, 0) != SPI_OK_INSERT_RETURNING)
+	if (catalog_exec("INSERT INTO migrate.job (kind, version, target, rows_total, args, run_as, relation)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+					 7, argtypes, values, nulls, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not queue job");
 	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));

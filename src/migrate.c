@@ -18,6 +18,10 @@ bool		migrate_allow_out_of_order = false;
 int			migrate_lock_timeout = 500;
 int			migrate_lock_retries = 10;
 int			migrate_max_workers = 4;
+int			migrate_batch_size = 1000;
+int			migrate_batch_target = 100;
+int			migrate_batch_delay = 0;
+int			migrate_max_replica_lag = 10000;
 
 void		_PG_init(void);
 
@@ -58,6 +62,42 @@ _PG_init(void)
 							4, 1, 64,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.batch_size",
+							"Sets the rows of a backfill's first batch.",
+							"Later batches grow or shrink to take about migrate.batch_target.",
+							&migrate_batch_size,
+							1000, 1, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.batch_target",
+							"Sets how long each backfill batch should take.",
+							NULL,
+							&migrate_batch_target,
+							100, 1, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.batch_delay",
+							"Sets the pause between two backfill batches.",
+							NULL,
+							&migrate_batch_delay,
+							0, 0, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.max_replica_lag",
+							"Sets the standby lag above which backfills pause.",
+							"Zero never pauses.  The lag is read from pg_stat_replication, which shows it to members of pg_read_all_stats.",
+							&migrate_max_replica_lag,
+							10000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	/* with shared_preload_libraries, resume unfinished jobs at startup */

@@ -43,6 +43,10 @@ extern bool migrate_allow_out_of_order;
 extern int	migrate_lock_timeout;
 extern int	migrate_lock_retries;
 extern int	migrate_max_workers;
+extern int	migrate_batch_size;
+extern int	migrate_batch_target;
+extern int	migrate_batch_delay;
+extern int	migrate_max_replica_lag;
 
 /* version.c */
 extern List *version_parse(const char *version);
@@ -128,7 +132,8 @@ typedef struct QueuedJob
 
 struct BackgroundWorkerHandle;
 extern int64 job_queue(const char *kind, const char *version,
-					   const char *target, int64 rows_total, const char *args);
+					   const char *target, Oid relation, int64 rows_total,
+					   const char *args);
 extern void job_start_at_commit(int64 job_id, Oid roleid);
 extern bool job_start_worker(int64 job_id, Oid roleid,
 							 struct BackgroundWorkerHandle **handle);
@@ -154,6 +159,9 @@ extern char *job_settings_json(void);
 extern void toplevel_execute(const char *sql);
 extern void toplevel_execute_retrying(const char *sql, const char *version,
 									  const char *where, bool resuming);
+
+/* backfill.c: batched backfills */
+extern void backfill_run_job(int64 job_id, Oid relid, const char *args_json);
 
 /* upgrade.c */
 extern void deploy_lock_acquire(void);

@@ -320,7 +320,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		int64		job_id;
 
 		job_id = job_queue("upgrade", rows[handoff].version,
-						   rows[count - 1].version, count - handoff,
+						   rows[count - 1].version, InvalidOid, count - handoff,
 						   job_settings_json());
 		for (int i = handoff; i < count; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
@@ -592,7 +592,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		int64		job_id;
 
 		job_id = job_queue("downgrade", rows[handoff].version, all ? "0" : target,
-						   count - handoff, job_settings_json());
+						   InvalidOid, count - handoff, job_settings_json());
 		for (int i = handoff; i < count; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
 		ereport(NOTICE,

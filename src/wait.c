@@ -167,6 +167,7 @@ static void
 raise_job_error(int64 job_id, char *error, const char *sqlstate)
 {
 	char	   *context = error ? strstr(error, "\nCONTEXT: ") : NULL;
+	char	   *detail;
 	int			code = ERRCODE_INTERNAL_ERROR;
 
 	if (context)
@@ -174,13 +175,20 @@ raise_job_error(int64 job_id, char *error, const char *sqlstate)
 		*context = '\0';
 		context += strlen("\nCONTEXT: ");
 	}
+	detail = error ? strstr(error, "\nDETAIL: ") : NULL;
+	if (detail)
+	{
+		*detail = '\0';
+		detail += strlen("\nDETAIL: ");
+	}
 	if (sqlstate && strlen(sqlstate) == 5)
 		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
 							 sqlstate[3], sqlstate[4]);
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg("%s", error ? error : "background job failed"),
-			 errdetail("Background job " INT64_FORMAT " failed.", job_id),
+			 detail ? errdetail("%s (background job " INT64_FORMAT ")", detail, job_id)
+			 : errdetail("Background job " INT64_FORMAT " failed.", job_id),
 			 errhint("Fix the cause, then continue the job with migrate_resume()."),
 			 context ? errcontext("%s", context) : 0));
 }

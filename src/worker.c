@@ -97,7 +97,8 @@ static void
 apply_job_settings(const char *args)
 {
 	static const char *const names[] = {
-		"migrate.lock_timeout", "migrate.lock_retries"
+		"migrate.lock_timeout", "migrate.lock_retries", "migrate.batch_target",
+		"migrate.batch_delay", "migrate.max_replica_lag"
 	};
 
 	if (args == NULL)
@@ -109,8 +110,10 @@ apply_job_settings(const char *args)
 
 		values[0] = CStringGetTextDatum(args);
 		values[1] = CStringGetTextDatum(names[i]);
-		SPI_execute_with_args("SELECT $1::jsonb ->> $2", 2, argtypes, values,
-							  NULL, true, 1);
+		/* an upgrade run keeps them at the top, a backfill under "settings" */
+		SPI_execute_with_args("SELECT coalesce($1::pg_catalog.jsonb ->> $2,"
+							  "                $1::pg_catalog.jsonb -> 'settings' ->> $2)",
+							  2, argtypes, values, NULL, true, 1);
 		if (SPI_processed > 0)
 		{
 			char	   *value = SPI_getvalue(SPI_tuptable->vals[0],
@@ -129,8 +132,11 @@ apply_job_settings(const char *args)
 char *
 job_settings_json(void)
 {
-	return psprintf("{\"migrate.lock_timeout\": \"%d\", \"migrate.lock_retries\": \"%d\"}",
-					migrate_lock_timeout, migrate_lock_retries);
+	return psprintf("{\"migrate.lock_timeout\": \"%d\", \"migrate.lock_retries\": \"%d\","
+					" \"migrate.batch_target\": \"%d\", \"migrate.batch_delay\": \"%d\","
+					" \"migrate.max_replica_lag\": \"%d\"}",
+					migrate_lock_timeout, migrate_lock_retries, migrate_batch_target,
+					migrate_batch_delay, migrate_max_replica_lag);
 }
 
 /* Record that the job failed, or was cancelled, in a transaction of its own. */
@@ -139,9 +145,11 @@ record_job_failure(int64 job_id, ErrorData *edata)
 {
 	bool		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
 	const char *sqlstate = unpack_sql_state(edata->sqlerrcode);
-	char	   *detail = edata->context
-		? psprintf("%s\nCONTEXT: %s", edata->message, edata->context)
-		: pstrdup(edata->message);
+	char	   *detail = psprintf("%s%s%s%s%s", edata->message,
+								  edata->detail ? "\nDETAIL: " : "",
+								  edata->detail ? edata->detail : "",
+								  edata->context ? "\nCONTEXT: " : "",
+								  edata->context ? edata->context : "");
 	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 	char	   *version = NULL;
@@ -212,11 +220,16 @@ migrate_worker_main(Datum main_arg)
 	MigrateWorkerArgs args;
 	MemoryContext context;
 	LOCKTAG		tag;
-	char	   *kind = NULL;
-	char	   *target = NULL;
-	char	   *current_version = NULL;
-	char	   *job_args = NULL;
-	int			current_step = 0;
+	/* what the job table says; a struct, so that it stays put across longjmp */
+	struct
+	{
+		char	   *kind;
+		char	   *target;
+		char	   *current_version;
+		char	   *args;
+		Oid			relation;
+		int			current_step;
+	}			job = {0};
 	bool		claimed = false;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
@@ -257,7 +270,8 @@ migrate_worker_main(Datum main_arg)
 					 "       updated_at = clock_timestamp(), finished_at = NULL,"
 					 "       last_error = NULL, last_sqlstate = NULL"
 					 " WHERE id = $1 AND state IN ('queued', 'running')"
-					 " RETURNING kind, target, current_version, current_step, args::text",
+					 " RETURNING kind, target, current_version, current_step, args::text,"
+					 "           relation::oid",
 					 1, argtypes, values, NULL, 0);
 		if (SPI_processed > 0)
 		{
@@ -266,17 +280,20 @@ migrate_worker_main(Datum main_arg)
 			MemoryContext old = MemoryContextSwitchTo(context);
 			bool		isnull;
 
-			kind = pstrdup(SPI_getvalue(tup, desc, 1));
-			target = SPI_getvalue(tup, desc, 2);
-			target = target ? pstrdup(target) : NULL;
-			current_version = SPI_getvalue(tup, desc, 3);
-			current_version = current_version ? pstrdup(current_version) : NULL;
-			current_step = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-			job_args = SPI_getvalue(tup, desc, 5);
-			job_args = job_args ? pstrdup(job_args) : NULL;
+			job.kind = pstrdup(SPI_getvalue(tup, desc, 1));
+			job.target = SPI_getvalue(tup, desc, 2);
+			job.target = job.target ? pstrdup(job.target) : NULL;
+			job.current_version = SPI_getvalue(tup, desc, 3);
+			job.current_version = job.current_version ? pstrdup(job.current_version) : NULL;
+			job.current_step = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+			job.args = SPI_getvalue(tup, desc, 5);
+			job.args = job.args ? pstrdup(job.args) : NULL;
+			job.relation = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
+			if (isnull)
+				job.relation = InvalidOid;
 			MemoryContextSwitchTo(old);
 			claimed = true;
-			apply_job_settings(job_args);
+			apply_job_settings(job.args);
 		}
 	}
 	end_catalog_transaction();
@@ -291,14 +308,16 @@ migrate_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
-		if (strcmp(kind, "upgrade") == 0 || strcmp(kind, "downgrade") == 0)
-			background_run(args.job_id, strcmp(kind, "upgrade") == 0, target,
-						   current_version, current_step);
+		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)
+			background_run(args.job_id, strcmp(job.kind, "upgrade") == 0, job.target,
+						   job.current_version, job.current_step);
+		else if (strcmp(job.kind, "backfill") == 0)
+			backfill_run_job(args.job_id, job.relation, job.args);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("job kind \"%s\" is not supported by this version of migrate",
-							kind)));
+							job.kind)));
 
 		begin_catalog_transaction();
 		{

@@ -1,0 +1,120 @@
+-- migrate_backfill: a batched UPDATE run by a background worker after
+-- commit, in page-range batches, resumable, never twice on a row.
+CREATE EXTENSION migrate;
+SET client_min_messages = warning;
+
+-- tables with a serial, a text, a composite and no primary key, and an empty one
+CREATE TABLE bf_serial (id serial PRIMARY KEY, a int, b int);
+INSERT INTO bf_serial (a) SELECT g FROM generate_series(1, 20000) g;
+CREATE TABLE bf_text (code text PRIMARY KEY, a int, b text);
+INSERT INTO bf_text SELECT 'c' || g, g, NULL FROM generate_series(1, 5000) g;
+CREATE TABLE bf_composite (x int, y int, a int, b int, PRIMARY KEY (x, y));
+INSERT INTO bf_composite SELECT g / 100, g % 100, g, NULL FROM generate_series(1, 5000) g;
+CREATE TABLE bf_nokey (a int, b int);
+INSERT INTO bf_nokey SELECT g, NULL FROM generate_series(1, 5000) g;
+CREATE TABLE bf_empty (a int, b int);
+VACUUM ANALYZE bf_serial, bf_text, bf_composite, bf_nokey, bf_empty;
+
+SELECT migrate_backfill('bf_serial', 'b = a * 2', batch_size => 100);
+SELECT migrate_backfill('bf_text', 'b = upper(code)', 'a % 2 = 0');
+SELECT migrate_backfill('bf_composite', 'b = x * 100 + y');
+SELECT migrate_backfill('bf_nokey', 'b = -a');
+SELECT migrate_backfill('bf_empty', 'b = a');
+SELECT migrate_wait();
+
+SELECT count(*) FILTER (WHERE b = a * 2) AS right, count(*) AS rows FROM bf_serial;
+SELECT count(*) FILTER (WHERE b = upper(code)) AS right, count(*) FILTER (WHERE b IS NULL) AS untouched FROM bf_text;
+SELECT count(*) FILTER (WHERE b = x * 100 + y) AS right, count(*) AS rows FROM bf_composite;
+SELECT count(*) FILTER (WHERE b = -a) AS right, count(*) AS rows FROM bf_nokey;
+SELECT id, kind, relation, state, rows_done, run_as = current_user AS as_me,
+       (args->>'batches')::int > 1 AS several_batches,
+       args->>'next_page' = args->>'pages_total' AS all_pages
+  FROM migrate.job ORDER BY id;
+SELECT * FROM migrate.progress;
+
+-- a row version a batch wrote on a page still ahead is not updated again:
+-- with free space in the second half, new versions land there
+CREATE TABLE bf_twice (id int, n int) WITH (fillfactor = 100, autovacuum_enabled = false);
+INSERT INTO bf_twice SELECT g, 0 FROM generate_series(1, 20000) g;
+DELETE FROM bf_twice WHERE id > 10000 AND id % 2 = 0;
+VACUUM bf_twice;
+SELECT migrate_backfill('bf_twice', 'n = n + 1', batch_size => 200);
+SELECT migrate_wait();
+SELECT n, count(*) FROM bf_twice GROUP BY n ORDER BY n;
+
+-- a set clause that fails on a row: the job fails naming the row, the
+-- batches before it stay committed; once the row is fixed, resume finishes
+UPDATE bf_serial SET a = 0, b = NULL WHERE id = 15000;
+SELECT migrate_backfill('bf_serial', 'b = 1000000 / a', batch_size => 500);
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+SELECT state, last_sqlstate, rows_done > 0 AS some_done FROM migrate.job WHERE id = 7;
+SELECT count(*) > 0 AS earlier_batches_kept FROM bf_serial WHERE b = 1000000 / nullif(a, 0);
+UPDATE bf_serial SET a = 1, b = 1000000 WHERE id = 15000;
+SELECT migrate_resume();
+SELECT migrate_wait();
+SELECT count(*) FILTER (WHERE b = 1000000 / a) AS right, count(*) AS rows FROM bf_serial;
+
+-- cancel stops it, resume finishes it, every row once
+CREATE TABLE bf_slow (id int PRIMARY KEY, n int);
+INSERT INTO bf_slow SELECT g, 0 FROM generate_series(1, 5000) g;
+SET migrate.batch_target = '1ms';
+SET migrate.batch_delay = '20ms';
+SELECT migrate_backfill('bf_slow', 'n = n + 1', batch_size => 50);
+RESET migrate.batch_target;
+RESET migrate.batch_delay;
+SELECT migrate_cancel();
+SELECT migrate_wait();
+SELECT state FROM migrate.job WHERE relation = 'bf_slow'::regclass;
+SELECT migrate_resume();
+SELECT migrate_wait();
+SELECT n, count(*) FROM bf_slow GROUP BY n ORDER BY n;
+SELECT state, rows_done FROM migrate.job WHERE relation = 'bf_slow'::regclass;
+
+-- bad input fails at call time with its SQLSTATE and queues nothing
+SELECT count(*) AS jobs_before FROM migrate.job \gset
+SELECT migrate_backfill('bf_serial', 'no_such_column = 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = = 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = 1', 'no_such_column > 0');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = ''x''');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = 1', 'true; DROP TABLE bf_serial');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = 1 RETURNING *');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = 1 FROM bf_text');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = 1', batch_size => 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('no_such_table', 'b = 1');
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE bf_parted (id int, b int) PARTITION BY RANGE (id);
+SELECT migrate_backfill('bf_parted', 'b = 1');
+\echo :LAST_ERROR_SQLSTATE
+CREATE VIEW bf_view AS SELECT * FROM bf_serial;
+SELECT migrate_backfill('bf_view', 'b = 1');
+\echo :LAST_ERROR_SQLSTATE
+-- a role that may not update the table
+CREATE ROLE regress_migrate_reader LOGIN;
+GRANT EXECUTE ON FUNCTION migrate_backfill(regclass, text, text, integer) TO regress_migrate_reader;
+GRANT SELECT ON bf_serial TO regress_migrate_reader;
+SET ROLE regress_migrate_reader;
+SELECT migrate_backfill('bf_serial', 'b = 1');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) = :jobs_before AS nothing_queued FROM migrate.job;
+
+-- a "--" at the end of the set clause cannot swallow the where clause
+SELECT migrate_backfill('bf_text', 'b = ''dash'' --', 'a = 1');
+SELECT migrate_wait();
+SELECT count(*) FILTER (WHERE b = 'dash') AS dashed FROM bf_text;
+
+DROP TABLE bf_serial, bf_text, bf_composite, bf_nokey, bf_empty, bf_twice, bf_slow, bf_parted CASCADE;
+DROP EXTENSION migrate;
+REVOKE ALL ON SCHEMA public FROM regress_migrate_reader;
+DROP ROLE regress_migrate_reader;
