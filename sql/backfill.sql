@@ -28,7 +28,9 @@ SELECT count(*) FILTER (WHERE b = x * 100 + y) AS right, count(*) AS rows FROM b
 SELECT count(*) FILTER (WHERE b = -a) AS right, count(*) AS rows FROM bf_nokey;
 SELECT id, kind, relation, state, rows_done, run_as = current_user AS as_me,
        (args->>'batches')::int > 1 AS several_batches,
-       args->>'next_page' = args->>'pages_total' AS all_pages
+       coalesce(args->>'next_page' = args->>'pages_total',
+                args->'last_key' = args->'end_key') AS reached_end,
+       args ? 'key' AS by_key
   FROM migrate.job ORDER BY id;
 SELECT * FROM migrate.progress;
 
@@ -55,20 +57,27 @@ SELECT migrate_resume();
 SELECT migrate_wait();
 SELECT count(*) FILTER (WHERE b = 1000000 / a) AS right, count(*) AS rows FROM bf_serial;
 
--- cancel stops it, resume finishes it, every row once
+-- without a primary key, the failing row is named by its ctid
+UPDATE bf_nokey SET a = 0 WHERE a = 4000;
+SELECT migrate_backfill('bf_nokey', 'b = 100 / a');
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+UPDATE bf_nokey SET a = 4000, b = -4000 WHERE a = 0;   -- resumed below
+
+-- a cancelled backfill is resumed, every row once (cancelling a running
+-- one and killing its worker are tested in test/t/006_backfill_pgbench.pl)
 CREATE TABLE bf_slow (id int PRIMARY KEY, n int);
 INSERT INTO bf_slow SELECT g, 0 FROM generate_series(1, 5000) g;
-SET migrate.batch_target = '1ms';
-SET migrate.batch_delay = '20ms';
+BEGIN;
 SELECT migrate_backfill('bf_slow', 'n = n + 1', batch_size => 50);
-RESET migrate.batch_target;
-RESET migrate.batch_delay;
 SELECT migrate_cancel();
+COMMIT;
 SELECT migrate_wait();
 SELECT state FROM migrate.job WHERE relation = 'bf_slow'::regclass;
 SELECT migrate_resume();
 SELECT migrate_wait();
 SELECT n, count(*) FROM bf_slow GROUP BY n ORDER BY n;
+SELECT count(*) FILTER (WHERE b = 100 / a) AS right, count(*) AS rows FROM bf_nokey;
 SELECT state, rows_done FROM migrate.job WHERE relation = 'bf_slow'::regclass;
 
 -- bad input fails at call time with its SQLSTATE and queues nothing

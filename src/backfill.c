@@ -180,32 +180,26 @@ not_written_by_job(int param)
 }
 
 /*
- * Plan the statement restricted to ctid in [$1, $2), skipping row versions
- * written by the job's own transactions ($3).  Sequential and index
- * scans are discouraged while planning, so that the batch is a TID range
- * scan: no batch may turn into a full scan.
+ * Plan the statement restricted by a batch condition (parse nodes whose
+ * parameters have the given types).  Scans that could read more than the
+ * batch are discouraged, so that no batch turns into a full scan: page
+ * ranges must use a TID range scan, key ranges the primary key's index.
  */
 static List *
-backfill_plan(BackfillStatement *bs, ParamListInfo params)
+backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
+			  ParamListInfo params, bool by_key)
 {
 	UpdateStmt *stmt = copyObject(bs->stmt);
 	RawStmt    *rs = makeNode(RawStmt);
-	Node	   *range;
-	Oid			paramtypes[3] = {TIDOID, TIDOID, XIDARRAYOID};
 	List	   *queries;
 	List	   *plans;
 	int			nestlevel;
 	ErrorContextCallback errcb;
 	BackfillErrorArg arg;
 
-	range = (Node *) makeBoolExpr(AND_EXPR,
-								  list_make3(ctid_condition(">=", 1),
-											 ctid_condition("<", 2),
-											 not_written_by_job(3)),
-								  -1);
 	stmt->whereClause = stmt->whereClause
-		? (Node *) makeBoolExpr(AND_EXPR, list_make2(range, stmt->whereClause), -1)
-		: range;
+		? (Node *) makeBoolExpr(AND_EXPR, list_make2(batch, stmt->whereClause), -1)
+		: batch;
 	rs->stmt = (Node *) stmt;
 	rs->stmt_location = 0;
 	rs->stmt_len = 0;
@@ -216,19 +210,20 @@ backfill_plan(BackfillStatement *bs, ParamListInfo params)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 #if PG_VERSION_NUM >= 150000
-	queries = pg_analyze_and_rewrite_fixedparams(rs, bs->source, paramtypes, 3, NULL);
+	queries = pg_analyze_and_rewrite_fixedparams(rs, bs->source, paramtypes, nparams, NULL);
 #else
-	queries = pg_analyze_and_rewrite(rs, bs->source, paramtypes, 3, NULL);
+	queries = pg_analyze_and_rewrite(rs, bs->source, paramtypes, nparams, NULL);
 #endif
 	error_context_stack = errcb.previous;
 
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	if (!by_key)
+		(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	plans = pg_plan_queries(queries, bs->source, 0, params);
 	AtEOXact_GUC(true, nestlevel);
 	return plans;
@@ -269,63 +264,302 @@ backfill_execute(BackfillStatement *bs, List *plans, ParamListInfo params,
 	return processed;
 }
 
-static ParamListInfo
-range_params(ItemPointerData *from, ItemPointerData *to, Datum xids)
+static void
+set_param(ParamListInfo params, int i, Datum value, Oid type)
 {
-	ParamListInfo params = makeParamList(3);
-
-	params->params[0].value = PointerGetDatum(from);
-	params->params[0].ptype = TIDOID;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].isnull = false;
-	params->params[1].value = PointerGetDatum(to);
-	params->params[1].ptype = TIDOID;
-	params->params[1].pflags = PARAM_FLAG_CONST;
-	params->params[1].isnull = false;
-	params->params[2].value = xids;
-	params->params[2].ptype = XIDARRAYOID;
-	params->params[2].pflags = PARAM_FLAG_CONST;
-	params->params[2].isnull = false;
-	params->numParams = 3;
-	return params;
+	params->params[i].value = value;
+	params->params[i].ptype = type;
+	params->params[i].pflags = PARAM_FLAG_CONST;
+	params->params[i].isnull = false;
 }
 
-/* The job's own transaction ids as an xid[] datum. */
-static Datum
-xid_array(List *xids)
-{
-	int			n = list_length(xids);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, xids)
-		elems[i++] = TransactionIdGetDatum((TransactionId) lfirst_oid(lc));
-	return PointerGetDatum(construct_array(elems, n, XIDOID, sizeof(TransactionId),
-										   true, TYPALIGN_INT));
-}
-
-/* Run the backfill over pages [from, to), or over one tuple (offset > 0). */
+/*
+ * Page batches (tables without a primary key): ctid in [from, to), or the
+ * one tuple (from, offset) when offset > 0.  Row versions that the job's
+ * earlier batches wrote (job_xids) are skipped: an update can move a row to
+ * a page still ahead, and it must not be updated twice.
+ */
 static uint64
-backfill_range(BackfillStatement *bs, BlockNumber from, BlockNumber to,
+backfill_pages(BackfillStatement *bs, BlockNumber from, BlockNumber to,
 			   OffsetNumber offset, List *job_xids)
 {
-	ItemPointerData start;
-	ItemPointerData end;
-	ParamListInfo params;
+	ItemPointerData *start = palloc(sizeof(ItemPointerData));
+	ItemPointerData *end = palloc(sizeof(ItemPointerData));
+	Oid			types[3] = {TIDOID, TIDOID, XIDARRAYOID};
+	ParamListInfo params = makeParamList(3);
+	Datum	   *xids = palloc(sizeof(Datum) * Max(list_length(job_xids), 1));
+	int			nxids = 0;
+	ListCell   *lc;
+	Node	   *batch;
 
 	if (offset > 0)
 	{
-		ItemPointerSet(&start, from, offset);
-		ItemPointerSet(&end, from, offset + 1);
+		ItemPointerSet(start, from, offset);
+		ItemPointerSet(end, from, offset + 1);
 	}
 	else
 	{
-		ItemPointerSet(&start, from, 0);
-		ItemPointerSet(&end, to, 0);
+		ItemPointerSet(start, from, 0);
+		ItemPointerSet(end, to, 0);
 	}
-	params = range_params(&start, &end, xid_array(job_xids));
-	return backfill_execute(bs, backfill_plan(bs, params), params, false);
+	foreach(lc, job_xids)
+		xids[nxids++] = TransactionIdGetDatum((TransactionId) lfirst_oid(lc));
+
+	set_param(params, 0, PointerGetDatum(start), TIDOID);
+	set_param(params, 1, PointerGetDatum(end), TIDOID);
+	set_param(params, 2, PointerGetDatum(construct_array(xids, nxids, XIDOID,
+														 sizeof(TransactionId), true,
+														 TYPALIGN_INT)),
+			  XIDARRAYOID);
+	params->numParams = 3;
+
+	batch = (Node *) makeBoolExpr(AND_EXPR,
+								  list_make3(ctid_condition(">=", 1),
+											 ctid_condition("<", 2),
+											 not_written_by_job(3)),
+								  -1);
+	return backfill_execute(bs, backfill_plan(bs, batch, types, 3, params, false),
+							params, false);
+}
+
+/*
+ * Keyset batches (tables with a primary key): the key range (lo, hi], from
+ * the start when lo is NULL.  A row other sessions update during the
+ * backfill keeps its key wherever its new version lands, so no row is
+ * skipped and none is visited twice.
+ */
+typedef struct KeyInfo
+{
+	int			n;
+	char	  **names;			/* column names */
+	Oid		   *types;
+	Oid		   *inputs;
+	Oid		   *ioparams;
+	char	   *list;			/* quoted, "k1, k2" */
+	char	   *relation;		/* quoted, qualified */
+} KeyInfo;
+
+/* The primary key's column names of a table, or NIL. */
+static List *
+primary_key_columns(Relation rel)
+{
+	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	List	   *names = NIL;
+
+	if (!OidIsValid(pkoid))
+		return NIL;
+	idx = index_open(pkoid, AccessShareLock);
+	for (int i = 0; i < idx->rd_index->indnkeyatts; i++)
+		names = lappend(names, get_attname(RelationGetRelid(rel),
+										   idx->rd_index->indkey.values[i], false));
+	index_close(idx, AccessShareLock);
+	return names;
+}
+
+static KeyInfo *
+key_info(Oid relid, List *names)
+{
+	KeyInfo    *ki = palloc0(sizeof(KeyInfo));
+	StringInfoData list;
+	ListCell   *lc;
+	int			i = 0;
+
+	ki->n = list_length(names);
+	ki->names = palloc(sizeof(char *) * ki->n);
+	ki->types = palloc(sizeof(Oid) * ki->n);
+	ki->inputs = palloc(sizeof(Oid) * ki->n);
+	ki->ioparams = palloc(sizeof(Oid) * ki->n);
+	initStringInfo(&list);
+	foreach(lc, names)
+	{
+		char	   *name = lfirst(lc);
+		AttrNumber	att = get_attnum(relid, name);
+
+		if (att == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" of the backfill's table is gone", name)));
+		ki->names[i] = pstrdup(name);
+		ki->types[i] = get_atttype(relid, att);
+		getTypeInputInfo(ki->types[i], &ki->inputs[i], &ki->ioparams[i]);
+		appendStringInfo(&list, "%s%s", i > 0 ? ", " : "", quote_identifier(name));
+		i++;
+	}
+	ki->list = list.data;
+	ki->relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											  get_rel_name(relid));
+	return ki;
+}
+
+/* "ROW(keys) <op> ROW($first, ...)" as parse nodes */
+static Node *
+key_condition(KeyInfo *ki, const char *op, int first)
+{
+	RowExpr    *keys = makeNode(RowExpr);
+	RowExpr    *params = makeNode(RowExpr);
+
+	for (int i = 0; i < ki->n; i++)
+	{
+		ColumnRef  *col = makeNode(ColumnRef);
+		ParamRef   *ref = makeNode(ParamRef);
+
+		col->fields = list_make1(makeString(pstrdup(ki->names[i])));
+		col->location = -1;
+		ref->number = first + i;
+		ref->location = -1;
+		keys->args = lappend(keys->args, col);
+		params->args = lappend(params->args, ref);
+	}
+	keys->row_format = COERCE_IMPLICIT_CAST;
+	keys->location = -1;
+	params->row_format = COERCE_IMPLICIT_CAST;
+	params->location = -1;
+	return (Node *) makeSimpleA_Expr(AEXPR_OP, pstrdup(op), (Node *) keys, (Node *) params, -1);
+}
+
+/* Key values from their text forms. */
+static Datum *
+key_datums(KeyInfo *ki, char **texts)
+{
+	Datum	   *values = palloc(sizeof(Datum) * ki->n);
+
+	for (int i = 0; i < ki->n; i++)
+		values[i] = OidInputFunctionCall(ki->inputs[i], texts[i], ki->ioparams[i], -1);
+	return values;
+}
+
+static uint64
+backfill_keys(BackfillStatement *bs, KeyInfo *ki, char **lo, char **hi)
+{
+	int			nparams = ki->n * (lo ? 2 : 1);
+	Oid		   *types = palloc(sizeof(Oid) * nparams);
+	ParamListInfo params = makeParamList(nparams);
+	Datum	   *hivalues = key_datums(ki, hi);
+	Node	   *batch;
+	int			p = 0;
+
+	if (lo)
+	{
+		Datum	   *lovalues = key_datums(ki, lo);
+
+		for (int i = 0; i < ki->n; i++, p++)
+		{
+			types[p] = ki->types[i];
+			set_param(params, p, lovalues[i], ki->types[i]);
+		}
+	}
+	for (int i = 0; i < ki->n; i++, p++)
+	{
+		types[p] = ki->types[i];
+		set_param(params, p, hivalues[i], ki->types[i]);
+	}
+	params->numParams = nparams;
+
+	batch = key_condition(ki, "<=", lo ? ki->n + 1 : 1);
+	if (lo)
+		batch = (Node *) makeBoolExpr(AND_EXPR,
+									  list_make2(key_condition(ki, ">", 1), batch), -1);
+	return backfill_execute(bs, backfill_plan(bs, batch, types, nparams, params, true),
+							params, false);
+}
+
+/*
+ * The keys of up to limit rows after lo (all of them when limit is 0), up
+ * to hi at most, in key order, as text arrays; SPI_tuptable holds them.
+ * The caller is connected to SPI.
+ */
+static void
+select_keys(KeyInfo *ki, char **lo, char **hi, int64 limit, bool last_only)
+{
+	StringInfoData query;
+	StringInfoData row;
+	Oid		   *types = palloc(sizeof(Oid) * ki->n * 2);
+	Datum	   *values = palloc(sizeof(Datum) * ki->n * 2);
+	int			p = 0;
+
+	/* aliased, so that ORDER BY sorts by the columns, not their text */
+	initStringInfo(&row);
+	for (int i = 0; i < ki->n; i++)
+		appendStringInfo(&row, "%s%s::pg_catalog.text AS migrate_key_%d", i > 0 ? ", " : "",
+						 quote_identifier(ki->names[i]), i);
+	initStringInfo(&query);
+	appendStringInfo(&query, "SELECT %s FROM ONLY %s WHERE ", row.data, ki->relation);
+	if (lo)
+	{
+		Datum	   *v = key_datums(ki, lo);
+
+		appendStringInfo(&query, "ROW(%s) > ROW(", ki->list);
+		for (int i = 0; i < ki->n; i++, p++)
+		{
+			types[p] = ki->types[i];
+			values[p] = v[i];
+			appendStringInfo(&query, "%s$%d", i > 0 ? ", " : "", p + 1);
+		}
+		appendStringInfoString(&query, ") AND ");
+	}
+	{
+		Datum	   *v = key_datums(ki, hi);
+
+		appendStringInfo(&query, "ROW(%s) <= ROW(", ki->list);
+		for (int i = 0; i < ki->n; i++, p++)
+		{
+			types[p] = ki->types[i];
+			values[p] = v[i];
+			appendStringInfo(&query, "%s$%d", i > 0 ? ", " : "", p + 1);
+		}
+		appendStringInfoString(&query, ")");
+	}
+	appendStringInfo(&query, " ORDER BY %s", ki->list);
+	if (last_only)
+		appendStringInfo(&query, " OFFSET " INT64_FORMAT " LIMIT 1", limit - 1);
+	else if (limit > 0)
+		appendStringInfo(&query, " LIMIT " INT64_FORMAT, limit);
+
+	if (SPI_execute_with_args(query.data, p, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the keys of %s", ki->relation);
+}
+
+/* Row i of SPI_tuptable as a key (text array), in the current context. */
+static char **
+key_of_row(KeyInfo *ki, uint64 i)
+{
+	char	  **key = palloc(sizeof(char *) * ki->n);
+
+	for (int k = 0; k < ki->n; k++)
+		key[k] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, k + 1);
+	return key;
+}
+
+static char *
+key_text(KeyInfo *ki, char **key)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "(%s)=(", ki->list);
+	for (int i = 0; i < ki->n; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", key[i]);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* The key as a jsonb array text, for migrate.job.args. */
+static char *
+key_json(KeyInfo *ki, char **key)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < ki->n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, key[i]);
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
 }
 
 /*
@@ -347,10 +581,10 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	Relation	rel;
 	BlockNumber nblocks;
 	double		reltuples;
+	List	   *keys;
 	BackfillStatement *bs;
 	int64		job_id;
 	StringInfoData args;
-	ItemPointerData nowhere;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -382,19 +616,28 @@ migrate_backfill(PG_FUNCTION_ARGS)
 						   ? "; backfill each partition" : "")));
 	nblocks = RelationGetNumberOfBlocks(rel);
 	reltuples = rel->rd_rel->reltuples;
+	keys = primary_key_columns(rel);
 	table_close(rel, AccessShareLock);
 
 	/* the whole statement is checked as the caller: nothing runs */
 	bs = backfill_parse(relid, set_clause, where_clause);
-	ItemPointerSet(&nowhere, 0, 0);
 	{
-		ParamListInfo params = range_params(&nowhere, &nowhere, xid_array(NIL));
+		ItemPointerData *none = palloc0(sizeof(ItemPointerData));
+		Oid			types[3] = {TIDOID, TIDOID, XIDARRAYOID};
+		ParamListInfo params = makeParamList(3);
+		Node	   *batch = (Node *) makeBoolExpr(AND_EXPR,
+												  list_make3(ctid_condition(">=", 1),
+															 ctid_condition("<", 2),
+															 not_written_by_job(3)),
+												  -1);
 
-		(void) backfill_execute(bs, backfill_plan(bs, params), params, true);
+		set_param(params, 0, PointerGetDatum(none), TIDOID);
+		set_param(params, 1, PointerGetDatum(none), TIDOID);
+		set_param(params, 2, PointerGetDatum(construct_empty_array(XIDOID)), XIDARRAYOID);
+		params->numParams = 3;
+		(void) backfill_execute(bs, backfill_plan(bs, batch, types, 3, params, false),
+								params, true);
 	}
-
-	if (reltuples < 0)
-		reltuples = 0;
 
 	initStringInfo(&args);
 	appendStringInfoString(&args, "{\"set\": ");
@@ -404,75 +647,65 @@ migrate_backfill(PG_FUNCTION_ARGS)
 		escape_json(&args, where_clause);
 	else
 		appendStringInfoString(&args, "null");
-	appendStringInfo(&args,
-					 ", \"batch_size\": %d, \"pages_total\": %u, \"next_page\": 0,"
-					 " \"pages_per_batch\": 0, \"batches\": 0, \"longest_batch_ms\": 0,"
-					 " \"settings\": %s}",
-					 batch_size, nblocks, job_settings_json());
+	appendStringInfo(&args, ", \"batch_size\": %d, \"batches\": 0, \"longest_batch_ms\": 0,"
+					 " \"settings\": %s", batch_size, job_settings_json());
 
 	SPI_connect();
-	job_id = job_queue("backfill", NULL, NULL, relid, (int64) reltuples, args.data);
+	if (keys != NIL)
+	{
+		KeyInfo    *ki = key_info(relid, keys);
+		StringInfoData names;
+		ListCell   *lc;
+
+		/* the largest key now bounds the job: it ends under sustained inserts */
+		initStringInfo(&names);
+		foreach(lc, keys)
+		{
+			if (names.len > 0)
+				appendStringInfoString(&names, ", ");
+			escape_json(&names, lfirst(lc));
+		}
+		appendStringInfo(&args, ", \"key\": [%s], \"last_key\": null, \"end_key\": ", names.data);
+		if (SPI_execute(psprintf("SELECT %s FROM ONLY %s ORDER BY %s LIMIT 1",
+								 ki->list, ki->relation,
+								 psprintf("%s DESC", ki->n == 1 ? ki->list :
+										  psprintf("ROW(%s)", ki->list))),
+						true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the largest key of %s", ki->relation);
+		if (SPI_processed > 0)
+		{
+			char	  **key = palloc(sizeof(char *) * ki->n);
+
+			for (int k = 0; k < ki->n; k++)
+				key[k] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1);
+			appendStringInfoString(&args, key_json(ki, key));
+		}
+		else
+			appendStringInfoString(&args, "null");
+		appendStringInfoString(&args, ", \"rows_per_batch\": 0}");
+	}
+	else
+		appendStringInfo(&args, ", \"pages_total\": %u, \"next_page\": 0,"
+						 " \"pages_per_batch\": 0, \"xids\": []}", nblocks);
+
+	job_id = job_queue("backfill", NULL, NULL, relid,
+					   (int64) Max(reltuples, 0), args.data);
 	SPI_finish();
 	PG_RETURN_INT64(job_id);
 }
 
-/* The primary key of the row at tid, as "(id)=(42)", or its ctid. */
+/* A failing row's description, from its ctid: its key if it has one. */
 static char *
-describe_row(Oid relid, BlockNumber block, OffsetNumber offset)
+describe_tid(Oid relid, BlockNumber block, OffsetNumber offset)
 {
-	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
-	char	   *ctid = psprintf("(%u,%u)", block, offset);
-	char	   *result = psprintf("ctid %s", ctid);
-
-	MemoryContext caller = CurrentMemoryContext;
-
-	if (OidIsValid(pkoid))
-	{
-		Relation	idx = index_open(pkoid, AccessShareLock);
-		StringInfoData cols;
-		StringInfoData query;
-		Oid			argtypes[1] = {TIDOID};
-		ItemPointerData tid;
-		Datum		values[1];
-
-		initStringInfo(&cols);
-		for (int i = 0; i < idx->rd_index->indnkeyatts; i++)
-		{
-			AttrNumber	att = idx->rd_index->indkey.values[i];
-
-			appendStringInfo(&cols, "%s%s", i > 0 ? ", " : "",
-							 quote_identifier(get_attname(relid, att, false)));
-		}
-		index_close(idx, AccessShareLock);
-
-		ItemPointerSet(&tid, block, offset);
-		values[0] = PointerGetDatum(&tid);
-		initStringInfo(&query);
-		appendStringInfo(&query, "SELECT ROW(%s)::text FROM ONLY %s WHERE ctid = $1",
-						 cols.data,
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													get_rel_name(relid)));
-		SPI_connect();
-		if (SPI_execute_with_args(query.data, 1, argtypes, values, NULL, true, 1) == SPI_OK_SELECT &&
-			SPI_processed > 0)
-		{
-			char	   *key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			MemoryContext old = MemoryContextSwitchTo(caller);
-
-			result = psprintf("(%s)=%s, ctid %s", cols.data, key, ctid);
-			MemoryContextSwitchTo(old);
-		}
-		SPI_finish();
-	}
-	table_close(rel, AccessShareLock);
-	return result;
+	return psprintf("ctid (%u,%u)", block, offset);
 }
 
 /* Did one probe batch fail?  Probes never commit. */
+typedef uint64 (*probe_fn) (void *arg);
+
 static bool
-probe_fails(BackfillStatement *bs, BlockNumber from, BlockNumber to,
-			OffsetNumber offset, List *job_xids)
+probe_fails(probe_fn fn, void *arg)
 {
 	MemoryContext context = CurrentMemoryContext;
 	volatile bool failed = false;
@@ -481,7 +714,7 @@ probe_fails(BackfillStatement *bs, BlockNumber from, BlockNumber to,
 	{
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		(void) backfill_range(bs, from, to, offset, job_xids);
+		(void) fn(arg);
 		PopActiveSnapshot();
 		AbortCurrentTransaction();
 	}
@@ -497,32 +730,116 @@ probe_fails(BackfillStatement *bs, BlockNumber from, BlockNumber to,
 	return failed;
 }
 
-/* Find the row of pages [from, to) the backfill fails on: "(id)=(42), ..." */
-static char *
-find_failing_row(Oid relid, BackfillStatement *bs, BlockNumber from, BlockNumber to,
-				 List *job_xids)
+typedef struct PageProbe
 {
+	BackfillStatement *bs;
+	BlockNumber from;
+	BlockNumber to;
+	OffsetNumber offset;
+	List	   *xids;
+} PageProbe;
+
+static uint64
+probe_pages(void *arg)
+{
+	PageProbe  *p = (PageProbe *) arg;
+
+	return backfill_pages(p->bs, p->from, p->to, p->offset, p->xids);
+}
+
+/* The row of pages [from, to) the backfill fails on, or NULL. */
+static char *
+failing_row_in_pages(Oid relid, BackfillStatement *bs, BlockNumber from,
+					 BlockNumber to, List *xids)
+{
+	PageProbe	p = {bs, 0, 0, 0, xids};
+
 	for (BlockNumber page = from; page < to; page++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (!probe_fails(bs, page, page + 1, 0, job_xids))
+		p.from = page;
+		p.to = page + 1;
+		p.offset = 0;
+		if (!probe_fails(probe_pages, &p))
 			continue;
 		for (OffsetNumber off = FirstOffsetNumber; off <= MaxHeapTuplesPerPage; off++)
 		{
-			if (probe_fails(bs, page, page, off, job_xids))
-			{
-				char	   *row;
-
-				StartTransactionCommand();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				row = describe_row(relid, page, off);
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				return row;
-			}
+			p.offset = off;
+			if (probe_fails(probe_pages, &p))
+				return describe_tid(relid, page, off);
 		}
 	}
 	return NULL;
+}
+
+typedef struct KeyProbe
+{
+	BackfillStatement *bs;
+	KeyInfo    *ki;
+	char	  **lo;
+	char	  **hi;
+} KeyProbe;
+
+static uint64
+probe_keys(void *arg)
+{
+	KeyProbe   *p = (KeyProbe *) arg;
+
+	return backfill_keys(p->bs, p->ki, p->lo, p->hi);
+}
+
+/*
+ * The row of the key range (lo, hi] the backfill fails on, or NULL: a
+ * bisection over the keys of the range.
+ */
+static char *
+failing_row_in_keys(BackfillStatement *bs, KeyInfo *ki, char **lo, char **hi)
+{
+	MemoryContext context = CurrentMemoryContext;
+	char	 ***keys;
+	uint64		n;
+	int64		a,
+				b;
+	KeyProbe	p = {bs, ki, NULL, NULL};
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	select_keys(ki, lo, hi, 0, false);
+	n = SPI_processed;
+	{
+		MemoryContext old = MemoryContextSwitchTo(context);
+
+		keys = palloc(sizeof(char **) * Max(n, 1));
+		for (uint64 i = 0; i < n; i++)
+			keys[i] = key_of_row(ki, i);
+		MemoryContextSwitchTo(old);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(context);
+
+	/* the failing row is in keys[a..b]: (keys[a-1] or lo, keys[b]] fails */
+	a = 0;
+	b = (int64) n - 1;
+	while (a < b)
+	{
+		int64		mid = (a + b) / 2;
+
+		CHECK_FOR_INTERRUPTS();
+		p.lo = a > 0 ? keys[a - 1] : lo;
+		p.hi = keys[mid];
+		if (probe_fails(probe_keys, &p))
+			b = mid;
+		else
+			a = mid + 1;
+	}
+	if (n == 0)
+		return NULL;
+	p.lo = a > 0 ? keys[a - 1] : lo;
+	p.hi = keys[a];
+	return probe_fails(probe_keys, &p) ? key_text(ki, keys[a]) : NULL;
 }
 
 /* Wait while a standby lags more than migrate.max_replica_lag. */
@@ -563,39 +880,355 @@ wait_for_replicas(void)
 	}
 }
 
+/*
+ * Record a batch in the job row, in the batch's own transaction: the rows
+ * it did, the position reached (a jsonb object merged into args) and how
+ * long it took.
+ */
 static void
-job_progress(int64 job_id, uint64 rows, BlockNumber next_page, int pages_per_batch,
-			 double batch_ms)
+job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
+			 bool keep_xid)
 {
-	Oid			argtypes[6] = {INT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID, INT8OID};
-	Datum		values[6];
+	Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, FLOAT8OID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = Int64GetDatum((int64) rows);
-	values[2] = Int64GetDatum((int64) next_page);
-	values[3] = Int32GetDatum(pages_per_batch);
-	values[4] = Float8GetDatum(batch_ms);
-	values[5] = Int64GetDatum((int64) GetTopTransactionId());
+	values[2] = CStringGetTextDatum(position);
+	values[3] = Float8GetDatum(batch_ms);
+	values[4] = keep_xid ? Int64GetDatum((int64) GetTopTransactionId()) : (Datum) 0;
+	nulls[4] = keep_xid ? ' ' : 'n';
 	SPI_connect();
 	catalog_exec("UPDATE migrate.job"
 				 "   SET rows_done = rows_done + $2, updated_at = clock_timestamp(),"
-				 "       args = args || jsonb_build_object("
-				 "           'next_page', $3, 'pages_per_batch', $4,"
+				 "       args = args || $3::jsonb || jsonb_build_object("
 				 "           'batches', coalesce((args->>'batches')::bigint, 0) + 1,"
 				 "           'longest_batch_ms', greatest(coalesce((args->>'longest_batch_ms')::float8, 0),"
-				 "                                        round($5::numeric, 1)),"
-				 "           'xids', (SELECT coalesce(jsonb_agg(x), '[]') FROM"
-				 "                     (SELECT x FROM jsonb_array_elements(coalesce(args->'xids', '[]'))"
-				 "                           WITH ORDINALITY e(x, n)"
-				 "                       ORDER BY n DESC LIMIT " CppAsString2(KEPT_XIDS) " - 1) k)"
-				 "                    || to_jsonb($6))"
-				 " WHERE id = $1", 6, argtypes, values, NULL, 0);
+				 "                                        round($4::numeric, 1)))"
+				 "       || CASE WHEN $5 IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('xids',"
+				 "              (SELECT coalesce(jsonb_agg(x), '[]') FROM"
+				 "                (SELECT x FROM jsonb_array_elements(coalesce(args->'xids', '[]'))"
+				 "                      WITH ORDINALITY e(x, n)"
+				 "                  ORDER BY n DESC LIMIT " CppAsString2(KEPT_XIDS) " - 1) k)"
+				 "              || to_jsonb($5)) END"
+				 " WHERE id = $1", 5, argtypes, values, nulls, 0);
 	SPI_finish();
 }
 
+/* Batch size adapted to take about migrate.batch_target. */
+static int64
+adapt(int64 size, double ms, int64 max)
+{
+	if (ms < 1)
+		size = size * 2;
+	else
+		size = (int64) (size * Max(0.5, Min(2.0, migrate_batch_target / ms)));
+	return Max(1, Min(size, Max(max, 1)));
+}
+
+/* One batch failed: retry it (true), or raise its error, naming the row. */
+static bool
+batch_failed(ErrorData *edata, int *retries, const char *relname, char *(*find) (void *),
+			 void *find_arg, const char *where)
+{
+	char	   *row;
+
+	if ((edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		 edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		 edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE) &&
+		*retries < Max(migrate_lock_retries, 1))
+	{
+		int			delay;
+
+		(*retries)++;
+		delay = locksafe_backoff_ms(*retries);
+		ereport(LOG,
+				(errmsg("migrate: backfill of %s, %s: %s; retry %d in %d ms",
+						relname, where, edata->message, *retries, delay)));
+		locksafe_sleep_ms(delay);
+		return true;
+	}
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+
+	/* name the row it fails on; the batches before it stay done */
+	row = find(find_arg);
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode),
+			 errmsg("%s", edata->message),
+			 row ? errdetail("The backfill of %s failed on the row %s; the batches before it are committed.",
+							 relname, row)
+			 : errdetail("The backfill of %s failed on %s; the batches before it are committed.",
+						 relname, where),
+			 errhint("Fix the row or the statement, then continue with migrate_resume()."),
+			 edata->context ? errcontext("%s", edata->context) : 0));
+	return false;				/* keep the compiler quiet */
+}
+
+typedef struct PagesFind
+{
+	Oid			relid;
+	BackfillStatement *bs;
+	BlockNumber from;
+	BlockNumber to;
+	List	   *xids;
+} PagesFind;
+
+static char *
+find_in_pages(void *arg)
+{
+	PagesFind  *f = (PagesFind *) arg;
+
+	return failing_row_in_pages(f->relid, f->bs, f->from, f->to, f->xids);
+}
+
+typedef struct KeysFind
+{
+	BackfillStatement *bs;
+	KeyInfo    *ki;
+	char	  **lo;
+	char	  **hi;
+} KeysFind;
+
+static char *
+find_in_keys(void *arg)
+{
+	KeysFind   *f = (KeysFind *) arg;
+
+	return failing_row_in_keys(f->bs, f->ki, f->lo, f->hi);
+}
+
 /*
- * The body of a backfill job (in a worker): batches of page ranges from the
- * position the job recorded up to the relation's size when it was queued.
+ * One page batch in a transaction of its own, its position recorded in it.
+ * Returns the error, or NULL and the rows done and the transaction's id.
+ */
+static ErrorData *
+page_batch(int64 job_id, BackfillStatement *bs, BlockNumber from, BlockNumber to,
+		   int64 pages, List *job_xids, MemoryContext context, uint64 *rows,
+		   TransactionId *xid)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	ErrorData  *edata = NULL;
+
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		SetCurrentStatementStartTimestamp();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		*rows = backfill_pages(bs, from, to, 0, job_xids);
+		job_progress(job_id, *rows,
+					 psprintf("{\"next_page\": %u, \"pages_per_batch\": " INT64_FORMAT "}",
+							  to, pages),
+					 (double) (GetCurrentTimestamp() - started) / 1000.0, true);
+		*xid = GetTopTransactionId();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	return edata;
+}
+
+/* Page batches from next_page up to pages_total. */
+static void
+run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
+		  BlockNumber pages_total, BlockNumber next_page, int64 pages, List *job_xids,
+		  MemoryContext jobcontext, MemoryContext batchcontext)
+{
+	int			retries = 0;
+	uint64		rows_done = 0;
+
+	while (next_page < pages_total)
+	{
+		BlockNumber end = Min(next_page + (BlockNumber) pages, pages_total);
+		ErrorData  *edata;
+		uint64		rows = 0;
+		TransactionId batch_xid = InvalidTransactionId;
+		TimestampTz started;
+
+		CHECK_FOR_INTERRUPTS();
+		wait_for_replicas();
+		worker_report("backfill %s: %lu rows done, page %u of %u: %s",
+					  relname, (unsigned long) rows_done, next_page, pages_total, bs->source);
+		MemoryContextReset(batchcontext);
+		MemoryContextSwitchTo(batchcontext);
+		started = GetCurrentTimestamp();
+
+		edata = page_batch(job_id, bs, next_page, end, pages, job_xids, batchcontext,
+						   &rows, &batch_xid);
+		if (edata != NULL)
+		{
+			PagesFind	f = {relid, bs, next_page, end, job_xids};
+
+			if (batch_failed(edata, &retries, relname, find_in_pages, &f,
+							 psprintf("pages %u to %u", next_page, end)))
+				continue;
+		}
+
+		retries = 0;
+		rows_done += rows;
+		next_page = end;
+		{
+			MemoryContext old = MemoryContextSwitchTo(jobcontext);
+
+			job_xids = lappend_oid(job_xids, (Oid) batch_xid);
+			MemoryContextSwitchTo(old);
+		}
+		pages = adapt(pages, (double) (GetCurrentTimestamp() - started) / 1000.0, pages_total);
+		if (migrate_batch_delay > 0)
+			locksafe_sleep_ms(migrate_batch_delay);
+	}
+}
+
+/*
+ * One key batch in a transaction of its own, its position recorded in it:
+ * from last_key to batch_rows keys on (or end_key).  Returns the error, or
+ * NULL and the rows done and the key reached.
+ */
+static ErrorData *
+key_batch(int64 job_id, BackfillStatement *bs, KeyInfo *ki, char **last_key,
+		  char **end_key, int64 batch_rows, MemoryContext context, uint64 *rows,
+		  char ***reached)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	ErrorData  *edata = NULL;
+
+	PG_TRY();
+	{
+		char	  **hi;
+
+		StartTransactionCommand();
+		SetCurrentStatementStartTimestamp();
+		PushActiveSnapshot(GetTransactionSnapshot());
+
+		/* the batch ends batch_rows keys on, or at the end key */
+		SPI_connect();
+		select_keys(ki, last_key, end_key, batch_rows, true);
+		if (SPI_processed > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(context);
+
+			hi = key_of_row(ki, 0);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			hi = end_key;
+		SPI_finish();
+
+		*rows = backfill_keys(bs, ki, last_key, hi);
+		job_progress(job_id, *rows,
+					 psprintf("{\"last_key\": %s, \"rows_per_batch\": " INT64_FORMAT "}",
+							  key_json(ki, hi), batch_rows),
+					 (double) (GetCurrentTimestamp() - started) / 1000.0, false);
+		*reached = hi;
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	return edata;
+}
+
+/* Key batches from last_key (NULL: the start) up to end_key. */
+static void
+run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
+		 char **last_key, char **end_key, int64 batch_rows,
+		 MemoryContext jobcontext, MemoryContext batchcontext)
+{
+	int			retries = 0;
+	uint64		rows_done = 0;
+	bool		done = false;
+
+	while (!done)
+	{
+		char	  **hi = NULL;
+		ErrorData  *edata;
+		uint64		rows = 0;
+		TimestampTz started;
+
+		CHECK_FOR_INTERRUPTS();
+		wait_for_replicas();
+		worker_report("backfill %s: %lu rows done, from key %s: %s",
+					  relname, (unsigned long) rows_done,
+					  last_key ? key_text(ki, last_key) : "(start)", bs->source);
+		MemoryContextReset(batchcontext);
+		MemoryContextSwitchTo(batchcontext);
+		started = GetCurrentTimestamp();
+
+		edata = key_batch(job_id, bs, ki, last_key, end_key, batch_rows, batchcontext,
+						  &rows, &hi);
+		if (edata != NULL)
+		{
+			KeysFind	f = {bs, ki, last_key, end_key};
+
+			if (batch_failed(edata, &retries, relname, find_in_keys, &f,
+							 psprintf("the keys after %s",
+									  last_key ? key_text(ki, last_key) : "the start")))
+				continue;
+		}
+
+		retries = 0;
+		rows_done += rows;
+		{
+			MemoryContext old = MemoryContextSwitchTo(jobcontext);
+			char	  **copy = palloc(sizeof(char *) * ki->n);
+
+			for (int i = 0; i < ki->n; i++)
+				copy[i] = pstrdup(hi[i]);
+			done = true;
+			for (int i = 0; i < ki->n; i++)
+				if (strcmp(hi[i], end_key[i]) != 0)
+					done = false;
+			last_key = copy;
+			MemoryContextSwitchTo(old);
+		}
+		batch_rows = adapt(batch_rows, (double) (GetCurrentTimestamp() - started) / 1000.0,
+						   PG_INT32_MAX);
+		if (migrate_batch_delay > 0)
+			locksafe_sleep_ms(migrate_batch_delay);
+	}
+}
+
+/* A jsonb array of strings (args->key and friends) as a C array, or NULL. */
+static char **
+json_strings(const char *json_text, int *n)
+{
+	MemoryContext context = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(json_text)};
+	char	  **result;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.jsonb_array_elements_text($1::pg_catalog.jsonb)",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read a backfill job's arguments");
+
+	/* SPI returns in its own memory context: the result goes to the caller's */
+	MemoryContextSwitchTo(context);
+	*n = SPI_processed;
+	result = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		result[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	return result;
+}
+
+/*
+ * The body of a backfill job (in a worker): key batches on a table with a
+ * primary key, page batches otherwise, from the position the job recorded.
  */
 void
 backfill_run_job(int64 job_id, Oid relid, const char *args_json)
@@ -603,17 +1236,17 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 	MemoryContext jobcontext = CurrentMemoryContext;
 	MemoryContext batchcontext = AllocSetContextCreate(jobcontext, "migrate backfill batch",
 													   ALLOCSET_DEFAULT_SIZES);
-	char	   *set_clause;
-	char	   *where_clause;
-	int			batch_size;
-	BlockNumber pages_total;
-	BlockNumber next_page;
-	int			pages;
 	BackfillStatement *bs;
+	KeyInfo    *ki = NULL;
+	char	  **last_key = NULL;
+	char	  **end_key = NULL;
 	char	   *relname;
-	int			retries = 0;
-	uint64		rows_done = 0;
+	BlockNumber pages_total = 0;
+	BlockNumber next_page = 0;
+	int64		size = 0;
 	List	   *job_xids = NIL;
+	double		rows_per_page = 100;
+	int			batch_size;
 
 	/* a lost commit loses its batch and its position together */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
@@ -627,17 +1260,24 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		HeapTuple	tup;
 		TupleDesc	desc;
 		bool		isnull;
-		double		rows_per_page = 100;
 		MemoryContext old;
+		char	   *set_clause;
+		char	   *where_clause;
+		char	   *key;
+		char	   *last;
+		char	   *end;
+		char	   *xids;
 
 		if (SPI_execute_with_args("SELECT a->>'set', a->>'where', (a->>'batch_size')::int,"
-								  "       (a->>'pages_total')::bigint, (a->>'next_page')::bigint,"
-								  "       (a->>'pages_per_batch')::int,"
+								  "       a->>'key', a->>'last_key', a->>'end_key',"
+								  "       coalesce((a->>'rows_per_batch')::bigint, 0),"
+								  "       coalesce((a->>'pages_total')::bigint, 0),"
+								  "       coalesce((a->>'next_page')::bigint, 0),"
+								  "       coalesce((a->>'pages_per_batch')::bigint, 0),"
+								  "       a->>'xids',"
 								  "       (SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0"
 								  "                    THEN c.reltuples / c.relpages END"
-								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2),"
-								  "       (SELECT pg_catalog.array_agg(x::text::pg_catalog.int8)"
-								  "          FROM pg_catalog.jsonb_array_elements(a->'xids') x)"
+								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2)"
 								  "  FROM (SELECT $1::pg_catalog.jsonb AS a) s",
 								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read backfill job " INT64_FORMAT, job_id);
@@ -648,26 +1288,68 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		where_clause = SPI_getvalue(tup, desc, 2);
 		where_clause = where_clause ? pstrdup(where_clause) : NULL;
 		batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		pages_total = (BlockNumber) DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		next_page = (BlockNumber) DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-		pages = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		if (!heap_attisnull(tup, 7, desc))
-			rows_per_page = DatumGetFloat8(SPI_getbinval(tup, desc, 7, &isnull));
-		if (pages <= 0)
-			pages = Max(1, (int) (batch_size / Max(rows_per_page, 1)));
-		if (!heap_attisnull(tup, 8, desc))
+		key = SPI_getvalue(tup, desc, 4);
+		last = SPI_getvalue(tup, desc, 5);
+		end = SPI_getvalue(tup, desc, 6);
+		key = key ? pstrdup(key) : NULL;
+		last = last ? pstrdup(last) : NULL;
+		end = end ? pstrdup(end) : NULL;
+		if (!heap_attisnull(tup, 12, desc))
+			rows_per_page = DatumGetFloat8(SPI_getbinval(tup, desc, 12, &isnull));
+		if (key)
+			size = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+		else
 		{
-			ArrayType  *arr = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 8, &isnull));
-			Datum	   *elems;
-			int			n;
-
-			deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-							  &elems, NULL, &n);
-			for (int i = 0; i < n; i++)
-				job_xids = lappend_oid(job_xids, (Oid) DatumGetInt64(elems[i]));
+			pages_total = (BlockNumber) DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+			next_page = (BlockNumber) DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
+			size = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
 		}
+		xids = SPI_getvalue(tup, desc, 11);
+		xids = xids ? pstrdup(xids) : NULL;
+
 		bs = backfill_parse(relid, set_clause, where_clause);
 		relname = get_rel_name(relid);
+		if (key)
+		{
+			int			n;
+			char	  **names = json_strings(key, &n);
+			List	   *list = NIL;
+
+			for (int i = 0; i < n; i++)
+				list = lappend(list, pstrdup(names[i]));
+			ki = key_info(relid, list);
+			if (end)
+			{
+				char	  **v = json_strings(end, &n);
+
+				end_key = palloc(sizeof(char *) * n);
+				for (int i = 0; i < n; i++)
+					end_key[i] = pstrdup(v[i]);
+			}
+			if (last)
+			{
+				char	  **v = json_strings(last, &n);
+
+				last_key = palloc(sizeof(char *) * n);
+				for (int i = 0; i < n; i++)
+					last_key[i] = pstrdup(v[i]);
+			}
+			if (size <= 0)
+				size = batch_size;
+		}
+		else
+		{
+			if (xids)
+			{
+				int			n;
+				char	  **v = json_strings(xids, &n);
+
+				for (int i = 0; i < n; i++)
+					job_xids = lappend_oid(job_xids, (Oid) strtoul(v[i], NULL, 10));
+			}
+			if (size <= 0)
+				size = Max(1, (int64) (batch_size / Max(rows_per_page, 1)));
+		}
 		MemoryContextSwitchTo(old);
 	}
 	PopActiveSnapshot();
@@ -675,101 +1357,17 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(jobcontext);
 
-	while (next_page < pages_total)
+	if (ki)
 	{
-		BlockNumber end = Min(next_page + (BlockNumber) pages, pages_total);
-		ErrorData  *volatile edata = NULL;
-		volatile uint64 rows = 0;
-		volatile TransactionId batch_xid = InvalidTransactionId;
-		TimestampTz started;
-		double		ms;
-
-		CHECK_FOR_INTERRUPTS();
-		wait_for_replicas();
-		worker_report("backfill %s: %lu rows, page %u of %u: %s",
-					  relname, (unsigned long) rows_done, next_page, pages_total,
-					  bs->source);
-		MemoryContextReset(batchcontext);
-		MemoryContextSwitchTo(batchcontext);
-		started = GetCurrentTimestamp();
-
-		PG_TRY();
-		{
-			StartTransactionCommand();
-			SetCurrentStatementStartTimestamp();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			rows = backfill_range(bs, next_page, end, 0, job_xids);
-			ms = (double) (GetCurrentTimestamp() - started) / 1000.0;
-			job_progress(job_id, rows, end, pages, ms);
-			batch_xid = GetTopTransactionId();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(batchcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(batchcontext);
-
-		if (edata != NULL)
-		{
-			char	   *row;
-			int			delay;
-
-			if ((edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
-				 edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
-				 edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE) &&
-				retries < Max(migrate_lock_retries, 1))
-			{
-				retries++;
-				delay = locksafe_backoff_ms(retries);
-				ereport(LOG,
-						(errmsg("migrate: backfill of %s, pages %u to %u: %s; retry %d in %d ms",
-								relname, next_page, end, edata->message, retries, delay)));
-				locksafe_sleep_ms(delay);
-				continue;
-			}
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				ReThrowError(edata);
-
-			/* name the row it fails on; the batches before it stay done */
-			row = find_failing_row(relid, bs, next_page, end, job_xids);
-			ereport(ERROR,
-					(errcode(edata->sqlerrcode),
-					 errmsg("%s", edata->message),
-					 row ? errdetail("The backfill of %s failed on the row %s; the batches before it are committed.",
-									 relname, row)
-					 : errdetail("The backfill of %s failed on pages %u to %u; the batches before them are committed.",
-								 relname, next_page, end),
-					 errhint("Fix the row or the statement, then continue with migrate_resume()."),
-					 edata->context ? errcontext("%s", edata->context) : 0));
-		}
-
-		retries = 0;
-		rows_done += rows;
-		next_page = end;
-		{
-			MemoryContext old = MemoryContextSwitchTo(jobcontext);
-
-			job_xids = lappend_oid(job_xids, (Oid) batch_xid);
-			MemoryContextSwitchTo(old);
-		}
-
-		/* adapt: aim at migrate.batch_target per batch */
-		ms = (double) (GetCurrentTimestamp() - started) / 1000.0;
-		if (ms < 1)
-			pages = pages * 2;
-		else
-			pages = (int) (pages * Max(0.5, Min(2.0, migrate_batch_target / ms)));
-		pages = Max(1, Min(pages, (int) Max(pages_total, 1)));
-
-		if (migrate_batch_delay > 0)
-			locksafe_sleep_ms(migrate_batch_delay);
+		/* an empty table had no end key: nothing to do */
+		if (end_key)
+			run_keys(job_id, bs, ki, relname, last_key, end_key, size,
+					 jobcontext, batchcontext);
 	}
+	else
+		run_pages(job_id, relid, bs, relname, pages_total, next_page, size, job_xids,
+				  jobcontext, batchcontext);
+
 	MemoryContextSwitchTo(jobcontext);
 	MemoryContextDelete(batchcontext);
 }
