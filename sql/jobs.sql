@@ -3,6 +3,8 @@
 CREATE EXTENSION migrate;
 CREATE ROLE regress_migrate_nologin NOLOGIN;
 CREATE TABLE parts (id int PRIMARY KEY, sku text NOT NULL);
+-- the background run waits at this gate until the test opens it
+CREATE TABLE gate (open boolean);
 INSERT INTO parts SELECT g, 'sku-' || g FROM generate_series(1, 1000) g;
 
 SHOW migrate.max_workers;
@@ -10,8 +12,10 @@ SELECT * FROM migrate.progress;
 
 SELECT migrate_register('1', 'parts.weight', 'ALTER TABLE parts ADD COLUMN weight int',
                         'ALTER TABLE parts DROP COLUMN weight');
-SELECT migrate_register('2', 'sku index', 'CREATE INDEX CONCURRENTLY parts_sku ON parts (sku)',
-                        'DROP INDEX CONCURRENTLY parts_sku', transactional => false);
+SELECT migrate_register('2', 'sku index', $$
+    DO $do$ BEGIN WHILE NOT EXISTS (SELECT FROM gate) LOOP PERFORM pg_sleep(0.01); END LOOP; END $do$;
+    CREATE INDEX CONCURRENTLY parts_sku ON parts (sku);
+$$, 'DROP INDEX CONCURRENTLY parts_sku', transactional => false);
 SELECT migrate_register('3', 'parts.note', 'ALTER TABLE parts ADD COLUMN note text',
                         'ALTER TABLE parts DROP COLUMN note');
 
@@ -34,6 +38,9 @@ SELECT * FROM migrate_upgrade();
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM migrate_downgrade('0');
 \echo :LAST_ERROR_SQLSTATE
+SELECT migrate_register('2', 'sku index, changed', 'SELECT 1', NULL, transactional => false);
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO gate VALUES (true);
 SELECT migrate_wait();
 SELECT version, state, job FROM migrate.status;
 SELECT id, state, rows_done, rows_total, current_version FROM migrate.job;
@@ -78,6 +85,15 @@ SELECT migrate_wait(timeout => '200 ms');
 SET client_min_messages = warning;
 SELECT migrate_cancel();
 RESET client_min_messages;
+-- (the worker marks the job cancelled once its statement has stopped)
+DO $$
+BEGIN
+    FOR i IN 1..3000 LOOP
+        IF (SELECT state FROM migrate.job WHERE id = 6) = 'cancelled' THEN RETURN; END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RAISE 'job 6 was never cancelled';
+END $$;
 SELECT migrate_wait();
 SELECT version, state, job FROM migrate.status WHERE version = '5';
 SELECT migrate_register('5', 'slow', 'SELECT pg_sleep(0.01)', NULL, transactional => false);
@@ -119,7 +135,7 @@ SELECT migrate_wait();
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 
-DROP TABLE parts;
+DROP TABLE parts, gate;
 DROP EXTENSION migrate;
 REVOKE ALL ON SCHEMA public FROM regress_migrate_nologin;
 DROP ROLE regress_migrate_nologin;

@@ -27,6 +27,9 @@ CREATE TABLE migrate.migration (
     applied_by      name,
     duration        interval,
     last_error      text,
+    -- a non-transactional migration being applied (or reverted) statement by
+    -- statement: how many of its statements are done
+    steps_done      integer NOT NULL DEFAULT 0,
     CHECK (kind <> 'sql' OR up_sql IS NOT NULL),
     CHECK ((state = 'applied') = (applied_at IS NOT NULL))
 );
@@ -131,8 +134,13 @@ SELECT m.version,
   -- the latest background job working on it
   LEFT JOIN LATERAL (
         SELECT CASE WHEN j.state = 'running' AND NOT EXISTS
-                             (SELECT FROM pg_catalog.pg_stat_activity a
-                               WHERE a.pid = j.worker_pid AND a.backend_type = 'migrate worker')
+                      -- a worker holds the advisory lock ('migj', job id) while it runs a job
+                      (SELECT FROM pg_catalog.pg_locks l
+                        WHERE l.locktype = 'advisory' AND l.granted
+                          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                             WHERE d.datname = pg_catalog.current_database())
+                          AND l.classid = 1835624298::oid
+                          AND l.objid = (j.id % 4294967296)::oid AND l.objsubid = 2)
                         THEN 'interrupted' ELSE j.state END || ' (job ' || j.id || ')' AS job
           FROM migrate.job j
          WHERE j.version = m.version OR j.current_version = m.version
@@ -147,8 +155,13 @@ SELECT j.id,
        j.relation,
        -- running, but its worker is gone: a crash, or a restart without the launcher
        CASE WHEN j.state = 'running' AND NOT EXISTS
-                 (SELECT FROM pg_catalog.pg_stat_activity a
-                   WHERE a.pid = j.worker_pid AND a.backend_type = 'migrate worker')
+                      -- a worker holds the advisory lock ('migj', job id) while it runs a job
+                      (SELECT FROM pg_catalog.pg_locks l
+                        WHERE l.locktype = 'advisory' AND l.granted
+                          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                             WHERE d.datname = pg_catalog.current_database())
+                          AND l.classid = 1835624298::oid
+                          AND l.objid = (j.id % 4294967296)::oid AND l.objsubid = 2)
             THEN 'interrupted' ELSE j.state END AS state,
        j.current_version,
        j.rows_done,

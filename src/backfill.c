@@ -999,6 +999,16 @@ find_in_keys(void *arg)
 	return failing_row_in_keys(f->bs, f->ki, f->lo, f->hi);
 }
 
+/* A batch waits for row locks at most migrate.lock_timeout, then is retried. */
+static void
+batch_lock_timeout(void)
+{
+	if (migrate_lock_timeout > 0)
+		(void) set_config_option("lock_timeout", psprintf("%d", migrate_lock_timeout),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+								 true, 0, false);
+}
+
 /*
  * One page batch in a transaction of its own, its position recorded in it.
  * Returns the error, or NULL and the rows done and the transaction's id.
@@ -1015,6 +1025,7 @@ page_batch(int64 job_id, BackfillStatement *bs, BlockNumber from, BlockNumber to
 	{
 		StartTransactionCommand();
 		SetCurrentStatementStartTimestamp();
+		batch_lock_timeout();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		*rows = backfill_pages(bs, from, to, 0, job_xids);
 		job_progress(job_id, *rows,
@@ -1107,6 +1118,7 @@ key_batch(int64 job_id, BackfillStatement *bs, KeyInfo *ki, char **last_key,
 
 		StartTransactionCommand();
 		SetCurrentStatementStartTimestamp();
+		batch_lock_timeout();
 		PushActiveSnapshot(GetTransactionSnapshot());
 
 		/* the batch ends batch_rows keys on, or at the end key */

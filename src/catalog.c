@@ -202,7 +202,7 @@ migrate_register(PG_FUNCTION_ARGS)
 		Datum		values[1] = {key};
 
 		catalog_exec("SELECT version, checksum, state, kind, name, up_sql, down_sql,"
-					 "       operations::text, transactional"
+					 "       operations::text, transactional, steps_done"
 					 "  FROM migrate.migration WHERE version_key = $1"
 					 "   FOR UPDATE",
 					 1, argtypes, values, NULL, 1);
@@ -262,6 +262,19 @@ migrate_register(PG_FUNCTION_ARGS)
 			SPI_finish();
 			PG_RETURN_TEXT_P(cstring_to_text(version));
 		}
+
+		/* part of it ran already: it must not change under the next statements */
+		if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										10, &isnull)) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
+					 errmsg("migration %s is partly applied and its definition has changed",
+							version),
+					 errdetail("%s of its statements ran in the background. Registered checksum: %s, new checksum: %s.",
+							   spi_getstr(0, 10), old_checksum, checksum),
+					 errhint("Let migrate_resume() finish it, then register the change as a new version.")));
+		/* a background run that is about to apply it must not see it change */
+		background_run_guard();
 
 		if (strcmp(state, "pending") != 0 && strcmp(state, "failed") != 0)
 			ereport(ERROR,

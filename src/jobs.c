@@ -26,7 +26,9 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#if PG_VERSION_NUM >= 140000
 #include "utils/backend_status.h"
+#endif
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -44,6 +46,24 @@ job_lock_tag(LOCKTAG *tag, int64 job_id)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MIGRATE_JOB_LOCK_KEY1,
 						 (uint32) job_id, 2);
+}
+
+/*
+ * Is a worker running this job?  A worker holds the job's advisory lock
+ * from its claim to its exit, so the lock, not pg_stat_activity (which
+ * some roles cannot read, and a migration may change the name it shows),
+ * tells.
+ */
+bool
+job_is_live(int64 job_id)
+{
+	LOCKTAG		tag;
+
+	job_lock_tag(&tag, job_id);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, ExclusiveLock, false);
+	return false;
 }
 
 /* How many migrate workers run now, in the whole cluster. */
@@ -112,6 +132,10 @@ jobs_xact_callback(XactEvent event, void *arg)
 		return;
 	jobs = jobs_to_start;
 	jobs_to_start = NIL;
+	if (event == XACT_EVENT_PREPARE && jobs != NIL)
+		ereport(WARNING,
+				(errmsg("the jobs queued by this prepared transaction are not started"),
+				 errhint("After COMMIT PREPARED, start them with migrate_resume().")));
 	if (event != XACT_EVENT_COMMIT || jobs == NIL)
 	{
 		list_free_deep(jobs);
@@ -266,8 +290,7 @@ jobs_select(const char *version, const char *states_sql, bool for_update)
 	values[0] = version ? version_key_datum(version) : (Datum) 0;
 	nulls[0] = version ? ' ' : 'n';
 	catalog_exec(psprintf("SELECT j.id, j.state, j.worker_pid, j.run_as,"
-						  "       EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = j.worker_pid"
-						  "                  AND a.backend_type = '" MIGRATE_WORKER_TYPE "') AS live,"
+						  "       false AS live,"
 						  "       j.kind"
 						  "  FROM migrate.job j"
 						  "  LEFT JOIN migrate.migration f ON f.version = j.version"
@@ -315,7 +338,16 @@ migrate_cancel(PG_FUNCTION_ARGS)
 		int64		id = DatumGetInt64(SPI_getbinval(tup, jobs->tupdesc, 1, &isnull));
 		char	   *state = SPI_getvalue(tup, jobs->tupdesc, 2);
 		Datum		pid = SPI_getbinval(tup, jobs->tupdesc, 3, &isnull);
-		bool		live = DatumGetBool(SPI_getbinval(tup, jobs->tupdesc, 5, &isnull));
+		bool		live = job_is_live(id);
+		Oid			roleid = get_role_oid(SPI_getvalue(tup, jobs->tupdesc, 4), true);
+
+		/* stopping a job is for its role, or a member of it */
+		if (!OidIsValid(roleid) || !has_privs_of_role(GetUserId(), roleid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("job " INT64_FORMAT " runs as role \"%s\"", id,
+							SPI_getvalue(tup, jobs->tupdesc, 4)),
+					 errhint("Cancel it as that role, or as a member of it.")));
 
 		if (strcmp(state, "running") == 0 && live)
 		{
@@ -382,7 +414,7 @@ migrate_resume(PG_FUNCTION_ARGS)
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tup, jobs->tupdesc, 1, &isnull));
 		char	   *run_as = SPI_getvalue(tup, jobs->tupdesc, 4);
-		bool		live = DatumGetBool(SPI_getbinval(tup, jobs->tupdesc, 5, &isnull));
+		bool		live = job_is_live(id);
 		Oid			roleid;
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(id)};

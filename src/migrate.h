@@ -139,6 +139,7 @@ extern bool job_start_worker(int64 job_id, Oid roleid,
 							 struct BackgroundWorkerHandle **handle);
 extern bool jobs_queued_in_this_transaction(void);
 extern bool role_can_login(Oid roleid);
+extern bool job_is_live(int64 job_id);
 extern int	workers_running(void);
 extern void jobs_select(const char *version, const char *states_sql,
 						bool for_update);
@@ -158,7 +159,8 @@ extern char *job_settings_json(void);
 /* toplevel.c: a statement run as a top-level command, in a worker */
 extern void toplevel_execute(const char *sql);
 extern void toplevel_execute_retrying(const char *sql, const char *version,
-									  const char *where, bool resuming);
+									  const char *where, bool resuming,
+									  void (*after) (void *), void *after_arg);
 
 /* backfill.c: batched backfills */
 extern void backfill_run_job(int64 job_id, Oid relid, const char *args_json);

@@ -28,7 +28,9 @@
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
@@ -57,7 +59,9 @@ toplevel_execute(const char *sql)
 												 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextReset(toplevel_context);
 
+	/* the text must outlive the transactions the statement may end */
 	oldcontext = MemoryContextSwitchTo(toplevel_context);
+	sql = pstrdup(sql);
 	raw_list = pg_parse_query(sql);
 	MemoryContextSwitchTo(oldcontext);
 	is_top_level = list_length(raw_list) == 1;
@@ -132,8 +136,30 @@ concurrent_index_prepare(const char *sql, bool resuming)
 	bool		valid = false;
 	char	   *qualified = NULL;
 
-	if (list_length(raw_list) != 1 ||
-		!IsA(linitial_node(RawStmt, raw_list)->stmt, IndexStmt))
+	if (list_length(raw_list) != 1)
+		return false;
+
+	/* a resumed DROP INDEX CONCURRENTLY whose index is gone had finished */
+	if (resuming && IsA(linitial_node(RawStmt, raw_list)->stmt, DropStmt) &&
+		((DropStmt *) linitial_node(RawStmt, raw_list)->stmt)->concurrent &&
+		((DropStmt *) linitial_node(RawStmt, raw_list)->stmt)->removeType == OBJECT_INDEX)
+	{
+		DropStmt   *drop = (DropStmt *) linitial_node(RawStmt, raw_list)->stmt;
+		bool		gone;
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		gone = !OidIsValid(RangeVarGetRelid(makeRangeVarFromNameList(linitial(drop->objects)),
+											NoLock, true));
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (gone)
+			ereport(LOG,
+					(errmsg("migrate: the index was already dropped before the job was interrupted")));
+		return gone;
+	}
+
+	if (!IsA(linitial_node(RawStmt, raw_list)->stmt, IndexStmt))
 		return false;
 	stmt = (IndexStmt *) linitial_node(RawStmt, raw_list)->stmt;
 	if (!stmt->concurrent || stmt->idxname == NULL)
@@ -189,17 +215,56 @@ concurrent_index_prepare(const char *sql, bool resuming)
 	return false;
 }
 
+/* Is this a CONCURRENTLY statement, whose waits block no reader or writer? */
+static bool
+is_concurrent(const char *sql)
+{
+#if PG_VERSION_NUM >= 140000
+	List	   *raw_list = raw_parser(sql, RAW_PARSE_DEFAULT);
+#else
+	List	   *raw_list = raw_parser(sql);
+#endif
+	Node	   *stmt;
+
+	if (list_length(raw_list) != 1)
+		return false;
+	stmt = linitial_node(RawStmt, raw_list)->stmt;
+	if (IsA(stmt, IndexStmt))
+		return ((IndexStmt *) stmt)->concurrent;
+	if (IsA(stmt, DropStmt))
+		return ((DropStmt *) stmt)->concurrent;
+	if (IsA(stmt, ReindexStmt))
+	{
+#if PG_VERSION_NUM >= 140000
+		ListCell   *lc;
+
+		foreach(lc, ((ReindexStmt *) stmt)->params)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, "concurrently") == 0)
+				return true;
+#else
+		return ((ReindexStmt *) stmt)->concurrent;
+#endif
+	}
+	return false;
+}
+
 /*
  * Run one statement of a non-transactional migration as a top-level command
- * in its own transaction, under migrate.lock_timeout: a lock timeout rolls it
- * back and it is retried after a backoff, up to migrate.lock_retries times.
- * Errors propagate, outside of any transaction.
+ * in its own transaction.  Under migrate.lock_timeout: a lock timeout rolls
+ * it back and it is retried after a backoff, up to migrate.lock_retries
+ * times.  CONCURRENTLY statements are the exception: they wait for older
+ * transactions by design, and their waits hold up no reader or writer.
+ * after(arg) runs in the statement's last transaction, so that what it
+ * records commits with the statement.  Errors propagate, outside of any
+ * transaction.
  */
 void
 toplevel_execute_retrying(const char *sql, const char *version,
-						  const char *where, bool resuming)
+						  const char *where, bool resuming,
+						  void (*after) (void *), void *after_arg)
 {
 	MemoryContext context = CurrentMemoryContext;
+	int			timeout_ms = is_concurrent(sql) ? 0 : migrate_lock_timeout;
 
 	for (int attempt = 0;; attempt++)
 	{
@@ -207,14 +272,23 @@ toplevel_execute_retrying(const char *sql, const char *version,
 		int			delay;
 
 		if (concurrent_index_prepare(sql, resuming || attempt > 0))
+		{
+			StartTransactionCommand();
+			after(after_arg);
+			CommitTransactionCommand();
 			return;
+		}
 
 		PG_TRY();
 		{
+			SetConfigOption("lock_timeout", psprintf("%d", timeout_ms),
+							PGC_USERSET, PGC_S_SESSION);
 			StartTransactionCommand();
 			SetCurrentStatementStartTimestamp();
 			worker_report("migration %s, %s: %s", version, where, sql);
 			toplevel_execute(sql);
+			SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+			after(after_arg);
 			CommitTransactionCommand();
 		}
 		PG_CATCH();
@@ -226,17 +300,18 @@ toplevel_execute_retrying(const char *sql, const char *version,
 			MemoryContextSwitchTo(context);
 		}
 		PG_END_TRY();
+		SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 
 		if (edata == NULL)
 			return;
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
-			migrate_lock_timeout <= 0 || attempt >= migrate_lock_retries)
+			timeout_ms <= 0 || attempt >= migrate_lock_retries)
 			ReThrowError(edata);
 
 		delay = locksafe_backoff_ms(attempt + 1);
 		ereport(LOG,
 				(errmsg("migrate: migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
-						version, where, migrate_lock_timeout, attempt + 1,
+						version, where, timeout_ms, attempt + 1,
 						migrate_lock_retries, delay)));
 		StartTransactionCommand();
 		SPI_connect();

@@ -43,11 +43,13 @@ typedef struct MigrationRow
 	bool		transactional;
 	char	   *checksum;		/* as stored */
 	char	   *computed;		/* of the definition as stored */
+	char	   *state;
+	int			steps_done;		/* of a non-transactional one, in progress */
 } MigrationRow;
 
 #define MIGRATION_COLUMNS \
 	"SELECT version, name, kind, up_sql, down_sql, operations::text," \
-	"       transactional, checksum FROM migrate.migration "
+	"       transactional, checksum, state, steps_done FROM migrate.migration "
 
 /*
  * Take the transaction-level advisory lock that admits one deployer per
@@ -131,6 +133,8 @@ fetch_migrations(const char *where, const char *key_version, int *count)
 		rows[i].transactional =
 			DatumGetBool(SPI_getbinval(tup, tupdesc, 7, &isnull));
 		rows[i].checksum = SPI_getvalue(tup, tupdesc, 8);
+		rows[i].state = SPI_getvalue(tup, tupdesc, 9);
+		rows[i].steps_done = DatumGetInt32(SPI_getbinval(tup, tupdesc, 10, &isnull));
 		rows[i].computed = migration_checksum(rows[i].kind, rows[i].name,
 											  rows[i].up, rows[i].down,
 											  SPI_getvalue(tup, tupdesc, 6),
@@ -170,7 +174,7 @@ set_state(const char *version, const char *state, TimestampTz started)
 	nulls[2] = started ? ' ' : 'n';
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
 	if (catalog_exec("UPDATE migrate.migration"
-							  "   SET state = $2, last_error = NULL,"
+							  "   SET state = $2, last_error = NULL, steps_done = 0,"
 							  "       applied_at = CASE WHEN $2 = 'applied'"
 							  "                    THEN clock_timestamp() END,"
 							  "       applied_by = CASE WHEN $2 = 'applied'"
@@ -358,6 +362,33 @@ job_set_position(int64 job_id, const char *version, int step, bool advance)
 				 " WHERE id = $1", 4, argtypes, values, nulls, 0);
 }
 
+/* A statement of a non-transactional migration is done. */
+typedef struct StepDone
+{
+	int64		job_id;
+	const char *version;
+	int			steps;
+} StepDone;
+
+/* Record it in the statement's own (last) transaction. */
+static void
+record_step(void *arg)
+{
+	StepDone   *done = (StepDone *) arg;
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	values[0] = CStringGetTextDatum(done->version);
+	values[1] = Int32GetDatum(done->steps);
+	catalog_exec("UPDATE migrate.migration SET steps_done = $2 WHERE version = $1",
+				 2, argtypes, values, NULL, 0);
+	job_set_position(done->job_id, done->version, done->steps, false);
+	PopActiveSnapshot();
+	SPI_finish();
+}
+
 static void
 worker_transaction_begin(void)
 {
@@ -393,14 +424,11 @@ background_run(int64 job_id, bool up, const char *target,
 													 ALLOCSET_DEFAULT_SIZES);
 	LOCKTAG		tag;
 
-	/* one run at a time, whatever happens to the job table */
+	/* one run at a time, whatever happens to the job table: a second waits */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
 						 MIGRATE_RUN_LOCK_KEY2, 2);
 	StartTransactionCommand();
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("another background run of migrations is in progress")));
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 	CommitTransactionCommand();
 
 	for (;;)
@@ -454,8 +482,13 @@ background_run(int64 job_id, bool up, const char *target,
 		version = pstrdup(rows[0].version);
 		name = pstrdup(rows[0].name);
 		sql = pstrdup(up ? rows[0].up : rows[0].down);
-		resuming = resume_version != NULL && strcmp(resume_version, version) == 0;
-		step = resuming ? resume_step : 0;
+		/*
+		 * Where to start: the migration records how many of its statements
+		 * are done (in this direction), whichever run did them.
+		 */
+		step = rows[0].steps_done;
+		resuming = step > 0 || strcmp(rows[0].state, "failed") == 0 ||
+			(resume_version != NULL && strcmp(resume_version, version) == 0);
 		started = GetCurrentTimestamp();
 
 		if (rows[0].transactional)
@@ -475,12 +508,10 @@ background_run(int64 job_id, bool up, const char *target,
 			{
 				char	   *where = psprintf("%s statement %d of %d", direction,
 											 k + 1, list_length(statements));
+				StepDone	done = {job_id, version, k + 1};
 
 				toplevel_execute_retrying(list_nth(statements, k), version, where,
-										  resuming && k == step);
-				worker_transaction_begin();
-				job_set_position(job_id, version, k + 1, false);
-				worker_transaction_end();
+										  resuming && k == step, record_step, &done);
 			}
 			worker_transaction_begin();
 			deploy_lock_acquire();
@@ -498,6 +529,7 @@ background_run(int64 job_id, bool up, const char *target,
 		MemoryContextSwitchTo(oldcontext);
 	}
 	MemoryContextDelete(runcontext);
+	LockRelease(&tag, ExclusiveLock, true);
 }
 
 /*

@@ -6,14 +6,13 @@
  * A session waiting for a job must not hold back the job itself: CREATE
  * INDEX CONCURRENTLY waits for every transaction of its database that holds
  * a snapshot older than its own, and the waiting session's transaction lasts
- * until the job is done.  So migrate_wait first marks its backend as one
- * that index builds need not wait for (it never reads the tables being
- * indexed), and while it sleeps it advertises no xmin, so that it does not
- * hold back vacuum either; it watches the workers through the backend
- * status array (no snapshot needed) and reads migrate.job only when none of
- * its workers is alive.  Should a build still be waiting for it, it says so
- * (40P01) rather than wait forever.  Call migrate_wait() as a statement of
- * its own.
+ * until the job is done.  So migrate_wait marks its backend as one that
+ * index builds need not wait for, as they do not wait for each other (it
+ * never reads the tables being indexed).  A job is alive while its worker
+ * holds the job's advisory lock; migrate.job is read only when none of the
+ * jobs waited for is alive.  Should a build still wait for this session
+ * (PostgreSQL 13 has no such flag), it says so (40P01) rather than wait
+ * forever.  Call migrate_wait() as a statement of its own.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,7 +28,9 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/array.h"
+#if PG_VERSION_NUM >= 140000
 #include "utils/backend_status.h"
+#endif
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/snapmgr.h"
@@ -43,7 +44,8 @@ PG_FUNCTION_INFO_V1(migrate_wait);
 typedef struct WaitedJob
 {
 	int64		id;
-	int			pid;			/* live worker, or 0 */
+	bool		live;			/* its worker holds the job lock */
+	int			pid;			/* that worker, when found, or 0 */
 	char	   *activity;		/* what it reports doing */
 } WaitedJob;
 
@@ -66,15 +68,11 @@ ignore_me_in_index_builds(bool on)
 #endif
 }
 
-/* Stop holding back other transactions' horizons while we sleep. */
-static void
-release_xmin(void)
-{
-	InvalidateCatalogSnapshot();
-	MyProc->xmin = InvalidTransactionId;
-}
-
-/* Find the live worker of each job, from the backend status array. */
+/*
+ * Which jobs are alive (their worker holds the job lock), and, for the
+ * NOTICEs, the pid and activity of their workers from the backend status
+ * array.  Returns how many are alive.
+ */
 static int
 find_live_workers(WaitedJob *jobs, int njobs)
 {
@@ -82,7 +80,13 @@ find_live_workers(WaitedJob *jobs, int njobs)
 	int			nbackends;
 
 	for (int j = 0; j < njobs; j++)
+	{
 		jobs[j].pid = 0;
+		jobs[j].activity = NULL;
+		jobs[j].live = job_is_live(jobs[j].id);
+		if (jobs[j].live)
+			live++;
+	}
 
 	pgstat_clear_backend_activity_snapshot();
 	nbackends = pgstat_fetch_stat_numbackends();
@@ -100,12 +104,11 @@ find_live_workers(WaitedJob *jobs, int njobs)
 			continue;
 		for (int j = 0; j < njobs; j++)
 		{
-			if (jobs[j].id != id)
+			if (jobs[j].id != id || !jobs[j].live)
 				continue;
 			jobs[j].pid = be->st_procpid;
 			jobs[j].activity = be->st_activity_raw
 				? pgstat_clip_activity(be->st_activity_raw) : NULL;
-			live++;
 		}
 	}
 	pgstat_clear_backend_activity_snapshot();
@@ -152,8 +155,8 @@ count_unfinished(WaitedJob *jobs, int njobs, int64 *interrupted)
 		else if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 						"running") == 0)
 		{
-			/* running, yet no worker of it is alive: interrupted */
-			if (jobs[j].pid == 0)
+			/* running, yet no worker of it holds its lock: interrupted */
+			if (!job_is_live(jobs[j].id))
 				*interrupted = jobs[j].id;
 			unfinished++;
 		}
@@ -273,22 +276,108 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
  * with a NOTICE every few seconds saying what runs and for how long.
  * Returns the final state; raises a failed job's error.
  */
-Datum
-migrate_wait(PG_FUNCTION_ARGS)
+/* The waiting itself; returns the final state. */
+static char *
+wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 {
-	char	   *version;
-	long		timeout_ms = -1;
 	WaitedJob  *jobs;
 	int			njobs;
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
-	char	   *result;
 
-	/* first of all: the index builds we wait for must not wait for us */
-	ignore_me_in_index_builds(true);
+	SPI_connect();
+	if (version)
+	{
+		char	   *registered = lookup_version(version);
+
+		version = MemoryContextStrdup(caller, registered);
+	}
+	jobs_select(version, "'queued', 'running'", false);
+	njobs = SPI_processed;
+	jobs = MemoryContextAllocZero(caller, sizeof(WaitedJob) * Max(njobs, 1));
+	for (int j = 0; j < njobs; j++)
+	{
+		bool		isnull;
+
+		jobs[j].id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+
+	while (njobs > 0)
+	{
+		int			live;
+		TimestampTz now;
+
+		live = find_live_workers(jobs, njobs);
+		if (live == 0)
+		{
+			int64		interrupted;
+			int			unfinished = count_unfinished(jobs, njobs, &interrupted);
+
+			if (unfinished == 0)
+				break;
+			if (interrupted > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("background job " INT64_FORMAT " was interrupted", interrupted),
+						 errdetail("Its worker is gone: the server restarted or the worker was killed."),
+						 errhint("Continue it with migrate_resume(), or preload migrate (shared_preload_libraries) to have that done at startup.")));
+		}
+		else
+		{
+			for (int j = 0; j < njobs; j++)
+				if (jobs[j].pid != 0 && worker_waits_for_me(jobs[j].pid))
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+							 errmsg("background job " INT64_FORMAT " is waiting for this transaction to end",
+									jobs[j].id),
+							 errdetail("A concurrent index build waits for every older snapshot, and this transaction holds one."),
+							 errhint("The job goes on once this transaction ends: call migrate_wait() again, as a statement of its own.")));
+		}
+
+		now = GetCurrentTimestamp();
+		if (TimestampDifferenceExceeds(last_notice, now, NOTICE_EVERY_MS))
+		{
+			long		secs = (long) ((now - start) / USECS_PER_SEC);
+
+			for (int j = 0; j < njobs; j++)
+			{
+				if (jobs[j].activity)
+					ereport(NOTICE,
+							(errmsg("waiting %ld s for %s", secs, jobs[j].activity)));
+				else if (jobs[j].live)
+					ereport(NOTICE,
+							(errmsg("waiting %ld s for job " INT64_FORMAT ", running", secs, jobs[j].id)));
+				else
+					ereport(NOTICE,
+							(errmsg("waiting %ld s for job " INT64_FORMAT ", queued", secs, jobs[j].id)));
+			}
+			last_notice = now;
+		}
+		if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, timeout_ms))
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("timed out waiting for background jobs"),
+					 errhint("They go on in the background: see migrate.progress, wait again, or stop them with migrate_cancel().")));
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return final_state(version, jobs, njobs);
+}
+
+Datum
+migrate_wait(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *version;
+	volatile long timeout_ms = -1;
+	char	   *volatile result = NULL;
 
 	version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-
 	if (version)
 		version_check_arg(version, "version");
 	if (!PG_ARGISNULL(1))
@@ -314,85 +403,17 @@ migrate_wait(PG_FUNCTION_ARGS)
 				 errmsg("the jobs queued by this transaction start when it commits"),
 				 errhint("COMMIT first, then SELECT migrate_wait();")));
 
-	SPI_connect();
-	if (version)
-		version = lookup_version(version);
-	jobs_select(version, "'queued', 'running'", false);
-	njobs = SPI_processed;
-	jobs = palloc0(sizeof(WaitedJob) * Max(njobs, 1));
-	for (int j = 0; j < njobs; j++)
+	/* the index builds we wait for must not wait for us */
+	ignore_me_in_index_builds(true);
+	PG_TRY();
 	{
-		bool		isnull;
-
-		jobs[j].id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
-												 SPI_tuptable->tupdesc, 1, &isnull));
+		result = wait_for_jobs(version, timeout_ms, caller);
 	}
-	SPI_finish();
-
-	while (njobs > 0)
+	PG_FINALLY();
 	{
-		int			live;
-		TimestampTz now;
-
-		release_xmin();
-		live = find_live_workers(jobs, njobs);
-		if (live == 0)
-		{
-			int64		interrupted;
-			int			unfinished = count_unfinished(jobs, njobs, &interrupted);
-
-			release_xmin();
-			if (unfinished == 0)
-				break;
-			if (interrupted > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("background job " INT64_FORMAT " was interrupted", interrupted),
-						 errdetail("Its worker is gone: the server restarted or the worker was killed."),
-						 errhint("Continue it with migrate_resume(), or preload migrate (shared_preload_libraries) to have that done at startup.")));
-		}
-		else
-		{
-			for (int j = 0; j < njobs; j++)
-				if (jobs[j].pid != 0 && worker_waits_for_me(jobs[j].pid))
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
-							 errmsg("background job " INT64_FORMAT " is waiting for this transaction to end",
-									jobs[j].id),
-							 errdetail("A concurrent index build waits for every older snapshot, and this transaction held one when the build started."),
-							 errhint("The job goes on once this transaction ends: call migrate_wait() again, as a statement of its own.")));
-		}
-
-		now = GetCurrentTimestamp();
-		if (TimestampDifferenceExceeds(last_notice, now, NOTICE_EVERY_MS))
-		{
-			for (int j = 0; j < njobs; j++)
-			{
-				long		secs = (long) ((now - start) / USECS_PER_SEC);
-
-				if (jobs[j].pid != 0)
-					ereport(NOTICE,
-							(errmsg("waiting %ld s for %s", secs,
-									jobs[j].activity ? jobs[j].activity : "a background job")));
-				else
-					ereport(NOTICE,
-							(errmsg("waiting %ld s for job " INT64_FORMAT ", queued", secs, jobs[j].id)));
-			}
-			last_notice = now;
-		}
-		if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, timeout_ms))
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("timed out waiting for background jobs"),
-					 errhint("They go on in the background: see migrate.progress, wait again, or stop them with migrate_cancel().")));
-
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 POLL_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		ignore_me_in_index_builds(false);
 	}
+	PG_END_TRY();
 
-	ignore_me_in_index_builds(false);
-	result = final_state(version, jobs, njobs);
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }

@@ -250,14 +250,13 @@ migrate_worker_main(Datum main_arg)
 					psprintf("migrate job " INT64_FORMAT, args.job_id),
 					PGC_USERSET, PGC_S_SESSION);
 
-	/* one worker per job, even if two were started for it */
+	/*
+	 * One worker per job: a second one started for it waits here until the
+	 * first has exited, then finds the job finished (the claim below checks).
+	 */
 	StartTransactionCommand();
 	job_lock_tag(&tag, args.job_id);
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-	{
-		CommitTransactionCommand();
-		proc_exit(0);
-	}
+	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 	CommitTransactionCommand();
 
 	begin_catalog_transaction();
@@ -302,9 +301,13 @@ migrate_worker_main(Datum main_arg)
 	if (!claimed)
 		proc_exit(0);
 
-	if (migrate_lock_timeout > 0)
-		SetConfigOption("lock_timeout", psprintf("%d", migrate_lock_timeout),
-						PGC_USERSET, PGC_S_SESSION);
+	/*
+	 * Lock waits are bounded around the migration's own statements only
+	 * (locksafe.c, toplevel.c); a job is not subject to the role's
+	 * statement_timeout either, so that a 57014 means a cancel.
+	 */
+	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 
 	PG_TRY();
 	{
@@ -349,6 +352,8 @@ migrate_worker_main(Datum main_arg)
 	}
 	PG_END_TRY();
 
+	/* the job's final state is committed: let go of it */
+	LockRelease(&tag, ExclusiveLock, true);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	start_next_queued_job();
 	proc_exit(0);
