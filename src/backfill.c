@@ -701,33 +701,62 @@ describe_tid(Oid relid, BlockNumber block, OffsetNumber offset)
 	return psprintf("ctid (%u,%u)", block, offset);
 }
 
-/* Did one probe batch fail?  Probes never commit. */
-typedef uint64 (*probe_fn) (void *arg);
-
-static bool
-probe_fails(probe_fn fn, void *arg)
+/* A batch waits for row locks at most migrate.lock_timeout, then is retried. */
+static void
+batch_lock_timeout(void)
 {
-	MemoryContext context = CurrentMemoryContext;
-	volatile bool failed = false;
+	if (migrate_lock_timeout > 0)
+		(void) set_config_option("lock_timeout", psprintf("%d", migrate_lock_timeout),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+								 true, 0, false);
+}
+
+/*
+ * Run fn(arg) in a transaction of its own, under the batch lock_timeout;
+ * commit it, or roll it back (probes).  Returns the error, or NULL.
+ */
+typedef void (*batch_fn) (void *arg);
+
+static ErrorData *
+in_own_transaction(batch_fn fn, void *arg, bool commit, MemoryContext context)
+{
+	ErrorData  *volatile edata = NULL;
 
 	PG_TRY();
 	{
 		StartTransactionCommand();
+		SetCurrentStatementStartTimestamp();
+		batch_lock_timeout();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		(void) fn(arg);
+		fn(arg);
 		PopActiveSnapshot();
-		AbortCurrentTransaction();
+		if (commit)
+			CommitTransactionCommand();
+		else
+			AbortCurrentTransaction();
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
-		failed = true;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(context);
-	return failed;
+	return edata;
+}
+
+/* Did one probe batch fail?  Probes never commit. */
+static bool
+probe_fails(batch_fn fn, void *arg)
+{
+	ErrorData  *edata = in_own_transaction(fn, arg, false, CurrentMemoryContext);
+
+	if (edata == NULL)
+		return false;
+	FreeErrorData(edata);
+	return true;
 }
 
 typedef struct PageProbe
@@ -739,12 +768,12 @@ typedef struct PageProbe
 	List	   *xids;
 } PageProbe;
 
-static uint64
+static void
 probe_pages(void *arg)
 {
 	PageProbe  *p = (PageProbe *) arg;
 
-	return backfill_pages(p->bs, p->from, p->to, p->offset, p->xids);
+	(void) backfill_pages(p->bs, p->from, p->to, p->offset, p->xids);
 }
 
 /* The row of pages [from, to) the backfill fails on, or NULL. */
@@ -780,12 +809,12 @@ typedef struct KeyProbe
 	char	  **hi;
 } KeyProbe;
 
-static uint64
+static void
 probe_keys(void *arg)
 {
 	KeyProbe   *p = (KeyProbe *) arg;
 
-	return backfill_keys(p->bs, p->ki, p->lo, p->hi);
+	(void) backfill_keys(p->bs, p->ki, p->lo, p->hi);
 }
 
 /*
@@ -999,53 +1028,32 @@ find_in_keys(void *arg)
 	return failing_row_in_keys(f->bs, f->ki, f->lo, f->hi);
 }
 
-/* A batch waits for row locks at most migrate.lock_timeout, then is retried. */
+
+/* One page batch: its rows, and its position recorded in its transaction. */
+typedef struct PageBatch
+{
+	int64		job_id;
+	BackfillStatement *bs;
+	BlockNumber from;
+	BlockNumber to;
+	int64		pages;
+	List	   *xids;
+	uint64		rows;			/* out */
+	TransactionId xid;			/* out */
+} PageBatch;
+
 static void
-batch_lock_timeout(void)
+page_batch(void *arg)
 {
-	if (migrate_lock_timeout > 0)
-		(void) set_config_option("lock_timeout", psprintf("%d", migrate_lock_timeout),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
-								 true, 0, false);
-}
-
-/*
- * One page batch in a transaction of its own, its position recorded in it.
- * Returns the error, or NULL and the rows done and the transaction's id.
- */
-static ErrorData *
-page_batch(int64 job_id, BackfillStatement *bs, BlockNumber from, BlockNumber to,
-		   int64 pages, List *job_xids, MemoryContext context, uint64 *rows,
-		   TransactionId *xid)
-{
+	PageBatch  *b = (PageBatch *) arg;
 	TimestampTz started = GetCurrentTimestamp();
-	ErrorData  *edata = NULL;
 
-	PG_TRY();
-	{
-		StartTransactionCommand();
-		SetCurrentStatementStartTimestamp();
-		batch_lock_timeout();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		*rows = backfill_pages(bs, from, to, 0, job_xids);
-		job_progress(job_id, *rows,
-					 psprintf("{\"next_page\": %u, \"pages_per_batch\": " INT64_FORMAT "}",
-							  to, pages),
-					 (double) (GetCurrentTimestamp() - started) / 1000.0, true);
-		*xid = GetTopTransactionId();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-	return edata;
+	b->rows = backfill_pages(b->bs, b->from, b->to, 0, b->xids);
+	job_progress(b->job_id, b->rows,
+				 psprintf("{\"next_page\": %u, \"pages_per_batch\": " INT64_FORMAT "}",
+						  b->to, b->pages),
+				 (double) (GetCurrentTimestamp() - started) / 1000.0, true);
+	b->xid = GetTopTransactionId();
 }
 
 /* Page batches from next_page up to pages_total. */
@@ -1061,8 +1069,7 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 	{
 		BlockNumber end = Min(next_page + (BlockNumber) pages, pages_total);
 		ErrorData  *edata;
-		uint64		rows = 0;
-		TransactionId batch_xid = InvalidTransactionId;
+		PageBatch	batch = {job_id, bs, next_page, end, pages, job_xids, 0, InvalidTransactionId};
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1073,8 +1080,7 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		MemoryContextSwitchTo(batchcontext);
 		started = GetCurrentTimestamp();
 
-		edata = page_batch(job_id, bs, next_page, end, pages, job_xids, batchcontext,
-						   &rows, &batch_xid);
+		edata = in_own_transaction(page_batch, &batch, true, batchcontext);
 		if (edata != NULL)
 		{
 			PagesFind	f = {relid, bs, next_page, end, job_xids};
@@ -1085,12 +1091,12 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		}
 
 		retries = 0;
-		rows_done += rows;
+		rows_done += batch.rows;
 		next_page = end;
 		{
 			MemoryContext old = MemoryContextSwitchTo(jobcontext);
 
-			job_xids = lappend_oid(job_xids, (Oid) batch_xid);
+			job_xids = lappend_oid(job_xids, (Oid) batch.xid);
 			MemoryContextSwitchTo(old);
 		}
 		pages = adapt(pages, (double) (GetCurrentTimestamp() - started) / 1000.0, pages_total);
@@ -1100,60 +1106,49 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 }
 
 /*
- * One key batch in a transaction of its own, its position recorded in it:
- * from last_key to batch_rows keys on (or end_key).  Returns the error, or
- * NULL and the rows done and the key reached.
+ * One key batch: from last_key to batch_rows keys on (or end_key), its
+ * position recorded in its transaction.
  */
-static ErrorData *
-key_batch(int64 job_id, BackfillStatement *bs, KeyInfo *ki, char **last_key,
-		  char **end_key, int64 batch_rows, MemoryContext context, uint64 *rows,
-		  char ***reached)
+typedef struct KeyBatch
 {
+	int64		job_id;
+	BackfillStatement *bs;
+	KeyInfo    *ki;
+	char	  **last_key;
+	char	  **end_key;
+	int64		batch_rows;
+	MemoryContext context;
+	uint64		rows;			/* out */
+	char	  **reached;		/* out */
+} KeyBatch;
+
+static void
+key_batch(void *arg)
+{
+	KeyBatch   *b = (KeyBatch *) arg;
 	TimestampTz started = GetCurrentTimestamp();
-	ErrorData  *edata = NULL;
+	char	  **hi;
 
-	PG_TRY();
+	/* the batch ends batch_rows keys on, or at the end key */
+	SPI_connect();
+	select_keys(b->ki, b->last_key, b->end_key, b->batch_rows, true);
+	if (SPI_processed > 0)
 	{
-		char	  **hi;
+		MemoryContext old = MemoryContextSwitchTo(b->context);
 
-		StartTransactionCommand();
-		SetCurrentStatementStartTimestamp();
-		batch_lock_timeout();
-		PushActiveSnapshot(GetTransactionSnapshot());
-
-		/* the batch ends batch_rows keys on, or at the end key */
-		SPI_connect();
-		select_keys(ki, last_key, end_key, batch_rows, true);
-		if (SPI_processed > 0)
-		{
-			MemoryContext old = MemoryContextSwitchTo(context);
-
-			hi = key_of_row(ki, 0);
-			MemoryContextSwitchTo(old);
-		}
-		else
-			hi = end_key;
-		SPI_finish();
-
-		*rows = backfill_keys(bs, ki, last_key, hi);
-		job_progress(job_id, *rows,
-					 psprintf("{\"last_key\": %s, \"rows_per_batch\": " INT64_FORMAT "}",
-							  key_json(ki, hi), batch_rows),
-					 (double) (GetCurrentTimestamp() - started) / 1000.0, false);
-		*reached = hi;
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		hi = key_of_row(b->ki, 0);
+		MemoryContextSwitchTo(old);
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-	return edata;
+	else
+		hi = b->end_key;
+	SPI_finish();
+
+	b->rows = backfill_keys(b->bs, b->ki, b->last_key, hi);
+	job_progress(b->job_id, b->rows,
+				 psprintf("{\"last_key\": %s, \"rows_per_batch\": " INT64_FORMAT "}",
+						  key_json(b->ki, hi), b->batch_rows),
+				 (double) (GetCurrentTimestamp() - started) / 1000.0, false);
+	b->reached = hi;
 }
 
 /* Key batches from last_key (NULL: the start) up to end_key. */
@@ -1168,9 +1163,9 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 
 	while (!done)
 	{
-		char	  **hi = NULL;
+		char	  **hi;
 		ErrorData  *edata;
-		uint64		rows = 0;
+		KeyBatch	batch = {job_id, bs, ki, last_key, end_key, batch_rows, batchcontext, 0, NULL};
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1182,8 +1177,8 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		MemoryContextSwitchTo(batchcontext);
 		started = GetCurrentTimestamp();
 
-		edata = key_batch(job_id, bs, ki, last_key, end_key, batch_rows, batchcontext,
-						  &rows, &hi);
+		edata = in_own_transaction(key_batch, &batch, true, batchcontext);
+		hi = batch.reached;
 		if (edata != NULL)
 		{
 			KeysFind	f = {bs, ki, last_key, end_key};
@@ -1195,7 +1190,7 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		}
 
 		retries = 0;
-		rows_done += rows;
+		rows_done += batch.rows;
 		{
 			MemoryContext old = MemoryContextSwitchTo(jobcontext);
 			char	  **copy = palloc(sizeof(char *) * ki->n);

@@ -100,14 +100,8 @@ job_start_worker(int64 job_id, Oid roleid, BackgroundWorkerHandle **handle)
 	BackgroundWorker worker;
 	MigrateWorkerArgs args;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "migrate job " INT64_FORMAT, job_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, MIGRATE_WORKER_TYPE);
+	worker_init(&worker, "migrate_worker_main",
+				psprintf("migrate job " INT64_FORMAT, job_id), MIGRATE_WORKER_TYPE);
 	worker.bgw_notify_pid = handle ? MyProcPid : 0;
 
 	memset(&args, 0, sizeof(args));
@@ -307,6 +301,35 @@ jobs_select(const char *version, const char *states_sql, bool for_update)
 }
 
 /*
+ * The role a job runs as, which only that role or a member of it may stop
+ * or restart ("cancel", "resume").
+ */
+static Oid
+job_role_checked(int64 id, const char *run_as, const char *verb)
+{
+	Oid			roleid = get_role_oid(run_as, true);
+
+	if (!OidIsValid(roleid) || !has_privs_of_role(GetUserId(), roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("job " INT64_FORMAT " runs as role \"%s\"", id, run_as),
+				 errhint("%s it as that role, or as a member of it.", verb)));
+	return roleid;
+}
+
+/* A job is queued again, or cancelled, while no worker runs it. */
+static void
+set_job_state(int64 id, const char *state)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(state)};
+
+	catalog_exec("UPDATE migrate.job SET state = $2, worker_pid = NULL,"
+				 "       updated_at = clock_timestamp()"
+				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
+}
+
+/*
  * migrate_cancel(version text DEFAULT NULL)
  *
  * Stops the jobs of a version (default: all): a queued job is marked
@@ -339,15 +362,8 @@ migrate_cancel(PG_FUNCTION_ARGS)
 		char	   *state = SPI_getvalue(tup, jobs->tupdesc, 2);
 		Datum		pid = SPI_getbinval(tup, jobs->tupdesc, 3, &isnull);
 		bool		live = job_is_live(id);
-		Oid			roleid = get_role_oid(SPI_getvalue(tup, jobs->tupdesc, 4), true);
 
-		/* stopping a job is for its role, or a member of it */
-		if (!OidIsValid(roleid) || !has_privs_of_role(GetUserId(), roleid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("job " INT64_FORMAT " runs as role \"%s\"", id,
-							SPI_getvalue(tup, jobs->tupdesc, 4)),
-					 errhint("Cancel it as that role, or as a member of it.")));
+		(void) job_role_checked(id, SPI_getvalue(tup, jobs->tupdesc, 4), "Cancel");
 
 		if (strcmp(state, "running") == 0 && live)
 		{
@@ -361,12 +377,7 @@ migrate_cancel(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			Oid			argtypes[1] = {INT8OID};
-			Datum		values[1] = {Int64GetDatum(id)};
-
-			catalog_exec("UPDATE migrate.job SET state = 'cancelled', worker_pid = NULL,"
-						 "       updated_at = clock_timestamp()"
-						 " WHERE id = $1", 1, argtypes, values, NULL, 0);
+			set_job_state(id, "cancelled");
 			dequeued++;
 		}
 		event_log(version, "cancel", 0,
@@ -416,11 +427,15 @@ migrate_resume(PG_FUNCTION_ARGS)
 		char	   *run_as = SPI_getvalue(tup, jobs->tupdesc, 4);
 		bool		live = job_is_live(id);
 		Oid			roleid;
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(id)};
 
-		if (live)
-			continue;			/* still running */
+		/*
+		 * A worker holds the job's lock: it runs the job, or is about to
+		 * claim a queued one.  A worker seen on a cancelled or failed job is
+		 * on its way out: the new one waits for it.
+		 */
+		if (live && (strcmp(SPI_getvalue(tup, jobs->tupdesc, 2), "running") == 0 ||
+					 strcmp(SPI_getvalue(tup, jobs->tupdesc, 2), "queued") == 0))
+			continue;
 
 		/* a run of migrations is resumed only if it is the latest one */
 		if (strcmp(SPI_getvalue(tup, jobs->tupdesc, 6), "upgrade") == 0 ||
@@ -444,17 +459,9 @@ migrate_resume(PG_FUNCTION_ARGS)
 		}
 
 		/* resuming runs the job as its own role, so only that role may */
-		roleid = get_role_oid(run_as, false);
-		if (!has_privs_of_role(GetUserId(), roleid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("job " INT64_FORMAT " runs as role \"%s\"", id, run_as),
-					 errhint("Resume it as that role, or as a member of it.")));
+		roleid = job_role_checked(id, run_as, "Resume");
 		check_role_can_run_jobs(roleid);
-
-		catalog_exec("UPDATE migrate.job SET state = 'queued', worker_pid = NULL,"
-					 "       updated_at = clock_timestamp()"
-					 " WHERE id = $1", 1, argtypes, values, NULL, 0);
+		set_job_state(id, "queued");
 		event_log(version, "resume", 0, psprintf("job " INT64_FORMAT, id), NULL);
 		job_start_at_commit(id, roleid);
 		resumed++;

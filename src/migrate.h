@@ -147,6 +147,9 @@ struct LOCKTAG;
 extern void job_lock_tag(struct LOCKTAG *tag, int64 job_id);
 
 /* worker.c: the background worker processes */
+struct BackgroundWorker;
+extern void worker_init(struct BackgroundWorker *worker, const char *function,
+						const char *name, const char *type);
 extern PGDLLEXPORT void migrate_worker_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_launcher_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_resumer_main(Datum main_arg);

@@ -50,6 +50,21 @@
 /* what this worker runs, for its pg_stat_activity line */
 static int64 current_job_id = 0;
 
+/* A background worker of migrate's, to be registered. */
+void
+worker_init(BackgroundWorker *worker, const char *function, const char *name,
+			const char *type)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "migrate");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
 /* Show what the worker does in pg_stat_activity.query. */
 void
 worker_report(const char *fmt,...)
@@ -464,14 +479,7 @@ migrate_launcher_main(Datum main_arg)
 		BackgroundWorker worker;
 		BackgroundWorkerHandle *handle;
 
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = BGW_NEVER_RESTART;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_resumer_main");
-		snprintf(worker.bgw_name, BGW_MAXLEN, "migrate resumer");
-		snprintf(worker.bgw_type, BGW_MAXLEN, "migrate resumer");
+		worker_init(&worker, "migrate_resumer_main", "migrate resumer", "migrate resumer");
 		worker.bgw_main_arg = ObjectIdGetDatum(lfirst_oid(lc));
 		worker.bgw_notify_pid = MyProcPid;
 
@@ -499,14 +507,8 @@ launcher_register(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "migrate launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "migrate launcher");
+	worker_init(&worker, "migrate_launcher_main", "migrate launcher", "migrate launcher");
+	worker.bgw_restart_time = 10;	/* and again after a crash restart */
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -555,14 +557,7 @@ failure_record_autonomously(const char *version, ErrorData *edata)
 	strlcpy(record->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(record->sqlstate));
 	strcpy(record->detail, detail);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "migrate");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "migrate_recorder_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "migrate recorder");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "migrate recorder");
+	worker_init(&worker, "migrate_recorder_main", "migrate recorder", "migrate recorder");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 

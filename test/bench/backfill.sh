@@ -5,46 +5,18 @@
 #
 #   test/bench/backfill.sh [ROWS]        (as root; ROWS defaults to 1000000)
 #
-# Prints a table of times and ratios and writes docs/backfill-latency.png:
+# Prints tables of times, ratios and latencies, and writes
+# docs/backfill-latency-default.png and docs/backfill-latency-gentle.png:
 # pgbench latency over time, the backfill window shaded.
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    exec sudo "$0" "$@"
-fi
-
 ROWS=${1:-1000000}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-PG_MAJOR=${PG_MAJOR:-15}
-bin=/usr/lib/postgresql/$PG_MAJOR/bin
-port=${BENCH_PORT:-5496}
-work=$(mktemp -d /tmp/migrate-bench-backfill.XXXXXX)
-as_pg() { runuser -u postgres -- "$@"; }
+. "$top/test/bench/cluster.sh"
+BENCH_PACKAGES=gnuplot bench_cluster backfill "${BENCH_PORT:-5496}" \
+    "shared_buffers = 512MB" "max_wal_size = 8GB" "checkpoint_timeout = 30min"
 sql() { as_pg "$bin/psql" -X -q -At -h /tmp -p "$port" -d bench -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
 
-"$top/test/setup.sh" >/dev/null
-command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnuplot-nox >/dev/null
-command -v bc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q bc >/dev/null
-
-chown postgres: "$work"
-cleanup() {
-    as_pg "$bin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-as_pg "$bin/initdb" -D "$work/data" -A trust --no-instructions >/dev/null
-cat >> "$work/data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '/tmp'
-shared_buffers = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-max_worker_processes = 16
-CONF
-as_pg "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
 as_pg "$bin/createdb" -h /tmp -p "$port" bench
 sql -c "CREATE EXTENSION migrate"
 
@@ -125,7 +97,7 @@ during() {
         -v b="$bs" -v c="$be" -v d="$t_end" '
         { t = $5 + $6 / 1e6; if ((t >= a && t < b) || (t > c && t <= d)) print $3 / 1000 }' |
         sort -g | awk '{ v[NR] = $1 } END { printf "%.2f %.2f\n", v[int(NR * 0.50) + 1], v[int(NR * 0.99) + 1] }')
-    took=$(echo "$be - $bs" | bc)
+    took=$(echo "$be - $bs" | bc | sed 's/^\./0./')
     longest_load=$(sql -c "SELECT args->>'longest_batch_ms' FROM migrate.job WHERE id = $job")
 
     # the plot: per-transaction latency, backfill window shaded
@@ -170,6 +142,6 @@ printf '\npgbench (4 clients, point read + update of the same table), latency wi
 printf 'backfill measured in the same run, before and after it\n'
 printf '| %-44s | %12s | %12s | %11s | %8s | %8s |\n' "settings" "p50 ms w/o" "p99 ms w/o" "p50 during" "p99 during" "p99 x"
 printf '|%s|%s|%s|%s|%s|%s|\n' "----------------------------------------------" "--------------" "--------------" "-------------" "----------" "----------"
-printf '| %-44s | %12s | %12s | %11s | %8s | %8s |\n' "defaults (took ${def_took%.*} s, longest batch $def_longest ms)" "$def_out_p50" "$def_out_p99" "$def_p50" "$def_p99" "$(ratio "$def_p99" "$def_out_p99")"
-printf '| %-44s | %12s | %12s | %11s | %8s | %8s |\n' "target 10ms, delay 10ms (${gen_took%.*} s, $gen_longest ms)" "$gen_out_p50" "$gen_out_p99" "$gen_p50" "$gen_p99" "$(ratio "$gen_p99" "$gen_out_p99")"
+printf '| %-44s | %12s | %12s | %11s | %8s | %8s |\n' "defaults (took $(printf %.1f "$def_took") s, longest batch $def_longest ms)" "$def_out_p50" "$def_out_p99" "$def_p50" "$def_p99" "$(ratio "$def_p99" "$def_out_p99")"
+printf '| %-44s | %12s | %12s | %11s | %8s | %8s |\n' "target 10ms, delay 10ms ($(printf %.1f "$gen_took") s, $gen_longest ms)" "$gen_out_p50" "$gen_out_p99" "$gen_p50" "$gen_p99" "$(ratio "$gen_p99" "$gen_out_p99")"
 echo "plots: docs/backfill-latency-default.png, docs/backfill-latency-gentle.png"

@@ -15,46 +15,18 @@
 # Every case runs 3 times on a fresh database; the median is reported.
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    exec sudo "$0" "$@"
-fi
-
 N=${1:-1000}
 RUNS=${RUNS:-3}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-PG_MAJOR=${PG_MAJOR:-15}
-bin=/usr/lib/postgresql/$PG_MAJOR/bin
-port=${BENCH_PORT:-5497}
-work=$(mktemp -d /tmp/migrate-bench.XXXXXX)
-as_pg() { runuser -u postgres -- "$@"; }
+. "$top/test/bench/cluster.sh"
+BENCH_PACKAGES=npm bench_cluster upgrade "${BENCH_PORT:-5497}"
 psql_pg() { as_pg "$bin/psql" -X -q -h /tmp -p "$port" "$@"; }
 
-"$top/test/setup.sh" >/dev/null
-
 # dbmate comes from npm; Debian's nodejs and npm run it
-for p in npm bc; do
-    command -v $p >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q $p >/dev/null
-done
 (cd "$work" && npm install --silent --no-audit --no-fund dbmate >/dev/null 2>&1)
 dbmate="$work/node_modules/.bin/dbmate"
+chown -R postgres: "$work"
 
-chown postgres: "$work"
-cleanup() {
-    as_pg "$bin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-as_pg "$bin/initdb" -D "$work/data" -A trust --no-instructions >/dev/null
-cat >> "$work/data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '/tmp'
-fsync = on
-CONF
-as_pg "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
-
-now() { date +%s.%N; }
 fresh_db() {
     psql_pg -d postgres -c "SET client_min_messages = warning" \
         -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
