@@ -6,7 +6,7 @@
 # Installs the Debian packages and migrate, starts a throwaway cluster on
 # port 5499 (data in /var/tmp/migrate-demo) with shared_preload_libraries =
 # 'migrate', creates database "demo" and runs examples/deploy.sql in it.
-# Running it again reuses the cluster: the deploy then applies nothing new.
+# Running it again reuses the cluster and recreates the database "demo".
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -37,9 +37,10 @@ if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     echo "== starting PostgreSQL $PG_MAJOR on port $port"
     as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w start >/dev/null
 fi
-if ! as_pg "$bin/psql" -h /tmp -p "$port" -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'demo'" | grep -q 1; then
-    as_pg "$bin/createdb" -h /tmp -p "$port" demo
-fi
+# a fresh database each time: the deploy is shown from the start, with the
+# migrate just built
+as_pg "$bin/dropdb" -h /tmp -p "$port" --if-exists demo
+as_pg "$bin/createdb" -h /tmp -p "$port" demo
 
 echo "== running examples/deploy.sql in database demo"
 # postgres may not be able to read the checkout: feed the script on stdin

@@ -54,6 +54,10 @@ SELECT migrate_register('2026.03.21', 'users.last_order_at', $$
     UPDATE users u SET last_order_at = (SELECT max(placed_at) FROM orders o WHERE o.user_id = u.id);
 $$, down => 'ALTER TABLE users DROP COLUMN last_order_at');
 
+SELECT migrate_register('2026.03.22', 'users.email_domain', $$
+    ALTER TABLE users ADD COLUMN email_domain text;
+$$, down => 'ALTER TABLE users DROP COLUMN email_domain');
+
 -- One statement deploys the pending migrations: the transactional ones now,
 -- in this transaction; from the CONCURRENTLY one on, a background worker
 -- takes over once this transaction commits (action 'queued').
@@ -62,6 +66,13 @@ COMMIT;
 
 -- Wait for the background part; it raises the error if it failed.
 SELECT migrate_wait();
+
+-- Fill the new column in batches, from a background worker: the table stays
+-- writable, each batch holds its row locks for about migrate.batch_target.
+SELECT migrate_backfill('users', $$email_domain = split_part(email, '@', 2)$$,
+                        'email_domain IS NULL') AS backfill_job;
+SELECT migrate_wait();
+SELECT email_domain, count(*) FROM users GROUP BY 1;
 
 -- Where the database stands.
 SELECT migrate_current() AS current_version;

@@ -143,7 +143,13 @@ SELECT m.version,
                           AND l.objid = (j.id % 4294967296)::oid AND l.objsubid = 2)
                         THEN 'interrupted' ELSE j.state END || ' (job ' || j.id || ')' AS job
           FROM migrate.job j
+          LEFT JOIN migrate.migration f ON f.version = j.version
+          LEFT JOIN migrate.migration t ON t.version = j.target
          WHERE j.version = m.version OR j.current_version = m.version
+            -- a run of migrations covers every version from its first to its target
+            OR (j.kind IN ('upgrade', 'downgrade')
+                AND m.version_key BETWEEN least(f.version_key, coalesce(t.version_key, '{0}'))
+                                      AND greatest(f.version_key, coalesce(t.version_key, '{0}')))
          ORDER BY j.id DESC LIMIT 1) j ON true
  ORDER BY m.version_key;
 COMMENT ON VIEW migrate.status IS 'a row per migration: its state and timings, in version order';
