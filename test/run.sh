@@ -61,8 +61,9 @@ suite "isolation" REGRESS= TAP_TESTS=
 suite "TAP" REGRESS= ISOLATION=
 
 # one closing line with the counts of all three suites
-regress_ok=$(grep -Ec '\.\.\. ok( |$)' "$log" || true)
-regress_failed=$(grep -Ec '\.\.\. FAILED' "$log" || true)
+# pg_regress and the isolation tester print "test NAME ... ok" (TAP: "test/t/...")
+regress_ok=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. ok( |$)' "$log" || true)
+regress_failed=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. FAILED' "$log" || true)
 tap_files=$(ls "$work"/test/t/*.pl | wc -l)
 tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ ok$' "$log" || true)
 passed=$((regress_ok + tap_ok))
