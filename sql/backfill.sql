@@ -10,7 +10,7 @@ CREATE TABLE bf_text (code text PRIMARY KEY, a int, b text);
 INSERT INTO bf_text SELECT 'c' || g, g, NULL FROM generate_series(1, 5000) g;
 CREATE TABLE bf_composite (x int, y int, a int, b int, PRIMARY KEY (x, y));
 INSERT INTO bf_composite SELECT g / 100, g % 100, g, NULL FROM generate_series(1, 5000) g;
-CREATE TABLE bf_nokey (a int, b int);
+CREATE TABLE bf_nokey (a int, b int) WITH (autovacuum_enabled = false);
 INSERT INTO bf_nokey SELECT g, NULL FROM generate_series(1, 5000) g;
 CREATE TABLE bf_empty (a int, b int);
 VACUUM ANALYZE bf_serial, bf_text, bf_composite, bf_nokey, bf_empty;
@@ -119,12 +119,43 @@ SELECT migrate_backfill('bf_serial', 'b = 1');
 RESET ROLE;
 SELECT count(*) = :jobs_before AS nothing_queued FROM migrate.job;
 
+-- neither clause can reach into the other
+SELECT migrate_backfill('bf_serial', 'b = 1 /*', '*/ true');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = 1 WHERE a = 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_backfill('bf_serial', 'b = 1', 'true ORDER BY 1');
+\echo :LAST_ERROR_SQLSTATE
+-- a batch that would read more than its range (a subquery on the same table)
+SELECT migrate_backfill('bf_serial', 'b = (SELECT max(a) FROM bf_serial)');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) = :jobs_before AS still_nothing_queued FROM migrate.job;
+
+-- the worker runs with the caller's settings: search_path, DateStyle, TimeZone
+CREATE SCHEMA bf_tools;
+CREATE FUNCTION bf_tools.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+CREATE TABLE bf_dates (day date PRIMARY KEY, label text, n int);
+INSERT INTO bf_dates SELECT d::date, NULL, 0 FROM generate_series('2024-01-01'::date, '2024-03-31', '1 day') d;
+ANALYZE bf_dates;
+SET search_path = bf_tools, public;
+SET DateStyle = 'SQL, DMY';
+SELECT migrate_backfill('bf_dates', 'label = day::text, n = twice(extract(day FROM day)::int)',
+                       batch_size => 7);
+RESET search_path;
+SELECT migrate_wait();
+SELECT count(*) FILTER (WHERE label = day::text AND n = 2 * extract(day FROM day)) AS right,
+       count(*) AS rows FROM bf_dates;
+SELECT min(label), max(label) FROM bf_dates;
+RESET DateStyle;
+
 -- a "--" at the end of the set clause cannot swallow the where clause
 SELECT migrate_backfill('bf_text', 'b = ''dash'' --', 'a = 1');
 SELECT migrate_wait();
 SELECT count(*) FILTER (WHERE b = 'dash') AS dashed FROM bf_text;
 
-DROP TABLE bf_serial, bf_text, bf_composite, bf_nokey, bf_empty, bf_twice, bf_slow, bf_parted CASCADE;
+DROP TABLE bf_serial, bf_text, bf_composite, bf_nokey, bf_empty, bf_twice, bf_slow, bf_parted,
+           bf_dates CASCADE;
+DROP SCHEMA bf_tools CASCADE;
 DROP EXTENSION migrate;
 REVOKE ALL ON SCHEMA public FROM regress_migrate_reader;
 DROP ROLE regress_migrate_reader;

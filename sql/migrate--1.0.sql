@@ -80,6 +80,14 @@ CREATE TABLE migrate.job (
 CREATE INDEX ON migrate.job (state) WHERE state IN ('queued', 'running');
 COMMENT ON TABLE migrate.job IS 'one row per background job';
 
+-- A backfill without a primary key: the transactions of its batches, whose
+-- row versions (moved to pages still ahead) it must not update again.
+CREATE TABLE migrate.job_xid (
+    job_id  bigint NOT NULL REFERENCES migrate.job ON DELETE CASCADE,
+    xid     bigint NOT NULL,
+    PRIMARY KEY (job_id, xid)
+);
+
 -- The schema as of the last upgrade, downgrade or baseline that changed
 -- something: what migrate_validate compares the live schema with.
 CREATE TABLE migrate.fingerprint (
@@ -103,6 +111,7 @@ SELECT pg_catalog.pg_extension_config_dump('migrate.fingerprint_object', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.migration', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.job', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.job_xid', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event_id_seq', '');
 

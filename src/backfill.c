@@ -42,6 +42,8 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/params.h"
+#include "optimizer/plancat.h"
+#include "parser/parsetree.h"
 #include "parser/parser.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -59,18 +61,13 @@
 
 PG_FUNCTION_INFO_V1(migrate_backfill);
 
-/*
- * How many of its own transaction ids a job keeps in migrate.job.args, for
- * a resumed job not to update again the row versions its last batches
- * wrote.  A running job keeps all of them in memory.
- */
-#define KEPT_XIDS 1000
-
 /* A backfill's statement: its source text and parse tree, without batches. */
 typedef struct BackfillStatement
 {
 	char	   *source;
 	UpdateStmt *stmt;
+	Oid			relid;
+	Oid			index;			/* key batches: the primary key; else none */
 } BackfillStatement;
 
 typedef struct BackfillErrorArg
@@ -99,34 +96,72 @@ backfill_parse_error_callback(void *arg)
  * and make sure it is one plain UPDATE of that relation: no FROM, no
  * RETURNING, no WITH, no second statement.
  */
-static BackfillStatement *
-backfill_parse(Oid relid, const char *set_clause, const char *where_clause)
+/* Parse a statement, with syntax errors pointing into it. */
+static List *
+parse_with_context(const char *source)
 {
-	BackfillStatement *bs = palloc0(sizeof(BackfillStatement));
 	ErrorContextCallback errcb;
 	BackfillErrorArg arg;
 	List	   *raw;
-	RawStmt    *rs;
-	UpdateStmt *stmt;
 
-	/* a newline ends any "--" comment the set clause might end with */
-	bs->source = psprintf("UPDATE ONLY %s SET %s\n%s%s",
-						  quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													 get_rel_name(relid)),
-						  set_clause,
-						  where_clause ? "WHERE " : "",
-						  where_clause ? where_clause : "");
-	arg.source = bs->source;
+	arg.source = source;
 	errcb.callback = backfill_parse_error_callback;
 	errcb.arg = &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 #if PG_VERSION_NUM >= 140000
-	raw = raw_parser(bs->source, RAW_PARSE_DEFAULT);
+	raw = raw_parser(source, RAW_PARSE_DEFAULT);
 #else
-	raw = raw_parser(bs->source);
+	raw = raw_parser(source);
 #endif
 	error_context_stack = errcb.previous;
+	return raw;
+}
+
+static BackfillStatement *
+backfill_parse(Oid relid, const char *set_clause, const char *where_clause)
+{
+	BackfillStatement *bs = palloc0(sizeof(BackfillStatement));
+	char	   *relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													  get_rel_name(relid));
+	List	   *raw;
+	RawStmt    *rs;
+	UpdateStmt *stmt;
+
+	/*
+	 * Each clause must parse on its own, so that nothing in one (an open
+	 * comment, an open quote) can reach into the other.
+	 */
+	raw = parse_with_context(psprintf("UPDATE ONLY %s SET %s\n", relation, set_clause));
+	if (list_length(raw) != 1 || !IsA(linitial_node(RawStmt, raw)->stmt, UpdateStmt) ||
+		((UpdateStmt *) linitial_node(RawStmt, raw)->stmt)->whereClause != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("set_clause must be the SET list of an UPDATE, and nothing else"),
+				 errhint("Give the condition in where_clause.")));
+	if (where_clause)
+	{
+		SelectStmt *select;
+
+		raw = parse_with_context(psprintf("SELECT WHERE %s\n", where_clause));
+		select = list_length(raw) == 1 && IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt)
+			? (SelectStmt *) linitial_node(RawStmt, raw)->stmt : NULL;
+		if (select == NULL || select->op != SETOP_NONE || select->targetList != NIL ||
+			select->fromClause != NIL || select->groupClause != NIL ||
+			select->havingClause != NULL || select->windowClause != NIL ||
+			select->sortClause != NIL || select->limitCount != NULL ||
+			select->limitOffset != NULL || select->lockingClause != NIL ||
+			select->withClause != NULL || select->distinctClause != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("where_clause must be a condition, and nothing else")));
+	}
+
+	/* a newline ends any "--" comment the set clause might end with */
+	bs->source = psprintf("UPDATE ONLY %s SET %s\n%s%s", relation, set_clause,
+						  where_clause ? "WHERE " : "",
+						  where_clause ? where_clause : "");
+	raw = parse_with_context(bs->source);
 
 	if (list_length(raw) != 1 || !IsA(linitial_node(RawStmt, raw)->stmt, UpdateStmt))
 		ereport(ERROR,
@@ -142,6 +177,8 @@ backfill_parse(Oid relid, const char *set_clause, const char *where_clause)
 				 errdetail("FROM, RETURNING and WITH are not allowed; use a subquery in the set clause."),
 				 errhint("The statement is: %s", bs->source)));
 	bs->stmt = stmt;
+	bs->relid = relid;
+	bs->index = InvalidOid;
 	return bs;
 }
 
@@ -180,6 +217,73 @@ not_written_by_job(int param)
 }
 
 /*
+ * While a batch is planned, the table's only index is its primary key (key
+ * batches) or none at all (page batches): no other index can lure the
+ * planner into scanning more than the batch.
+ */
+static Oid	planning_relid = InvalidOid;
+static Oid	planning_index = InvalidOid;
+static get_relation_info_hook_type prev_get_relation_info = NULL;
+static bool relation_info_hooked = false;
+
+static void
+batch_relation_info(PlannerInfo *root, Oid relid, bool inhparent, RelOptInfo *rel)
+{
+	if (prev_get_relation_info)
+		prev_get_relation_info(root, relid, inhparent, rel);
+	if (OidIsValid(planning_relid) && relid == planning_relid)
+	{
+		List	   *keep = NIL;
+		ListCell   *lc;
+
+		foreach(lc, rel->indexlist)
+		{
+			IndexOptInfo *index = lfirst(lc);
+
+			if (index->indexoid == planning_index)
+				keep = lappend(keep, index);
+		}
+		rel->indexlist = keep;
+	}
+}
+
+/* Does the plan read the table only through the batch's range scan? */
+static bool
+scans_only_the_batch(Plan *plan, PlannedStmt *pstmt, BackfillStatement *bs, bool *found)
+{
+	if (plan == NULL)
+		return true;
+	switch (nodeTag(plan))
+	{
+		case T_SeqScan:
+		case T_SampleScan:
+		case T_BitmapHeapScan:
+		case T_IndexScan:
+		case T_IndexOnlyScan:
+		case T_TidScan:
+		case T_TidRangeScan:
+			{
+				Scan	   *scan = (Scan *) plan;
+
+				if (rt_fetch(scan->scanrelid, pstmt->rtable)->relid != bs->relid)
+					break;
+				if (OidIsValid(bs->index)
+					? (IsA(plan, IndexScan) && ((IndexScan *) plan)->indexid == bs->index &&
+					   ((IndexScan *) plan)->indexqual != NIL)
+					: IsA(plan, TidRangeScan))
+					*found = true;
+				else
+					return false;
+				break;
+			}
+		default:
+			break;
+	}
+	return scans_only_the_batch(plan->lefttree, pstmt, bs, found) &&
+		scans_only_the_batch(plan->righttree, pstmt, bs, found);
+}
+
+/*
  * Plan the statement restricted by a batch condition (parse nodes whose
  * parameters have the given types).  Scans that could read more than the
  * batch are discouraged, so that no batch turns into a full scan: page
@@ -187,7 +291,7 @@ not_written_by_job(int param)
  */
 static List *
 backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
-			  ParamListInfo params, bool by_key)
+			  ParamListInfo params)
 {
 	UpdateStmt *stmt = copyObject(bs->stmt);
 	RawStmt    *rs = makeNode(RawStmt);
@@ -196,6 +300,7 @@ backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
 	int			nestlevel;
 	ErrorContextCallback errcb;
 	BackfillErrorArg arg;
+	ListCell   *lc;
 
 	stmt->whereClause = stmt->whereClause
 		? (Node *) makeBoolExpr(AND_EXPR, list_make2(batch, stmt->whereClause), -1)
@@ -216,16 +321,60 @@ backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
 #endif
 	error_context_stack = errcb.previous;
 
+	if (!relation_info_hooked)
+	{
+		prev_get_relation_info = get_relation_info_hook;
+		get_relation_info_hook = batch_relation_info;
+		relation_info_hooked = true;
+	}
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	if (!by_key)
-		(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	plans = pg_plan_queries(queries, bs->source, 0, params);
+	/* the cost of a disabled path must not make every batch JIT-compile */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	planning_relid = bs->relid;
+	planning_index = bs->index;
+	PG_TRY();
+	{
+		plans = pg_plan_queries(queries, bs->source, 0, params);
+	}
+	PG_FINALLY();
+	{
+		planning_relid = InvalidOid;
+		planning_index = InvalidOid;
+	}
+	PG_END_TRY();
 	AtEOXact_GUC(true, nestlevel);
+
+	/* no batch may turn into a full scan */
+	foreach(lc, plans)
+	{
+		PlannedStmt *pstmt = lfirst_node(PlannedStmt, lc);
+		bool		found = false;
+
+		bool		ok = scans_only_the_batch(pstmt->planTree, pstmt, bs, &found);
+		ListCell   *sp;
+
+		/* subqueries run for every batch: none may scan the whole table */
+		foreach(sp, pstmt->subplans)
+		{
+			bool		ignored = false;
+
+			ok = ok && scans_only_the_batch((Plan *) lfirst(sp), pstmt, bs, &ignored);
+		}
+		if (pstmt->commandType == CMD_UPDATE && (!ok || !found))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a batch of the backfill of \"%s\" cannot be planned as a range scan",
+							get_rel_name(bs->relid)),
+					 errdetail(OidIsValid(bs->index)
+							   ? "The batches need an index scan on the primary key."
+							   : "The batches need a TID range scan."),
+					 errhint("A subquery on the same table in the set or where clause can cause this.")));
+	}
 	return plans;
 }
 
@@ -318,7 +467,7 @@ backfill_pages(BackfillStatement *bs, BlockNumber from, BlockNumber to,
 											 ctid_condition("<", 2),
 											 not_written_by_job(3)),
 								  -1);
-	return backfill_execute(bs, backfill_plan(bs, batch, types, 3, params, false),
+	return backfill_execute(bs, backfill_plan(bs, batch, types, 3, params),
 							params, false);
 }
 
@@ -418,14 +567,45 @@ key_condition(KeyInfo *ki, const char *op, int first)
 	return (Node *) makeSimpleA_Expr(AEXPR_OP, pstrdup(op), (Node *) keys, (Node *) params, -1);
 }
 
+/*
+ * Keys travel as text (in migrate.job.args, between sessions): they are
+ * printed and read with fixed settings, so that every key reads back as
+ * itself whatever the session's DateStyle, TimeZone or float digits.
+ */
+static int
+key_format_begin(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("DateStyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("TimeZone", "UTC", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+static void
+key_format_end(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
 /* Key values from their text forms. */
 static Datum *
 key_datums(KeyInfo *ki, char **texts)
 {
 	Datum	   *values = palloc(sizeof(Datum) * ki->n);
+	int			nestlevel = key_format_begin();
 
 	for (int i = 0; i < ki->n; i++)
 		values[i] = OidInputFunctionCall(ki->inputs[i], texts[i], ki->ioparams[i], -1);
+	key_format_end(nestlevel);
 	return values;
 }
 
@@ -460,7 +640,7 @@ backfill_keys(BackfillStatement *bs, KeyInfo *ki, char **lo, char **hi)
 	if (lo)
 		batch = (Node *) makeBoolExpr(AND_EXPR,
 									  list_make2(key_condition(ki, ">", 1), batch), -1);
-	return backfill_execute(bs, backfill_plan(bs, batch, types, nparams, params, true),
+	return backfill_execute(bs, backfill_plan(bs, batch, types, nparams, params),
 							params, false);
 }
 
@@ -516,8 +696,13 @@ select_keys(KeyInfo *ki, char **lo, char **hi, int64 limit, bool last_only)
 	else if (limit > 0)
 		appendStringInfo(&query, " LIMIT " INT64_FORMAT, limit);
 
-	if (SPI_execute_with_args(query.data, p, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the keys of %s", ki->relation);
+	{
+		int			nestlevel = key_format_begin();
+
+		if (SPI_execute_with_args(query.data, p, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the keys of %s", ki->relation);
+		key_format_end(nestlevel);
+	}
 }
 
 /* Row i of SPI_tuptable as a key (text array), in the current context. */
@@ -582,6 +767,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	BlockNumber nblocks;
 	double		reltuples;
 	List	   *keys;
+	Oid			pkindex;
 	BackfillStatement *bs;
 	int64		job_id;
 	StringInfoData args;
@@ -617,10 +803,39 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	nblocks = RelationGetNumberOfBlocks(rel);
 	reltuples = rel->rd_rel->reltuples;
 	keys = primary_key_columns(rel);
+	pkindex = RelationGetPrimaryKeyIndex(rel);
 	table_close(rel, AccessShareLock);
 
-	/* the whole statement is checked as the caller: nothing runs */
+	/*
+	 * The whole statement, with the batch condition the worker will add, is
+	 * parsed, planned and started (explain-only) as the caller: nothing runs.
+	 */
 	bs = backfill_parse(relid, set_clause, where_clause);
+	if (keys != NIL)
+	{
+		KeyInfo    *ki = key_info(relid, keys);
+		int			nparams = ki->n * 2;
+		Oid		   *types = palloc(sizeof(Oid) * nparams);
+		ParamListInfo params = makeParamList(nparams);
+		Node	   *batch = (Node *) makeBoolExpr(AND_EXPR,
+												  list_make2(key_condition(ki, ">", 1),
+															 key_condition(ki, "<=", ki->n + 1)),
+												  -1);
+
+		for (int i = 0; i < nparams; i++)
+		{
+			types[i] = ki->types[i % ki->n];
+			params->params[i].value = (Datum) 0;
+			params->params[i].isnull = true;
+			params->params[i].ptype = types[i];
+			params->params[i].pflags = 0;
+		}
+		params->numParams = nparams;
+		bs->index = pkindex;
+		(void) backfill_execute(bs, backfill_plan(bs, batch, types, nparams, params),
+								params, true);
+	}
+	else
 	{
 		ItemPointerData *none = palloc0(sizeof(ItemPointerData));
 		Oid			types[3] = {TIDOID, TIDOID, XIDARRAYOID};
@@ -635,7 +850,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 		set_param(params, 1, PointerGetDatum(none), TIDOID);
 		set_param(params, 2, PointerGetDatum(construct_empty_array(XIDOID)), XIDARRAYOID);
 		params->numParams = 3;
-		(void) backfill_execute(bs, backfill_plan(bs, batch, types, 3, params, false),
+		(void) backfill_execute(bs, backfill_plan(bs, batch, types, 3, params),
 								params, true);
 	}
 
@@ -666,12 +881,27 @@ migrate_backfill(PG_FUNCTION_ARGS)
 			escape_json(&names, lfirst(lc));
 		}
 		appendStringInfo(&args, ", \"key\": [%s], \"last_key\": null, \"end_key\": ", names.data);
-		if (SPI_execute(psprintf("SELECT %s FROM ONLY %s ORDER BY %s LIMIT 1",
-								 ki->list, ki->relation,
-								 psprintf("%s DESC", ki->n == 1 ? ki->list :
-										  psprintf("ROW(%s)", ki->list))),
-						true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the largest key of %s", ki->relation);
+		{
+			StringInfoData cols;
+			StringInfoData order;
+			int			nestlevel;
+
+			initStringInfo(&cols);
+			initStringInfo(&order);
+			for (int k = 0; k < ki->n; k++)
+			{
+				appendStringInfo(&cols, "%s%s::pg_catalog.text AS migrate_key_%d",
+								 k > 0 ? ", " : "", quote_identifier(ki->names[k]), k);
+				appendStringInfo(&order, "%s%s DESC", k > 0 ? ", " : "",
+								 quote_identifier(ki->names[k]));
+			}
+			nestlevel = key_format_begin();
+			if (SPI_execute(psprintf("SELECT %s FROM ONLY %s ORDER BY %s LIMIT 1",
+									 cols.data, ki->relation, order.data),
+							true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the largest key of %s", ki->relation);
+			key_format_end(nestlevel);
+		}
 		if (SPI_processed > 0)
 		{
 			char	  **key = palloc(sizeof(char *) * ki->n);
@@ -686,7 +916,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	}
 	else
 		appendStringInfo(&args, ", \"pages_total\": %u, \"next_page\": 0,"
-						 " \"pages_per_batch\": 0, \"xids\": []}", nblocks);
+						 " \"pages_per_batch\": 0}", nblocks);
 
 	job_id = job_queue("backfill", NULL, NULL, relid,
 					   (int64) Max(reltuples, 0), args.data);
@@ -747,16 +977,26 @@ in_own_transaction(batch_fn fn, void *arg, bool commit, MemoryContext context)
 	return edata;
 }
 
-/* Did one probe batch fail?  Probes never commit. */
+/* The SQLSTATE of the batch's error, which a probe must reproduce. */
+static int	probe_code = 0;
+
+/*
+ * Does one probe batch fail as the batch did?  Probes never commit.  A
+ * cancel stops the search.
+ */
 static bool
 probe_fails(batch_fn fn, void *arg)
 {
 	ErrorData  *edata = in_own_transaction(fn, arg, false, CurrentMemoryContext);
+	bool		same;
 
 	if (edata == NULL)
 		return false;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	same = edata->sqlerrcode == probe_code;
 	FreeErrorData(edata);
-	return true;
+	return same;
 }
 
 typedef struct PageProbe
@@ -935,13 +1175,11 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 				 "           'batches', coalesce((args->>'batches')::bigint, 0) + 1,"
 				 "           'longest_batch_ms', greatest(coalesce((args->>'longest_batch_ms')::float8, 0),"
 				 "                                        round($4::numeric, 1)))"
-				 "       || CASE WHEN $5 IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('xids',"
-				 "              (SELECT coalesce(jsonb_agg(x), '[]') FROM"
-				 "                (SELECT x FROM jsonb_array_elements(coalesce(args->'xids', '[]'))"
-				 "                      WITH ORDINALITY e(x, n)"
-				 "                  ORDER BY n DESC LIMIT " CppAsString2(KEPT_XIDS) " - 1) k)"
-				 "              || to_jsonb($5)) END"
-				 " WHERE id = $1", 5, argtypes, values, nulls, 0);
+				 " WHERE id = $1", 4, argtypes, values, nulls, 0);
+	/* page mode: the batch's transaction, whose row versions are not updated again */
+	if (keep_xid)
+		catalog_exec("INSERT INTO migrate.job_xid (job_id, xid) VALUES ($1, $5)",
+					 5, argtypes, values, nulls, 0);
 	SPI_finish();
 }
 
@@ -982,6 +1220,7 @@ batch_failed(ErrorData *edata, int *retries, const char *relname, char *(*find) 
 		ReThrowError(edata);
 
 	/* name the row it fails on; the batches before it stay done */
+	probe_code = edata->sqlerrcode;
 	row = find(find_arg);
 	ereport(ERROR,
 			(errcode(edata->sqlerrcode),
@@ -1119,7 +1358,8 @@ typedef struct KeyBatch
 	int64		batch_rows;
 	MemoryContext context;
 	uint64		rows;			/* out */
-	char	  **reached;		/* out */
+	char	  **hi;				/* out: where the batch ends, once known */
+	char	  **reached;		/* out: the same, once done */
 } KeyBatch;
 
 static void
@@ -1142,6 +1382,7 @@ key_batch(void *arg)
 	else
 		hi = b->end_key;
 	SPI_finish();
+	b->hi = hi;
 
 	b->rows = backfill_keys(b->bs, b->ki, b->last_key, hi);
 	job_progress(b->job_id, b->rows,
@@ -1165,7 +1406,7 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 	{
 		char	  **hi;
 		ErrorData  *edata;
-		KeyBatch	batch = {job_id, bs, ki, last_key, end_key, batch_rows, batchcontext, 0, NULL};
+		KeyBatch	batch = {job_id, bs, ki, last_key, end_key, batch_rows, batchcontext, 0, NULL, NULL};
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1181,7 +1422,8 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		hi = batch.reached;
 		if (edata != NULL)
 		{
-			KeysFind	f = {bs, ki, last_key, end_key};
+			/* searched in the batch only, once its end is known */
+			KeysFind	f = {bs, ki, last_key, batch.hi ? batch.hi : end_key};
 
 			if (batch_failed(edata, &retries, relname, find_in_keys, &f,
 							 psprintf("the keys after %s",
@@ -1273,7 +1515,6 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		char	   *key;
 		char	   *last;
 		char	   *end;
-		char	   *xids;
 
 		if (SPI_execute_with_args("SELECT a->>'set', a->>'where', (a->>'batch_size')::int,"
 								  "       a->>'key', a->>'last_key', a->>'end_key',"
@@ -1281,7 +1522,7 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 								  "       coalesce((a->>'pages_total')::bigint, 0),"
 								  "       coalesce((a->>'next_page')::bigint, 0),"
 								  "       coalesce((a->>'pages_per_batch')::bigint, 0),"
-								  "       a->>'xids',"
+								  "       NULL::pg_catalog.text,"
 								  "       (SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0"
 								  "                    THEN c.reltuples / c.relpages END"
 								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2)"
@@ -1311,8 +1552,6 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 			next_page = (BlockNumber) DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
 			size = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
 		}
-		xids = SPI_getvalue(tup, desc, 11);
-		xids = xids ? pstrdup(xids) : NULL;
 
 		bs = backfill_parse(relid, set_clause, where_clause);
 		relname = get_rel_name(relid);
@@ -1325,6 +1564,16 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 			for (int i = 0; i < n; i++)
 				list = lappend(list, pstrdup(names[i]));
 			ki = key_info(relid, list);
+			{
+				Relation	rel = table_open(relid, AccessShareLock);
+
+				bs->index = RelationGetPrimaryKeyIndex(rel);
+				table_close(rel, AccessShareLock);
+				if (!OidIsValid(bs->index))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("the primary key of \"%s\" is gone", relname)));
+			}
 			if (end)
 			{
 				char	  **v = json_strings(end, &n);
@@ -1346,13 +1595,23 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		}
 		else
 		{
-			if (xids)
+			/* the transactions of the job's batches so far */
 			{
-				int			n;
-				char	  **v = json_strings(xids, &n);
+				Oid			types[1] = {INT8OID};
+				Datum		vals[1] = {Int64GetDatum(job_id)};
 
-				for (int i = 0; i < n; i++)
-					job_xids = lappend_oid(job_xids, (Oid) strtoul(v[i], NULL, 10));
+				catalog_exec("SELECT xid FROM migrate.job_xid WHERE job_id = $1",
+							 1, types, vals, NULL, 0);
+				MemoryContextSwitchTo(jobcontext);
+				for (uint64 i = 0; i < SPI_processed; i++)
+				{
+					bool		xisnull;
+
+					job_xids = lappend_oid(job_xids,
+										   (Oid) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																			 SPI_tuptable->tupdesc,
+																			 1, &xisnull)));
+				}
 			}
 			if (size <= 0)
 				size = Max(1, (int64) (batch_size / Max(rows_per_page, 1)));
@@ -1372,8 +1631,20 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 					 jobcontext, batchcontext);
 	}
 	else
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		vals[1] = {Int64GetDatum(job_id)};
+
 		run_pages(job_id, relid, bs, relname, pages_total, next_page, size, job_xids,
 				  jobcontext, batchcontext);
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		catalog_exec("DELETE FROM migrate.job_xid WHERE job_id = $1", 1, types, vals, NULL, 0);
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
 
 	MemoryContextSwitchTo(jobcontext);
 	MemoryContextDelete(batchcontext);

@@ -44,6 +44,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -107,24 +108,29 @@ end_catalog_transaction(void)
 	CommitTransactionCommand();
 }
 
-/* Apply the migrate.* settings the queueing session had (job args). */
+/*
+ * The settings a job takes from the session that queues it: migrate's own,
+ * and those that change what its SQL means (names, times, dates).
+ */
+static const char *const job_settings[] = {
+	"migrate.lock_timeout", "migrate.lock_retries", "migrate.batch_target",
+	"migrate.batch_delay", "migrate.max_replica_lag",
+	"search_path", "TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits"
+};
+
+/* Apply the settings the queueing session had (job args). */
 static void
 apply_job_settings(const char *args)
 {
-	static const char *const names[] = {
-		"migrate.lock_timeout", "migrate.lock_retries", "migrate.batch_target",
-		"migrate.batch_delay", "migrate.max_replica_lag"
-	};
-
 	if (args == NULL)
 		return;
-	for (int i = 0; i < lengthof(names); i++)
+	for (int i = 0; i < lengthof(job_settings); i++)
 	{
 		Oid			argtypes[2] = {TEXTOID, TEXTOID};
 		Datum		values[2];
 
 		values[0] = CStringGetTextDatum(args);
-		values[1] = CStringGetTextDatum(names[i]);
+		values[1] = CStringGetTextDatum(job_settings[i]);
 		/* an upgrade run keeps them at the top, a backfill under "settings" */
 		SPI_execute_with_args("SELECT coalesce($1::pg_catalog.jsonb ->> $2,"
 							  "                $1::pg_catalog.jsonb -> 'settings' ->> $2)",
@@ -135,7 +141,7 @@ apply_job_settings(const char *args)
 											 SPI_tuptable->tupdesc, 1);
 
 			if (value)
-				SetConfigOption(names[i], value, PGC_USERSET, PGC_S_SESSION);
+				SetConfigOption(job_settings[i], value, PGC_USERSET, PGC_S_SESSION);
 		}
 	}
 }
@@ -147,11 +153,20 @@ apply_job_settings(const char *args)
 char *
 job_settings_json(void)
 {
-	return psprintf("{\"migrate.lock_timeout\": \"%d\", \"migrate.lock_retries\": \"%d\","
-					" \"migrate.batch_target\": \"%d\", \"migrate.batch_delay\": \"%d\","
-					" \"migrate.max_replica_lag\": \"%d\"}",
-					migrate_lock_timeout, migrate_lock_retries, migrate_batch_target,
-					migrate_batch_delay, migrate_max_replica_lag);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < lengthof(job_settings); i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, job_settings[i]);
+		appendStringInfoString(&buf, ": ");
+		escape_json(&buf, GetConfigOptionByName(job_settings[i], NULL, false));
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
 }
 
 /* Record that the job failed, or was cancelled, in a transaction of its own. */
