@@ -330,6 +330,25 @@ set_job_state(int64 id, const char *state)
 }
 
 /*
+ * Connect to SPI and select, FOR UPDATE, the jobs of the version given as
+ * the function's first argument (NULL: all) in these states.
+ */
+static SPITupleTable *
+jobs_of_argument(FunctionCallInfo fcinfo, const char *states, char **version,
+				 uint64 *n)
+{
+	*version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (*version)
+		version_check_arg(*version, "version");
+	SPI_connect();
+	if (*version)
+		*version = lookup_version(*version);
+	jobs_select(*version, states, true);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+/*
  * migrate_cancel(version text DEFAULT NULL)
  *
  * Stops the jobs of a version (default: all): a queued job is marked
@@ -339,21 +358,12 @@ set_job_state(int64 id, const char *state)
 Datum
 migrate_cancel(PG_FUNCTION_ARGS)
 {
-	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	SPITupleTable *jobs;
+	char	   *version;
 	uint64		n;
+	SPITupleTable *jobs = jobs_of_argument(fcinfo, "'queued', 'running'", &version, &n);
 	int			signalled = 0;
 	int			dequeued = 0;
 
-	if (version)
-		version_check_arg(version, "version");
-	SPI_connect();
-	if (version)
-		version = lookup_version(version);
-
-	jobs_select(version, "'queued', 'running'", true);
-	jobs = SPI_tuptable;
-	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	tup = jobs->vals[i];
@@ -405,20 +415,12 @@ migrate_cancel(PG_FUNCTION_ARGS)
 Datum
 migrate_resume(PG_FUNCTION_ARGS)
 {
-	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	SPITupleTable *jobs;
+	char	   *version;
 	uint64		n;
+	SPITupleTable *jobs = jobs_of_argument(fcinfo, "'queued', 'running', 'cancelled', 'failed'",
+										   &version, &n);
 	int			resumed = 0;
 
-	if (version)
-		version_check_arg(version, "version");
-	SPI_connect();
-	if (version)
-		version = lookup_version(version);
-
-	jobs_select(version, "'queued', 'running', 'cancelled', 'failed'", true);
-	jobs = SPI_tuptable;
-	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	tup = jobs->vals[i];
