@@ -109,11 +109,7 @@ parse_with_context(const char *source)
 	errcb.arg = &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-#if PG_VERSION_NUM >= 140000
-	raw = raw_parser(source, RAW_PARSE_DEFAULT);
-#else
-	raw = raw_parser(source);
-#endif
+	raw = raw_parse_sql(source);
 	error_context_stack = errcb.previous;
 	return raw;
 }

@@ -133,6 +133,40 @@ spi_getstr(int row, int col)
 }
 
 /*
+ * Store a definition on an existing migration.  A replacement (new_checksum
+ * given) also resets its state and registration; a repair keeps them.
+ */
+static void
+store_definition(const char *version, const char *name, const char *up,
+				 const char *down, bool transactional, const char *new_checksum)
+{
+	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, NAMEOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(version);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(up);
+	values[3] = down ? CStringGetTextDatum(down) : (Datum) 0;
+	nulls[3] = down ? ' ' : 'n';
+	values[4] = BoolGetDatum(transactional);
+	values[5] = new_checksum ? CStringGetTextDatum(new_checksum) : (Datum) 0;
+	nulls[5] = new_checksum ? ' ' : 'n';
+	values[6] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	if (catalog_exec("UPDATE migrate.migration"
+					 "   SET name = $2, kind = 'sql', up_sql = $3, down_sql = $4,"
+					 "       operations = NULL, transactional = $5,"
+					 "       checksum = coalesce($6, checksum),"
+					 "       state = CASE WHEN $6 IS NULL THEN state ELSE 'pending' END,"
+					 "       last_error = CASE WHEN $6 IS NULL THEN last_error END,"
+					 "       registered_at = CASE WHEN $6 IS NULL THEN registered_at ELSE now() END,"
+					 "       registered_by = CASE WHEN $6 IS NULL THEN registered_by ELSE $7 END"
+					 " WHERE version = $1",
+					 7, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not store the definition of migration %s", version);
+}
+
+/*
  * migrate_register(version, name, up, down, transactional) returns version
  *
  * Registers a plain SQL migration.  Its SQL is parsed and checked now, so a
@@ -240,22 +274,7 @@ migrate_register(PG_FUNCTION_ARGS)
 			 * The registered definition, edited in the catalog since: the
 			 * definition that matches the checksum is put back.
 			 */
-			Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
-			Datum		values[5];
-			char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-
-			values[0] = CStringGetTextDatum(version);
-			values[1] = CStringGetTextDatum(name);
-			values[2] = CStringGetTextDatum(up);
-			values[3] = down ? CStringGetTextDatum(down) : (Datum) 0;
-			nulls[3] = down ? ' ' : 'n';
-			values[4] = BoolGetDatum(transactional);
-			if (catalog_exec("UPDATE migrate.migration"
-							 "   SET name = $2, kind = 'sql', up_sql = $3, down_sql = $4,"
-							 "       operations = NULL, transactional = $5"
-							 " WHERE version = $1",
-							 5, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not repair migration %s", version);
+			store_definition(version, name, up, down, transactional, NULL);
 			event_log(version, "repair", 0,
 					  psprintf("definition restored to match checksum %s (the stored one had checksum %s)",
 							   checksum, stored), NULL);
@@ -286,31 +305,7 @@ migrate_register(PG_FUNCTION_ARGS)
 					 errhint("An applied migration must not change: register the change as a new version.")));
 
 		/* not applied yet: the new definition replaces the old one */
-		{
-			Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-			BOOLOID, TEXTOID, NAMEOID};
-			Datum		values[7];
-			char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-			values[0] = CStringGetTextDatum(version);
-			values[1] = CStringGetTextDatum(name);
-			values[2] = CStringGetTextDatum(up);
-			values[3] = down ? CStringGetTextDatum(down) : (Datum) 0;
-			nulls[3] = down ? ' ' : 'n';
-			values[4] = BoolGetDatum(transactional);
-			values[5] = CStringGetTextDatum(checksum);
-			values[6] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
-			if (catalog_exec("UPDATE migrate.migration"
-									  "   SET name = $2, kind = 'sql', up_sql = $3,"
-									  "       down_sql = $4, operations = NULL,"
-									  "       transactional = $5, checksum = $6,"
-									  "       state = 'pending', last_error = NULL,"
-									  "       registered_at = now(),"
-									  "       registered_by = $7"
-									  " WHERE version = $1",
-									  7, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not update migration %s", version);
-		}
+		store_definition(version, name, up, down, transactional, checksum);
 		event_log(version, "register", 0,
 				  psprintf("definition replaced (checksum %s, was %s)",
 						   checksum, old_checksum), NULL);

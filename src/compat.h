@@ -11,6 +11,7 @@
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "parser/parser.h"
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
 
@@ -43,5 +44,16 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	MemoryContextSwitchTo(oldcontext);
 }
 #endif
+
+/* raw_parser took its mode argument in 14 */
+static inline List *
+raw_parse_sql(const char *sql)
+{
+#if PG_VERSION_NUM >= 140000
+	return raw_parser(sql, RAW_PARSE_DEFAULT);
+#else
+	return raw_parser(sql);
+#endif
+}
 
 #endif							/* MIGRATE_COMPAT_H */

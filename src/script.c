@@ -81,11 +81,7 @@ script_parse(MigrationScript *script)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-#if PG_VERSION_NUM >= 140000
-	script->stmts = raw_parser(script->sql, RAW_PARSE_DEFAULT);
-#else
-	script->stmts = raw_parser(script->sql);
-#endif
+	script->stmts = raw_parse_sql(script->sql);
 
 	error_context_stack = errcb.previous;
 }

@@ -125,11 +125,7 @@ toplevel_execute(const char *sql)
 static bool
 concurrent_index_prepare(const char *sql, bool resuming)
 {
-#if PG_VERSION_NUM >= 140000
-	List	   *raw_list = raw_parser(sql, RAW_PARSE_DEFAULT);
-#else
-	List	   *raw_list = raw_parser(sql);
-#endif
+	List	   *raw_list = raw_parse_sql(sql);
 	IndexStmt  *stmt;
 	Oid			relid;
 	Oid			indexid = InvalidOid;
@@ -219,11 +215,7 @@ concurrent_index_prepare(const char *sql, bool resuming)
 static bool
 is_concurrent(const char *sql)
 {
-#if PG_VERSION_NUM >= 140000
-	List	   *raw_list = raw_parser(sql, RAW_PARSE_DEFAULT);
-#else
-	List	   *raw_list = raw_parser(sql);
-#endif
+	List	   *raw_list = raw_parse_sql(sql);
 	Node	   *stmt;
 
 	if (list_length(raw_list) != 1)
