@@ -115,54 +115,6 @@ SELECT pg_catalog.pg_extension_config_dump('migrate.job_xid', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event_id_seq', '');
 
-CREATE VIEW migrate.status AS
-SELECT m.version,
-       m.name,
-       m.kind,
-       m.state,
-       m.transactional,
-       m.down_sql IS NOT NULL OR m.kind = 'online' AS reversible,
-       m.checksum,
-       m.registered_at,
-       m.registered_by,
-       m.applied_at,
-       m.applied_by,
-       m.duration,
-       coalesce(m.last_error, f.error) AS last_error,
-       j.job
-  FROM migrate.migration m
-  -- a failure recorded since the migration was last registered or applied
-  LEFT JOIN LATERAL (
-        SELECT e.sqlstate || ': ' || e.detail AS error
-          FROM migrate.event e
-         WHERE e.version = m.version AND e.action = 'fail' AND m.state <> 'applied'
-           AND e.id > coalesce((SELECT max(r.id) FROM migrate.event r
-                                 WHERE r.version = m.version
-                                   AND r.action IN ('register', 'upgrade', 'baseline')), 0)
-         ORDER BY e.id DESC LIMIT 1) f ON true
-  -- the latest background job working on it
-  LEFT JOIN LATERAL (
-        SELECT CASE WHEN j.state = 'running' AND NOT EXISTS
-                      -- a worker holds the advisory lock ('migj', job id) while it runs a job
-                      (SELECT FROM pg_catalog.pg_locks l
-                        WHERE l.locktype = 'advisory' AND l.granted
-                          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                                             WHERE d.datname = pg_catalog.current_database())
-                          AND l.classid = 1835624298::oid
-                          AND l.objid = (j.id % 4294967296)::oid AND l.objsubid = 2)
-                        THEN 'interrupted' ELSE j.state END || ' (job ' || j.id || ')' AS job
-          FROM migrate.job j
-          LEFT JOIN migrate.migration f ON f.version = j.version
-          LEFT JOIN migrate.migration t ON t.version = j.target
-         WHERE j.version = m.version OR j.current_version = m.version
-            -- a run of migrations covers every version from its first to its target
-            OR (j.kind IN ('upgrade', 'downgrade')
-                AND m.version_key BETWEEN least(f.version_key, coalesce(t.version_key, '{0}'))
-                                      AND greatest(f.version_key, coalesce(t.version_key, '{0}')))
-         ORDER BY j.id DESC LIMIT 1) j ON true
- ORDER BY m.version_key;
-COMMENT ON VIEW migrate.status IS 'a row per migration: its state and timings, in version order';
-
 CREATE VIEW migrate.progress AS
 SELECT j.id,
        j.version,
@@ -196,6 +148,48 @@ SELECT j.id,
  WHERE j.state IN ('queued', 'running')
  ORDER BY j.id;
 COMMENT ON VIEW migrate.progress IS 'a row per unfinished background job: how far, how fast, how long to go';
+
+CREATE VIEW migrate.status AS
+SELECT m.version,
+       m.name,
+       m.kind,
+       m.state,
+       m.transactional,
+       m.down_sql IS NOT NULL OR m.kind = 'online' AS reversible,
+       m.checksum,
+       m.registered_at,
+       m.registered_by,
+       m.applied_at,
+       m.applied_by,
+       m.duration,
+       coalesce(m.last_error, f.error) AS last_error,
+       j.job
+  FROM migrate.migration m
+  -- a failure recorded since the migration was last registered or applied
+  LEFT JOIN LATERAL (
+        SELECT e.sqlstate || ': ' || e.detail AS error
+          FROM migrate.event e
+         WHERE e.version = m.version AND e.action = 'fail' AND m.state <> 'applied'
+           AND e.id > coalesce((SELECT max(r.id) FROM migrate.event r
+                                 WHERE r.version = m.version
+                                   AND r.action IN ('register', 'upgrade', 'baseline')), 0)
+         ORDER BY e.id DESC LIMIT 1) f ON true
+  -- the latest background job working on it
+  LEFT JOIN LATERAL (
+        -- migrate.progress tells a running job from an interrupted one
+        SELECT coalesce(p.state, j.state) || ' (job ' || j.id || ')' AS job
+          FROM migrate.job j
+          LEFT JOIN migrate.progress p ON p.id = j.id
+          LEFT JOIN migrate.migration f ON f.version = j.version
+          LEFT JOIN migrate.migration t ON t.version = j.target
+         WHERE j.version = m.version OR j.current_version = m.version
+            -- a run of migrations covers every version from its first to its target
+            OR (j.kind IN ('upgrade', 'downgrade')
+                AND m.version_key BETWEEN least(f.version_key, coalesce(t.version_key, '{0}'))
+                                      AND greatest(f.version_key, coalesce(t.version_key, '{0}')))
+         ORDER BY j.id DESC LIMIT 1) j ON true
+ ORDER BY m.version_key;
+COMMENT ON VIEW migrate.status IS 'a row per migration: its state and timings, in version order';
 
 CREATE FUNCTION migrate_register(version text, name text, up text,
                                  down text DEFAULT NULL,
