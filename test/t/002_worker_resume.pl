@@ -5,6 +5,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use MigrateTest;
 
 my $node = PostgreSQL::Test::Cluster->new('preloaded');
 $node->init;
@@ -55,8 +58,9 @@ $node->poll_query_until('postgres', q{SELECT count(*) FROM migrate.event WHERE a
   or die 'the job was not resumed after the crash';
 wait_at_gate('after the crash');
 
-$node->safe_psql('postgres', 'INSERT INTO gate VALUES (true)');
-is($node->safe_psql('postgres', 'SELECT migrate_wait()'), 'done', 'the job finishes');
+my (undef, $stdout, $stderr) = wait_while_opening($node, 'SELECT migrate_wait()',
+	'INSERT INTO gate VALUES (true)');
+is($stdout, 'done', 'the job finishes') or diag $stderr;
 is( $node->safe_psql('postgres', 'SELECT string_agg(step, \',\' ORDER BY step) FROM run_log'),
 	'after,first,last',
 	'every statement ran exactly once');

@@ -6,6 +6,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use MigrateTest;
 
 my $node = PostgreSQL::Test::Cluster->new('plain');
 $node->init;
@@ -45,8 +48,10 @@ like($stderr, qr/background job 1 was interrupted/, 'migrate_wait says the job w
 ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT migrate_upgrade()');
 like($stderr, qr/background run of migrations is in progress/, 'upgrade refused while the run is unfinished');
 
-$node->safe_psql('postgres', 'SELECT migrate_resume(); INSERT INTO gate VALUES (true)');
-is($node->safe_psql('postgres', 'SELECT migrate_wait()'), 'done', 'resumed by hand, the job finishes');
+$node->safe_psql('postgres', 'SELECT migrate_resume()');
+($ret, $stdout, $stderr) = wait_while_opening($node, 'SELECT migrate_wait()',
+	'INSERT INTO gate VALUES (true)');
+is($stdout, 'done', 'resumed by hand, the job finishes') or diag $stderr;
 is($node->safe_psql('postgres', 'SELECT string_agg(step, \',\' ORDER BY step) FROM run_log'),
 	'after index,last', 'no statement ran twice');
 is( $node->safe_psql('postgres',

@@ -5,6 +5,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use MigrateTest;
 
 my $node = PostgreSQL::Test::Cluster->new('roles');
 $node->init;
@@ -42,9 +45,9 @@ $node->poll_query_until('postgres',
 is( $node->safe_psql('postgres',
 		q{SELECT usename FROM pg_stat_activity WHERE backend_type = 'migrate worker'}),
 	'deployer', 'the worker is connected as the deploy role');
-$node->safe_psql('postgres', 'INSERT INTO gate VALUES (true)');
-is($node->safe_psql('postgres', 'SET ROLE deployer; SELECT migrate_wait()'), 'done',
-	'a job on what the role owns works');
+my ($ret, $stdout, $stderr) = wait_while_opening($node,
+	'SET ROLE deployer; SELECT migrate_wait()', 'INSERT INTO gate VALUES (true)');
+is($stdout, 'done', 'a job on what the role owns works') or diag $stderr;
 
 # a table the deployer does not own: the job fails with 42501
 $node->safe_psql('postgres', q{
@@ -53,7 +56,7 @@ $node->safe_psql('postgres', q{
 		'CREATE INDEX CONCURRENTLY secret_v ON public.secret (v)', NULL, transactional => false);
 	SELECT count(*) FROM migrate_upgrade();
 });
-my ($ret, $stdout, $stderr) = $node->psql('postgres',
+($ret, $stdout, $stderr) = $node->psql('postgres',
 	'SET ROLE deployer; SELECT migrate_wait()', on_error_stop => 1);
 like($stderr, qr/must be owner of table secret/, 'the job cannot touch what its role cannot');
 is( $node->safe_psql('postgres', q{SELECT state, last_sqlstate, run_as FROM migrate.job WHERE version = '2'}),
