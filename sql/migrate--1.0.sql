@@ -49,14 +49,16 @@ CREATE INDEX ON migrate.event (version, id);
 COMMENT ON TABLE migrate.event IS 'append-only history of everything migrate did';
 
 -- Background jobs: a run of migrations handed to a worker (kinds 'upgrade'
--- and 'downgrade'),
--- and later backfills, concurrent index builds and validations.
+-- and 'downgrade'), a standalone backfill ('backfill'), and the background
+-- phase of an online migration ('online': backfills, validations and
+-- concurrent index builds, in order).
 CREATE TABLE migrate.job (
     id              bigserial PRIMARY KEY,
     version         text,
     relation        regclass,
     kind            text NOT NULL
-                    CHECK (kind IN ('upgrade', 'downgrade', 'backfill', 'index', 'validate')),
+                    CHECK (kind IN ('upgrade', 'downgrade', 'backfill', 'index', 'validate',
+                                    'online')),
     state           text NOT NULL DEFAULT 'queued'
                     CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
     rows_done       bigint NOT NULL DEFAULT 0,
@@ -155,7 +157,8 @@ SELECT m.version,
        m.kind,
        m.state,
        m.transactional,
-       m.down_sql IS NOT NULL OR m.kind = 'online' AS reversible,
+       m.down_sql IS NOT NULL
+         OR (m.kind = 'online' AND m.state IN ('active', 'ready', 'failed')) AS reversible,
        m.checksum,
        m.registered_at,
        m.registered_by,
@@ -280,6 +283,34 @@ COMMENT ON FUNCTION migrate_backfill(regclass, text, text, integer)
     IS 'a batched data migration, run by a background worker after commit; returns the job id';
 
 -- Nothing is granted to PUBLIC: the extension owner grants to a deploy role.
+CREATE FUNCTION migrate_register_online(version text, name text, operations jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_register_online'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_register_online(text, text, jsonb)
+    IS 'register an online (expand/contract) migration from its operations';
+
+CREATE FUNCTION migrate_complete(version text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'migrate_complete'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_complete(text)
+    IS 'contract the online migration in flight once it is ready: the new shape becomes the tables'' own';
+
+CREATE FUNCTION migrate_rollback(version text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'migrate_rollback'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_rollback(text)
+    IS 'undo the expand phase of the online migration in flight and cancel its jobs';
+
+CREATE FUNCTION migrate_version_schema(version text DEFAULT NULL)
+RETURNS name
+AS 'MODULE_PATHNAME', 'migrate_version_schema'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION migrate_version_schema(text)
+    IS 'the schema of the views of an online migration''s new shape, for the new application''s search_path';
+
 REVOKE ALL ON SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA migrate FROM PUBLIC;
@@ -295,3 +326,7 @@ REVOKE EXECUTE ON FUNCTION migrate_wait(text, interval) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_cancel(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_resume(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_backfill(regclass, text, text, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_register_online(text, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_complete(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_rollback(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_version_schema(text) FROM PUBLIC;

@@ -759,14 +759,9 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	char	   *set_clause;
 	char	   *where_clause;
 	int			batch_size = migrate_batch_size;
-	Relation	rel;
-	BlockNumber nblocks;
-	double		reltuples;
-	List	   *keys;
-	Oid			pkindex;
-	BackfillStatement *bs;
 	int64		job_id;
-	StringInfoData args;
+	int64		rows_total;
+	char	   *args;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -787,6 +782,32 @@ migrate_backfill(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("batch_size must be at least 1")));
 	}
+
+	args = backfill_job_args(relid, set_clause, where_clause, batch_size, &rows_total);
+	SPI_connect();
+	job_id = job_queue("backfill", NULL, NULL, relid, rows_total, args);
+	SPI_finish();
+	PG_RETURN_INT64(job_id);
+}
+
+/*
+ * Check a backfill (as the caller: it is parsed, planned and started
+ * explain-only) and return the args of its job; *rows_total gets the
+ * table's estimated row count.
+ */
+char *
+backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
+				  int batch_size, int64 *rows_total)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Relation	rel;
+	BlockNumber nblocks;
+	double		reltuples;
+	List	   *keys;
+	Oid			pkindex;
+	BackfillStatement *bs;
+	StringInfoData args;
+	char	   *result;
 
 	rel = table_open(relid, AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
@@ -914,10 +935,10 @@ migrate_backfill(PG_FUNCTION_ARGS)
 		appendStringInfo(&args, ", \"pages_total\": %u, \"next_page\": 0,"
 						 " \"pages_per_batch\": 0}", nblocks);
 
-	job_id = job_queue("backfill", NULL, NULL, relid,
-					   (int64) Max(reltuples, 0), args.data);
+	*rows_total = (int64) Max(reltuples, 0);
+	result = MemoryContextStrdup(caller, args.data);
 	SPI_finish();
-	PG_RETURN_INT64(job_id);
+	return result;
 }
 
 /* A failing row's description, from its ctid: its key if it has one. */

@@ -137,33 +137,53 @@ spi_getstr(int row, int col)
  * given) also resets its state and registration; a repair keeps them.
  */
 static void
-store_definition(const char *version, const char *name, const char *up,
-				 const char *down, bool transactional, const char *new_checksum)
+store_definition(const MigrationDefinition *def, const char *new_checksum)
 {
-	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, NAMEOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, NAMEOID,
+	TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-	values[0] = CStringGetTextDatum(version);
-	values[1] = CStringGetTextDatum(name);
-	values[2] = CStringGetTextDatum(up);
-	values[3] = down ? CStringGetTextDatum(down) : (Datum) 0;
-	nulls[3] = down ? ' ' : 'n';
-	values[4] = BoolGetDatum(transactional);
+	values[0] = CStringGetTextDatum(def->version);
+	values[1] = CStringGetTextDatum(def->name);
+	values[2] = def->up ? CStringGetTextDatum(def->up) : (Datum) 0;
+	nulls[2] = def->up ? ' ' : 'n';
+	values[3] = def->down ? CStringGetTextDatum(def->down) : (Datum) 0;
+	nulls[3] = def->down ? ' ' : 'n';
+	values[4] = BoolGetDatum(def->transactional);
 	values[5] = new_checksum ? CStringGetTextDatum(new_checksum) : (Datum) 0;
 	nulls[5] = new_checksum ? ' ' : 'n';
 	values[6] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[7] = CStringGetTextDatum(def->kind);
+	values[8] = def->operations ? CStringGetTextDatum(def->operations) : (Datum) 0;
+	nulls[8] = def->operations ? ' ' : 'n';
 	if (catalog_exec("UPDATE migrate.migration"
-					 "   SET name = $2, kind = 'sql', up_sql = $3, down_sql = $4,"
-					 "       operations = NULL, transactional = $5,"
+					 "   SET name = $2, kind = $8, up_sql = $3, down_sql = $4,"
+					 "       operations = $9::jsonb, transactional = $5,"
 					 "       checksum = coalesce($6, checksum),"
 					 "       state = CASE WHEN $6 IS NULL THEN state ELSE 'pending' END,"
 					 "       last_error = CASE WHEN $6 IS NULL THEN last_error END,"
 					 "       registered_at = CASE WHEN $6 IS NULL THEN registered_at ELSE now() END,"
 					 "       registered_by = CASE WHEN $6 IS NULL THEN registered_by ELSE $7 END"
 					 " WHERE version = $1",
-					 7, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not store the definition of migration %s", version);
+					 9, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not store the definition of migration %s", def->version);
+}
+
+/* The version and name of a migration to register must be usable. */
+void
+register_check_names(const char *version, const char *name)
+{
+	version_check_arg(version, "version");
+	if (strspn(version, "0.") == strlen(version))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version \"%s\" is reserved", version),
+				 errdetail("A version made only of zeros means \"before every migration\", as in migrate_downgrade('0').")));
+	if (name == NULL || name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration name must not be NULL or empty")));
 }
 
 /*
@@ -183,19 +203,8 @@ migrate_register(PG_FUNCTION_ARGS)
 	bool		transactional;
 	MigrationScript up_script = {0};
 	MigrationScript down_script = {0};
-	char	   *checksum;
-	Datum		key;
 
-	version_check_arg(version, "version");
-	if (strspn(version, "0.") == strlen(version))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("version \"%s\" is reserved", version),
-				 errdetail("A version made only of zeros means \"before every migration\", as in migrate_downgrade('0').")));
-	if (name == NULL || name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("migration name must not be NULL or empty")));
+	register_check_names(version, name);
 	if (up == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -224,7 +233,28 @@ migrate_register(PG_FUNCTION_ARGS)
 		script_check(&down_script, transactional);
 	}
 
-	checksum = migration_checksum("sql", name, up, down, NULL, transactional);
+	{
+		MigrationDefinition def = {version, name, "sql", up, down, NULL, transactional};
+
+		register_definition(&def);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(version));
+}
+
+/*
+ * Store a checked definition: a new version, the same definition again (a
+ * no-op), a repair of an edited catalog row, or a replacement of one that
+ * has not been applied.
+ */
+void
+register_definition(const MigrationDefinition *def)
+{
+	const char *version = def->version;
+	char	   *checksum;
+	Datum		key;
+
+	checksum = migration_checksum(def->kind, def->name, def->up, def->down,
+								  def->operations, def->transactional);
 	key = version_key_datum(version);
 
 	SPI_connect();
@@ -265,7 +295,7 @@ migrate_register(PG_FUNCTION_ARGS)
 		{
 			/* same definition: re-running a deploy script is a no-op */
 			SPI_finish();
-			PG_RETURN_TEXT_P(cstring_to_text(version));
+			return;
 		}
 
 		if (strcmp(old_checksum, checksum) == 0)
@@ -274,12 +304,12 @@ migrate_register(PG_FUNCTION_ARGS)
 			 * The registered definition, edited in the catalog since: the
 			 * definition that matches the checksum is put back.
 			 */
-			store_definition(version, name, up, down, transactional, NULL);
+			store_definition(def, NULL);
 			event_log(version, "repair", 0,
 					  psprintf("definition restored to match checksum %s (the stored one had checksum %s)",
 							   checksum, stored), NULL);
 			SPI_finish();
-			PG_RETURN_TEXT_P(cstring_to_text(version));
+			return;
 		}
 
 		/* part of it ran already: it must not change under the next statements */
@@ -295,7 +325,9 @@ migrate_register(PG_FUNCTION_ARGS)
 		/* a background run that is about to apply it must not see it change */
 		background_run_guard();
 
-		if (strcmp(state, "pending") != 0 && strcmp(state, "failed") != 0)
+		/* an online migration that failed is still expanded */
+		if (strcmp(state, "pending") != 0 && strcmp(state, "rolled_back") != 0 &&
+			(strcmp(state, "failed") != 0 || strcmp(spi_getstr(0, 4), "online") == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
 					 errmsg("migration %s is %s and its definition has changed",
@@ -305,12 +337,12 @@ migrate_register(PG_FUNCTION_ARGS)
 					 errhint("An applied migration must not change: register the change as a new version.")));
 
 		/* not applied yet: the new definition replaces the old one */
-		store_definition(version, name, up, down, transactional, checksum);
+		store_definition(def, checksum);
 		event_log(version, "register", 0,
 				  psprintf("definition replaced (checksum %s, was %s)",
 						   checksum, old_checksum), NULL);
 		SPI_finish();
-		PG_RETURN_TEXT_P(cstring_to_text(version));
+		return;
 	}
 
 	/* a new version must not sort below what is already applied */
@@ -335,29 +367,33 @@ migrate_register(PG_FUNCTION_ARGS)
 	}
 
 	{
-		Oid			argtypes[8] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,
-		TEXTOID, BOOLOID, TEXTOID, NAMEOID};
-		Datum		values[8];
-		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			argtypes[10] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,
+		TEXTOID, BOOLOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID};
+		Datum		values[10];
+		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		values[0] = CStringGetTextDatum(version);
 		values[1] = key;
-		values[2] = CStringGetTextDatum(name);
-		values[3] = CStringGetTextDatum(up);
-		values[4] = down ? CStringGetTextDatum(down) : (Datum) 0;
-		nulls[4] = down ? ' ' : 'n';
-		values[5] = BoolGetDatum(transactional);
+		values[2] = CStringGetTextDatum(def->name);
+		values[3] = def->up ? CStringGetTextDatum(def->up) : (Datum) 0;
+		nulls[3] = def->up ? ' ' : 'n';
+		values[4] = def->down ? CStringGetTextDatum(def->down) : (Datum) 0;
+		nulls[4] = def->down ? ' ' : 'n';
+		values[5] = BoolGetDatum(def->transactional);
 		values[6] = CStringGetTextDatum(checksum);
 		values[7] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+		values[8] = CStringGetTextDatum(def->kind);
+		values[9] = def->operations ? CStringGetTextDatum(def->operations) : (Datum) 0;
+		nulls[9] = def->operations ? ' ' : 'n';
 		if (catalog_exec("INSERT INTO migrate.migration"
 						 " (version, version_key, name, kind, up_sql,"
-						 "  down_sql, transactional, checksum, registered_by)"
-						 " VALUES ($1, $2, $3, 'sql', $4, $5, $6, $7, $8)",
-						 8, argtypes, values, nulls, 0) != SPI_OK_INSERT)
+						 "  down_sql, transactional, checksum, registered_by, operations)"
+						 " VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, $10::jsonb)",
+						 10, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not register migration %s", version);
 	}
 	event_log(version, "register", 0, psprintf("checksum %s", checksum), NULL);
 
 	SPI_finish();
-	PG_RETURN_TEXT_P(cstring_to_text(version));
+	return;
 }

@@ -94,6 +94,21 @@ extern void event_log(const char *version, const char *action,
 					  const char *sqlstate);
 extern char *current_actor(void);
 
+/* a migration's definition, as registered */
+typedef struct MigrationDefinition
+{
+	const char *version;
+	const char *name;
+	const char *kind;			/* "sql" or "online" */
+	const char *up;
+	const char *down;
+	const char *operations;		/* jsonb text, kind "online" */
+	bool		transactional;
+} MigrationDefinition;
+
+extern void register_check_names(const char *version, const char *name);
+extern void register_definition(const MigrationDefinition *def);
+
 /* fingerprint.c: the schema as (kind, object, definition) rows */
 typedef struct SchemaObject
 {
@@ -167,6 +182,13 @@ extern void toplevel_execute_retrying(const char *sql, const char *version,
 
 /* backfill.c: batched backfills */
 extern void backfill_run_job(int64 job_id, Oid relid, const char *args_json);
+extern char *backfill_job_args(Oid relid, const char *set_clause,
+							   const char *where_clause, int batch_size,
+							   int64 *rows_total);
+
+/* online/job.c: the background job of an online migration */
+extern void online_run_job(int64 job_id, const char *version, int current_step,
+						   const char *args_json);
 
 /* upgrade.c */
 extern void deploy_lock_acquire(void);

@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "migrate.h"
+#include "online/online.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -266,6 +267,44 @@ apply_in_caller_transaction(MigrationRow *rows, int n, ReturnSetInfo *rsinfo)
 }
 
 /*
+ * Start an online migration in the caller's transaction.  Like the plain
+ * ones, in a subtransaction: a failure is recorded by a transaction of its
+ * own before the error is raised again, and the caller's rollback undoes
+ * all that start did.
+ */
+static void
+start_online_in_caller_transaction(MigrationRow *row)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		online_start(online_load(row->version, false, NULL));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+
+		failure_record_autonomously(row->version, edata);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * migrate_upgrade(target text DEFAULT NULL)
  *		RETURNS TABLE(version text, name text, action text)
  *
@@ -281,6 +320,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	MigrationRow *rows;
 	int			count;
 	int			handoff;
+	int			online;
 
 	if (target)
 		version_check_arg(target, "target");
@@ -292,50 +332,86 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	if (target)
 		target = lookup_version(target);
 
-	rows = fetch_migrations("WHERE state IN ('pending', 'failed')"
+	/* later migrations wait while an online migration is in flight */
+	{
+		char	   *state;
+		char	   *in_flight = online_in_flight(&state);
+
+		if (in_flight)
+		{
+			ereport(NOTICE,
+					(errmsg("online migration %s is %s: later migrations wait until it is completed or rolled back",
+							in_flight, state),
+					 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
+			SPI_finish();
+			return (Datum) 0;
+		}
+	}
+
+	rows = fetch_migrations("WHERE ((kind = 'sql' AND state IN ('pending', 'failed'))"
+							"       OR (kind = 'online' AND state IN ('pending', 'rolled_back')))"
 							"   AND ($1 IS NULL OR version_key <= $1)"
 							" ORDER BY version_key FOR UPDATE",
 							target, &count);
 
 	/*
 	 * Before running anything, make sure every migration of the run can be
-	 * applied, so that a refusal leaves nothing half-done.
+	 * applied, so that a refusal leaves nothing half-done.  The run stops at
+	 * the first online migration, which is started and stays in flight.
 	 */
-	handoff = count;
+	online = count;
 	for (int i = 0; i < count; i++)
 	{
 		check_checksum(&rows[i]);
-		if (strcmp(rows[i].kind, "sql") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("migration %s is an online migration, which this version of migrate cannot apply",
-							rows[i].version),
-					 errdetail("Nothing was applied.")));
-		if (!rows[i].transactional && handoff == count)
-			handoff = i;
+		if (strcmp(rows[i].kind, "online") == 0)
+		{
+			online = i;
+			break;
+		}
 	}
+	handoff = online;
+	for (int i = 0; i < online; i++)
+		if (!rows[i].transactional)
+		{
+			handoff = i;
+			break;
+		}
 
 	apply_in_caller_transaction(rows, handoff, rsinfo);
 	if (handoff > 0)
 		fingerprint_record("upgrade", rows[handoff - 1].version);
 
-	if (handoff < count)
+	if (handoff < online)
 	{
 		int64		job_id;
 
 		job_id = job_queue("upgrade", rows[handoff].version,
-						   rows[count - 1].version, InvalidOid, count - handoff,
+						   rows[online - 1].version, InvalidOid, online - handoff,
 						   job_settings_json());
-		for (int i = handoff; i < count; i++)
+		for (int i = handoff; i < online; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
 		ereport(NOTICE,
 				(errmsg("migration%s %s%s%s %s applied by background job " INT64_FORMAT " once this transaction commits",
-						count - handoff > 1 ? "s" : "", rows[handoff].version,
-						count - handoff > 1 ? " to " : "",
-						count - handoff > 1 ? rows[count - 1].version : "",
-						count - handoff > 1 ? "are" : "is", job_id),
+						online - handoff > 1 ? "s" : "", rows[handoff].version,
+						online - handoff > 1 ? " to " : "",
+						online - handoff > 1 ? rows[online - 1].version : "",
+						online - handoff > 1 ? "are" : "is", job_id),
 				 errdetail("Migration %s cannot run inside a transaction.", rows[handoff].version),
 				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
+		if (online < count)
+			ereport(NOTICE,
+					(errmsg("online migration %s starts at the next migrate_upgrade(), once the background run is done",
+							rows[online].version)));
+	}
+	else if (online < count)
+	{
+		start_online_in_caller_transaction(&rows[online]);
+		put_result(rsinfo, rows[online].version, rows[online].name, "started");
+		if (online + 1 < count)
+			ereport(NOTICE,
+					(errmsg("online migration %s is started: later migrations wait until it is completed",
+							rows[online].version),
+					 errhint("Complete it with migrate_complete(), then run migrate_upgrade() again.")));
 	}
 
 	SPI_finish();
@@ -572,7 +648,8 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		char		nulls[1] = {all ? 'n' : ' '};
 
 		catalog_exec("SELECT version, state FROM migrate.migration"
-							  " WHERE state IN ('active', 'ready')"
+							  " WHERE (state IN ('active', 'ready')"
+							  "        OR (kind = 'online' AND state = 'failed'))"
 							  "   AND ($1 IS NULL OR version_key > $1)"
 							  " ORDER BY version_key LIMIT 1",
 							  1, argtypes, values, nulls, 0);

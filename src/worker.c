@@ -205,7 +205,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 		mvalues[0] = CStringGetTextDatum(version);
 		mvalues[1] = CStringGetTextDatum(psprintf("%s: %s", sqlstate, detail));
 		catalog_exec("UPDATE migrate.migration SET state = 'failed', last_error = $2"
-					 " WHERE version = $1 AND state IN ('pending', 'failed')",
+					 " WHERE version = $1 AND state IN ('pending', 'failed', 'active')",
 					 2, mtypes, mvalues, NULL, 0);
 	}
 	event_log(version, cancelled ? "cancel" : "fail", 0,
@@ -259,6 +259,7 @@ migrate_worker_main(Datum main_arg)
 		char	   *args;
 		Oid			relation;
 		int			current_step;
+		char	   *version;
 	}			job = {0};
 	bool		claimed = false;
 
@@ -300,7 +301,7 @@ migrate_worker_main(Datum main_arg)
 					 "       last_error = NULL, last_sqlstate = NULL"
 					 " WHERE id = $1 AND state IN ('queued', 'running')"
 					 " RETURNING kind, target, current_version, current_step, args::text,"
-					 "           relation::oid",
+					 "           relation::oid, version",
 					 1, argtypes, values, NULL, 0);
 		if (SPI_processed > 0)
 		{
@@ -320,9 +321,17 @@ migrate_worker_main(Datum main_arg)
 			job.relation = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
 			if (isnull)
 				job.relation = InvalidOid;
+			job.version = SPI_getvalue(tup, desc, 7);
+			job.version = job.version ? pstrdup(job.version) : NULL;
 			MemoryContextSwitchTo(old);
 			claimed = true;
 			apply_job_settings(job.args);
+			/* a resumed job of an online migration puts it back in flight */
+			if (strcmp(job.kind, "online") == 0)
+				catalog_exec("UPDATE migrate.migration m SET state = 'active', last_error = NULL"
+							 "  FROM migrate.job j"
+							 " WHERE j.id = $1 AND m.version = j.version AND m.state = 'failed'",
+							 1, argtypes, values, NULL, 0);
 		}
 	}
 	end_catalog_transaction();
@@ -346,6 +355,8 @@ migrate_worker_main(Datum main_arg)
 						   job.current_version, job.current_step);
 		else if (strcmp(job.kind, "backfill") == 0)
 			backfill_run_job(args.job_id, job.relation, job.args);
+		else if (strcmp(job.kind, "online") == 0)
+			online_run_job(args.job_id, job.version, job.current_step, job.args);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -360,6 +371,12 @@ migrate_worker_main(Datum main_arg)
 			catalog_exec("UPDATE migrate.job SET state = 'done', worker_pid = NULL,"
 						 "       updated_at = clock_timestamp(), finished_at = clock_timestamp()"
 						 " WHERE id = $1", 1, argtypes, values, NULL, 0);
+			/* an online migration whose job is done can be completed */
+			catalog_exec("UPDATE migrate.migration m SET state = 'ready', last_error = NULL"
+						 "  FROM migrate.job j"
+						 " WHERE j.id = $1 AND j.kind = 'online' AND m.version = j.version"
+						 "   AND m.state IN ('active', 'failed')",
+						 1, argtypes, values, NULL, 0);
 		}
 		end_catalog_transaction();
 	}

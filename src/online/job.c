@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * job.c
+ *	  The background job of an online migration (kind 'online', in a
+ *	  worker): its backfills, then its validations and concurrent index
+ *	  builds, in order.
+ *
+ * The job's args hold the steps, fixed at start: "backfills" (one per
+ * table, each the args of a batched backfill) and "steps" (statements run
+ * as top-level commands).  current_step counts the steps done, recorded in
+ * each step's last transaction, so that a resumed job does nothing twice; a
+ * backfill resumes from the position its batches recorded.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "online.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+/* concurrent index builds that fail this way are dropped and built again */
+#define INDEX_BUILD_ATTEMPTS 3
+
+typedef struct OnlineStep
+{
+	Oid			relation;		/* a backfill of this table, or */
+	char	   *backfill;		/* ... with these args */
+	char	   *sql;			/* a statement */
+} OnlineStep;
+
+typedef struct StepDone
+{
+	int64		job_id;
+	int			step;
+} StepDone;
+
+/* The job has done this many steps: in the step's own last transaction. */
+static void
+record_step(void *arg)
+{
+	StepDone   *done = (StepDone *) arg;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(done->job_id), Int32GetDatum(done->step)};
+
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_exec("UPDATE migrate.job SET current_step = $2, updated_at = clock_timestamp()"
+				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
+	PopActiveSnapshot();
+	SPI_finish();
+}
+
+/* The steps in the job's args, in the order they run. */
+static List *
+read_steps(const char *args_json)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(args_json)};
+	List	   *steps = NIL;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute_with_args("SELECT (b->>'relation')::pg_catalog.oid, b->>'backfill', NULL"
+							  "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'backfills')"
+							  "       WITH ORDINALITY AS x(b, n)"
+							  " UNION ALL"
+							  " SELECT * FROM (SELECT NULL::pg_catalog.oid, NULL, s->>'sql'"
+							  "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'steps')"
+							  "       WITH ORDINALITY AS y(s, n) ORDER BY n) z",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the steps of an online migration's job");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		OnlineStep *step = MemoryContextAllocZero(caller, sizeof(OnlineStep));
+		bool		isnull;
+		char	   *s;
+
+		step->relation = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		if (isnull)
+			step->relation = InvalidOid;
+		s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		step->backfill = s ? MemoryContextStrdup(caller, s) : NULL;
+		s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		step->sql = s ? MemoryContextStrdup(caller, s) : NULL;
+		{
+			/* SPI's memory goes with SPI_finish: the list lives in the caller's */
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			steps = lappend(steps, step);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	return steps;
+}
+
+/*
+ * A backfill step: its args go to the job row (once; after that the row
+ * keeps its position), then the batches run.
+ */
+static void
+run_backfill(int64 job_id, int n, OnlineStep *step)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, OIDOID};
+	Datum		values[4];
+	char	   *args;
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(step->backfill);
+	values[2] = Int32GetDatum(n);
+	values[3] = ObjectIdGetDatum(step->relation);
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_exec("UPDATE migrate.job"
+				 "   SET args = CASE WHEN (args->>'backfill_step')::int IS DISTINCT FROM $3"
+				 "                   THEN args || $2::jsonb || jsonb_build_object('backfill_step', $3)"
+				 "                   ELSE args END,"
+				 "       relation = $4"
+				 " WHERE id = $1 RETURNING args::text",
+				 4, argtypes, values, NULL, 0);
+	args = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+
+	backfill_run_job(job_id, step->relation, args);
+}
+
+/* A statement step; a failed concurrent index build is dropped and redone. */
+static void
+run_statement(int64 job_id, const char *version, int n, OnlineStep *step,
+			  bool resuming)
+{
+	MemoryContext context = CurrentMemoryContext;
+	StepDone	done = {job_id, n + 1};
+	volatile int attempt;
+
+	for (attempt = 1;; attempt++)
+	{
+		ErrorData  *volatile edata = NULL;
+
+		PG_TRY();
+		{
+			toplevel_execute_retrying(step->sql, version,
+									  psprintf("online step %d", n + 1),
+									  resuming || attempt > 1, record_step, &done);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(context);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+		}
+		PG_END_TRY();
+		if (edata == NULL)
+			return;
+
+		/* deadlocks and serialization failures are worth another build */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_TRANSACTION_ROLLBACK ||
+			attempt >= INDEX_BUILD_ATTEMPTS)
+			ReThrowError(edata);
+		ereport(LOG,
+				(errmsg("migrate: online migration %s, step %d failed (%s), retrying",
+						version, n + 1, edata->message)));
+		FreeErrorData(edata);
+	}
+}
+
+/*
+ * The body of the job, from the step it reached.  Statement steps always
+ * run as resumed ones: an index that a start cannot have left behind is
+ * one this job built (kept when valid, dropped and built again if not).
+ */
+void
+online_run_job(int64 job_id, const char *version, int current_step,
+			   const char *args_json)
+{
+	List	   *steps = read_steps(args_json);
+
+	for (int n = current_step; n < list_length(steps); n++)
+	{
+		OnlineStep *step = list_nth(steps, n);
+
+		CHECK_FOR_INTERRUPTS();
+		if (step->backfill)
+		{
+			StepDone	done = {job_id, n + 1};
+
+			run_backfill(job_id, n, step);
+			StartTransactionCommand();
+			record_step(&done);
+			CommitTransactionCommand();
+		}
+		else
+			run_statement(job_id, version, n, step, true);
+	}
+}

@@ -1,0 +1,989 @@
+/*-------------------------------------------------------------------------
+ *
+ * lifecycle.c
+ *	  The life of an online migration: register, start (expand), complete
+ *	  (contract), rollback; and its version schema.
+ *
+ * Start runs in the deployer's transaction (migrate_upgrade): shadow
+ * columns under names of their own, a schema of views presenting the new
+ * shape, triggers that keep both shapes written, and a background job for
+ * what must not block (backfills, validations, concurrent index builds).
+ * The old shape is the tables themselves, unchanged for old readers and
+ * writers.  Every DDL statement runs under the lock-safe discipline, and
+ * each takes its ACCESS EXCLUSIVE lock, if any, only for a catalog change.
+ * Complete renames the shadow columns into place and drops what the new
+ * shape hides; rollback drops everything start made, so that the schema
+ * is as it was.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "online.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(migrate_register_online);
+PG_FUNCTION_INFO_V1(migrate_complete);
+PG_FUNCTION_INFO_V1(migrate_rollback);
+PG_FUNCTION_INFO_V1(migrate_version_schema);
+
+/* How long rollback waits for the workers it cancelled to let go. */
+#define ROLLBACK_WAIT_MS	30000
+
+static void
+ddl(OnlineMigration *m, const char *where, const char *sql)
+{
+	locksafe_execute(sql, m->version, where);
+}
+
+static char *
+table_sql(OnlineMigration *m, const char *table)
+{
+	return online_qualified(m->schema, table);
+}
+
+static char *
+sync_function(OnlineMigration *m, Oid relid)
+{
+	return online_qualified(m->vschema, psprintf("_migrate_sync_%u", relid));
+}
+
+/* Run a query on the system catalogs; its rows are in SPI_tuptable. */
+static void
+catalog_query(const char *sql, Oid arg)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(arg)};
+
+	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the system catalogs");
+}
+
+/*
+ * migrate_register_online(version text, name text, operations jsonb)
+ *		RETURNS text
+ *
+ * Registers an online migration after checking its whole document; nothing
+ * is registered when any of it is wrong.
+ */
+Datum
+migrate_register_online(PG_FUNCTION_ARGS)
+{
+	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Jsonb	   *operations;
+	OnlineMigration *m;
+	MigrationDefinition def = {0};
+
+	register_check_names(version, name);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("operations must not be NULL")));
+	operations = PG_GETARG_JSONB_P(2);
+	m = online_parse(version, name, operations);
+	(void) online_shape(m, false);
+
+	def.version = version;
+	def.name = name;
+	def.kind = "online";
+	def.operations = JsonbToCString(NULL, &operations->root, VARSIZE(operations));
+	def.transactional = true;
+	register_definition(&def);
+	PG_RETURN_TEXT_P(cstring_to_text(version));
+}
+
+/* The SQL type of a column of the document. */
+static char *
+column_type(OnlineColumn *col, Oid *typid, int32 *typmod)
+{
+	online_type(col->type, typid, typmod);
+	return format_type_with_typemod(*typid, *typmod);
+}
+
+static void
+start_create_table(OnlineMigration *m, OnlineOp *op)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+	List	   *pk = NIL;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", table_sql(m, op->table));
+	foreach(lc, op->columns)
+	{
+		OnlineColumn *col = lfirst(lc);
+		Oid			typid;
+		int32		typmod;
+		char	   *type = column_type(col, &typid, &typmod);
+
+		appendStringInfo(&sql, "%s%s %s", foreach_current_index(lc) > 0 ? ", " : "",
+						 quote_identifier(col->name), type);
+		if (!col->nullable)
+			appendStringInfoString(&sql, " NOT NULL");
+		if (col->default_expr)
+			appendStringInfo(&sql, " DEFAULT %s",
+							 online_default(col->default_expr, typid, typmod));
+		if (col->unique)
+			appendStringInfoString(&sql, " UNIQUE");
+		if (col->primary_key)
+			pk = lappend(pk, col->name);
+	}
+	if (pk != NIL)
+	{
+		appendStringInfoString(&sql, ", PRIMARY KEY (");
+		foreach(lc, pk)
+			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+							 quote_identifier(lfirst(lc)));
+		appendStringInfoChar(&sql, ')');
+	}
+	appendStringInfoChar(&sql, ')');
+	ddl(m, "create_table", sql.data);
+	foreach(lc, op->columns)
+	{
+		OnlineColumn *col = lfirst(lc);
+
+		if (col->comment)
+			ddl(m, "create_table", psprintf("COMMENT ON COLUMN %s.%s IS %s",
+											table_sql(m, op->table),
+											quote_identifier(col->name),
+											quote_literal_cstr(col->comment)));
+	}
+}
+
+/* add_column: the column under its shadow name (its own on a new table). */
+static void
+start_add_column(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
+{
+	OnlineColumn *col = op->column;
+	Oid			typid;
+	int32		typmod;
+	char	   *type = column_type(col, &typid, &typmod);
+	char	   *physical = t->created ? col->name : online_shadow_name(col->name);
+	char	   *def = col->default_expr ? online_default(col->default_expr, typid, typmod) : NULL;
+	bool		volatile_default = def && online_expression_volatile(col->default_expr);
+	char	   *table = table_sql(m, op->table);
+
+	/* a volatile default in ADD COLUMN would rewrite the table */
+	ddl(m, "add_column",
+		psprintf("ALTER TABLE %s ADD COLUMN %s %s%s%s%s", table,
+				 quote_identifier(physical), type,
+				 def && !volatile_default ? " DEFAULT " : "",
+				 def && !volatile_default ? def : "",
+				 t->created && !col->nullable ? " NOT NULL" : ""));
+	if (volatile_default)
+		ddl(m, "add_column",
+			psprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", table,
+					 quote_identifier(physical), def));
+	if (col->comment)
+		ddl(m, "add_column", psprintf("COMMENT ON COLUMN %s.%s IS %s", table,
+									  quote_identifier(physical),
+									  quote_literal_cstr(col->comment)));
+	if (!t->created && !col->nullable)
+	{
+		/* NOT NULL for new rows now; for old ones once they are backfilled */
+		const char *check = quote_identifier(online_check_name(col->name));
+
+		ddl(m, "add_column",
+			psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+					 table, check, quote_identifier(physical)));
+		appendStringInfo(steps, "%s{\"sql\": ", steps->len > 1 ? ", " : "");
+		escape_json(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, check));
+		appendStringInfoString(steps, ", \"after_backfill\": true}");
+	}
+}
+
+/* The columns of a table not changed by the migration, as its shape. */
+static ShapeTable *
+unchanged_table(Oid relid, const char *name)
+{
+	ShapeTable *t = palloc0(sizeof(ShapeTable));
+
+	t->name = pstrdup(name);
+	t->relid = relid;
+	catalog_query("SELECT attname FROM pg_catalog.pg_attribute"
+				  " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+				  relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		ShapeColumn *c = palloc0(sizeof(ShapeColumn));
+
+		c->name = c->old_name = c->physical =
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		t->columns = lappend(t->columns, c);
+	}
+	return t;
+}
+
+/*
+ * The view of one table in the version schema: the new shape's columns
+ * under their new names, the table's defaults, and the table's grants.
+ */
+static void
+create_view(OnlineMigration *m, ShapeTable *t)
+{
+	StringInfoData sql;
+	char	   *view = online_qualified(m->vschema, t->name);
+	ListCell   *lc;
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ", view);
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+
+		if (c->hidden)
+			continue;
+		appendStringInfo(&sql, "%s%s AS %s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
+						 quote_identifier(c->physical), quote_identifier(c->name));
+	}
+	appendStringInfo(&sql, " FROM %s", table_sql(m, t->name));
+	ddl(m, "version schema", sql.data);
+
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+		Oid			argtypes[2] = {OIDOID, TEXTOID};
+		Datum		values[2] = {ObjectIdGetDatum(t->relid), CStringGetTextDatum(c->physical)};
+
+		if (c->hidden)
+			continue;
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
+								  "  FROM pg_catalog.pg_attrdef d"
+								  "  JOIN pg_catalog.pg_attribute a"
+								  "    ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+								  " WHERE d.adrelid = $1 AND a.attname = $2"
+								  "   AND a.attgenerated = ''",
+								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read column defaults");
+		if (SPI_processed > 0)
+			ddl(m, "version schema",
+				psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", view,
+						 quote_identifier(c->name),
+						 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
+	}
+
+	/* who may use the table may use its view (which checks the table too) */
+	catalog_query("SELECT a.privilege_type, r.rolname"
+				  "  FROM pg_catalog.pg_class c"
+				  " CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a"
+				  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
+				  " WHERE c.oid = $1 AND a.grantee <> c.relowner"
+				  "   AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')",
+				  t->relid);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+
+		ddl(m, "version schema",
+			psprintf("GRANT %s ON %s TO %s",
+					 SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1), view,
+					 role ? quote_identifier(role) : "PUBLIC"));
+	}
+}
+
+/* The version schema, with a view of every table of the schema. */
+static void
+create_version_schema(OnlineMigration *m, List *shape)
+{
+	Oid			nsp = get_namespace_oid(m->schema, false);
+	List	   *tables = NIL;
+	ListCell   *lc;
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	if (OidIsValid(get_namespace_oid(m->vschema, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_SCHEMA),
+				 errmsg("schema \"%s\" already exists", m->vschema),
+				 errdetail("Online migration %s keeps the views of its new shape in it.", m->version)));
+	ddl(m, "version schema", psprintf("CREATE SCHEMA %s", quote_identifier(m->vschema)));
+
+	catalog_query("SELECT r.rolname FROM pg_catalog.pg_namespace n"
+				  " CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a"
+				  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
+				  " WHERE n.oid = $1 AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner",
+				  nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+
+		ddl(m, "version schema",
+			psprintf("GRANT USAGE ON SCHEMA %s TO %s", quote_identifier(m->vschema),
+					 role ? quote_identifier(role) : "PUBLIC"));
+	}
+
+	catalog_query("SELECT c.oid, c.relname FROM pg_catalog.pg_class c"
+				  " WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p')"
+				  "   AND NOT c.relispartition ORDER BY c.relname",
+				  nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
+		char	   *name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		ShapeTable *t = shape_find(shape, name);
+
+		if (t == NULL)
+			t = unchanged_table(relid, name);
+		t->relid = relid;
+		tables = lappend(tables, t);
+	}
+	foreach(lc, tables)
+		create_view(m, lfirst(lc));
+}
+
+/*
+ * The trigger that keeps both shapes written.  A write by a session whose
+ * search_path starts with the version schema comes from the new shape: the
+ * columns it hides get their down expressions.  Any other write comes from
+ * the old shape: the added columns get their up expressions.  Expressions
+ * see the row's columns as variables named as in their shape; they are the
+ * server's deparsed text of what it analysed.
+ */
+static void
+create_sync_trigger(OnlineMigration *m, ShapeTable *t)
+{
+	StringInfoData body;
+	StringInfoData newside;
+	StringInfoData oldside;
+	StringInfoData fill;
+	char	   *table = table_sql(m, t->name);
+	Oid			viewid = get_relname_relid(t->name, get_namespace_oid(m->vschema, false));
+	ListCell   *lc;
+
+	initStringInfo(&newside);
+	initStringInfo(&oldside);
+	initStringInfo(&fill);
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+		Oid			typid;
+		int32		typmod;
+		Oid			collid;
+
+		get_atttypetypmodcoll(t->relid, get_attnum(t->relid, c->physical),
+							  &typid, &typmod, &collid);
+		if (c->dropped_by && c->dropped_by->down)
+			appendStringInfo(&newside, "      NEW.%s := (%s);\n", quote_identifier(c->physical),
+							 online_expression(c->dropped_by->down, viewid, typid, typmod,
+											   "down"));
+		if (c->added_by && c->added_by->up)
+			appendStringInfo(&oldside, "      NEW.%s := (%s);\n", quote_identifier(c->physical),
+							 online_expression(c->added_by->up, t->relid, typid, typmod, "up"));
+		else if (c->added_by && c->added_by->column->default_expr &&
+				 online_expression_volatile(c->added_by->column->default_expr))
+			appendStringInfo(&fill, "    NEW.%s := %s;\n", quote_identifier(c->physical),
+							 online_default(c->added_by->column->default_expr, typid, typmod));
+	}
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "BEGIN\n");
+	appendStringInfo(&body,
+					 "  IF (pg_catalog.current_schemas(false))[1] OPERATOR(pg_catalog.=) %s::pg_catalog.name THEN\n",
+					 quote_literal_cstr(m->vschema));
+	if (newside.len > 0)
+	{
+		appendStringInfoString(&body, "    DECLARE\n");
+		foreach(lc, t->columns)
+		{
+			ShapeColumn *c = lfirst(lc);
+
+			if (!c->hidden)
+				appendStringInfo(&body, "      %s %s.%s%%TYPE := NEW.%s;\n",
+								 quote_identifier(c->name), table,
+								 quote_identifier(c->physical), quote_identifier(c->physical));
+		}
+		appendStringInfo(&body, "    BEGIN\n%s    END;\n", newside.data);
+	}
+	else
+		appendStringInfoString(&body, "    NULL;\n");
+	appendStringInfoString(&body, "  ELSE\n");
+	if (oldside.len > 0)
+	{
+		appendStringInfoString(&body, "    DECLARE\n");
+		foreach(lc, t->columns)
+		{
+			ShapeColumn *c = lfirst(lc);
+
+			if (c->old_name)
+				appendStringInfo(&body, "      %s %s.%s%%TYPE := NEW.%s;\n",
+								 quote_identifier(c->old_name), table,
+								 quote_identifier(c->physical), quote_identifier(c->physical));
+		}
+		appendStringInfo(&body, "    BEGIN\n%s    END;\n", oldside.data);
+	}
+	else
+		appendStringInfoString(&body, "    NULL;\n");
+	appendStringInfoString(&body, "  END IF;\n");
+	if (t->backfill)
+	{
+		/* a volatile default is computed once per row: when it is backfilled */
+		if (fill.len > 0)
+			appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n",
+							 quote_identifier(ONLINE_MARKER), fill.data);
+		appendStringInfo(&body, "  NEW.%s := false;\n", quote_identifier(ONLINE_MARKER));
+	}
+	appendStringInfoString(&body, "  RETURN NEW;\nEND\n");
+
+	ddl(m, "sync trigger",
+		psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
+				 sync_function(m, t->relid), quote_literal_cstr(body.data)));
+	ddl(m, "sync trigger",
+		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+				 " FOR EACH ROW EXECUTE FUNCTION %s()",
+				 quote_identifier(ONLINE_TRIGGER), table, sync_function(m, t->relid)));
+}
+
+/* create_index: a concurrent build by the job, on the table's own columns. */
+static void
+index_step(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE %sINDEX CONCURRENTLY %s ON %s",
+					 op->unique ? "UNIQUE " : "", quote_identifier(op->index_name),
+					 table_sql(m, op->table));
+	if (op->method)
+		appendStringInfo(&sql, " USING %s", quote_identifier(op->method));
+	appendStringInfoString(&sql, " (");
+	foreach(lc, op->columns)
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 quote_identifier(shape_column(t, lfirst(lc))->physical));
+	appendStringInfoChar(&sql, ')');
+	if (op->where)
+		appendStringInfo(&sql, " WHERE %s",
+						 online_index_predicate(op->where,
+												get_relname_relid(t->name, get_namespace_oid(m->vschema, false)),
+												t->relid, t));
+	appendStringInfo(steps, "%s{\"sql\": ", steps->len > 1 ? ", " : "");
+	escape_json(steps, sql.data);
+	appendStringInfoString(steps, "}");
+}
+
+/*
+ * Start (expand) an online migration in the caller's transaction, and
+ * queue its background job.  The caller holds the deploy lock and is
+ * connected to SPI.
+ */
+void
+online_start(OnlineMigration *m)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	List	   *shape = online_shape(m, false);
+	LockSafeState *ls;
+	StringInfoData steps;
+	StringInfoData backfills;
+	ListCell   *lc;
+	int64		rows_total = 0;
+	bool		has_steps;
+
+	initStringInfo(&steps);
+	initStringInfo(&backfills);
+	appendStringInfoChar(&steps, '[');
+	appendStringInfoChar(&backfills, '[');
+
+	ls = locksafe_begin();
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+		ShapeTable *t = op->table ? shape_find(shape, op->table) : NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		switch (op->kind)
+		{
+			case OP_CREATE_TABLE:
+				start_create_table(m, op);
+				t->relid = get_relname_relid(t->name, get_namespace_oid(m->schema, false));
+				break;
+			case OP_ADD_COLUMN:
+				start_add_column(m, op, t, &steps);
+				break;
+			case OP_SQL:
+				script_run(m->version, m->name, "up", op->sql_up);
+				break;
+			default:
+				break;
+		}
+	}
+
+	/* the marker: existing rows need the backfill, rows written since do not */
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (!t->backfill)
+			continue;
+		ddl(m, "backfill marker",
+			psprintf("ALTER TABLE %s ADD COLUMN %s boolean DEFAULT true",
+					 table_sql(m, t->name), quote_identifier(ONLINE_MARKER)));
+		ddl(m, "backfill marker",
+			psprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT false",
+					 table_sql(m, t->name), quote_identifier(ONLINE_MARKER)));
+	}
+
+	create_version_schema(m, shape);
+
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (t->sync)
+			create_sync_trigger(m, t);
+		if (t->backfill)
+		{
+			int64		rows;
+			char	   *args = backfill_job_args(t->relid,
+												 psprintf("%s = false", quote_identifier(ONLINE_MARKER)),
+												 quote_identifier(ONLINE_MARKER),
+												 migrate_batch_size, &rows);
+
+			rows_total += rows;
+			appendStringInfo(&backfills, "%s{\"relation\": %u, \"backfill\": %s}",
+							 backfills.len > 1 ? ", " : "", t->relid, args);
+		}
+	}
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+
+		if (op->kind == OP_CREATE_INDEX)
+			index_step(m, op, shape_find(shape, op->table), &steps);
+	}
+	locksafe_end(ls);
+
+	appendStringInfoChar(&steps, ']');
+	appendStringInfoChar(&backfills, ']');
+	has_steps = steps.len > 2 || backfills.len > 2;
+	if (has_steps)
+	{
+		/* backfills first: validations need the rows filled */
+		StringInfoData args;
+
+		initStringInfo(&args);
+		appendStringInfo(&args, "{\"settings\": %s, \"backfills\": %s, \"steps\": %s}",
+						 job_settings_json(), backfills.data, steps.data);
+		(void) job_queue("online", m->version, NULL, InvalidOid, rows_total, args.data);
+	}
+
+	{
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+		Datum		values[2] = {CStringGetTextDatum(m->version),
+		CStringGetTextDatum(has_steps ? "active" : "ready")};
+
+		catalog_exec("UPDATE migrate.migration SET state = $2, last_error = NULL,"
+					 "       steps_done = 0 WHERE version = $1",
+					 2, argtypes, values, NULL, 0);
+	}
+	event_log(m->version, "start", started,
+			  psprintf("new shape in schema %s%s", m->vschema,
+					   has_steps ? "; background job queued" : ""), NULL);
+	fingerprint_record("start", m->version);
+}
+
+/*
+ * The online migration in flight (active, ready, or failed in its
+ * background phase), or NULL; *state gets its state.
+ */
+char *
+online_in_flight(char **state)
+{
+	catalog_exec("SELECT version, state FROM migrate.migration"
+				 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed')"
+				 " ORDER BY version_key LIMIT 1", 0, NULL, NULL, NULL, 1);
+	if (SPI_processed == 0)
+		return NULL;
+	if (state)
+		*state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* The version argument, or the migration in flight; raises 55000 if none. */
+static OnlineMigration *
+migration_in_flight(FunctionCallInfo fcinfo, char **state, const char *verb)
+{
+	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (version)
+	{
+		version_check_arg(version, "version");
+		version = lookup_version(version);
+	}
+	else
+	{
+		version = online_in_flight(NULL);
+		if (version == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("no online migration is in flight"),
+					 errhint("migrate_upgrade() starts one.")));
+	}
+	return online_load(version, true, state);
+}
+
+/* Drop the views of a version schema, then the schema (never CASCADE). */
+static void
+drop_version_schema(OnlineMigration *m, const char *vschema)
+{
+	Oid			nsp = get_namespace_oid(vschema, true);
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	if (!OidIsValid(nsp))
+		return;
+	catalog_query("SELECT c.relname FROM pg_catalog.pg_class c"
+				  " WHERE c.relnamespace = $1 AND c.relkind = 'v' ORDER BY c.relname", nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+		ddl(m, "version schema",
+			psprintf("DROP VIEW %s",
+					 online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
+	ddl(m, "version schema", psprintf("DROP SCHEMA %s", quote_identifier(vschema)));
+}
+
+static void
+drop_sync_triggers(OnlineMigration *m, List *shape)
+{
+	ListCell   *lc;
+
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (!t->sync || !OidIsValid(t->relid))
+			continue;
+		ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+										quote_identifier(ONLINE_TRIGGER),
+										table_sql(m, t->name)));
+		ddl(m, "sync trigger", psprintf("DROP FUNCTION IF EXISTS %s()",
+										sync_function(m, t->relid)));
+	}
+}
+
+static void
+drop_markers(OnlineMigration *m, List *shape)
+{
+	ListCell   *lc;
+
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (t->backfill && OidIsValid(t->relid))
+			ddl(m, "backfill marker",
+				psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s",
+						 table_sql(m, t->name), quote_identifier(ONLINE_MARKER)));
+	}
+}
+
+static void
+finish(OnlineMigration *m, const char *state, const char *action, TimestampTz started)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, NAMEOID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(m->version);
+	values[1] = CStringGetTextDatum(state);
+	values[2] = TimestampTzGetDatum(started);
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	catalog_exec("UPDATE migrate.migration"
+				 "   SET state = $2, last_error = NULL, steps_done = 0,"
+				 "       applied_at = CASE WHEN $2 = 'applied' THEN clock_timestamp() END,"
+				 "       applied_by = CASE WHEN $2 = 'applied' THEN $4 END,"
+				 "       duration = CASE WHEN $2 = 'applied' THEN clock_timestamp() - $3 END"
+				 " WHERE version = $1",
+				 4, argtypes, values, NULL, 0);
+	event_log(m->version, action, started, NULL, NULL);
+	fingerprint_record(action, m->version);
+}
+
+/*
+ * migrate_complete(version text DEFAULT NULL)
+ *
+ * Contracts the online migration: the new shape becomes the tables' own.
+ * Only once its background job is done (state ready).
+ */
+Datum
+migrate_complete(PG_FUNCTION_ARGS)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	OnlineMigration *m;
+	char	   *state;
+	List	   *shape;
+	ListCell   *lc;
+	LockSafeState *ls;
+
+	SPI_connect();
+	deploy_lock_acquire();
+	m = migration_in_flight(fcinfo, &state, "complete");
+	if (strcmp(state, "ready") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online migration %s is %s, not ready", m->version, state),
+				 strcmp(state, "active") == 0 ?
+				 errdetail("Its background job is unfinished: see migrate.progress, or wait for it with migrate_wait().") :
+				 strcmp(state, "failed") == 0 ?
+				 errdetail("Its background job failed: fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") :
+				 errdetail("Only a started online migration can be completed.")));
+
+	shape = online_shape(m, true);
+	ls = locksafe_begin();
+
+	/* the shape before this one goes: nothing may use it any more */
+	catalog_exec("SELECT version FROM migrate.migration"
+				 " WHERE kind = 'online' AND state = 'applied'"
+				 " ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
+	if (SPI_processed > 0)
+	{
+		OnlineMigration *previous = online_load(SPI_getvalue(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1),
+												false, NULL);
+
+		drop_version_schema(m, previous->vschema);
+	}
+
+	drop_sync_triggers(m, shape);
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+		ShapeTable *t = op->table ? shape_find(shape, op->table) : NULL;
+		char	   *table = op->table ? table_sql(m, op->table) : NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		switch (op->kind)
+		{
+			case OP_ADD_COLUMN:
+				if (t->created)
+					break;
+				if (!op->column->nullable)
+				{
+					/* the validated check spares SET NOT NULL its scan */
+					ddl(m, "complete", psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", table,
+												quote_identifier(online_shadow_name(op->column->name))));
+					ddl(m, "complete", psprintf("ALTER TABLE %s DROP CONSTRAINT %s", table,
+												quote_identifier(online_check_name(op->column->name))));
+				}
+				ddl(m, "complete", psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", table,
+											quote_identifier(online_shadow_name(op->column->name)),
+											quote_identifier(op->column->name)));
+				break;
+			case OP_DROP_COLUMN:
+				ddl(m, "complete", psprintf("ALTER TABLE %s DROP COLUMN %s", table,
+											quote_identifier(op->column_name)));
+				break;
+			case OP_RENAME_COLUMN:
+				ddl(m, "complete", psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", table,
+											quote_identifier(op->column_name),
+											quote_identifier(op->new_name)));
+				break;
+			case OP_DROP_INDEX:
+				ddl(m, "complete", psprintf("DROP INDEX %s",
+											online_qualified(m->schema, op->index_name)));
+				break;
+			default:
+				break;
+		}
+	}
+	drop_markers(m, shape);
+	locksafe_end(ls);
+
+	finish(m, "applied", "complete", started);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * Cancel the jobs of the migration and wait until their workers have let
+ * go of them, so that what they worked on can be dropped.
+ */
+static void
+stop_jobs(OnlineMigration *m)
+{
+	List	   *ids = NIL;
+	ListCell   *lc;
+	TimestampTz start = GetCurrentTimestamp();
+
+	jobs_select(m->version, "'queued', 'running'", false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		int64	   *p = palloc(sizeof(int64));
+		Datum		pid = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+
+		*p = id;
+		ids = lappend(ids, p);
+		if (!isnull && job_is_live(id))
+			(void) DirectFunctionCall1(pg_cancel_backend, pid);
+	}
+
+	foreach(lc, ids)
+	{
+		int64		id = *(int64 *) lfirst(lc);
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(id)};
+
+		while (job_is_live(id))
+		{
+			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), ROLLBACK_WAIT_MS))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("background job " INT64_FORMAT " of online migration %s is still stopping",
+								id, m->version),
+						 errhint("Call migrate_rollback() again.")));
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 50, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		catalog_exec("UPDATE migrate.job SET state = 'cancelled', worker_pid = NULL,"
+					 "       updated_at = clock_timestamp(), finished_at = clock_timestamp()"
+					 " WHERE id = $1 AND state IN ('queued', 'running')",
+					 1, argtypes, values, NULL, 0);
+	}
+}
+
+/*
+ * migrate_rollback(version text DEFAULT NULL)
+ *
+ * Undoes the expand phase of an online migration in flight: its jobs are
+ * cancelled and everything start made is dropped, in reverse order.
+ */
+Datum
+migrate_rollback(PG_FUNCTION_ARGS)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	OnlineMigration *m;
+	char	   *state;
+	List	   *shape;
+	LockSafeState *ls;
+	ListCell   *lc;
+
+	SPI_connect();
+	deploy_lock_acquire();
+	m = migration_in_flight(fcinfo, &state, "roll back");
+	if (strcmp(state, "active") != 0 && strcmp(state, "ready") != 0 &&
+		strcmp(state, "failed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online migration %s is %s, not in flight", m->version, state),
+				 strcmp(state, "applied") == 0 ?
+				 errhint("A completed online migration is undone by a new migration.") : 0));
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+
+		if (op->kind == OP_SQL && op->sql_down == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_IRREVERSIBLE),
+					 errmsg("online migration %s \"%s\" is irreversible", m->version, m->name),
+					 errdetail("Its sql operation has no down SQL.")));
+	}
+
+	stop_jobs(m);
+	shape = online_shape(m, true);
+	ls = locksafe_begin();
+	drop_sync_triggers(m, shape);
+	drop_version_schema(m, m->vschema);
+	for (int i = list_length(m->ops) - 1; i >= 0; i--)
+	{
+		OnlineOp   *op = list_nth(m->ops, i);
+		ShapeTable *t = op->table ? shape_find(shape, op->table) : NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		switch (op->kind)
+		{
+			case OP_SQL:
+				script_run(m->version, m->name, "down", op->sql_down);
+				break;
+			case OP_CREATE_INDEX:
+				ddl(m, "rollback", psprintf("DROP INDEX IF EXISTS %s",
+											online_qualified(m->schema, op->index_name)));
+				break;
+			case OP_ADD_COLUMN:
+				if (!t->created)
+					ddl(m, "rollback", psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s",
+												table_sql(m, op->table),
+												quote_identifier(online_shadow_name(op->column->name))));
+				break;
+			case OP_CREATE_TABLE:
+				ddl(m, "rollback", psprintf("DROP TABLE IF EXISTS %s", table_sql(m, op->table)));
+				t->relid = InvalidOid;
+				break;
+			default:
+				break;
+		}
+	}
+	drop_markers(m, shape);
+	locksafe_end(ls);
+
+	finish(m, "rolled_back", "rollback", started);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * migrate_version_schema(version text DEFAULT NULL) RETURNS name
+ *
+ * The schema of the views of an online migration's new shape: of the given
+ * one, else of the one in flight, else of the latest completed one.
+ */
+Datum
+migrate_version_schema(PG_FUNCTION_ARGS)
+{
+	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MemoryContext caller = CurrentMemoryContext;
+	OnlineMigration *m;
+	char	   *vschema;
+
+	SPI_connect();
+	if (version)
+	{
+		version_check_arg(version, "version");
+		version = lookup_version(version);
+	}
+	else
+	{
+		version = online_in_flight(NULL);
+		if (version == NULL)
+		{
+			catalog_exec("SELECT version FROM migrate.migration"
+						 " WHERE kind = 'online' AND state = 'applied'"
+						 " ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
+			if (SPI_processed == 0)
+			{
+				SPI_finish();
+				PG_RETURN_NULL();
+			}
+			version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		}
+	}
+	m = online_load(version, false, NULL);
+	vschema = MemoryContextStrdup(caller, m->vschema);
+	SPI_finish();
+	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(vschema)));
+}

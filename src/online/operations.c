@@ -1,0 +1,877 @@
+/*-------------------------------------------------------------------------
+ *
+ * operations.c
+ *	  The operations document of an online migration: its parsing and
+ *	  validation, the shape of the tables it changes, and the expressions
+ *	  it carries.
+ *
+ * A document is checked whole before anything is registered or started:
+ * its structure here, its names against the live catalog by replaying the
+ * operations over the tables' columns (online_shape).  Errors name the
+ * operation by its position.  Expressions are parsed and analysed by the
+ * server, and what migrate puts into SQL is the server's own deparsed form
+ * of them, never the text as given.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "online.h"
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "parser/parse_type.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+
+#define SHADOW_PREFIX	"_migrate_new_"
+#define CHECK_PREFIX	"_migrate_nn_"
+/* the longest name of an added column: room for the prefixes */
+#define ADDED_NAME_MAX	(NAMEDATALEN - 1 - (int) strlen(SHADOW_PREFIX))
+
+static const char *const op_names[] = {
+	"create_table", "add_column", "drop_column", "rename_column",
+	"create_index", "drop_index", "sql", NULL
+};
+
+static const char *const op_fields[][8] = {
+	{"schema", "table", "columns", NULL},
+	{"schema", "table", "column", "up", NULL},
+	{"schema", "table", "column", "down", NULL},
+	{"schema", "table", "from", "to", NULL},
+	{"schema", "table", "name", "columns", "unique", "method", "where", NULL},
+	{"schema", "name", NULL},
+	{"up", "down", NULL},
+};
+
+static const char *const column_fields[] = {
+	"name", "type", "nullable", "default", "primary_key", "unique", "comment", NULL
+};
+
+#define op_error(op, ...) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
+			 errmsg("operation %d (%s): %s", (op)->index, (op)->opname, \
+					psprintf(__VA_ARGS__))))
+
+/* errors of the server while it checks an operation name the operation */
+static void
+op_error_callback(void *arg)
+{
+	OnlineOp   *op = (OnlineOp *) arg;
+
+	if (op != NULL)
+		errcontext("operation %d (%s) of the online migration", op->index, op->opname);
+}
+
+static JsonbContainer *
+container_of(JsonbValue *v)
+{
+	return v->type == jbvBinary ? v->val.binary.data : NULL;
+}
+
+/* The keys of an object must all be known. */
+static void
+check_keys(OnlineOp *op, JsonbContainer *obj, const char *const *allowed,
+		   const char *what)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		for (int i = 0; allowed[i]; i++)
+			if (strcmp(allowed[i], key) == 0)
+				known = true;
+		if (!known)
+			op_error(op, "unknown field \"%s\" in %s", key, what);
+	}
+}
+
+static JsonbValue *
+get_field(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+
+	return (v && v->type == jbvNull) ? NULL : v;
+}
+
+static char *
+get_string(OnlineOp *op, JsonbContainer *obj, const char *key, bool required)
+{
+	JsonbValue *v = get_field(obj, key);
+
+	if (v == NULL)
+	{
+		if (required)
+			op_error(op, "field \"%s\" is required", key);
+		return NULL;
+	}
+	if (v->type != jbvString)
+		op_error(op, "field \"%s\" must be a string", key);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* An identifier: a non-empty string that fits in a name. */
+static char *
+get_identifier(OnlineOp *op, JsonbContainer *obj, const char *key, bool required)
+{
+	char	   *s = get_string(op, obj, key, required);
+
+	if (s == NULL)
+		return NULL;
+	if (s[0] == '\0')
+		op_error(op, "field \"%s\" must not be empty", key);
+	if (strlen(s) >= NAMEDATALEN)
+		op_error(op, "identifier \"%s\" is longer than %d bytes", s, NAMEDATALEN - 1);
+	return s;
+}
+
+static bool
+get_bool(OnlineOp *op, JsonbContainer *obj, const char *key, bool dflt)
+{
+	JsonbValue *v = get_field(obj, key);
+
+	if (v == NULL)
+		return dflt;
+	if (v->type != jbvBool)
+		op_error(op, "field \"%s\" must be true or false", key);
+	return v->val.boolean;
+}
+
+/* An expression: one, as the server's grammar sees it. */
+static char *
+get_expression(OnlineOp *op, JsonbContainer *obj, const char *key)
+{
+	char	   *s = get_string(op, obj, key, false);
+
+	if (s == NULL)
+		return NULL;
+	(void) online_expression(s, InvalidOid, InvalidOid, -1, NULL);
+	return s;
+}
+
+static OnlineColumn *
+parse_column(OnlineOp *op, JsonbValue *v)
+{
+	JsonbContainer *c = container_of(v);
+	OnlineColumn *col = palloc0(sizeof(OnlineColumn));
+
+	if (c == NULL || !JsonContainerIsObject(c))
+		op_error(op, "a column must be an object");
+	check_keys(op, c, column_fields, "a column");
+	col->name = get_identifier(op, c, "name", true);
+	col->type = get_string(op, c, "type", true);
+	col->nullable = get_bool(op, c, "nullable", true);
+	col->primary_key = get_bool(op, c, "primary_key", false);
+	col->unique = get_bool(op, c, "unique", false);
+	col->comment = get_string(op, c, "comment", false);
+	col->default_expr = get_string(op, c, "default", false);
+	if (col->default_expr)
+		(void) online_expression(col->default_expr, InvalidOid, InvalidOid, -1, NULL);
+	{
+		Oid			typid;
+		int32		typmod;
+
+		online_type(col->type, &typid, &typmod);
+	}
+	return col;
+}
+
+/* The array under key, as a list of its elements' values. */
+static List *
+get_array(OnlineOp *op, JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = get_field(obj, key);
+	JsonbContainer *c;
+	List	   *elems = NIL;
+
+	if (v == NULL)
+		op_error(op, "field \"%s\" is required", key);
+	c = container_of(v);
+	if (c == NULL || !JsonContainerIsArray(c) || JsonContainerSize(c) == 0)
+		op_error(op, "field \"%s\" must be a non-empty array", key);
+	for (uint32 i = 0; i < JsonContainerSize(c); i++)
+		elems = lappend(elems, getIthJsonbValueFromContainer(c, i));
+	return elems;
+}
+
+static void
+parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
+{
+	char	   *schema;
+	ListCell   *lc;
+
+	if (body == NULL || !JsonContainerIsObject(body))
+		op_error(op, "the operation's value must be an object");
+	check_keys(op, body, op_fields[op->kind], "the operation");
+
+	if (op->kind != OP_SQL)
+	{
+		schema = get_identifier(op, body, "schema", false);
+		if (schema == NULL)
+			schema = "public";
+		if (m->schema == NULL)
+			m->schema = schema;
+		else if (strcmp(m->schema, schema) != 0)
+			op_error(op, "works in schema \"%s\", but the migration works in schema \"%s\"",
+					 schema, m->schema);
+	}
+
+	switch (op->kind)
+	{
+		case OP_CREATE_TABLE:
+			op->table = get_identifier(op, body, "table", true);
+			foreach(lc, get_array(op, body, "columns"))
+				op->columns = lappend(op->columns, parse_column(op, lfirst(lc)));
+			break;
+		case OP_ADD_COLUMN:
+			{
+				JsonbValue *v = get_field(body, "column");
+
+				op->table = get_identifier(op, body, "table", true);
+				if (v == NULL)
+					op_error(op, "field \"column\" is required");
+				op->column = parse_column(op, v);
+				if (op->column->primary_key)
+					op_error(op, "an added column cannot be the primary key");
+				if (op->column->unique)
+					op_error(op, "an added column cannot be unique: add it, then create a unique index");
+				if (strlen(op->column->name) > ADDED_NAME_MAX)
+					op_error(op, "name of added column \"%s\" is longer than %d bytes",
+							 op->column->name, ADDED_NAME_MAX);
+				op->up = get_expression(op, body, "up");
+				if (!op->column->nullable && op->up == NULL &&
+					(op->column->default_expr == NULL ||
+					 online_expression_volatile(op->column->default_expr)))
+					op_error(op, "column \"%s\" is NOT NULL without a default, so it needs \"up\" to fill the existing rows",
+							 op->column->name);
+				break;
+			}
+		case OP_DROP_COLUMN:
+			op->table = get_identifier(op, body, "table", true);
+			op->column_name = get_identifier(op, body, "column", true);
+			op->down = get_expression(op, body, "down");
+			break;
+		case OP_RENAME_COLUMN:
+			op->table = get_identifier(op, body, "table", true);
+			op->column_name = get_identifier(op, body, "from", true);
+			op->new_name = get_identifier(op, body, "to", true);
+			break;
+		case OP_CREATE_INDEX:
+			op->table = get_identifier(op, body, "table", true);
+			op->index_name = get_identifier(op, body, "name", true);
+			foreach(lc, get_array(op, body, "columns"))
+			{
+				JsonbValue *v = lfirst(lc);
+				char	   *name;
+
+				if (v->type != jbvString || v->val.string.len == 0)
+					op_error(op, "index columns must be non-empty strings");
+				name = pnstrdup(v->val.string.val, v->val.string.len);
+				if (strlen(name) >= NAMEDATALEN)
+					op_error(op, "identifier \"%s\" is longer than %d bytes", name, NAMEDATALEN - 1);
+				op->columns = lappend(op->columns, name);
+			}
+			op->unique = get_bool(op, body, "unique", false);
+			op->method = get_identifier(op, body, "method", false);
+			if (op->method && !SearchSysCacheExists1(AMNAME, CStringGetDatum(op->method)))
+				op_error(op, "access method \"%s\" does not exist", op->method);
+			op->where = get_expression(op, body, "where");
+			break;
+		case OP_DROP_INDEX:
+			op->index_name = get_identifier(op, body, "name", true);
+			break;
+		case OP_SQL:
+			{
+				MigrationScript script = {0};
+
+				op->sql_up = get_string(op, body, "up", true);
+				op->sql_down = get_string(op, body, "down", false);
+				script.version = m->version;
+				script.name = m->name;
+				script.direction = "up";
+				script.sql = op->sql_up;
+				script_parse(&script);
+				if (script.stmts == NIL)
+					op_error(op, "field \"up\" has no statements");
+				script_check(&script, true);
+				if (op->sql_down)
+				{
+					script.direction = "down";
+					script.sql = op->sql_down;
+					script_parse(&script);
+					script_check(&script, true);
+				}
+				break;
+			}
+	}
+}
+
+/*
+ * Parse and check the document: an array of one-key objects.  Checks the
+ * names against the live catalog too (online_shape); raises 22023 naming
+ * the operation at fault.
+ */
+OnlineMigration *
+online_parse(const char *version, const char *name, Jsonb *operations)
+{
+	OnlineMigration *m = palloc0(sizeof(OnlineMigration));
+	JsonbContainer *root = &operations->root;
+	ErrorContextCallback errcallback;
+	OnlineOp   *current = NULL;
+	StringInfoData vschema;
+
+	m->version = pstrdup(version);
+	m->name = pstrdup(name);
+	if (!JsonContainerIsArray(root) || JsonContainerIsScalar(root) ||
+		JsonContainerSize(root) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("operations must be a non-empty array of operations")));
+
+	errcallback.callback = op_error_callback;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	for (uint32 i = 0; i < JsonContainerSize(root); i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(root, i);
+		JsonbContainer *c = container_of(v);
+		OnlineOp   *op = palloc0(sizeof(OnlineOp));
+		JsonbIterator *it;
+		JsonbValue	key;
+		char	   *opname = NULL;
+
+		op->index = i + 1;
+		op->opname = "?";
+		errcallback.arg = NULL;
+		if (c == NULL || !JsonContainerIsObject(c) || JsonContainerSize(c) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("operation %d must be an object with one key, the operation's name",
+							op->index)));
+		it = JsonbIteratorInit(c);
+		while (JsonbIteratorNext(&it, &key, true) != WJB_DONE)
+			if (key.type == jbvString && opname == NULL)
+				opname = pnstrdup(key.val.string.val, key.val.string.len);
+		for (int k = 0; op_names[k]; k++)
+			if (strcmp(op_names[k], opname) == 0)
+			{
+				op->kind = (OnlineOpKind) k;
+				op->opname = op_names[k];
+			}
+		if (strcmp(op->opname, "?") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("operation %d: unknown operation \"%s\"", op->index, opname),
+					 errhint("Operations are create_table, add_column, drop_column, rename_column, create_index, drop_index and sql.")));
+		current = op;
+		errcallback.arg = op;
+		parse_op(m, op, container_of(get_field(c, opname)));
+		m->ops = lappend(m->ops, op);
+	}
+	error_context_stack = errcallback.previous;
+
+	if (m->schema == NULL)
+		m->schema = "public";
+	if (list_length(m->ops) > 1)
+	{
+		ListCell   *lc;
+
+		foreach(lc, m->ops)
+		{
+			current = lfirst(lc);
+			if (current->kind == OP_SQL)
+				op_error(current, "an sql operation must be the only operation of its migration");
+		}
+	}
+
+	/* the schema of the new shape: <schema>_v<version, dots as underscores> */
+	initStringInfo(&vschema);
+	appendStringInfo(&vschema, "%s_v", m->schema);
+	for (const char *p = version; *p; p++)
+		appendStringInfoChar(&vschema, *p == '.' ? '_' : *p);
+	if (vschema.len >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the name of the version schema \"%s\" would be longer than %d bytes",
+						vschema.data, NAMEDATALEN - 1),
+				 errhint("Use a shorter version or schema name.")));
+	m->vschema = vschema.data;
+	return m;
+}
+
+char *
+online_shadow_name(const char *column)
+{
+	return psprintf(SHADOW_PREFIX "%s", column);
+}
+
+char *
+online_check_name(const char *column)
+{
+	return psprintf(CHECK_PREFIX "%s", column);
+}
+
+char *
+online_qualified(const char *schema, const char *name)
+{
+	return quote_qualified_identifier(schema, name);
+}
+
+/* Resolve a type name with the server's parser. */
+void
+online_type(const char *type, Oid *typid, int32 *typmod)
+{
+	typenameTypeIdAndMod(NULL, typeStringToTypeName(type), typid, typmod);
+}
+
+ShapeTable *
+shape_find(List *shape, const char *table)
+{
+	ListCell   *lc;
+
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (strcmp(t->name, table) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* A column visible in the new shape, by its name there. */
+ShapeColumn *
+shape_column(ShapeTable *t, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+
+		if (!c->hidden && strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* The table's columns as they are now. */
+static ShapeTable *
+shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
+{
+	ShapeTable *t = palloc0(sizeof(ShapeTable));
+	Oid			nsp = get_namespace_oid(m->schema, true);
+	Relation	rel;
+	TupleDesc	desc;
+
+	t->name = pstrdup(table);
+	t->relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+	if (!OidIsValid(t->relid) ||
+		(get_rel_relkind(t->relid) != RELKIND_RELATION &&
+		 get_rel_relkind(t->relid) != RELKIND_PARTITIONED_TABLE))
+		op_error(op, "table \"%s.%s\" does not exist", m->schema, table);
+	rel = table_open(t->relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		ShapeColumn *c;
+
+		if (att->attisdropped)
+			continue;
+		/* what start added is not part of the shape it started from */
+		if (expanded && (strncmp(NameStr(att->attname), SHADOW_PREFIX, strlen(SHADOW_PREFIX)) == 0 ||
+						 strcmp(NameStr(att->attname), ONLINE_MARKER) == 0))
+			continue;
+		c = palloc0(sizeof(ShapeColumn));
+		c->name = c->old_name = c->physical = pstrdup(NameStr(att->attname));
+		t->columns = lappend(t->columns, c);
+	}
+	table_close(rel, AccessShareLock);
+	return t;
+}
+
+/*
+ * Replay the operations over the tables they change: the new shape of each
+ * table, and where each of its columns lives during the migration.  Every
+ * name is checked against the live catalog on the way (22023).  Once the
+ * migration is started (expanded), what it created is expected to exist.
+ */
+List *
+online_shape(OnlineMigration *m, bool expanded)
+{
+	List	   *shape = NIL;
+	ListCell   *lc;
+	Oid			nsp = get_namespace_oid(m->schema, true);
+	ErrorContextCallback errcallback;
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schema \"%s\" of the online migration does not exist", m->schema)));
+
+	errcallback.callback = op_error_callback;
+	errcallback.arg = NULL;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+		ShapeTable *t = NULL;
+		ShapeColumn *c;
+
+		errcallback.arg = op;
+		if (op->table)
+		{
+			t = shape_find(shape, op->table);
+			if (t == NULL && op->kind != OP_CREATE_TABLE)
+			{
+				t = shape_load(m, op, op->table, expanded);
+				shape = lappend(shape, t);
+			}
+		}
+
+		switch (op->kind)
+		{
+			case OP_CREATE_TABLE:
+				{
+					ListCell   *cc;
+					List	   *seen = NIL;
+
+					if (t != NULL ||
+						(!expanded && OidIsValid(get_relname_relid(op->table, nsp))))
+						op_error(op, "relation \"%s.%s\" already exists", m->schema, op->table);
+					t = palloc0(sizeof(ShapeTable));
+					t->name = op->table;
+					t->created = true;
+					if (expanded)
+						t->relid = get_relname_relid(op->table, nsp);
+					foreach(cc, op->columns)
+					{
+						OnlineColumn *col = lfirst(cc);
+
+						if (list_member(seen, makeString(col->name)))
+							op_error(op, "column \"%s\" appears twice", col->name);
+						seen = lappend(seen, makeString(col->name));
+						c = palloc0(sizeof(ShapeColumn));
+						c->name = c->old_name = c->physical = col->name;
+						t->columns = lappend(t->columns, c);
+					}
+					shape = lappend(shape, t);
+					break;
+				}
+			case OP_ADD_COLUMN:
+				if (shape_column(t, op->column->name))
+					op_error(op, "column \"%s\" of table \"%s\" already exists",
+							 op->column->name, op->table);
+				c = palloc0(sizeof(ShapeColumn));
+				c->name = op->column->name;
+				c->physical = t->created ? op->column->name : online_shadow_name(op->column->name);
+				c->added_by = op;
+				t->columns = lappend(t->columns, c);
+				if (!t->created && op->up)
+					t->sync = t->backfill = true;
+				if (!t->created && op->up == NULL && op->column->default_expr &&
+					online_expression_volatile(op->column->default_expr))
+					t->sync = t->backfill = true;
+				break;
+			case OP_DROP_COLUMN:
+				c = shape_column(t, op->column_name);
+				if (c == NULL)
+					op_error(op, "column \"%s\" of table \"%s\" does not exist",
+							 op->column_name, op->table);
+				if (c->added_by)
+					op_error(op, "column \"%s\" is added by this migration", op->column_name);
+				c->hidden = true;
+				c->dropped_by = op;
+				if (op->down)
+					t->sync = true;
+				break;
+			case OP_RENAME_COLUMN:
+				c = shape_column(t, op->column_name);
+				if (c == NULL)
+					op_error(op, "column \"%s\" of table \"%s\" does not exist",
+							 op->column_name, op->table);
+				if (shape_column(t, op->new_name))
+					op_error(op, "column \"%s\" of table \"%s\" already exists",
+							 op->new_name, op->table);
+				c->name = op->new_name;
+				break;
+			case OP_CREATE_INDEX:
+				{
+					ListCell   *cc;
+
+					if (!expanded && OidIsValid(get_relname_relid(op->index_name, nsp)))
+						op_error(op, "relation \"%s.%s\" already exists", m->schema, op->index_name);
+					foreach(cc, op->columns)
+						if (shape_column(t, lfirst(cc)) == NULL)
+							op_error(op, "column \"%s\" of table \"%s\" does not exist",
+									 (char *) lfirst(cc), op->table);
+					break;
+				}
+			case OP_DROP_INDEX:
+				{
+					Oid			idx = get_relname_relid(op->index_name, nsp);
+
+					if (expanded)
+						break;
+					if (!OidIsValid(idx) || get_rel_relkind(idx) != RELKIND_INDEX)
+						op_error(op, "index \"%s.%s\" does not exist", m->schema, op->index_name);
+					if (get_index_constraint(idx) != InvalidOid)
+						op_error(op, "index \"%s\" belongs to a constraint", op->index_name);
+					break;
+				}
+			case OP_SQL:
+				break;
+		}
+	}
+	error_context_stack = errcallback.previous;
+	return shape;
+}
+
+/*
+ * Parse one expression the way the server parses a select-list item, and
+ * insist that it is no more than that.  With a relation, analyse it against
+ * that relation's columns (as an UPDATE's SET source would be), coerce it
+ * to type (when valid) and return the server's deparsed text of it; without
+ * one, return NULL after the syntax check.
+ */
+char *
+online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
+				  const char *what)
+{
+	char	   *sql = psprintf("SELECT %s", expr);
+	List	   *raw = raw_parse_sql(sql);
+	SelectStmt *select;
+	ResTarget  *target;
+	ParseState *pstate;
+	Relation	rel;
+	Node	   *node;
+	Oid			actual;
+	char	   *result;
+
+	if (list_length(raw) != 1 ||
+		!IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
+		goto not_one;
+	select = (SelectStmt *) ((RawStmt *) linitial(raw))->stmt;
+	if (list_length(select->targetList) != 1 || select->fromClause ||
+		select->whereClause || select->groupClause || select->havingClause ||
+		select->windowClause || select->sortClause || select->limitCount ||
+		select->limitOffset || select->lockingClause || select->withClause ||
+		select->intoClause || select->distinctClause || select->valuesLists ||
+		select->op != SETOP_NONE)
+		goto not_one;
+	target = linitial(select->targetList);
+	if (target->name != NULL || (IsA(target->val, ColumnRef) &&
+								 IsA(llast(((ColumnRef *) target->val)->fields), A_Star)))
+		goto not_one;
+	if (!OidIsValid(relid))
+		return NULL;
+
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = sql;
+	rel = relation_open(relid, AccessShareLock);
+	addNSItemToQuery(pstate,
+					 addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
+												   NULL, false, true),
+					 true, true, true);
+	node = transformExpr(pstate, target->val, EXPR_KIND_UPDATE_SOURCE);
+	actual = exprType(node);
+	if (OidIsValid(type))
+	{
+		node = coerce_to_target_type(pstate, node, actual, type, typmod,
+									 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+		if (node == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s is of type %s, but the column is of type %s",
+							what, format_type_be(actual), format_type_with_typemod(type, typmod))));
+	}
+	assign_expr_collations(pstate, node);
+	result = deparse_expression(node,
+								deparse_context_for(RelationGetRelationName(rel), relid),
+								false, false);
+	relation_close(rel, AccessShareLock);
+	free_parsestate(pstate);
+	return result;
+
+not_one:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" is not a single expression", expr)));
+	return NULL;
+}
+
+/* A constant expression, as a column default: the server's text of it. */
+static Node *
+default_node(const char *expr)
+{
+	List	   *raw = raw_parse_sql(psprintf("SELECT %s", expr));
+	ResTarget  *target;
+	ParseState *pstate = make_parsestate(NULL);
+
+	(void) online_expression(expr, InvalidOid, InvalidOid, -1, NULL);
+	target = linitial(((SelectStmt *) ((RawStmt *) linitial(raw))->stmt)->targetList);
+	return transformExpr(pstate, target->val, EXPR_KIND_COLUMN_DEFAULT);
+}
+
+/* A column default, coerced to the column's type: the server's text of it. */
+char *
+online_default(const char *expr, Oid typid, int32 typmod)
+{
+	Node	   *node = default_node(expr);
+	Oid			actual = exprType(node);
+
+	node = coerce_to_target_type(NULL, node, actual, typid, typmod,
+								 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+	if (node == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("default \"%s\" is of type %s, but the column is of type %s",
+						expr, format_type_be(actual), format_type_with_typemod(typid, typmod))));
+	assign_expr_collations(make_parsestate(NULL), node);
+	return deparse_expression(node, NIL, false, false);
+}
+
+/* Would this default differ per row (and so rewrite the table)? */
+bool
+online_expression_volatile(const char *expr)
+{
+	return contain_volatile_functions(default_node(expr));
+}
+
+/* Map Vars of the view (the new shape) to the table's own columns. */
+typedef struct VarMap
+{
+	AttrNumber *map;
+	int			n;
+} VarMap;
+
+static Node *
+map_vars_mutator(Node *node, VarMap *vm)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) copyObject(node);
+
+		if (var->varattno > 0 && var->varattno <= vm->n)
+		{
+			var->varattno = vm->map[var->varattno - 1];
+			var->varattnosyn = var->varattno;
+		}
+		return (Node *) var;
+	}
+	return expression_tree_mutator(node, map_vars_mutator, (void *) vm);
+}
+
+/*
+ * An index predicate written against the new shape (the view viewid), as
+ * SQL on the table relid itself.
+ */
+char *
+online_index_predicate(const char *expr, Oid viewid, Oid relid, ShapeTable *t)
+{
+	char	   *sql = psprintf("SELECT %s", expr);
+	List	   *raw;
+	ResTarget  *target;
+	ParseState *pstate = make_parsestate(NULL);
+	Relation	view;
+	Node	   *node;
+	VarMap		vm;
+	ListCell   *lc;
+	int			i = 0;
+
+	(void) online_expression(expr, InvalidOid, InvalidOid, -1, NULL);
+	raw = raw_parse_sql(sql);
+	target = linitial(((SelectStmt *) ((RawStmt *) linitial(raw))->stmt)->targetList);
+	pstate->p_sourcetext = sql;
+	view = relation_open(viewid, AccessShareLock);
+	addNSItemToQuery(pstate,
+					 addRangeTableEntryForRelation(pstate, view, AccessShareLock,
+												   NULL, false, true),
+					 true, true, true);
+	node = transformExpr(pstate, target->val, EXPR_KIND_INDEX_PREDICATE);
+	node = coerce_to_boolean(pstate, node, "WHERE");
+	assign_expr_collations(pstate, node);
+	relation_close(view, AccessShareLock);
+
+	/* view column i is the i-th visible column of the shape */
+	vm.n = 0;
+	vm.map = palloc0(sizeof(AttrNumber) * (list_length(t->columns) + 1));
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+
+		if (c->hidden)
+			continue;
+		vm.map[i++] = get_attnum(relid, c->physical);
+	}
+	vm.n = i;
+	node = map_vars_mutator(node, &vm);
+	return deparse_expression(node, deparse_context_for(get_rel_name(relid), relid),
+							  false, false);
+}
+
+/*
+ * Read an online migration from the catalog (FOR UPDATE when asked) and
+ * parse its document.  *state gets its state.
+ */
+OnlineMigration *
+online_load(const char *version, bool for_update, char **state)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(version)};
+	bool		isnull;
+	Datum		ops;
+	char	   *name;
+	MemoryContext caller = CurrentMemoryContext;
+	OnlineMigration *m;
+
+	catalog_exec(psprintf("SELECT name, operations, state FROM migrate.migration"
+						  " WHERE version = $1 AND kind = 'online'%s",
+						  for_update ? " FOR UPDATE" : ""),
+				 1, argtypes, values, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),
+				 errmsg("migration %s is not an online migration", version)));
+	name = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	ops = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (state)
+		*state = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		Jsonb	   *doc = DatumGetJsonbPCopy(ops);
+
+		m = online_parse(version, name, doc);
+		MemoryContextSwitchTo(old);
+	}
+	return m;
+}
