@@ -276,6 +276,7 @@ register_definition(const MigrationDefinition *def)
 		char	   *old_version = spi_getstr(0, 1);
 		char	   *old_checksum = spi_getstr(0, 2);
 		char	   *state = spi_getstr(0, 3);
+		char	   *kind = spi_getstr(0, 4);
 		bool		isnull;
 		char	   *stored = migration_checksum(spi_getstr(0, 4), spi_getstr(0, 5),
 												spi_getstr(0, 6), spi_getstr(0, 7),
@@ -327,7 +328,7 @@ register_definition(const MigrationDefinition *def)
 
 		/* an online migration that failed is still expanded */
 		if (strcmp(state, "pending") != 0 && strcmp(state, "rolled_back") != 0 &&
-			(strcmp(state, "failed") != 0 || strcmp(spi_getstr(0, 4), "online") == 0))
+			(strcmp(state, "failed") != 0 || strcmp(kind, "online") == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
 					 errmsg("migration %s is %s and its definition has changed",

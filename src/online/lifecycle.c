@@ -54,10 +54,15 @@ table_sql(OnlineMigration *m, const char *table)
 	return online_qualified(m->schema, table);
 }
 
+/* The trigger function of a table: named after it, if the name fits. */
 static char *
-sync_function(OnlineMigration *m, Oid relid)
+sync_function(OnlineMigration *m, ShapeTable *t)
 {
-	return online_qualified(m->vschema, psprintf("_migrate_sync_%u", relid));
+	char	   *name = psprintf("_migrate_sync_%s", t->name);
+
+	if (strlen(name) >= NAMEDATALEN)
+		name = psprintf("_migrate_sync_%u", t->relid);
+	return online_qualified(m->vschema, name);
 }
 
 /* Run a query on the system catalogs; its rows are in SPI_tuptable. */
@@ -67,7 +72,8 @@ catalog_query(const char *sql, Oid arg)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(arg)};
 
-	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+	/* not read-only: it must see what this transaction just created */
+	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the system catalogs");
 }
 
@@ -125,10 +131,16 @@ start_create_table(OnlineMigration *m, OnlineOp *op)
 	foreach(lc, op->columns)
 	{
 		OnlineColumn *col = lfirst(lc);
-		Oid			typid;
-		int32		typmod;
-		char	   *type = column_type(col, &typid, &typmod);
+		Oid			typid = InvalidOid;
+		int32		typmod = -1;
+		const char *type = online_serial(col->type);
 
+		if (type == NULL)
+			type = column_type(col, &typid, &typmod);
+		else if (col->default_expr)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of type %s cannot have a default", col->name, type)));
 		appendStringInfo(&sql, "%s%s %s", foreach_current_index(lc) > 0 ? ", " : "",
 						 quote_identifier(col->name), type);
 		if (!col->nullable)
@@ -268,7 +280,7 @@ create_view(OnlineMigration *m, ShapeTable *t)
 								  "    ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
 								  " WHERE d.adrelid = $1 AND a.attname = $2"
 								  "   AND a.attgenerated = ''",
-								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+								  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read column defaults");
 		if (SPI_processed > 0)
 			ddl(m, "version schema",
@@ -448,11 +460,11 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 
 	ddl(m, "sync trigger",
 		psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
-				 sync_function(m, t->relid), quote_literal_cstr(body.data)));
+				 sync_function(m, t), quote_literal_cstr(body.data)));
 	ddl(m, "sync trigger",
 		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
 				 " FOR EACH ROW EXECUTE FUNCTION %s()",
-				 quote_identifier(ONLINE_TRIGGER), table, sync_function(m, t->relid)));
+				 quote_identifier(ONLINE_TRIGGER), table, sync_function(m, t)));
 }
 
 /* create_index: a concurrent build by the job, on the table's own columns. */
@@ -679,7 +691,7 @@ drop_sync_triggers(OnlineMigration *m, List *shape)
 										quote_identifier(ONLINE_TRIGGER),
 										table_sql(m, t->name)));
 		ddl(m, "sync trigger", psprintf("DROP FUNCTION IF EXISTS %s()",
-										sync_function(m, t->relid)));
+										sync_function(m, t)));
 	}
 }
 
@@ -800,7 +812,8 @@ migrate_complete(PG_FUNCTION_ARGS)
 											quote_identifier(op->new_name)));
 				break;
 			case OP_DROP_INDEX:
-				ddl(m, "complete", psprintf("DROP INDEX %s",
+				/* dropping a column may have taken the index with it */
+				ddl(m, "complete", psprintf("DROP INDEX IF EXISTS %s",
 											online_qualified(m->schema, op->index_name)));
 				break;
 			default:

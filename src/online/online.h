@@ -97,6 +97,7 @@ extern ShapeColumn *shape_column(ShapeTable *t, const char *name);
 extern char *online_shadow_name(const char *column);
 extern char *online_check_name(const char *column);
 extern char *online_qualified(const char *schema, const char *name);
+extern const char *online_serial(const char *type);
 extern void online_type(const char *type, Oid *typid, int32 *typmod);
 extern char *online_expression(const char *expr, Oid relid, Oid type,
 							   int32 typmod, const char *what);

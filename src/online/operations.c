@@ -190,12 +190,16 @@ parse_column(OnlineOp *op, JsonbValue *v)
 	col->default_expr = get_string(op, c, "default", false);
 	if (col->default_expr)
 		(void) online_expression(col->default_expr, InvalidOid, InvalidOid, -1, NULL);
+	if (online_serial(col->type) == NULL)
 	{
 		Oid			typid;
 		int32		typmod;
 
 		online_type(col->type, &typid, &typmod);
 	}
+	else if (op->kind != OP_CREATE_TABLE)
+		op_error(op, "type %s is for new tables: an added column with a sequence would rewrite the table",
+				 col->type);
 	return col;
 }
 
@@ -441,6 +445,23 @@ online_qualified(const char *schema, const char *name)
 	return quote_qualified_identifier(schema, name);
 }
 
+/*
+ * The serial types are a CREATE TABLE shorthand, not types: the keyword
+ * to use for one, else NULL.
+ */
+const char *
+online_serial(const char *type)
+{
+	static const char *const serials[] = {
+		"smallserial", "serial2", "serial", "serial4", "bigserial", "serial8", NULL
+	};
+
+	for (int i = 0; serials[i]; i++)
+		if (pg_strcasecmp(type, serials[i]) == 0)
+			return serials[i];
+	return NULL;
+}
+
 /* Resolve a type name with the server's parser. */
 void
 online_type(const char *type, Oid *typid, int32 *typmod)
@@ -654,27 +675,45 @@ online_shape(OnlineMigration *m, bool expanded)
 	return shape;
 }
 
+/* Errors in an expression point into it, not into the caller's query. */
+static void
+expression_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+}
+
+#define WITH_EXPRESSION_ERRORS(sql, code) \
+	do { \
+		ErrorContextCallback errcb_; \
+		errcb_.callback = expression_error_callback; \
+		errcb_.arg = (void *) (sql); \
+		errcb_.previous = error_context_stack; \
+		error_context_stack = &errcb_; \
+		code; \
+		error_context_stack = errcb_.previous; \
+	} while (0)
+
 /*
  * Parse one expression the way the server parses a select-list item, and
- * insist that it is no more than that.  With a relation, analyse it against
- * that relation's columns (as an UPDATE's SET source would be), coerce it
- * to type (when valid) and return the server's deparsed text of it; without
- * one, return NULL after the syntax check.
+ * insist that it is no more than that.  Returns its raw parse tree; *sql
+ * gets the text it was parsed from (for error positions).
  */
-char *
-online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
-				  const char *what)
+static Node *
+parse_expression(const char *expr, char **sql)
 {
-	char	   *sql = psprintf("SELECT %s", expr);
-	List	   *raw = raw_parse_sql(sql);
+	List	   *raw;
 	SelectStmt *select;
 	ResTarget  *target;
-	ParseState *pstate;
-	Relation	rel;
-	Node	   *node;
-	Oid			actual;
-	char	   *result;
 
+	*sql = psprintf("SELECT %s", expr);
+	WITH_EXPRESSION_ERRORS(*sql, raw = raw_parse_sql(*sql));
 	if (list_length(raw) != 1 ||
 		!IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
 		goto not_one;
@@ -690,6 +729,32 @@ online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
 	if (target->name != NULL || (IsA(target->val, ColumnRef) &&
 								 IsA(llast(((ColumnRef *) target->val)->fields), A_Star)))
 		goto not_one;
+	return target->val;
+
+not_one:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" is not a single expression", expr)));
+	return NULL;
+}
+
+/*
+ * Check an expression's syntax; with a relation, also analyse it against
+ * that relation's columns (as an UPDATE's SET source would be), coerce it
+ * to type (when valid) and return the server's deparsed text of it.
+ */
+char *
+online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
+				  const char *what)
+{
+	char	   *sql;
+	Node	   *raw = parse_expression(expr, &sql);
+	ParseState *pstate;
+	Relation	rel;
+	Node	   *node;
+	Oid			actual;
+	char	   *result;
+
 	if (!OidIsValid(relid))
 		return NULL;
 
@@ -700,7 +765,7 @@ online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
 					 addRangeTableEntryForRelation(pstate, rel, AccessShareLock,
 												   NULL, false, true),
 					 true, true, true);
-	node = transformExpr(pstate, target->val, EXPR_KIND_UPDATE_SOURCE);
+	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, EXPR_KIND_UPDATE_SOURCE));
 	actual = exprType(node);
 	if (OidIsValid(type))
 	{
@@ -709,8 +774,9 @@ online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
 		if (node == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("%s is of type %s, but the column is of type %s",
-							what, format_type_be(actual), format_type_with_typemod(type, typmod))));
+					 errmsg("%s expression \"%s\" is of type %s, but its column is of type %s",
+							what, expr, format_type_be(actual),
+							format_type_with_typemod(type, typmod))));
 	}
 	assign_expr_collations(pstate, node);
 	result = deparse_expression(node,
@@ -719,25 +785,20 @@ online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
 	relation_close(rel, AccessShareLock);
 	free_parsestate(pstate);
 	return result;
-
-not_one:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("\"%s\" is not a single expression", expr)));
-	return NULL;
 }
 
 /* A constant expression, as a column default: the server's text of it. */
 static Node *
 default_node(const char *expr)
 {
-	List	   *raw = raw_parse_sql(psprintf("SELECT %s", expr));
-	ResTarget  *target;
+	char	   *sql;
+	Node	   *raw = parse_expression(expr, &sql);
 	ParseState *pstate = make_parsestate(NULL);
+	Node	   *node;
 
-	(void) online_expression(expr, InvalidOid, InvalidOid, -1, NULL);
-	target = linitial(((SelectStmt *) ((RawStmt *) linitial(raw))->stmt)->targetList);
-	return transformExpr(pstate, target->val, EXPR_KIND_COLUMN_DEFAULT);
+	pstate->p_sourcetext = sql;
+	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, EXPR_KIND_COLUMN_DEFAULT));
+	return node;
 }
 
 /* A column default, coerced to the column's type: the server's text of it. */
@@ -752,7 +813,7 @@ online_default(const char *expr, Oid typid, int32 typmod)
 	if (node == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("default \"%s\" is of type %s, but the column is of type %s",
+				 errmsg("default expression \"%s\" is of type %s, but its column is of type %s",
 						expr, format_type_be(actual), format_type_with_typemod(typid, typmod))));
 	assign_expr_collations(make_parsestate(NULL), node);
 	return deparse_expression(node, NIL, false, false);
@@ -798,9 +859,8 @@ map_vars_mutator(Node *node, VarMap *vm)
 char *
 online_index_predicate(const char *expr, Oid viewid, Oid relid, ShapeTable *t)
 {
-	char	   *sql = psprintf("SELECT %s", expr);
-	List	   *raw;
-	ResTarget  *target;
+	char	   *sql;
+	Node	   *raw = parse_expression(expr, &sql);
 	ParseState *pstate = make_parsestate(NULL);
 	Relation	view;
 	Node	   *node;
@@ -808,16 +868,13 @@ online_index_predicate(const char *expr, Oid viewid, Oid relid, ShapeTable *t)
 	ListCell   *lc;
 	int			i = 0;
 
-	(void) online_expression(expr, InvalidOid, InvalidOid, -1, NULL);
-	raw = raw_parse_sql(sql);
-	target = linitial(((SelectStmt *) ((RawStmt *) linitial(raw))->stmt)->targetList);
 	pstate->p_sourcetext = sql;
 	view = relation_open(viewid, AccessShareLock);
 	addNSItemToQuery(pstate,
 					 addRangeTableEntryForRelation(pstate, view, AccessShareLock,
 												   NULL, false, true),
 					 true, true, true);
-	node = transformExpr(pstate, target->val, EXPR_KIND_INDEX_PREDICATE);
+	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, EXPR_KIND_INDEX_PREDICATE));
 	node = coerce_to_boolean(pstate, node, "WHERE");
 	assign_expr_collations(pstate, node);
 	relation_close(view, AccessShareLock);
