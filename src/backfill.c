@@ -913,9 +913,13 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 								 quote_identifier(ki->names[k]));
 			}
 			nestlevel = key_format_begin();
+			/*
+			 * A snapshot of its own (not read-only): rows committed while
+			 * the caller waited for a lock are below the bound too.
+			 */
 			if (SPI_execute(psprintf("SELECT %s FROM ONLY %s ORDER BY %s LIMIT 1",
 									 cols.data, ki->relation, order.data),
-							true, 1) != SPI_OK_SELECT)
+							false, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not read the largest key of %s", ki->relation);
 			key_format_end(nestlevel);
 		}

@@ -496,26 +496,89 @@ index_step(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
 }
 
 /*
- * Start (expand) an online migration in the caller's transaction, and
- * queue its background job.  The caller holds the deploy lock and is
- * connected to SPI.
+ * Run one phase (expand, contract, undo) of an online migration under the
+ * lock-safe discipline as a whole: its statements take their locks with
+ * migrate.lock_timeout and no retries of their own; when one times out,
+ * the whole phase rolls back, letting go of every lock it took, and is
+ * tried again after a backoff.  So no lock taken for one table is held
+ * while the phase waits for the next one's.
  */
-void
-online_start(OnlineMigration *m)
+static void
+run_phase(OnlineMigration *m, const char *phase,
+		  void (*fn) (OnlineMigration *m, void *arg), void *arg)
 {
-	TimestampTz started = GetCurrentTimestamp();
-	List	   *shape = online_shape(m, false);
-	LockSafeState *ls;
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int			retries = migrate_lock_retries;
+
+	for (int attempt = 0;; attempt++)
+	{
+		ErrorData  *volatile edata = NULL;
+		int			delay;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+		PG_TRY();
+		{
+			migrate_lock_retries = 0;
+			fn(m, arg);
+			migrate_lock_retries = retries;
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			migrate_lock_retries = retries;
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_END_TRY();
+
+		if (edata == NULL)
+			return;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= retries)
+			ReThrowError(edata);
+		delay = locksafe_backoff_ms(attempt + 1);
+		ereport(NOTICE,
+				(errmsg("online migration %s: %s: lock not granted within %d ms, retry %d of %d in %d ms",
+						m->version, phase, migrate_lock_timeout, attempt + 1, retries, delay),
+				 edata->hint ? errdetail("%s", edata->hint) : 0));
+		event_log(m->version, "lock_retry", 0,
+				  psprintf("%s, attempt %d: %s", phase, attempt + 1,
+						   edata->hint ? edata->hint : edata->message),
+				  "55P03");
+		FreeErrorData(edata);
+		locksafe_sleep_ms(delay);
+	}
+}
+
+/* What expand hands to the background job. */
+typedef struct Expanded
+{
 	StringInfoData steps;
 	StringInfoData backfills;
-	ListCell   *lc;
-	int64		rows_total = 0;
-	bool		has_steps;
+	int64		rows_total;
+} Expanded;
 
-	initStringInfo(&steps);
-	initStringInfo(&backfills);
-	appendStringInfoChar(&steps, '[');
-	appendStringInfoChar(&backfills, '[');
+/* The expand phase: everything start does to the schema. */
+static void
+expand(OnlineMigration *m, void *arg)
+{
+	Expanded   *x = (Expanded *) arg;
+	List	   *shape = online_shape(m, false);
+	LockSafeState *ls;
+	ListCell   *lc;
+
+	initStringInfo(&x->steps);
+	initStringInfo(&x->backfills);
+	appendStringInfoChar(&x->steps, '[');
+	appendStringInfoChar(&x->backfills, '[');
+	x->rows_total = 0;
 
 	ls = locksafe_begin();
 	foreach(lc, m->ops)
@@ -531,7 +594,7 @@ online_start(OnlineMigration *m)
 				t->relid = get_relname_relid(t->name, get_namespace_oid(m->schema, false));
 				break;
 			case OP_ADD_COLUMN:
-				start_add_column(m, op, t, &steps);
+				start_add_column(m, op, t, &x->steps);
 				break;
 			case OP_SQL:
 				script_run(m->version, m->name, "up", op->sql_up);
@@ -572,9 +635,9 @@ online_start(OnlineMigration *m)
 												 quote_identifier(ONLINE_MARKER),
 												 migrate_batch_size, &rows);
 
-			rows_total += rows;
-			appendStringInfo(&backfills, "%s{\"relation\": %u, \"backfill\": %s}",
-							 backfills.len > 1 ? ", " : "", t->relid, args);
+			x->rows_total += rows;
+			appendStringInfo(&x->backfills, "%s{\"relation\": %u, \"backfill\": %s}",
+							 x->backfills.len > 1 ? ", " : "", t->relid, args);
 		}
 	}
 	foreach(lc, m->ops)
@@ -582,13 +645,28 @@ online_start(OnlineMigration *m)
 		OnlineOp   *op = lfirst(lc);
 
 		if (op->kind == OP_CREATE_INDEX)
-			index_step(m, op, shape_find(shape, op->table), &steps);
+			index_step(m, op, shape_find(shape, op->table), &x->steps);
 	}
 	locksafe_end(ls);
+	appendStringInfoChar(&x->steps, ']');
+	appendStringInfoChar(&x->backfills, ']');
+}
 
-	appendStringInfoChar(&steps, ']');
-	appendStringInfoChar(&backfills, ']');
-	has_steps = steps.len > 2 || backfills.len > 2;
+/*
+ * Start (expand) an online migration in the caller's transaction, and
+ * queue its background job.  The caller holds the deploy lock and is
+ * connected to SPI.
+ */
+void
+online_start(OnlineMigration *m)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	Expanded	x;
+	bool		has_steps;
+
+	run_phase(m, "start", expand, &x);
+
+	has_steps = x.steps.len > 2 || x.backfills.len > 2;
 	if (has_steps)
 	{
 		/* backfills first: validations need the rows filled */
@@ -596,8 +674,8 @@ online_start(OnlineMigration *m)
 
 		initStringInfo(&args);
 		appendStringInfo(&args, "{\"settings\": %s, \"backfills\": %s, \"steps\": %s}",
-						 job_settings_json(), backfills.data, steps.data);
-		(void) job_queue("online", m->version, NULL, InvalidOid, rows_total, args.data);
+						 job_settings_json(), x.backfills.data, x.steps.data);
+		(void) job_queue("online", m->version, NULL, InvalidOid, x.rows_total, args.data);
 	}
 
 	{
@@ -634,7 +712,7 @@ online_in_flight(char **state)
 
 /* The version argument, or the migration in flight; raises 55000 if none. */
 static OnlineMigration *
-migration_in_flight(FunctionCallInfo fcinfo, char **state, const char *verb)
+migration_in_flight(FunctionCallInfo fcinfo, char **state)
 {
 	char	   *version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 
@@ -732,34 +810,13 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 	fingerprint_record(action, m->version);
 }
 
-/*
- * migrate_complete(version text DEFAULT NULL)
- *
- * Contracts the online migration: the new shape becomes the tables' own.
- * Only once its background job is done (state ready).
- */
-Datum
-migrate_complete(PG_FUNCTION_ARGS)
+/* The contract phase: the new shape becomes the tables' own. */
+static void
+contract(OnlineMigration *m, void *arg)
 {
-	TimestampTz started = GetCurrentTimestamp();
-	OnlineMigration *m;
-	char	   *state;
 	List	   *shape;
 	ListCell   *lc;
 	LockSafeState *ls;
-
-	SPI_connect();
-	deploy_lock_acquire();
-	m = migration_in_flight(fcinfo, &state, "complete");
-	if (strcmp(state, "ready") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("online migration %s is %s, not ready", m->version, state),
-				 strcmp(state, "active") == 0 ?
-				 errdetail("Its background job is unfinished: see migrate.progress, or wait for it with migrate_wait().") :
-				 strcmp(state, "failed") == 0 ?
-				 errdetail("Its background job failed: fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") :
-				 errdetail("Only a started online migration can be completed.")));
 
 	shape = online_shape(m, true);
 	ls = locksafe_begin();
@@ -823,6 +880,35 @@ migrate_complete(PG_FUNCTION_ARGS)
 	drop_markers(m, shape);
 	locksafe_end(ls);
 
+}
+
+/*
+ * migrate_complete(version text DEFAULT NULL)
+ *
+ * Contracts the online migration: the new shape becomes the tables' own.
+ * Only once its background job is done (state ready).
+ */
+Datum
+migrate_complete(PG_FUNCTION_ARGS)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	OnlineMigration *m;
+	char	   *state;
+
+	SPI_connect();
+	deploy_lock_acquire();
+	m = migration_in_flight(fcinfo, &state);
+	if (strcmp(state, "ready") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online migration %s is %s, not ready", m->version, state),
+				 strcmp(state, "active") == 0 ?
+				 errdetail("Its background job is unfinished: see migrate.progress, or wait for it with migrate_wait().") :
+				 strcmp(state, "failed") == 0 ?
+				 errdetail("Its background job failed: fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") :
+				 errdetail("Only a started online migration can be completed.")));
+
+	run_phase(m, "complete", contract, NULL);
 	finish(m, "applied", "complete", started);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -880,44 +966,13 @@ stop_jobs(OnlineMigration *m)
 	}
 }
 
-/*
- * migrate_rollback(version text DEFAULT NULL)
- *
- * Undoes the expand phase of an online migration in flight: its jobs are
- * cancelled and everything start made is dropped, in reverse order.
- */
-Datum
-migrate_rollback(PG_FUNCTION_ARGS)
+/* The undo phase: everything start made is dropped, in reverse order. */
+static void
+undo(OnlineMigration *m, void *arg)
 {
-	TimestampTz started = GetCurrentTimestamp();
-	OnlineMigration *m;
-	char	   *state;
 	List	   *shape;
 	LockSafeState *ls;
-	ListCell   *lc;
 
-	SPI_connect();
-	deploy_lock_acquire();
-	m = migration_in_flight(fcinfo, &state, "roll back");
-	if (strcmp(state, "active") != 0 && strcmp(state, "ready") != 0 &&
-		strcmp(state, "failed") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("online migration %s is %s, not in flight", m->version, state),
-				 strcmp(state, "applied") == 0 ?
-				 errhint("A completed online migration is undone by a new migration.") : 0));
-	foreach(lc, m->ops)
-	{
-		OnlineOp   *op = lfirst(lc);
-
-		if (op->kind == OP_SQL && op->sql_down == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_MIGRATE_IRREVERSIBLE),
-					 errmsg("online migration %s \"%s\" is irreversible", m->version, m->name),
-					 errdetail("Its sql operation has no down SQL.")));
-	}
-
-	stop_jobs(m);
 	shape = online_shape(m, true);
 	ls = locksafe_begin();
 	drop_sync_triggers(m, shape);
@@ -954,6 +1009,45 @@ migrate_rollback(PG_FUNCTION_ARGS)
 	drop_markers(m, shape);
 	locksafe_end(ls);
 
+}
+
+/*
+ * migrate_rollback(version text DEFAULT NULL)
+ *
+ * Undoes the expand phase of an online migration in flight: its jobs are
+ * cancelled and everything start made is dropped, in reverse order.
+ */
+Datum
+migrate_rollback(PG_FUNCTION_ARGS)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	OnlineMigration *m;
+	char	   *state;
+	ListCell   *lc;
+
+	SPI_connect();
+	deploy_lock_acquire();
+	m = migration_in_flight(fcinfo, &state);
+	if (strcmp(state, "active") != 0 && strcmp(state, "ready") != 0 &&
+		strcmp(state, "failed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online migration %s is %s, not in flight", m->version, state),
+				 strcmp(state, "applied") == 0 ?
+				 errhint("A completed online migration is undone by a new migration.") : 0));
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+
+		if (op->kind == OP_SQL && op->sql_down == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_IRREVERSIBLE),
+					 errmsg("online migration %s \"%s\" is irreversible", m->version, m->name),
+					 errdetail("Its sql operation has no down SQL.")));
+	}
+
+	stop_jobs(m);
+	run_phase(m, "rollback", undo, NULL);
 	finish(m, "rolled_back", "rollback", started);
 	SPI_finish();
 	PG_RETURN_VOID();
