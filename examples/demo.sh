@@ -5,7 +5,8 @@
 #
 # Installs the Debian packages and migrate, starts a throwaway cluster on
 # port 5499 (data in /var/tmp/migrate-demo) with shared_preload_libraries =
-# 'migrate', creates database "demo" and runs examples/deploy.sql in it.
+# 'migrate', creates database "demo" and runs examples/deploy.sql in it, then
+# the online (zero-downtime) migration of examples/online.sql.
 # Running it again reuses the cluster and recreates the database "demo".
 set -euo pipefail
 
@@ -45,6 +46,8 @@ as_pg "$bin/createdb" -h /tmp -p "$port" demo
 echo "== running examples/deploy.sql in database demo"
 # postgres may not be able to read the checkout: feed the script on stdin
 as_pg "$bin/psql" -h /tmp -p "$port" -d demo -X -v ON_ERROR_STOP=1 < "$top/examples/deploy.sql"
+echo "== running examples/online.sql: an online migration, old and new application side by side"
+as_pg "$bin/psql" -h /tmp -p "$port" -d demo -X -v ON_ERROR_STOP=1 < "$top/examples/online.sql"
 
 cat <<MSG
 

@@ -19,7 +19,7 @@ SELECT 'column ' || attrelid::regclass || '.' || attname AS object
 UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname LIKE '\_migrate%'
 UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE '\_migrate%'
 UNION ALL SELECT 'constraint ' || conname FROM pg_constraint WHERE conname LIKE '\_migrate%'
-UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname LIKE 'public\_v%'
+UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname LIKE 'migrate\_public\_v%'
 ORDER BY 1;
 
 -- the schema before a start, to compare with after its rollback
@@ -114,17 +114,17 @@ SELECT version, state, reversible FROM migrate.status WHERE version = '2';
 SELECT * FROM leftovers;
 
 -- the old shape: the table as it was; the new one: the views
-SELECT attname FROM pg_attribute WHERE attrelid = 'public_v2.users'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT attname FROM pg_attribute WHERE attrelid = 'migrate_public_v2.users'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT count(*) FILTER (WHERE display = upper(full_name) || '!') AS backfilled, count(*)
-  FROM public_v2.users;
-SELECT col_description('public_v2.users'::regclass, 3) IS NULL AS comment_on_view,
+  FROM migrate_public_v2.users;
+SELECT col_description('migrate_public_v2.users'::regclass, 3) IS NULL AS comment_on_view,
        col_description('users'::regclass, attnum) AS comment_on_shadow
   FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = '_migrate_new_display';
 -- old application: writes get display from up; reads see what the new one wrote
 INSERT INTO users (name, email) VALUES ('olga', 'olga@example.com');
 UPDATE users SET name = 'user1b' WHERE id = 1;
 -- new application: its own display; a NULL one is refused while in flight
-SET search_path = public_v2, public;
+SET search_path = migrate_public_v2, public;
 INSERT INTO users (full_name, display) VALUES ('nina', 'Nina');
 INSERT INTO users (full_name, display) VALUES ('nobody', NULL);
 UPDATE users SET full_name = 'user2b' WHERE id = 2;
@@ -152,7 +152,7 @@ SELECT col_description(attrelid, attnum) AS comment
 SELECT count(*) FILTER (WHERE display = upper(full_name) || '!') AS from_up, count(*) FROM users;
 INSERT INTO users (full_name, display) VALUES ('nobody', NULL);
 -- the new application's search_path still works after complete
-SET search_path = public_v2, public;
+SET search_path = migrate_public_v2, public;
 SELECT count(*) FROM users;
 RESET search_path;
 SELECT version, state, applied_at IS NOT NULL AS applied, reversible FROM migrate.status WHERE version IN ('2', '3');
@@ -175,16 +175,16 @@ SELECT migrate_wait();
 SELECT * FROM leftovers;
 SELECT indexrelid::regclass AS index, indisvalid, indisunique, pg_get_expr(indpred, indrelid) AS predicate
   FROM pg_index WHERE indrelid = 'users'::regclass ORDER BY 1;
-SELECT attname FROM pg_attribute WHERE attrelid = 'public_v4.users'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT attname FROM pg_attribute WHERE attrelid = 'migrate_public_v4.users'::regclass AND attnum > 0 ORDER BY attnum;
 -- the new application cannot see email; what it writes gets email from down
-SET search_path = public_v4, public;
+SET search_path = migrate_public_v4, public;
 INSERT INTO users (full_name, display) VALUES ('Pia', 'pia');
 INSERT INTO users (full_name, display) VALUES ('Pia 2', 'pia');
 SELECT email FROM users;
 RESET search_path;
 SELECT email FROM users WHERE full_name = 'Pia';
 -- the version schema of the previous migration is still there, for its readers
-SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public\_v%' ORDER BY 1;
+SELECT nspname FROM pg_namespace WHERE nspname LIKE 'migrate\_public\_v%' ORDER BY 1;
 
 SELECT migrate_rollback();
 SELECT * FROM changed_since_snapshot();
@@ -197,7 +197,7 @@ SELECT * FROM leftovers;
 SELECT attname FROM pg_attribute WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
 SELECT indexrelid::regclass AS index FROM pg_index WHERE indrelid = 'users'::regclass ORDER BY 1;
 -- the migration before it lost its version schema at this complete
-SELECT nspname FROM pg_namespace WHERE nspname LIKE 'public\_v%' ORDER BY 1;
+SELECT nspname FROM pg_namespace WHERE nspname LIKE 'migrate\_public\_v%' ORDER BY 1;
 
 ------------------------------------------------------------------------
 -- create_table, and add_column with a volatile default
@@ -220,7 +220,7 @@ SELECT count(*) FILTER (WHERE _migrate_new_token IS NULL) AS unfilled,
 CREATE TEMP TABLE tokens AS SELECT id, _migrate_new_token AS token FROM users;
 UPDATE users SET full_name = full_name || '.';
 SELECT count(*) AS tokens_changed FROM users JOIN tokens USING (id) WHERE _migrate_new_token <> token;
-SET search_path = public_v5, public;
+SET search_path = migrate_public_v5, public;
 INSERT INTO orders (user_id) VALUES (1) RETURNING id, note, placed_at IS NOT NULL AS placed;
 RESET search_path;
 SELECT migrate_rollback();
@@ -242,9 +242,9 @@ SELECT migrate_register_online('6', 'raw sql', $$[
              "down": "DROP TABLE audit"}}
 ]$$);
 SELECT * FROM migrate_upgrade();
-SELECT to_regclass('audit') AS audit, to_regclass('public_v6.audit') AS audit_view;
+SELECT to_regclass('audit') AS audit, to_regclass('migrate_public_v6.audit') AS audit_view;
 SELECT migrate_rollback();
-SELECT to_regclass('audit') AS audit, to_regnamespace('public_v6') AS version_schema;
+SELECT to_regclass('audit') AS audit, to_regnamespace('migrate_public_v6') AS version_schema;
 SELECT * FROM migrate_upgrade();
 SELECT migrate_complete();
 SELECT to_regclass('audit') AS audit;

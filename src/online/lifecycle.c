@@ -789,6 +789,10 @@ drop_markers(OnlineMigration *m, List *shape)
 	}
 }
 
+/*
+ * The end of a migration's flight: its state, an event, the fingerprint.
+ * A completed one's duration runs from its start.
+ */
 static void
 finish(OnlineMigration *m, const char *state, const char *action, TimestampTz started)
 {
@@ -803,7 +807,9 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 				 "   SET state = $2, last_error = NULL, steps_done = 0,"
 				 "       applied_at = CASE WHEN $2 = 'applied' THEN clock_timestamp() END,"
 				 "       applied_by = CASE WHEN $2 = 'applied' THEN $4 END,"
-				 "       duration = CASE WHEN $2 = 'applied' THEN clock_timestamp() - $3 END"
+				 "       duration = CASE WHEN $2 = 'applied' THEN clock_timestamp() - coalesce("
+				 "           (SELECT max(e.at) FROM migrate.event e"
+				 "             WHERE e.version = $1 AND e.action = 'start'), $3) END"
 				 " WHERE version = $1",
 				 4, argtypes, values, NULL, 0);
 	event_log(m->version, action, started, NULL, NULL);

@@ -412,9 +412,12 @@ online_parse(const char *version, const char *name, Jsonb *operations)
 		}
 	}
 
-	/* the schema of the new shape: <schema>_v<version, dots as underscores> */
+	/*
+	 * The schema of the new shape: migrate_<schema>_v<version, dots as
+	 * underscores>.  Schemas named migrate_... are migrate's own.
+	 */
 	initStringInfo(&vschema);
-	appendStringInfo(&vschema, "%s_v", m->schema);
+	appendStringInfo(&vschema, "migrate_%s_v", m->schema);
 	for (const char *p = version; *p; p++)
 		appendStringInfoChar(&vschema, *p == '.' ? '_' : *p);
 	if (vschema.len >= NAMEDATALEN)
