@@ -44,6 +44,7 @@ $$;
 -- registration: the whole document is checked; nothing is registered
 ------------------------------------------------------------------------
 SELECT migrate_register_online('2', 'bad', '{"add_column": {}}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register_online('2', 'bad', '[]');
 SELECT migrate_register_online('2', 'bad', NULL);
 SELECT migrate_register_online('2', 'bad', '[{"add_column": {}, "drop_column": {}}]');
@@ -53,6 +54,7 @@ SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"table": "users"}}
 SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"table": "users", "column": 7}}]');
 SELECT migrate_register_online('2', 'bad', '[{"rename_column": {"table": "nosuch", "from": "a", "to": "b"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"rename_column": {"table": "users", "from": "nosuch", "to": "b"}}]');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register_online('2', 'bad', '[{"rename_column": {"table": "users", "from": "name", "to": "email"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"add_column": {"table": "users", "column": {"name": "email", "type": "text"}}}]');
 SELECT migrate_register_online('2', 'bad', '[{"create_table": {"table": "users", "columns": [{"name": "a", "type": "int"}]}}]');
@@ -63,8 +65,11 @@ SELECT migrate_register_online('2', 'bad', '[{"drop_index": {"name": "nosuch"}}]
 SELECT migrate_register_online('2', 'bad', format('[{"rename_column": {"table": "users", "from": "name", "to": "%s"}}]', repeat('x', 64))::jsonb);
 SELECT migrate_register_online('2', 'bad', '[{"add_column": {"table": "users", "column": {"name": "n", "type": "int", "nullable": false}}}]');
 SELECT migrate_register_online('2', 'bad', '[{"add_column": {"table": "users", "column": {"name": "n", "type": "nosuchtype"}}}]');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register_online('2', 'bad', '[{"add_column": {"table": "users", "column": {"name": "n", "type": "int"}, "up": "1; DROP TABLE users"}}]');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register_online('2', 'bad', '[{"add_column": {"table": "users", "column": {"name": "n", "type": "int"}, "up": "1) FROM users WHERE (true"}}]');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register_online('2', 'bad', '[{"sql": {"up": "SELECT 1"}}, {"drop_index": {"name": "users_email"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"sql": {"up": "COMMIT"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"schema": "nosuch", "table": "users", "column": "email"}}]');
@@ -73,16 +78,20 @@ SELECT count(*) AS registered FROM migrate.migration WHERE kind = 'online';
 -- an expression is analysed at start: a start that fails leaves nothing
 SELECT migrate_register_online('2', 'bad up', '[{"add_column": {"table": "users", "column": {"name": "n", "type": "int"}, "up": "nosuch + 1"}}]');
 SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
 SELECT version, state FROM migrate.migration WHERE version = '2';
 SELECT * FROM leftovers;
 SELECT migrate_register_online('2', 'bad up', '[{"add_column": {"table": "users", "column": {"name": "n", "type": "int"}, "up": "name"}}]');
 SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM leftovers;
 SELECT state FROM migrate.migration WHERE version = '2';
 
 -- nothing in flight to complete or roll back
 SELECT migrate_complete();
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_rollback();
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_version_schema() IS NULL AS no_version_schema;
 
 ------------------------------------------------------------------------
@@ -107,6 +116,7 @@ SELECT migrate_register('3', 'later', 'CREATE TABLE later (id int)');
 SELECT * FROM migrate_upgrade();
 -- it cannot be completed before its backfill is done
 SELECT migrate_complete('2');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_resume();
 SELECT migrate_wait();
 SELECT migrate_version_schema(), migrate_version_schema('2');
@@ -127,6 +137,7 @@ UPDATE users SET name = 'user1b' WHERE id = 1;
 SET search_path = migrate_public_v2, public;
 INSERT INTO users (full_name, display) VALUES ('nina', 'Nina');
 INSERT INTO users (full_name, display) VALUES ('nobody', NULL);
+\echo :LAST_ERROR_SQLSTATE
 UPDATE users SET full_name = 'user2b' WHERE id = 2;
 SELECT id, full_name, email, display FROM users WHERE id IN (1, 2) OR full_name IN ('olga', 'nina') ORDER BY full_name;
 RESET search_path;
@@ -139,6 +150,7 @@ SELECT * FROM leftovers;
 SELECT version, state FROM migrate.migration WHERE version = '2';
 SELECT action FROM migrate.event WHERE version = '2' ORDER BY id;
 SELECT migrate_rollback('2');
+\echo :LAST_ERROR_SQLSTATE
 
 -- start again, complete
 SELECT * FROM migrate_upgrade('2');
@@ -151,12 +163,14 @@ SELECT col_description(attrelid, attnum) AS comment
   FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'display';
 SELECT count(*) FILTER (WHERE display = upper(full_name) || '!') AS from_up, count(*) FROM users;
 INSERT INTO users (full_name, display) VALUES ('nobody', NULL);
+\echo :LAST_ERROR_SQLSTATE
 -- the new application's search_path still works after complete
 SET search_path = migrate_public_v2, public;
 SELECT count(*) FROM users;
 RESET search_path;
 SELECT version, state, applied_at IS NOT NULL AS applied, reversible FROM migrate.status WHERE version IN ('2', '3');
 SELECT migrate_rollback('2');
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM migrate_upgrade();
 
 ------------------------------------------------------------------------
@@ -180,7 +194,9 @@ SELECT attname FROM pg_attribute WHERE attrelid = 'migrate_public_v4.users'::reg
 SET search_path = migrate_public_v4, public;
 INSERT INTO users (full_name, display) VALUES ('Pia', 'pia');
 INSERT INTO users (full_name, display) VALUES ('Pia 2', 'pia');
+\echo :LAST_ERROR_SQLSTATE
 SELECT email FROM users;
+\echo :LAST_ERROR_SQLSTATE
 RESET search_path;
 SELECT email FROM users WHERE full_name = 'Pia';
 -- the version schema of the previous migration is still there, for its readers
@@ -253,6 +269,7 @@ SELECT to_regclass('audit') AS audit;
 SELECT migrate_register_online('7', 'one way', '[{"sql": {"up": "CREATE TABLE oneway (id int)"}}]');
 SELECT * FROM migrate_upgrade();
 SELECT migrate_rollback();
+\echo :LAST_ERROR_SQLSTATE
 SELECT state FROM migrate.migration WHERE version = '7';
 SELECT migrate_complete();
 
@@ -262,3 +279,4 @@ SELECT * FROM migrate_downgrade('1');
 -- the whole history
 SELECT version, action FROM migrate.event WHERE version::numeric >= 2 ORDER BY id;
 SELECT * FROM migrate_validate();
+

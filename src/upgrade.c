@@ -744,7 +744,8 @@ migrate_baseline(PG_FUNCTION_ARGS)
 							  "   SET state = 'applied', last_error = NULL,"
 							  "       applied_at = clock_timestamp(),"
 							  "       applied_by = $2, duration = NULL"
-							  " WHERE state IN ('pending', 'failed')"
+							  " WHERE (state IN ('pending', 'rolled_back')"
+							  "        OR (state = 'failed' AND kind = 'sql'))"
 							  "   AND version_key <= $1"
 							  " RETURNING version",
 							  2, argtypes, values, NULL, 0) != SPI_OK_UPDATE_RETURNING)
