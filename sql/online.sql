@@ -48,7 +48,7 @@ SELECT migrate_register_online('2', 'bad', '{"add_column": {}}');
 SELECT migrate_register_online('2', 'bad', '[]');
 SELECT migrate_register_online('2', 'bad', NULL);
 SELECT migrate_register_online('2', 'bad', '[{"add_column": {}, "drop_column": {}}]');
-SELECT migrate_register_online('2', 'bad', '[{"rename_table": {"from": "a", "to": "b"}}]');
+SELECT migrate_register_online('2', 'bad', '[{"truncate_table": {"table": "users"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"table": "users", "column": "email", "colour": "red"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"table": "users"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"table": "users", "column": 7}}]');
@@ -280,3 +280,10 @@ SELECT * FROM migrate_downgrade('1');
 SELECT version, action FROM migrate.event WHERE version::numeric >= 2 ORDER BY id;
 SELECT * FROM migrate_validate();
 
+
+-- leave nothing behind
+DROP SCHEMA migrate_public_v7 CASCADE;
+DROP TABLE users, orders, later, audit, oneway, snapshot CASCADE;
+DROP VIEW leftovers;
+DROP FUNCTION take_snapshot(), changed_since_snapshot();
+DROP EXTENSION migrate;

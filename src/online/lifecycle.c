@@ -54,6 +54,7 @@ table_sql(OnlineMigration *m, const char *table)
 	return online_qualified(m->schema, table);
 }
 
+
 /* The trigger function of a table: named after it, if the name fits. */
 static char *
 sync_function(OnlineMigration *m, ShapeTable *t)
@@ -186,7 +187,7 @@ start_add_column(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo ste
 	char	   *physical = t->created ? col->name : online_shadow_name(col->name);
 	char	   *def = col->default_expr ? online_default(col->default_expr, typid, typmod) : NULL;
 	bool		volatile_default = def && online_expression_volatile(col->default_expr);
-	char	   *table = table_sql(m, op->table);
+	char	   *table = online_rel_sql(t->relid);
 
 	/* a volatile default in ADD COLUMN would rewrite the table */
 	ddl(m, "add_column",
@@ -240,39 +241,26 @@ unchanged_table(Oid relid, const char *name)
 }
 
 /*
- * The view of one table in the version schema: the new shape's columns
- * under their new names, the table's defaults, and the table's grants.
+ * A view of a table gets the table's column defaults (so that inserts
+ * through it work as on the table) and grants (security_invoker views check
+ * the table's too).  Its columns are the new shape's, or the old shape's
+ * (old_shape: a dropped table's stand-in).
  */
 static void
-create_view(OnlineMigration *m, ShapeTable *t)
+copy_defaults_and_grants(OnlineMigration *m, ShapeTable *t, const char *view, bool old_shape)
 {
-	StringInfoData sql;
-	char	   *view = online_qualified(m->vschema, t->name);
 	ListCell   *lc;
 	uint64		n;
 	SPITupleTable *tuptable;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ", view);
 	foreach(lc, t->columns)
 	{
 		ShapeColumn *c = lfirst(lc);
-
-		if (c->hidden)
-			continue;
-		appendStringInfo(&sql, "%s%s AS %s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
-						 quote_identifier(c->physical), quote_identifier(c->name));
-	}
-	appendStringInfo(&sql, " FROM %s", table_sql(m, t->name));
-	ddl(m, "version schema", sql.data);
-
-	foreach(lc, t->columns)
-	{
-		ShapeColumn *c = lfirst(lc);
+		char	   *name = old_shape ? c->old_name : (c->hidden ? NULL : c->name);
 		Oid			argtypes[2] = {OIDOID, TEXTOID};
 		Datum		values[2] = {ObjectIdGetDatum(t->relid), CStringGetTextDatum(c->physical)};
 
-		if (c->hidden)
+		if (name == NULL)
 			continue;
 		if (SPI_execute_with_args("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
 								  "  FROM pg_catalog.pg_attrdef d"
@@ -285,11 +273,10 @@ create_view(OnlineMigration *m, ShapeTable *t)
 		if (SPI_processed > 0)
 			ddl(m, "version schema",
 				psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", view,
-						 quote_identifier(c->name),
+						 quote_identifier(name),
 						 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
 	}
 
-	/* who may use the table may use its view (which checks the table too) */
 	catalog_query("SELECT a.privilege_type, r.rolname"
 				  "  FROM pg_catalog.pg_class c"
 				  " CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a"
@@ -308,6 +295,33 @@ create_view(OnlineMigration *m, ShapeTable *t)
 					 SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1), view,
 					 role ? quote_identifier(role) : "PUBLIC"));
 	}
+}
+
+/*
+ * The view of one table in the version schema: the new shape's columns
+ * under their new names, the table's defaults, and the table's grants.
+ */
+static void
+create_view(OnlineMigration *m, ShapeTable *t)
+{
+	StringInfoData sql;
+	char	   *view = online_qualified(m->vschema, t->name);
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ", view);
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+
+		if (c->hidden)
+			continue;
+		appendStringInfo(&sql, "%s%s AS %s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
+						 quote_identifier(c->physical), quote_identifier(c->name));
+	}
+	appendStringInfo(&sql, " FROM %s", online_rel_sql(t->relid));
+	ddl(m, "version schema", sql.data);
+	copy_defaults_and_grants(m, t, view, false);
 }
 
 /* The version schema, with a view of every table of the schema. */
@@ -354,15 +368,48 @@ create_version_schema(OnlineMigration *m, List *shape)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
 		char	   *name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
-		ShapeTable *t = shape_find(shape, name);
+		ShapeTable *t = NULL;
+		ListCell   *sc;
 
+		foreach(sc, shape)
+			if (((ShapeTable *) lfirst(sc))->relid == relid)
+				t = lfirst(sc);
 		if (t == NULL)
 			t = unchanged_table(relid, name);
-		t->relid = relid;
-		tables = lappend(tables, t);
+		if (!t->dropped)
+			tables = lappend(tables, t);
 	}
 	foreach(lc, tables)
 		create_view(m, lfirst(lc));
+}
+
+/*
+ * The expression that fills a column for writes through the old shape:
+ * an added column's up, an altered one's (by default the old column).
+ */
+static char *
+column_up(ShapeColumn *c)
+{
+	if (c->added_by == NULL)
+		return NULL;
+	if (c->altered_from)
+		return c->added_by->up ? c->added_by->up : (char *) quote_identifier(c->altered_from->old_name);
+	return c->added_by->up;
+}
+
+/*
+ * The expression that fills a column hidden from the new shape for writes
+ * through it: a dropped column's down, an altered one's (by default its
+ * shadow).
+ */
+static char *
+column_down(ShapeColumn *c)
+{
+	if (c->dropped_by == NULL)
+		return NULL;
+	if (c->replaced_by)
+		return c->dropped_by->down ? c->dropped_by->down : (char *) quote_identifier(c->replaced_by->name);
+	return c->dropped_by->down;
 }
 
 /*
@@ -380,7 +427,7 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	StringInfoData newside;
 	StringInfoData oldside;
 	StringInfoData fill;
-	char	   *table = table_sql(m, t->name);
+	char	   *table = online_rel_sql(t->relid);
 	Oid			viewid = get_relname_relid(t->name, get_namespace_oid(m->vschema, false));
 	ListCell   *lc;
 
@@ -396,13 +443,12 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 
 		get_atttypetypmodcoll(t->relid, get_attnum(t->relid, c->physical),
 							  &typid, &typmod, &collid);
-		if (c->dropped_by && c->dropped_by->down)
+		if (column_down(c))
 			appendStringInfo(&newside, "      NEW.%s := (%s);\n", quote_identifier(c->physical),
-							 online_expression(c->dropped_by->down, viewid, typid, typmod,
-											   "down"));
-		if (c->added_by && c->added_by->up)
+							 online_expression(column_down(c), viewid, typid, typmod, "down"));
+		if (column_up(c))
 			appendStringInfo(&oldside, "      NEW.%s := (%s);\n", quote_identifier(c->physical),
-							 online_expression(c->added_by->up, t->relid, typid, typmod, "up"));
+							 online_expression(column_up(c), t->relid, typid, typmod, "up"));
 		else if (c->added_by && c->added_by->column->default_expr &&
 				 online_expression_volatile(c->added_by->column->default_expr))
 			appendStringInfo(&fill, "    NEW.%s := %s;\n", quote_identifier(c->physical),
@@ -477,7 +523,7 @@ index_step(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE %sINDEX CONCURRENTLY %s ON %s",
 					 op->unique ? "UNIQUE " : "", quote_identifier(op->index_name),
-					 table_sql(m, op->table));
+					 online_rel_sql(t->relid));
 	if (op->method)
 		appendStringInfo(&sql, " USING %s", quote_identifier(op->method));
 	appendStringInfoString(&sql, " (");
@@ -487,9 +533,7 @@ index_step(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
 	appendStringInfoChar(&sql, ')');
 	if (op->where)
 		appendStringInfo(&sql, " WHERE %s",
-						 online_index_predicate(op->where,
-												get_relname_relid(t->name, get_namespace_oid(m->vschema, false)),
-												t->relid, t));
+						 online_mapped_expression(op->where, m, t, EXPR_KIND_INDEX_PREDICATE));
 	appendStringInfo(steps, "%s{\"sql\": ", steps->len > 1 ? ", " : "");
 	escape_json(steps, sql.data);
 	appendStringInfoString(steps, "}");
@@ -557,6 +601,44 @@ run_phase(OnlineMigration *m, const char *phase,
 	}
 }
 
+/*
+ * drop_table at start: the table is renamed away, and a view under its
+ * name keeps it for the old shape (the new shape has no view of it).
+ */
+static void
+start_drop_table(OnlineMigration *m, OnlineOp *op, ShapeTable *t)
+{
+	char	   *view = online_qualified(m->schema, op->table);
+
+	ddl(m, "drop_table", psprintf("ALTER TABLE %s RENAME TO %s", online_rel_sql(t->relid),
+								  quote_identifier(online_dropped_name(op->table))));
+	t->physical = online_dropped_name(op->table);
+	ddl(m, "drop_table", psprintf("CREATE VIEW %s WITH (security_invoker = true) AS SELECT * FROM %s",
+								  view, online_rel_sql(t->relid)));
+	copy_defaults_and_grants(m, t, view, true);
+}
+
+/* alter_column of a default alone: the new shape shows it at once. */
+static void
+view_default(OnlineMigration *m, OnlineOp *op)
+{
+	ShapeTable *t = op->st;
+	ShapeColumn *c = op->sc;
+	char	   *view = online_qualified(m->vschema, t->name);
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+
+	get_atttypetypmodcoll(t->relid, get_attnum(t->relid, c->physical), &typid, &typmod, &collid);
+	if (op->default_expr)
+		ddl(m, "alter_column", psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", view,
+										quote_identifier(c->name),
+										online_default(op->default_expr, typid, typmod)));
+	else
+		ddl(m, "alter_column", psprintf("ALTER VIEW %s ALTER COLUMN %s DROP DEFAULT", view,
+										quote_identifier(c->name)));
+}
+
 /* What expand hands to the background job. */
 typedef struct Expanded
 {
@@ -584,7 +666,7 @@ expand(OnlineMigration *m, void *arg)
 	foreach(lc, m->ops)
 	{
 		OnlineOp   *op = lfirst(lc);
-		ShapeTable *t = op->table ? shape_find(shape, op->table) : NULL;
+		ShapeTable *t = op->st;
 
 		CHECK_FOR_INTERRUPTS();
 		switch (op->kind)
@@ -595,6 +677,12 @@ expand(OnlineMigration *m, void *arg)
 				break;
 			case OP_ADD_COLUMN:
 				start_add_column(m, op, t, &x->steps);
+				break;
+			case OP_ALTER_COLUMN:
+				online_alter_start(m, op, t, &x->steps);
+				break;
+			case OP_DROP_TABLE:
+				start_drop_table(m, op, t);
 				break;
 			case OP_SQL:
 				script_run(m->version, m->name, "up", op->sql_up);
@@ -613,10 +701,10 @@ expand(OnlineMigration *m, void *arg)
 			continue;
 		ddl(m, "backfill marker",
 			psprintf("ALTER TABLE %s ADD COLUMN %s boolean DEFAULT true",
-					 table_sql(m, t->name), quote_identifier(ONLINE_MARKER)));
+					 online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
 		ddl(m, "backfill marker",
 			psprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT false",
-					 table_sql(m, t->name), quote_identifier(ONLINE_MARKER)));
+					 online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
 	}
 
 	create_version_schema(m, shape);
@@ -640,12 +728,29 @@ expand(OnlineMigration *m, void *arg)
 							 x->backfills.len > 1 ? ", " : "", t->relid, args);
 		}
 	}
+
+	/* what refers to the new shape's names: the views exist now */
 	foreach(lc, m->ops)
 	{
 		OnlineOp   *op = lfirst(lc);
 
-		if (op->kind == OP_CREATE_INDEX)
-			index_step(m, op, shape_find(shape, op->table), &x->steps);
+		CHECK_FOR_INTERRUPTS();
+		switch (op->kind)
+		{
+			case OP_CREATE_INDEX:
+				index_step(m, op, op->st, &x->steps);
+				break;
+			case OP_ALTER_COLUMN:
+				online_alter_constraints(m, op, op->st, shape, &x->steps);
+				if (!online_alter_shadows(op) && op->has_default)
+					view_default(m, op);
+				break;
+			case OP_CREATE_CONSTRAINT:
+				online_constraint_start(m, op, shape, &x->steps);
+				break;
+			default:
+				break;
+		}
 	}
 	locksafe_end(ls);
 	appendStringInfoChar(&x->steps, ']');
@@ -767,7 +872,7 @@ drop_sync_triggers(OnlineMigration *m, List *shape)
 			continue;
 		ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 										quote_identifier(ONLINE_TRIGGER),
-										table_sql(m, t->name)));
+										online_rel_sql(t->relid)));
 		ddl(m, "sync trigger", psprintf("DROP FUNCTION IF EXISTS %s()",
 										sync_function(m, t)));
 	}
@@ -785,7 +890,7 @@ drop_markers(OnlineMigration *m, List *shape)
 		if (t->backfill && OidIsValid(t->relid))
 			ddl(m, "backfill marker",
 				psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s",
-						 table_sql(m, t->name), quote_identifier(ONLINE_MARKER)));
+						 online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
 	}
 }
 
@@ -825,6 +930,14 @@ contract(OnlineMigration *m, void *arg)
 	LockSafeState *ls;
 
 	shape = online_shape(m, true);
+	/* what the altered columns carry, before anything changes */
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+
+		if (op->kind == OP_ALTER_COLUMN && online_alter_shadows(op))
+			op->carried = online_carried(op->st, op->sc);
+	}
 	ls = locksafe_begin();
 
 	/* the shape before this one goes: nothing may use it any more */
@@ -844,8 +957,8 @@ contract(OnlineMigration *m, void *arg)
 	foreach(lc, m->ops)
 	{
 		OnlineOp   *op = lfirst(lc);
-		ShapeTable *t = op->table ? shape_find(shape, op->table) : NULL;
-		char	   *table = op->table ? table_sql(m, op->table) : NULL;
+		ShapeTable *t = op->st;
+		char	   *table = t && OidIsValid(t->relid) ? online_rel_sql(t->relid) : NULL;
 
 		CHECK_FOR_INTERRUPTS();
 		switch (op->kind)
@@ -879,13 +992,31 @@ contract(OnlineMigration *m, void *arg)
 				ddl(m, "complete", psprintf("DROP INDEX IF EXISTS %s",
 											online_qualified(m->schema, op->index_name)));
 				break;
+			case OP_ALTER_COLUMN:
+				online_alter_complete(m, op, t, op->carried);
+				break;
+			case OP_RENAME_TABLE:
+				ddl(m, "complete", psprintf("ALTER TABLE %s RENAME TO %s", table,
+											quote_identifier(op->new_name)));
+				break;
+			case OP_DROP_TABLE:
+				ddl(m, "complete", psprintf("DROP VIEW IF EXISTS %s",
+											online_qualified(m->schema, op->table)));
+				ddl(m, "complete", psprintf("DROP TABLE %s", table));
+				break;
+			case OP_CREATE_CONSTRAINT:
+				online_constraint_complete(m, op, t);
+				break;
+			case OP_DROP_CONSTRAINT:
+				ddl(m, "complete", psprintf("ALTER TABLE %s DROP CONSTRAINT %s", table,
+											quote_identifier(op->constraint_name)));
+				break;
 			default:
 				break;
 		}
 	}
 	drop_markers(m, shape);
 	locksafe_end(ls);
-
 }
 
 /*
@@ -986,7 +1117,8 @@ undo(OnlineMigration *m, void *arg)
 	for (int i = list_length(m->ops) - 1; i >= 0; i--)
 	{
 		OnlineOp   *op = list_nth(m->ops, i);
-		ShapeTable *t = op->table ? shape_find(shape, op->table) : NULL;
+		ShapeTable *t = op->st;
+		char	   *table = t && OidIsValid(t->relid) ? online_rel_sql(t->relid) : NULL;
 
 		CHECK_FOR_INTERRUPTS();
 		switch (op->kind)
@@ -999,14 +1131,35 @@ undo(OnlineMigration *m, void *arg)
 											online_qualified(m->schema, op->index_name)));
 				break;
 			case OP_ADD_COLUMN:
-				if (!t->created)
-					ddl(m, "rollback", psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s",
-												table_sql(m, op->table),
+				if (!t->created && table)
+					ddl(m, "rollback", psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table,
 												quote_identifier(online_shadow_name(op->column->name))));
 				break;
+			case OP_ALTER_COLUMN:
+				/* its constraints and indexes go with it */
+				if (online_alter_shadows(op) && table)
+					ddl(m, "rollback", psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table,
+												quote_identifier(op->sc->replaced_by->physical)));
+				break;
 			case OP_CREATE_TABLE:
-				ddl(m, "rollback", psprintf("DROP TABLE IF EXISTS %s", table_sql(m, op->table)));
+				if (table)
+					ddl(m, "rollback", psprintf("DROP TABLE %s", table));
 				t->relid = InvalidOid;
+				break;
+			case OP_DROP_TABLE:
+				ddl(m, "rollback", psprintf("DROP VIEW IF EXISTS %s",
+											online_qualified(m->schema, op->table)));
+				if (table)
+					ddl(m, "rollback", psprintf("ALTER TABLE %s RENAME TO %s", table,
+												quote_identifier(op->table)));
+				break;
+			case OP_CREATE_CONSTRAINT:
+				if (strcmp(op->constraint_type, "unique") == 0)
+					ddl(m, "rollback", psprintf("DROP INDEX IF EXISTS %s",
+												online_qualified(m->schema, op->constraint_name)));
+				else if (table)
+					ddl(m, "rollback", psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table,
+												quote_identifier(op->constraint_name)));
 				break;
 			default:
 				break;
@@ -1014,7 +1167,6 @@ undo(OnlineMigration *m, void *arg)
 	}
 	drop_markers(m, shape);
 	locksafe_end(ls);
-
 }
 
 /*

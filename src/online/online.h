@@ -12,6 +12,8 @@
 #include "migrate.h"
 
 #include "nodes/pg_list.h"
+#include "parser/parse_node.h"
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 typedef enum OnlineOpKind
@@ -22,7 +24,12 @@ typedef enum OnlineOpKind
 	OP_RENAME_COLUMN,
 	OP_CREATE_INDEX,
 	OP_DROP_INDEX,
-	OP_SQL
+	OP_SQL,
+	OP_ALTER_COLUMN,
+	OP_RENAME_TABLE,
+	OP_DROP_TABLE,
+	OP_CREATE_CONSTRAINT,
+	OP_DROP_CONSTRAINT
 } OnlineOpKind;
 
 /* A column of create_table or add_column. */
@@ -36,6 +43,15 @@ typedef struct OnlineColumn
 	bool		unique;
 	char	   *comment;
 } OnlineColumn;
+
+/* A foreign key of alter_column or create_constraint. */
+typedef struct OnlineReference
+{
+	char	   *table;
+	List	   *columns;		/* names in the referenced table */
+	const char *on_delete;		/* SQL keywords, from a fixed list */
+	const char *on_update;
+} OnlineReference;
 
 /* One operation of the document, in its order (index counts from 1). */
 typedef struct OnlineOp
@@ -56,6 +72,22 @@ typedef struct OnlineOp
 	char	   *where;
 	char	   *sql_up;			/* sql */
 	char	   *sql_down;
+	/* alter_column: what changes; create_constraint: the constraint */
+	char	   *type;
+	int			nullable;		/* -1: unchanged */
+	char	   *check;			/* an expression */
+	OnlineReference *references;
+	bool		has_default;
+	char	   *default_expr;	/* NULL with has_default: drop it */
+	bool		has_comment;
+	char	   *comment;
+	char	   *constraint_name;	/* of check, references, unique */
+	char	   *unique_name;	/* alter_column: a new unique constraint */
+	char	   *constraint_type;	/* create_constraint: unique, check,
+									 * foreign_key */
+	struct ShapeTable *st;		/* its table, as online_shape left it */
+	struct ShapeColumn *sc;		/* alter_column: the column altered */
+	List	   *carried;		/* ... and what it carries (complete) */
 } OnlineOp;
 
 typedef struct OnlineMigration
@@ -76,16 +108,21 @@ typedef struct ShapeColumn
 	bool		hidden;			/* dropped: in the old shape only */
 	OnlineOp   *added_by;
 	OnlineOp   *dropped_by;
+	struct ShapeColumn *replaced_by;	/* altered: its shadow column */
+	struct ShapeColumn *altered_from;	/* a shadow: the column it replaces */
 } ShapeColumn;
 
 typedef struct ShapeTable
 {
-	char	   *name;
+	char	   *name;			/* in the new shape */
+	char	   *physical;		/* in the schema during the migration */
 	Oid			relid;			/* InvalidOid until created */
 	bool		created;		/* by this migration */
+	bool		dropped;		/* by this migration: not in the new shape */
 	List	   *columns;		/* ShapeColumn *, in table order */
 	bool		sync;			/* needs the dual-write trigger */
 	bool		backfill;		/* existing rows need the up expressions */
+	List	   *carried;		/* indexes copied for its altered columns */
 } ShapeTable;
 
 /* operations.c */
@@ -93,8 +130,13 @@ extern OnlineMigration *online_parse(const char *version, const char *name,
 									 Jsonb *operations);
 extern List *online_shape(OnlineMigration *m, bool expanded);
 extern ShapeTable *shape_find(List *shape, const char *table);
+extern bool online_alter_shadows(OnlineOp *op);
+extern List *shape_physical(ShapeTable *t, List *names);
+extern List *online_reference_target(OnlineMigration *m, OnlineOp *op, List *shape,
+									 char **relname);
 extern ShapeColumn *shape_column(ShapeTable *t, const char *name);
 extern char *online_shadow_name(const char *column);
+extern char *online_dropped_name(const char *table);
 extern char *online_check_name(const char *column);
 extern char *online_qualified(const char *schema, const char *name);
 extern const char *online_serial(const char *type);
@@ -103,13 +145,36 @@ extern char *online_expression(const char *expr, Oid relid, Oid type,
 							   int32 typmod, const char *what);
 extern bool online_expression_volatile(const char *expr);
 extern char *online_default(const char *expr, Oid typid, int32 typmod);
-extern char *online_index_predicate(const char *expr, Oid viewid, Oid relid,
-									ShapeTable *t);
+extern char *online_mapped_expression(const char *expr, OnlineMigration *m,
+									  ShapeTable *t, ParseExprKind kind);
 extern OnlineMigration *online_load(const char *version, bool for_update,
 									char **state);
 
 #define ONLINE_MARKER	"_migrate_pending"
 #define ONLINE_TRIGGER	"_migrate_sync"
+
+/* alter.c: alter_column and constraints */
+typedef struct CarriedObject
+{
+	char		kind;			/* 'i' index, 'u' unique constraint, 'f', 'c' */
+	Oid			oid;
+	char	   *name;
+	char	   *temp_name;		/* of its copy on the shadow column */
+} CarriedObject;
+
+extern List *online_carried(ShapeTable *t, ShapeColumn *c);
+extern void online_alter_start(OnlineMigration *m, OnlineOp *op, ShapeTable *t,
+							   StringInfo steps);
+extern void online_alter_constraints(OnlineMigration *m, OnlineOp *op, ShapeTable *t,
+									 List *shape, StringInfo steps);
+extern void online_alter_complete(OnlineMigration *m, OnlineOp *op, ShapeTable *t,
+								  List *carried);
+extern void online_constraint_start(OnlineMigration *m, OnlineOp *op, List *shape,
+									StringInfo steps);
+extern void online_constraint_complete(OnlineMigration *m, OnlineOp *op, ShapeTable *t);
+extern char *online_rel_sql(Oid relid);
+extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
+extern void online_add_step(StringInfo steps, const char *sql);
 
 /* lifecycle.c */
 extern void online_start(OnlineMigration *m);

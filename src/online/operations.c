@@ -19,6 +19,8 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_constraint.h"
+#include "commands/tablecmds.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
@@ -37,6 +39,7 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/memutils.h"
 
 #define SHADOW_PREFIX	"_migrate_new_"
 #define CHECK_PREFIX	"_migrate_nn_"
@@ -45,10 +48,11 @@
 
 static const char *const op_names[] = {
 	"create_table", "add_column", "drop_column", "rename_column",
-	"create_index", "drop_index", "sql", NULL
+	"create_index", "drop_index", "sql", "alter_column", "rename_table",
+	"drop_table", "create_constraint", "drop_constraint", NULL
 };
 
-static const char *const op_fields[][8] = {
+static const char *const op_fields[][14] = {
 	{"schema", "table", "columns", NULL},
 	{"schema", "table", "column", "up", NULL},
 	{"schema", "table", "column", "down", NULL},
@@ -56,7 +60,19 @@ static const char *const op_fields[][8] = {
 	{"schema", "table", "name", "columns", "unique", "method", "where", NULL},
 	{"schema", "name", NULL},
 	{"up", "down", NULL},
+	{"schema", "table", "column", "type", "nullable", "check", "references",
+	"unique", "default", "comment", "up", "down", NULL},
+	{"schema", "from", "to", NULL},
+	{"schema", "table", NULL},
+	{"schema", "table", "name", "type", "columns", "check", "references", NULL},
+	{"schema", "table", "name", NULL},
 };
+
+static const char *const reference_fields[] = {
+	"name", "table", "column", "columns", "on_delete", "on_update", NULL
+};
+static const char *const check_fields[] = {"name", "constraint", NULL};
+static const char *const unique_fields[] = {"name", NULL};
 
 static const char *const column_fields[] = {
 	"name", "type", "nullable", "default", "primary_key", "unique", "comment", NULL
@@ -221,6 +237,92 @@ get_array(OnlineOp *op, JsonbContainer *obj, const char *key)
 	return elems;
 }
 
+/* An object under key (NULL when absent), its keys checked. */
+static JsonbContainer *
+get_object(OnlineOp *op, JsonbContainer *obj, const char *key,
+		   const char *const *allowed)
+{
+	JsonbValue *v = get_field(obj, key);
+	JsonbContainer *c;
+
+	if (v == NULL)
+		return NULL;
+	c = container_of(v);
+	if (c == NULL || !JsonContainerIsObject(c))
+		op_error(op, "field \"%s\" must be an object", key);
+	check_keys(op, c, allowed, psprintf("\"%s\"", key));
+	return c;
+}
+
+/* A list of identifiers under key. */
+static List *
+get_identifiers(OnlineOp *op, JsonbContainer *obj, const char *key)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, get_array(op, obj, key))
+	{
+		JsonbValue *v = lfirst(lc);
+		char	   *name;
+
+		if (v->type != jbvString || v->val.string.len == 0)
+			op_error(op, "\"%s\" must hold non-empty strings", key);
+		name = pnstrdup(v->val.string.val, v->val.string.len);
+		if (strlen(name) >= NAMEDATALEN)
+			op_error(op, "identifier \"%s\" is longer than %d bytes", name, NAMEDATALEN - 1);
+		names = lappend(names, name);
+	}
+	return names;
+}
+
+/* A referential action, as the SQL keywords for it. */
+static const char *
+get_action(OnlineOp *op, JsonbContainer *obj, const char *key)
+{
+	static const char *const actions[] = {
+		"NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT", NULL
+	};
+	char	   *s = get_string(op, obj, key, false);
+
+	if (s == NULL)
+		return "NO ACTION";
+	for (int i = 0; actions[i]; i++)
+		if (pg_strcasecmp(s, actions[i]) == 0)
+			return actions[i];
+	op_error(op, "\"%s\" must be one of NO ACTION, RESTRICT, CASCADE, SET NULL, SET DEFAULT", key);
+	return NULL;
+}
+
+/* A foreign key: the referenced table and column(s), and its actions. */
+static OnlineReference *
+get_reference(OnlineOp *op, JsonbContainer *obj, bool one_column)
+{
+	JsonbContainer *c = get_object(op, obj, "references", reference_fields);
+	OnlineReference *r;
+
+	if (c == NULL)
+		return NULL;
+	r = palloc0(sizeof(OnlineReference));
+	r->table = get_identifier(op, c, "table", true);
+	if (one_column)
+	{
+		if (get_field(c, "columns"))
+			op_error(op, "a column's foreign key references one \"column\"");
+		r->columns = list_make1(get_identifier(op, c, "column", true));
+		op->constraint_name = get_identifier(op, c, "name", true);
+	}
+	else
+	{
+		if (get_field(c, "column") || get_field(c, "name"))
+			op_error(op, "a constraint's \"references\" has \"table\", \"columns\" and actions");
+		r->columns = get_identifiers(op, c, "columns");
+	}
+	r->on_delete = get_action(op, c, "on_delete");
+	r->on_update = get_action(op, c, "on_update");
+	return r;
+}
+
 static void
 parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 {
@@ -307,6 +409,106 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 		case OP_DROP_INDEX:
 			op->index_name = get_identifier(op, body, "name", true);
 			break;
+		case OP_ALTER_COLUMN:
+			{
+				JsonbContainer *c;
+				JsonbValue *v;
+
+				op->table = get_identifier(op, body, "table", true);
+				op->column_name = get_identifier(op, body, "column", true);
+				op->type = get_string(op, body, "type", false);
+				if (op->type)
+				{
+					Oid			typid;
+					int32		typmod;
+
+					if (online_serial(op->type))
+						op_error(op, "type %s is for new tables", op->type);
+					online_type(op->type, &typid, &typmod);
+				}
+				op->nullable = get_field(body, "nullable") ? get_bool(op, body, "nullable", true) : -1;
+				if ((c = get_object(op, body, "check", check_fields)) != NULL)
+				{
+					op->constraint_name = get_identifier(op, c, "name", true);
+					op->check = get_string(op, c, "constraint", true);
+					(void) online_expression(op->check, InvalidOid, InvalidOid, -1, NULL);
+				}
+				op->references = get_reference(op, body, true);
+				if (op->check && op->references)
+					op_error(op, "one alter_column adds a check or a foreign key, not both");
+				if ((c = get_object(op, body, "unique", unique_fields)) != NULL)
+					op->unique_name = get_identifier(op, c, "name", true);
+				v = getKeyJsonValueFromContainer(body, "default", strlen("default"), NULL);
+				if (v != NULL)
+				{
+					op->has_default = true;
+					op->default_expr = get_string(op, body, "default", false);
+					if (op->default_expr)
+						(void) online_expression(op->default_expr, InvalidOid, InvalidOid, -1, NULL);
+				}
+				v = getKeyJsonValueFromContainer(body, "comment", strlen("comment"), NULL);
+				if (v != NULL)
+				{
+					op->has_comment = true;
+					op->comment = get_string(op, body, "comment", false);
+				}
+				op->up = get_expression(op, body, "up");
+				op->down = get_expression(op, body, "down");
+				if (op->type == NULL && op->nullable < 0 && op->check == NULL &&
+					op->references == NULL && op->unique_name == NULL &&
+					!op->has_default && !op->has_comment)
+					op_error(op, "nothing to alter: give type, nullable, check, references, unique, default or comment");
+				if (!online_alter_shadows(op) && (op->up || op->down))
+					op_error(op, "\"up\" and \"down\" need a change of type, nullability or constraints");
+				if (strlen(op->column_name) > ADDED_NAME_MAX)
+					op_error(op, "name of altered column \"%s\" is longer than %d bytes",
+							 op->column_name, ADDED_NAME_MAX);
+				break;
+			}
+		case OP_RENAME_TABLE:
+			op->table = get_identifier(op, body, "from", true);
+			op->new_name = get_identifier(op, body, "to", true);
+			break;
+		case OP_DROP_TABLE:
+			op->table = get_identifier(op, body, "table", true);
+			if (strlen(op->table) > ADDED_NAME_MAX)
+				op_error(op, "name of dropped table \"%s\" is longer than %d bytes",
+						 op->table, ADDED_NAME_MAX);
+			break;
+		case OP_CREATE_CONSTRAINT:
+			op->table = get_identifier(op, body, "table", true);
+			op->constraint_name = get_identifier(op, body, "name", true);
+			op->constraint_type = get_string(op, body, "type", true);
+			op->columns = get_field(body, "columns") ? get_identifiers(op, body, "columns") : NIL;
+			if (strcmp(op->constraint_type, "unique") == 0)
+			{
+				if (op->columns == NIL)
+					op_error(op, "a unique constraint needs \"columns\"");
+			}
+			else if (strcmp(op->constraint_type, "check") == 0)
+			{
+				op->check = get_string(op, body, "check", true);
+				(void) online_expression(op->check, InvalidOid, InvalidOid, -1, NULL);
+			}
+			else if (strcmp(op->constraint_type, "foreign_key") == 0)
+			{
+				op->references = get_reference(op, body, false);
+				if (op->columns == NIL || op->references == NULL)
+					op_error(op, "a foreign key needs \"columns\" and \"references\"");
+				if (list_length(op->columns) != list_length(op->references->columns))
+					op_error(op, "a foreign key references as many columns as it has");
+			}
+			else
+				op_error(op, "constraint type must be unique, check or foreign_key");
+			if (strcmp(op->constraint_type, "check") != 0 && get_field(body, "check"))
+				op_error(op, "field \"check\" is for check constraints");
+			if (strcmp(op->constraint_type, "foreign_key") != 0 && get_field(body, "references"))
+				op_error(op, "field \"references\" is for foreign keys");
+			break;
+		case OP_DROP_CONSTRAINT:
+			op->table = get_identifier(op, body, "table", true);
+			op->constraint_name = get_identifier(op, body, "name", true);
+			break;
 		case OP_SQL:
 			{
 				MigrationScript script = {0};
@@ -390,7 +592,7 @@ online_parse(const char *version, const char *name, Jsonb *operations)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("operation %d: unknown operation \"%s\"", op->index, opname),
-					 errhint("Operations are create_table, add_column, drop_column, rename_column, create_index, drop_index and sql.")));
+					 errhint("Operations are create_table, add_column, alter_column, drop_column, rename_column, create_index, drop_index, rename_table, drop_table, create_constraint, drop_constraint and sql.")));
 		current = op;
 		errcallback.arg = op;
 		parse_op(m, op, container_of(get_field(c, opname)));
@@ -428,6 +630,24 @@ online_parse(const char *version, const char *name, Jsonb *operations)
 				 errhint("Use a shorter version or schema name.")));
 	m->vschema = vschema.data;
 	return m;
+}
+
+/*
+ * Does this alter_column need a shadow column?  Only a change of default
+ * or comment alone does not: the values stay as they are.
+ */
+bool
+online_alter_shadows(OnlineOp *op)
+{
+	return op->type != NULL || op->nullable >= 0 || op->check != NULL ||
+		op->references != NULL || op->unique_name != NULL;
+}
+
+/* The name a dropped table has until complete. */
+char *
+online_dropped_name(const char *table)
+{
+	return psprintf("_migrate_drop_%s", table);
 }
 
 char *
@@ -472,6 +692,7 @@ online_type(const char *type, Oid *typid, int32 *typmod)
 	typenameTypeIdAndMod(NULL, typeStringToTypeName(type), typid, typmod);
 }
 
+/* A table of the new shape, by its name there (dropped ones are not). */
 ShapeTable *
 shape_find(List *shape, const char *table)
 {
@@ -481,7 +702,7 @@ shape_find(List *shape, const char *table)
 	{
 		ShapeTable *t = lfirst(lc);
 
-		if (strcmp(t->name, table) == 0)
+		if (!t->dropped && strcmp(t->name, table) == 0)
 			return t;
 	}
 	return NULL;
@@ -503,6 +724,22 @@ shape_column(ShapeTable *t, const char *name)
 	return NULL;
 }
 
+/* Is this name taken by a table (of the shape, or in the schema)? */
+static bool
+table_name_taken(List *shape, Oid nsp, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (strcmp(t->name, name) == 0 || strcmp(t->physical, name) == 0)
+			return true;
+	}
+	return OidIsValid(get_relname_relid(name, nsp));
+}
+
 /* The table's columns as they are now. */
 static ShapeTable *
 shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
@@ -512,8 +749,15 @@ shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
 	Relation	rel;
 	TupleDesc	desc;
 
-	t->name = pstrdup(table);
+	t->name = t->physical = pstrdup(table);
 	t->relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+	/* started, a dropped table has another name */
+	if (expanded && op->kind == OP_DROP_TABLE &&
+		(!OidIsValid(t->relid) || get_rel_relkind(t->relid) == RELKIND_VIEW))
+	{
+		t->physical = online_dropped_name(table);
+		t->relid = get_relname_relid(t->physical, nsp);
+	}
 	if (!OidIsValid(t->relid) ||
 		(get_rel_relkind(t->relid) != RELKIND_RELATION &&
 		 get_rel_relkind(t->relid) != RELKIND_PARTITIONED_TABLE))
@@ -537,6 +781,115 @@ shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
 	}
 	table_close(rel, AccessShareLock);
 	return t;
+}
+
+/* A constraint of the table, by name, or InvalidOid. */
+static Oid
+constraint_oid(Oid relid, const char *name)
+{
+	return OidIsValid(relid) ? get_relation_constraint_oid(relid, name, true) : InvalidOid;
+}
+
+/*
+ * A referenced table and its columns, as they are during the migration:
+ * physical names.  Fills *relname with the table's.
+ */
+static List *
+reference_target(OnlineMigration *m, OnlineOp *op, List *shape, bool expanded,
+				 char **relname)
+{
+	OnlineReference *r = op->references;
+	ShapeTable *rt = shape_find(shape, r->table);
+	List	   *physical = NIL;
+	ListCell   *lc;
+
+	if (rt == NULL)
+		rt = shape_load(m, op, r->table, expanded);
+	*relname = rt->physical;
+	foreach(lc, r->columns)
+	{
+		ShapeColumn *c = shape_column(rt, lfirst(lc));
+
+		if (c == NULL)
+			op_error(op, "column \"%s\" of referenced table \"%s\" does not exist",
+					 (char *) lfirst(lc), r->table);
+		physical = lappend(physical, c->physical);
+	}
+	return physical;
+}
+
+/*
+ * Why a column cannot be altered online (yet), or NULL: what migrate cannot
+ * carry over to its shadow column.
+ */
+static char *
+alter_refusal(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+	MemoryContext caller = CurrentMemoryContext;
+	HeapTuple	tup;
+	Form_pg_attribute att;
+	char	   *why = NULL;
+
+	if (attnum <= 0)
+		return NULL;
+	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	att = (Form_pg_attribute) GETSTRUCT(tup);
+	if (att->attidentity)
+		why = "it is an identity column";
+	else if (att->attgenerated)
+		why = "it is a generated column";
+	ReleaseSysCache(tup);
+	if (why)
+		return why;
+
+	SPI_connect();
+	{
+		Oid			argtypes[2] = {OIDOID, INT2OID};
+		Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+
+		/* not read-only: it must see what this transaction did */
+		SPI_execute_with_args(
+			"SELECT CASE"
+			"  WHEN c.contype = 'p' THEN 'it is part of primary key ' || quote_ident(c.conname)"
+			"  WHEN c.contype = 'x' THEN 'it is part of exclusion constraint ' || quote_ident(c.conname)"
+			"  WHEN c.confrelid = $1 AND $2 = ANY (c.confkey) THEN 'foreign key ' ||"
+			"       quote_ident(c.conname) || ' of table ' || c.conrelid::regclass || ' references it'"
+			"  WHEN c.contype = 'f' THEN 'it is part of multi-column foreign key ' || quote_ident(c.conname)"
+			"  ELSE 'it is part of multi-column constraint ' || quote_ident(c.conname) END"
+			"  FROM pg_catalog.pg_constraint c"
+			" WHERE (c.conrelid = $1 AND $2 = ANY (c.conkey)"
+			"        AND (c.contype IN ('p', 'x') OR cardinality(c.conkey) > 1))"
+			"    OR (c.confrelid = $1 AND $2 = ANY (c.confkey))"
+			" UNION ALL "
+			"SELECT 'index ' || quote_ident(i.relname) || ' uses it in an expression or predicate'"
+			"  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
+			" WHERE x.indrelid = $1 AND (x.indexprs IS NOT NULL OR x.indpred IS NOT NULL)"
+			"   AND EXISTS (SELECT FROM pg_catalog.pg_depend d"
+			"                WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+			"                  AND d.objid = x.indexrelid AND d.refobjid = $1 AND d.refobjsubid = $2)"
+			" UNION ALL "
+			"SELECT 'sequence ' || s.oid::regclass || ' belongs to it'"
+			"  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid"
+			" WHERE d.refobjid = $1 AND d.refobjsubid = $2 AND s.relkind = 'S' AND d.deptype = 'a'"
+			" UNION ALL "
+			"SELECT 'view ' || v.oid::regclass || ' uses it'"
+			"  FROM pg_catalog.pg_depend d"
+			"  JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid"
+			"  JOIN pg_catalog.pg_class v ON v.oid = w.ev_class"
+			" WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+			"   AND d.refobjid = $1 AND d.refobjsubid = $2 AND v.oid <> $1"
+			"   AND v.relnamespace::regnamespace::text !~ '^migrate_'"
+			" LIMIT 1",
+			2, argtypes, values, NULL, false, 1);
+		if (SPI_processed > 0)
+			why = MemoryContextStrdup(caller,
+									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	}
+	SPI_finish();
+	return why;
 }
 
 /*
@@ -570,15 +923,23 @@ online_shape(OnlineMigration *m, bool expanded)
 		ShapeColumn *c;
 
 		errcallback.arg = op;
-		if (op->table)
+		if (op->table && op->kind != OP_CREATE_TABLE)
 		{
 			t = shape_find(shape, op->table);
-			if (t == NULL && op->kind != OP_CREATE_TABLE)
+			if (t == NULL)
 			{
+				ListCell   *tc;
+
+				/* a table renamed or dropped by an earlier operation is gone */
+				foreach(tc, shape)
+					if (strcmp(((ShapeTable *) lfirst(tc))->physical, op->table) == 0)
+						op_error(op, "table \"%s\" was renamed or dropped by an earlier operation",
+								 op->table);
 				t = shape_load(m, op, op->table, expanded);
 				shape = lappend(shape, t);
 			}
 		}
+		op->st = t;
 
 		switch (op->kind)
 		{
@@ -587,11 +948,11 @@ online_shape(OnlineMigration *m, bool expanded)
 					ListCell   *cc;
 					List	   *seen = NIL;
 
-					if (t != NULL ||
-						(!expanded && OidIsValid(get_relname_relid(op->table, nsp))))
+					if (shape_find(shape, op->table) ||
+						(!expanded && table_name_taken(shape, nsp, op->table)))
 						op_error(op, "relation \"%s.%s\" already exists", m->schema, op->table);
 					t = palloc0(sizeof(ShapeTable));
-					t->name = op->table;
+					t->name = t->physical = op->table;
 					t->created = true;
 					if (expanded)
 						t->relid = get_relname_relid(op->table, nsp);
@@ -607,6 +968,7 @@ online_shape(OnlineMigration *m, bool expanded)
 						t->columns = lappend(t->columns, c);
 					}
 					shape = lappend(shape, t);
+					op->st = t;
 					break;
 				}
 			case OP_ADD_COLUMN:
@@ -629,8 +991,8 @@ online_shape(OnlineMigration *m, bool expanded)
 				if (c == NULL)
 					op_error(op, "column \"%s\" of table \"%s\" does not exist",
 							 op->column_name, op->table);
-				if (c->added_by)
-					op_error(op, "column \"%s\" is added by this migration", op->column_name);
+				if (c->added_by || c->altered_from)
+					op_error(op, "column \"%s\" is added or altered by this migration", op->column_name);
 				c->hidden = true;
 				c->dropped_by = op;
 				if (op->down)
@@ -644,6 +1006,9 @@ online_shape(OnlineMigration *m, bool expanded)
 				if (shape_column(t, op->new_name))
 					op_error(op, "column \"%s\" of table \"%s\" already exists",
 							 op->new_name, op->table);
+				if (c->added_by || c->altered_from)
+					op_error(op, "column \"%s\" is added or altered by this migration: name it there",
+							 op->column_name);
 				c->name = op->new_name;
 				break;
 			case OP_CREATE_INDEX:
@@ -672,10 +1037,126 @@ online_shape(OnlineMigration *m, bool expanded)
 				}
 			case OP_SQL:
 				break;
+			case OP_ALTER_COLUMN:
+				{
+					ShapeColumn *nc;
+					char	   *why;
+
+					c = shape_column(t, op->column_name);
+					if (c == NULL)
+						op_error(op, "column \"%s\" of table \"%s\" does not exist",
+								 op->column_name, op->table);
+					if (c->added_by || c->altered_from)
+						op_error(op, "column \"%s\" is added or altered by this migration: change it there",
+								 op->column_name);
+					if (t->created)
+						op_error(op, "table \"%s\" is created by this migration: define the column there",
+								 op->table);
+					if (op->constraint_name && !expanded &&
+						OidIsValid(constraint_oid(t->relid, op->constraint_name)))
+						op_error(op, "constraint \"%s\" of table \"%s\" already exists",
+								 op->constraint_name, op->table);
+					if (op->unique_name && !expanded &&
+						(OidIsValid(get_relname_relid(op->unique_name, nsp)) ||
+						 OidIsValid(constraint_oid(t->relid, op->unique_name))))
+						op_error(op, "relation \"%s.%s\" already exists", m->schema, op->unique_name);
+					if (op->unique_name && strlen(op->unique_name) > ADDED_NAME_MAX)
+						op_error(op, "name of unique constraint \"%s\" is longer than %d bytes",
+								 op->unique_name, ADDED_NAME_MAX);
+					if (op->references)
+					{
+						char	   *relname;
+
+						(void) reference_target(m, op, shape, expanded, &relname);
+					}
+					op->sc = c;
+					if (!online_alter_shadows(op))
+						break;
+					if ((why = alter_refusal(t->relid, c->physical)) != NULL)
+						op_error(op, "column \"%s\" cannot be altered online: %s",
+								 op->column_name, why);
+
+					/* the old column hides in the new shape; its shadow takes its place */
+					nc = palloc0(sizeof(ShapeColumn));
+					nc->name = c->name;
+					nc->physical = online_shadow_name(c->physical);
+					nc->added_by = op;
+					nc->altered_from = c;
+					c->hidden = true;
+					c->dropped_by = op;
+					c->replaced_by = nc;
+					{
+						int			pos = 0;
+						ListCell   *cc;
+
+						foreach(cc, t->columns)
+							if (lfirst(cc) == c)
+								pos = foreach_current_index(cc) + 1;
+						t->columns = list_insert_nth(t->columns, pos, nc);
+					}
+					t->sync = t->backfill = true;
+					break;
+				}
+			case OP_RENAME_TABLE:
+				if (table_name_taken(shape, nsp, op->new_name) && !expanded)
+					op_error(op, "relation \"%s.%s\" already exists", m->schema, op->new_name);
+				if (shape_find(shape, op->new_name))
+					op_error(op, "relation \"%s.%s\" already exists", m->schema, op->new_name);
+				t->name = op->new_name;
+				break;
+			case OP_DROP_TABLE:
+				if (t->created)
+					op_error(op, "table \"%s\" is created by this migration", op->table);
+				t->dropped = true;
+				break;
+			case OP_CREATE_CONSTRAINT:
+				{
+					ListCell   *cc;
+
+					if (!expanded && (OidIsValid(constraint_oid(t->relid, op->constraint_name)) ||
+									  OidIsValid(get_relname_relid(op->constraint_name, nsp))))
+						op_error(op, "constraint \"%s\" of table \"%s\" already exists",
+								 op->constraint_name, op->table);
+					foreach(cc, op->columns)
+						if (shape_column(t, lfirst(cc)) == NULL)
+							op_error(op, "column \"%s\" of table \"%s\" does not exist",
+									 (char *) lfirst(cc), op->table);
+					if (op->references)
+					{
+						char	   *relname;
+
+						(void) reference_target(m, op, shape, expanded, &relname);
+					}
+					break;
+				}
+			case OP_DROP_CONSTRAINT:
+				if (!expanded && !OidIsValid(constraint_oid(t->relid, op->constraint_name)))
+					op_error(op, "constraint \"%s\" of table \"%s\" does not exist",
+							 op->constraint_name, op->table);
+				break;
 		}
 	}
 	error_context_stack = errcallback.previous;
 	return shape;
+}
+
+/* The physical names of a list of new-shape column names. */
+List *
+shape_physical(ShapeTable *t, List *names)
+{
+	List	   *physical = NIL;
+	ListCell   *lc;
+
+	foreach(lc, names)
+		physical = lappend(physical, shape_column(t, lfirst(lc))->physical);
+	return physical;
+}
+
+/* The referenced table and columns of op, during the migration. */
+List *
+online_reference_target(OnlineMigration *m, OnlineOp *op, List *shape, char **relname)
+{
+	return reference_target(m, op, shape, true, relname);
 }
 
 /* Errors in an expression point into it, not into the caller's query. */
@@ -856,15 +1337,18 @@ map_vars_mutator(Node *node, VarMap *vm)
 }
 
 /*
- * An index predicate written against the new shape (the view viewid), as
- * SQL on the table relid itself.
+ * An expression written against the new shape (an index predicate, a check)
+ * as SQL on the table itself: analysed against the table's view in the
+ * version schema, its columns mapped to the table's own.
  */
 char *
-online_index_predicate(const char *expr, Oid viewid, Oid relid, ShapeTable *t)
+online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
+						 ParseExprKind kind)
 {
 	char	   *sql;
 	Node	   *raw = parse_expression(expr, &sql);
 	ParseState *pstate = make_parsestate(NULL);
+	Oid			viewid = get_relname_relid(t->name, get_namespace_oid(m->vschema, false));
 	Relation	view;
 	Node	   *node;
 	VarMap		vm;
@@ -877,13 +1361,12 @@ online_index_predicate(const char *expr, Oid viewid, Oid relid, ShapeTable *t)
 					 addRangeTableEntryForRelation(pstate, view, AccessShareLock,
 												   NULL, false, true),
 					 true, true, true);
-	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, EXPR_KIND_INDEX_PREDICATE));
-	node = coerce_to_boolean(pstate, node, "WHERE");
+	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, kind));
+	node = coerce_to_boolean(pstate, node, kind == EXPR_KIND_CHECK_CONSTRAINT ? "CHECK" : "WHERE");
 	assign_expr_collations(pstate, node);
 	relation_close(view, AccessShareLock);
 
 	/* view column i is the i-th visible column of the shape */
-	vm.n = 0;
 	vm.map = palloc0(sizeof(AttrNumber) * (list_length(t->columns) + 1));
 	foreach(lc, t->columns)
 	{
@@ -891,11 +1374,11 @@ online_index_predicate(const char *expr, Oid viewid, Oid relid, ShapeTable *t)
 
 		if (c->hidden)
 			continue;
-		vm.map[i++] = get_attnum(relid, c->physical);
+		vm.map[i++] = get_attnum(t->relid, c->physical);
 	}
 	vm.n = i;
 	node = map_vars_mutator(node, &vm);
-	return deparse_expression(node, deparse_context_for(get_rel_name(relid), relid),
+	return deparse_expression(node, deparse_context_for(get_rel_name(t->relid), t->relid),
 							  false, false);
 }
 
