@@ -1,0 +1,127 @@
+#!/bin/bash
+# Benchmark: how long concurrent writers wait during a whole online migration
+# of a 1M-row table, against the same migration done with plain ALTER TABLE.
+#
+#   test/bench/online.sh [ROWS]          (as root; ROWS defaults to 1000000)
+#
+# The migration changes a column's type (int -> bigint: a shadow column, its
+# index and check carried over), adds a NOT NULL column filled from others,
+# and builds an index: start, backfill, validation, index builds, complete.
+# pgbench writers (point updates of the table itself) run from before the start until after the complete; their
+# longest transaction is the longest any writer waited.  The same writers
+# run without any migration (the baseline), and during the plain DDL
+# (ALTER TABLE ... TYPE, ADD COLUMN ... NOT NULL, CREATE INDEX), which
+# rewrites the table under an ACCESS EXCLUSIVE lock.
+set -euo pipefail
+
+ROWS=${1:-1000000}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/test/bench/cluster.sh"
+bench_cluster online "${BENCH_PORT:-5495}" \
+    "shared_buffers = 512MB" "max_wal_size = 8GB" "checkpoint_timeout = 30min"
+sql() { PGOPTIONS='-c client_min_messages=warning' as_pg "$bin/psql" -X -q -At -h /tmp -p "$port" \
+    -d bench -v ON_ERROR_STOP=1 "$@"; }
+
+as_pg "$bin/createdb" -h /tmp -p "$port" bench
+sql -c "CREATE EXTENSION migrate"
+lock_timeout=$(sql -c "LOAD 'migrate'" -c "SHOW migrate.lock_timeout")
+
+fresh_table() {
+    sql -c "DROP TABLE IF EXISTS orders CASCADE" \
+        -c "DROP SCHEMA IF EXISTS migrate_public_v2 CASCADE" \
+        -c "TRUNCATE migrate.migration, migrate.event, migrate.job CASCADE" \
+        -c "CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL CHECK (qty >= 0),
+                                 price int NOT NULL, note text)" \
+        -c "INSERT INTO orders SELECT g, g % 100, g % 1000, repeat('x', 40) FROM generate_series(1, $ROWS) g" \
+        -c "CREATE INDEX orders_qty ON orders (qty)" \
+        -c "VACUUM ANALYZE orders" -c "CHECKPOINT"
+}
+
+# the application: point updates, valid in the old shape and, after the
+# complete, in the new one (an old-shape INSERT would not be: the old
+# application must be gone by then)
+cat > "$work/app.sql" <<APP
+\set id random(1, $ROWS)
+\set id2 random(1, $ROWS)
+UPDATE orders SET note = 'touched' WHERE id = :id;
+UPDATE orders SET price = price WHERE id = :id2;
+APP
+chown postgres: "$work/app.sql"
+# pgbench runs for a fixed time (so that it writes its whole log), the
+# change starting 3 s in; WRITERS_S must outlast it
+WRITERS_S=${WRITERS_S:-60}
+writers_start() {    # $1: log prefix
+    (cd "$work" && as_pg "$bin/pgbench" -n -h /tmp -p "$port" -c 4 -j 2 -T "$WRITERS_S" -l \
+        --log-prefix="$1" -f app.sql bench >"$1.out" 2>&1) &
+    writers=$!
+    writers_started=$(now)
+    sleep 3
+}
+writers_stop() {    # $1: log prefix
+    local left
+    left=$(echo "$WRITERS_S - ($(now) - $writers_started)" | bc)
+    if [ "$(echo "$left < 1" | bc)" = 1 ]; then
+        echo "the change outlasted the writers: raise WRITERS_S" >&2
+        exit 1
+    fi
+    wait "$writers" || {
+        echo "pgbench failed:" >&2
+        grep -i "error" "$work/$1.out" | head -5 >&2
+        exit 1
+    }
+}
+longest() {    # the longest transaction in ms, and how many there were
+    cat "$work"/"$1".* | awk '{ ms = $3 / 1000; if (ms > max) max = ms; n++ }
+        END { printf "%.1f %d\n", max, n }'
+}
+
+echo "== baseline: the writers alone, $WRITERS_S s"
+fresh_table
+writers_start base
+writers_stop base
+read -r base_max base_n < <(longest base)
+
+echo "== online migration with migrate, $ROWS rows"
+fresh_table
+sql -c "SELECT migrate_register_online('2', 'orders: qty bigint, total, price index', \$\$[
+    {\"alter_column\": {\"table\": \"orders\", \"column\": \"qty\", \"type\": \"bigint\"}},
+    {\"add_column\": {\"table\": \"orders\", \"column\": {\"name\": \"total\", \"type\": \"bigint\", \"nullable\": false},
+                     \"up\": \"qty::bigint * price\"}},
+    {\"create_index\": {\"table\": \"orders\", \"name\": \"orders_price\", \"columns\": [\"price\"]}}
+]\$\$)" >/dev/null
+writers_start online
+s=$(now)
+sql -c "SELECT * FROM migrate_upgrade()" >/dev/null
+sql -c "SELECT migrate_wait()" >/dev/null
+sql -c "SELECT migrate_complete()"
+e=$(now)
+writers_stop online
+online_s=$(echo "$e - $s" | bc)
+read -r online_max online_n < <(longest online)
+wrong=$(sql -c "SELECT count(*) FROM orders WHERE total IS DISTINCT FROM qty * price")
+[ "$wrong" = 0 ] || { echo "online: $wrong rows wrong" >&2; exit 1; }
+retries=$(sql -c "SELECT count(*) FROM migrate.event WHERE action = 'lock_retry'")
+
+echo "== the same change with plain DDL in one transaction"
+fresh_table
+writers_start plain
+s=$(now)
+sql -c "BEGIN" -c "ALTER TABLE orders ALTER COLUMN qty TYPE bigint" \
+    -c "ALTER TABLE orders ADD COLUMN total bigint" -c "UPDATE orders SET total = qty * price" \
+    -c "ALTER TABLE orders ALTER COLUMN total SET NOT NULL" \
+    -c "CREATE INDEX orders_price ON orders (price)" -c "COMMIT"
+e=$(now)
+writers_stop plain
+plain_s=$(echo "$e - $s" | bc)
+read -r plain_max plain_n < <(longest plain)
+
+printf '\n%-38s %12s %14s %10s\n' "$ROWS rows, 4 writers" "duration s" "longest wait ms" "vs base"
+printf '%-38s %12s %14s %10s\n' "writers alone (baseline)" "-" "$base_max" "1.00x"
+printf '%-38s %12.1f %14s %9.1fx\n' "migrate online (start..complete)" "$online_s" "$online_max" \
+    "$(echo "$online_max / $base_max" | bc -l)"
+printf '%-38s %12.1f %14s %9.1fx\n' "plain ALTER TABLE etc., one transaction" "$plain_s" "$plain_max" \
+    "$(echo "$plain_max / $base_max" | bc -l)"
+echo
+echo "migrate.lock_timeout = $lock_timeout; lock retries during the online migration: $retries"
+echo "writer transactions in ${WRITERS_S} s: baseline $base_n, online $online_n, plain $plain_n"
+echo "(the longest wait of each run covers all of its writers' transactions, before, during and after the change)"
