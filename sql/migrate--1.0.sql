@@ -311,6 +311,13 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION migrate_version_schema(text)
     IS 'the schema of the views of an online migration''s new shape, for the new application''s search_path';
 
+CREATE FUNCTION migrate_check(sql text)
+RETURNS TABLE(severity text, rule text, statement integer, message text, hint text)
+AS 'MODULE_PATHNAME', 'migrate_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_check(text)
+    IS 'safety analysis of migration SQL against the live catalog: rewrites, long locks, breaking changes';
+
 REVOKE ALL ON SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA migrate FROM PUBLIC;
@@ -330,3 +337,4 @@ REVOKE EXECUTE ON FUNCTION migrate_register_online(text, text, jsonb) FROM PUBLI
 REVOKE EXECUTE ON FUNCTION migrate_complete(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_rollback(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_version_schema(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_check(text) FROM PUBLIC;

@@ -338,6 +338,8 @@ register_definition(const MigrationDefinition *def)
 					 errhint("An applied migration must not change: register the change as a new version.")));
 
 		/* not applied yet: the new definition replaces the old one */
+		if (strcmp(def->kind, "sql") == 0)
+			check_at_registration(version, def->up);
 		store_definition(def, checksum);
 		event_log(version, "register", 0,
 				  psprintf("definition replaced (checksum %s, was %s)",
@@ -366,6 +368,10 @@ register_definition(const MigrationDefinition *def)
 								 highest)));
 		}
 	}
+
+	/* migrate.check: findings about the new SQL, before it is stored */
+	if (strcmp(def->kind, "sql") == 0)
+		check_at_registration(version, def->up);
 
 	{
 		Oid			argtypes[10] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,

@@ -22,6 +22,15 @@ int			migrate_batch_size = 1000;
 int			migrate_batch_target = 100;
 int			migrate_batch_delay = 0;
 int			migrate_max_replica_lag = 10000;
+int			migrate_check_mode = MIGRATE_CHECK_WARN;
+int			migrate_large_table_rows = 10000;
+
+static const struct config_enum_entry check_modes[] = {
+	{"off", MIGRATE_CHECK_OFF, false},
+	{"warn", MIGRATE_CHECK_WARN, false},
+	{"error", MIGRATE_CHECK_ERROR, false},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -98,6 +107,22 @@ _PG_init(void)
 							10000, 0, INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("migrate.check",
+							 "What migrate_register does with the findings of migrate_check.",
+							 "off: nothing; warn: a NOTICE per finding of severity warning or error; error: refuses the migration (MG005).",
+							 &migrate_check_mode,
+							 MIGRATE_CHECK_WARN, check_modes,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.large_table_rows",
+							"Sets the row count from which migrate_check takes a table for large.",
+							NULL,
+							&migrate_large_table_rows,
+							10000, 0, INT_MAX,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 	/* with shared_preload_libraries, resume unfinished jobs at startup */

@@ -47,6 +47,15 @@ extern int	migrate_batch_size;
 extern int	migrate_batch_target;
 extern int	migrate_batch_delay;
 extern int	migrate_max_replica_lag;
+extern int	migrate_check_mode;
+extern int	migrate_large_table_rows;
+
+#define MIGRATE_CHECK_OFF	0
+#define MIGRATE_CHECK_WARN	1
+#define MIGRATE_CHECK_ERROR	2
+
+/* check.c: migrate_check, and its use at registration */
+extern void check_at_registration(const char *version, const char *sql);
 
 /* version.c */
 extern List *version_parse(const char *version);
