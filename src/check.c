@@ -38,6 +38,9 @@
 #include "parser/parse_expr.h"
 #include "parser/parse_node.h"
 #include "parser/parse_type.h"
+#include "parser/scanner.h"
+#include "parser/gram.h"
+#include "utils/guc.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -256,15 +259,6 @@ access_exclusive(CheckState *st, TableInfo *t)
 			   pstrdup("Set migrate.lock_timeout (it is 0), or SET lock_timeout first: a statement waiting for the lock blocks every query queued behind it."));
 }
 
-static void
-check_identifier(CheckState *st, const char *name, const char *what)
-{
-	if (name && strlen(name) >= NAMEDATALEN)
-		report(st, "error", "identifier-too-long",
-			   psprintf("%s name \"%s\" is %zu bytes long: PostgreSQL truncates it to %d",
-						what, name, strlen(name), NAMEDATALEN - 1),
-			   pstrdup("Use a name of at most 63 bytes."));
-}
 
 /* The type a TypeName denotes, or InvalidOid (serial types are not types). */
 static Oid
@@ -357,7 +351,6 @@ check_create(CheckState *st, CreateStmt *stmt)
 	char	   *table = rangevar_name(stmt->relation);
 	ListCell   *lc;
 
-	check_identifier(st, stmt->relation->relname, "table");
 	foreach(lc, stmt->tableElts)
 	{
 		Node	   *elt = lfirst(lc);
@@ -367,13 +360,11 @@ check_create(CheckState *st, CreateStmt *stmt)
 			ColumnDef  *col = (ColumnDef *) elt;
 			ListCell   *cc;
 
-			check_identifier(st, col->colname, "column");
 			check_column_type(st, col->typeName, col->colname, table);
 			foreach(cc, col->constraints)
 			{
 				Constraint *con = lfirst(cc);
 
-				check_identifier(st, con->conname, "constraint");
 				if (con->contype == CONSTR_PRIMARY)
 					check_int_pk(st, col->typeName, col->colname, table);
 			}
@@ -382,7 +373,6 @@ check_create(CheckState *st, CreateStmt *stmt)
 		{
 			Constraint *con = (Constraint *) elt;
 
-			check_identifier(st, con->conname, "constraint");
 			if (con->contype == CONSTR_PRIMARY && list_length(con->keys) == 1)
 			{
 				ListCell   *kc;
@@ -501,13 +491,11 @@ check_add_column(CheckState *st, TableInfo *t, ColumnDef *col)
 	bool		identity = false;
 	const char *tname = type_name_text(col->typeName);
 
-	check_identifier(st, col->colname, "column");
 	check_column_type(st, col->typeName, col->colname, t->name);
 	foreach(lc, col->constraints)
 	{
 		Constraint *con = lfirst(lc);
 
-		check_identifier(st, con->conname, "constraint");
 		if (con->contype == CONSTR_NOTNULL)
 			not_null = true;
 		else if (con->contype == CONSTR_DEFAULT)
@@ -590,7 +578,6 @@ check_alter_table(CheckState *st, AlterTableStmt *stmt)
 				{
 					Constraint *con = (Constraint *) cmd->def;
 
-					check_identifier(st, con->conname, "constraint");
 					if ((con->contype == CONSTR_CHECK || con->contype == CONSTR_FOREIGN) &&
 						!con->skip_validation)
 						report_blocking(st, t, "constraint-not-valid",
@@ -695,7 +682,10 @@ equivalent_index(TableInfo *t, IndexStmt *stmt)
 	return found;
 }
 
-/* Transactions older than a minute: a concurrent build waits for them. */
+/*
+ * Transactions that hold a snapshot and have been open for more than a
+ * second: a concurrent build waits for every one of them to end.
+ */
 static void
 report_long_transactions(CheckState *st)
 {
@@ -703,7 +693,8 @@ report_long_transactions(CheckState *st)
 	if (SPI_execute("SELECT count(*), max(floor(extract(epoch FROM now() - xact_start)))::bigint"
 					"  FROM pg_catalog.pg_stat_activity"
 					" WHERE datname = current_database() AND pid <> pg_catalog.pg_backend_pid()"
-					"   AND xact_start < now() - interval '1 minute'",
+					"   AND backend_xmin IS NOT NULL AND backend_type = 'client backend'"
+					"   AND xact_start < now() - interval '1 second'",
 					true, 1) == SPI_OK_SELECT &&
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "0") != 0)
 	{
@@ -712,9 +703,10 @@ report_long_transactions(CheckState *st)
 		MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
 
 		report(st, "warning", "long-transaction",
-			   psprintf("%s transaction%s of this database %s been open for over a minute (the oldest %s s): a concurrent build waits for them to end",
-						n, strcmp(n, "1") == 0 ? "" : "s", strcmp(n, "1") == 0 ? "has" : "have", age),
-			   pstrdup("End them first, or expect the build to take that long."));
+			   psprintf("%s transaction%s of this database hold%s a snapshot (the oldest open for %s s): a concurrent build waits for %s to end",
+						n, strcmp(n, "1") == 0 ? "" : "s", strcmp(n, "1") == 0 ? "s" : "",
+						age, strcmp(n, "1") == 0 ? "it" : "them"),
+			   pstrdup("Let them end first, or expect the build to take that long."));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -726,7 +718,6 @@ check_index(CheckState *st, IndexStmt *stmt)
 	TableInfo  *t = table_info(st, stmt->relation);
 	char	   *existing;
 
-	check_identifier(st, stmt->idxname, "index");
 	if (stmt->concurrent)
 	{
 		if (st->in_transaction_block)
@@ -805,7 +796,6 @@ check_rename(CheckState *st, RenameStmt *stmt)
 
 	if (stmt->renameType != OBJECT_COLUMN && stmt->renameType != OBJECT_TABLE)
 		return;
-	check_identifier(st, stmt->newname, stmt->renameType == OBJECT_COLUMN ? "column" : "table");
 	t = table_info(st, stmt->relation);
 	if (t->created)
 		return;
@@ -975,6 +965,66 @@ parse_allows(const char *text, int len)
 	return allows;
 }
 
+/*
+ * Identifiers over 63 bytes: the parser hands them over truncated, so they
+ * are found by scanning the text, with the server's own scanner.
+ */
+static void
+check_long_identifiers(CheckState *st, const char *sql, List *raw)
+{
+	core_yyscan_t scanner;
+	core_yy_extra_type yyextra;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	int			nestlevel = NewGUCNestLevel();
+
+	/* the parser already said it truncates them: once is enough */
+	(void) set_config_option("client_min_messages", "warning", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	scanner = scanner_init(sql, &yyextra, &ScanKeywords, ScanKeywordTokens);
+	for (;;)
+	{
+		int			tok = core_yylex(&yylval, &yylloc, scanner);
+		const char *p;
+		int			len = 0;
+
+		if (tok == 0)
+			break;
+		if (tok != IDENT)
+			continue;
+		p = sql + yylloc;
+		if (*p == '"')
+		{
+			for (p++; *p && !(*p == '"' && p[1] != '"'); p++, len++)
+				if (*p == '"')
+					p++;
+		}
+		else
+			while (isalnum((unsigned char) *p) || *p == '_' || *p == '$' ||
+				   IS_HIGHBIT_SET(*p))
+				p++, len++;
+		if (len >= NAMEDATALEN)
+		{
+			ListCell   *lc;
+
+			st->statement = 0;
+			foreach(lc, raw)
+			{
+				RawStmt    *rs = lfirst_node(RawStmt, lc);
+
+				if (yylloc >= rs->stmt_location)
+					st->statement = foreach_current_index(lc) + 1;
+			}
+			report(st, "error", "identifier-too-long",
+				   psprintf("identifier \"%s\" is %d bytes long: PostgreSQL truncates it to %d",
+							pnstrdup(sql + yylloc + (sql[yylloc] == '"'), len), len, NAMEDATALEN - 1),
+				   pstrdup("Use a name of at most 63 bytes: two names that differ only after it are the same name."));
+		}
+	}
+	scanner_finish(scanner);
+	AtEOXact_GUC(true, nestlevel);
+}
+
 /* All the findings for a migration's SQL. */
 static List *
 check_sql(const char *sql)
@@ -983,6 +1033,7 @@ check_sql(const char *sql)
 	List	   *raw = raw_parse_sql(sql);
 	ListCell   *lc;
 
+	check_long_identifiers(&st, sql, raw);
 	foreach(lc, raw)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
@@ -1083,5 +1134,5 @@ check_at_registration(const char *version, const char *sql)
 				 errmsg("migration %s is refused by migrate_check: %d finding%s", version, n,
 						n == 1 ? "" : "s"),
 				 errdetail("%s", detail.data),
-				 errhint("Fix them, suppress one with a \"-- migrate:allow RULE\" comment before its statement, or SET migrate.check = warn.")));
+				 errhint("Fix them, suppress one with a \"-- migrate:allow RULE\" comment before its statement, or SET migrate.\"check\" = warn (check is a keyword: quote it).")));
 }
