@@ -1,0 +1,1 @@
+CREATE INDEX countries_name_idx ON countries (name);

@@ -1,0 +1,1 @@
+ALTER TABLE feature_flags ALTER COLUMN id TYPE numeric;

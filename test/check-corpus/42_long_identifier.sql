@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY orders_by_user_id_and_placed_at_for_the_customer_history_page_idx ON orders (user_id, placed_at);

@@ -1,0 +1,1 @@
+DROP INDEX countries_name_lower;
