@@ -7,7 +7,8 @@
 # port 5499 (data in /var/tmp/migrate-demo) with shared_preload_libraries =
 # 'migrate', creates database "demo" and runs examples/deploy.sql in it, then
 # the online (zero-downtime) migration of examples/online.sql.
-# Running it again reuses the cluster and recreates the database "demo".
+# Running it again restarts the cluster (with the migrate just built) and
+# recreates the database "demo".
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -34,7 +35,11 @@ unix_socket_directories = '/tmp'
 shared_preload_libraries = 'migrate'
 CONF
 fi
-if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    # a running server has the migrate it preloaded: load the one just built
+    echo "== restarting PostgreSQL $PG_MAJOR on port $port"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -m fast restart >/dev/null
+else
     echo "== starting PostgreSQL $PG_MAJOR on port $port"
     as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w start >/dev/null
 fi
