@@ -219,32 +219,32 @@ background_run_guard(void)
 				 errhint("Wait for it with migrate_wait(). If its worker is gone, continue it with migrate_resume(), or stop it with migrate_cancel().")));
 }
 
+/* Work done in the caller's transaction, for in_caller_subtransaction. */
+typedef struct CallerWork
+{
+	MigrationRow *rows;
+	int			n;
+	ReturnSetInfo *rsinfo;
+	const char *current;		/* the migration at work, for the record */
+} CallerWork;
+
 /*
- * Apply rows[0..n) in the caller's transaction.  They run in a
- * subtransaction so that, when one fails, its failure can be recorded by a
- * transaction of its own (which the caller's rollback does not undo) before
- * the error is raised again.
+ * Run fn(work) in a subtransaction of the caller's transaction, so that,
+ * when a migration fails, its failure can be recorded by a transaction of
+ * its own (which the caller's rollback does not undo) before the error is
+ * raised again.
  */
 static void
-apply_in_caller_transaction(MigrationRow *rows, int n, ReturnSetInfo *rsinfo)
+in_caller_subtransaction(void (*fn) (CallerWork *), CallerWork *work)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile int i = 0;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		for (i = 0; i < n; i++)
-		{
-			TimestampTz started = GetCurrentTimestamp();
-
-			script_run(rows[i].version, rows[i].name, "up", rows[i].up);
-			set_state(rows[i].version, "applied", started);
-			event_log(rows[i].version, "upgrade", started, NULL, NULL);
-			put_result(rsinfo, rows[i].version, rows[i].name, "applied");
-		}
+		fn(work);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -260,48 +260,35 @@ apply_in_caller_transaction(MigrationRow *rows, int n, ReturnSetInfo *rsinfo)
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 
-		failure_record_autonomously(rows[i].version, edata);
+		failure_record_autonomously(work->current, edata);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
 }
 
-/*
- * Start an online migration in the caller's transaction.  Like the plain
- * ones, in a subtransaction: a failure is recorded by a transaction of its
- * own before the error is raised again, and the caller's rollback undoes
- * all that start did.
- */
+/* Apply rows[0..n), in order. */
 static void
-start_online_in_caller_transaction(MigrationRow *row)
+apply_rows(CallerWork *work)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
+	for (int i = 0; i < work->n; i++)
 	{
-		online_start(online_load(row->version, false, NULL));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
+		MigrationRow *row = &work->rows[i];
+		TimestampTz started = GetCurrentTimestamp();
 
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-
-		failure_record_autonomously(row->version, edata);
-		ReThrowError(edata);
+		work->current = row->version;
+		script_run(row->version, row->name, "up", row->up);
+		set_state(row->version, "applied", started);
+		event_log(row->version, "upgrade", started, NULL, NULL);
+		put_result(work->rsinfo, row->version, row->name, "applied");
 	}
-	PG_END_TRY();
+}
+
+/* Start (expand) the online migration rows[0]. */
+static void
+start_online(CallerWork *work)
+{
+	work->current = work->rows[0].version;
+	online_start(online_load(work->rows[0].version, false, NULL));
 }
 
 /*
@@ -377,7 +364,11 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 			break;
 		}
 
-	apply_in_caller_transaction(rows, handoff, rsinfo);
+	{
+		CallerWork	work = {rows, handoff, rsinfo, NULL};
+
+		in_caller_subtransaction(apply_rows, &work);
+	}
 	if (handoff > 0)
 		fingerprint_record("upgrade", rows[handoff - 1].version);
 
@@ -405,7 +396,9 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	}
 	else if (online < count)
 	{
-		start_online_in_caller_transaction(&rows[online]);
+		CallerWork	work = {&rows[online], 1, rsinfo, NULL};
+
+		in_caller_subtransaction(start_online, &work);
 		put_result(rsinfo, rows[online].version, rows[online].name, "started");
 		if (online + 1 < count)
 			ereport(NOTICE,
