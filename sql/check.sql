@@ -124,7 +124,8 @@ SELECT * FROM findings($$
     ALTER TABLE big ADD COLUMN meta json;
 $$);
 SELECT * FROM findings(format('CREATE TABLE %s (id bigint PRIMARY KEY)', repeat('t', 64)));
-SELECT * FROM findings(format('CREATE TABLE t4 (%s int)', repeat('c', 70)));
+SELECT * FROM findings(format('CREATE TABLE t4 (%s int); CREATE TABLE t5 (id bigint PRIMARY KEY, doc json)', repeat('c', 70)));
+SELECT * FROM findings(format(E'-- migrate:allow identifier-too-long\nCREATE TABLE t4 (%s int)', repeat('c', 70)));
 
 -- the lock timeout: migrate's own, or SET, or none
 SELECT * FROM findings('ALTER TABLE big ADD COLUMN z int');

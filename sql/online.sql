@@ -73,6 +73,8 @@ SELECT migrate_register_online('2', 'bad', '[{"add_column": {"table": "users", "
 SELECT migrate_register_online('2', 'bad', '[{"sql": {"up": "SELECT 1"}}, {"drop_index": {"name": "users_email"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"sql": {"up": "COMMIT"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"schema": "nosuch", "table": "users", "column": "email"}}]');
+SELECT migrate_register_online('2', 'bad', '[{"drop_column": {"table": "users", "column": "name"}}]');
+SELECT migrate_register_online('2', 'bad', '[{"add_column": {"table": "users", "column": {"name": "n", "type": "int"}}}, {"drop_table": {"table": "users"}}]');
 SELECT count(*) AS registered FROM migrate.migration WHERE kind = 'online';
 
 -- an expression is analysed at start: a start that fails leaves nothing
@@ -228,8 +230,17 @@ SELECT migrate_register_online('5', 'orders', $$[
                                                  "default": "md5(random()::text)"}}}
 ]$$);
 SELECT take_snapshot();
+BEGIN;
 SELECT * FROM migrate_upgrade();
+SELECT migrate_cancel();
+COMMIT;
+-- before the backfill: a token the new application sets is kept
+SET search_path = migrate_public_v5, public;
+UPDATE users SET token = 'mine' WHERE id = 1;
+RESET search_path;
+SELECT migrate_resume();
 SELECT migrate_wait();
+SELECT _migrate_new_token AS token FROM users WHERE id = 1;
 SELECT count(*) FILTER (WHERE _migrate_new_token IS NULL) AS unfilled,
        count(DISTINCT _migrate_new_token) = count(*) AS distinct_tokens FROM users;
 -- an old-shape update does not draw a new token

@@ -172,7 +172,13 @@ INSERT INTO players (code, team_id, badge, handle) VALUES (2001, 1, 5, '') RETUR
 INSERT INTO players (code, team_id, badge, handle) VALUES (2001, 1, 99, 'x') RETURNING nick;
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO players (code, team_id, badge, handle) VALUES (2001, 1, 5, 'h2001') RETURNING nick;
+-- a row the backfill has not reached yet, updated through the new shape:
+-- what the backfill would fill is filled first, nothing is lost
+UPDATE players SET nick = 'touched' WHERE code = 12;
 RESET search_path;
+SELECT code, badge, _migrate_new_badge, handle, _migrate_new_handle, nick, _migrate_pending
+  FROM players WHERE code = 12;
+SELECT migrate_complete();
 SELECT migrate_resume();
 SELECT migrate_wait();
 SELECT regexp_replace(conname, '\d+', 'N') AS conname, convalidated FROM pg_constraint

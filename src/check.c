@@ -42,6 +42,7 @@
 #include "parser/gram.h"
 #include "utils/guc.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -150,17 +151,31 @@ table_info(CheckState *st, RangeVar *rv)
 	if (OidIsValid(t->relid))
 	{
 		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(t->relid));
+		int32		relpages = 0;
 
 		if (HeapTupleIsValid(tup))
 		{
 			Form_pg_class cls = (Form_pg_class) GETSTRUCT(tup);
 
 			t->rows = cls->reltuples;
+			relpages = cls->relpages;
 			ReleaseSysCache(tup);
 		}
-		t->bytes = DatumGetInt64(DirectFunctionCall2(pg_relation_size,
-													 ObjectIdGetDatum(t->relid),
-													 CStringGetTextDatum("main")));
+
+		/*
+		 * Its size now, if that needs no wait: a check must not queue behind
+		 * the very lock it may report.  Else the size at the last VACUUM or
+		 * ANALYZE.
+		 */
+		if (ConditionalLockRelationOid(t->relid, AccessShareLock))
+		{
+			t->bytes = DatumGetInt64(DirectFunctionCall2(pg_relation_size,
+														 ObjectIdGetDatum(t->relid),
+														 CStringGetTextDatum("main")));
+			UnlockRelationOid(t->relid, AccessShareLock);
+		}
+		else
+			t->bytes = (int64) relpages * BLCKSZ;
 		/* never analyzed: guess from its size (about 100 bytes a row) */
 		if (t->rows < 0)
 		{
@@ -969,14 +984,15 @@ parse_allows(const char *text, int len)
  * Identifiers over 63 bytes: the parser hands them over truncated, so they
  * are found by scanning the text, with the server's own scanner.
  */
-static void
-check_long_identifiers(CheckState *st, const char *sql, List *raw)
+static List *
+long_identifiers(const char *sql, List *raw)
 {
 	core_yyscan_t scanner;
 	core_yy_extra_type yyextra;
 	core_YYSTYPE yylval;
 	YYLTYPE		yylloc;
 	int			nestlevel = NewGUCNestLevel();
+	List	   *found = NIL;
 
 	/* the parser already said it truncates them: once is enough */
 	(void) set_config_option("client_min_messages", "warning", PGC_USERSET,
@@ -1005,24 +1021,28 @@ check_long_identifiers(CheckState *st, const char *sql, List *raw)
 				p++, len++;
 		if (len >= NAMEDATALEN)
 		{
+			Finding    *f = palloc0(sizeof(Finding));
 			ListCell   *lc;
 
-			st->statement = 0;
 			foreach(lc, raw)
 			{
 				RawStmt    *rs = lfirst_node(RawStmt, lc);
 
 				if (yylloc >= rs->stmt_location)
-					st->statement = foreach_current_index(lc) + 1;
+					f->statement = foreach_current_index(lc) + 1;
 			}
-			report(st, "error", "identifier-too-long",
-				   psprintf("identifier \"%s\" is %d bytes long: PostgreSQL truncates it to %d",
-							pnstrdup(sql + yylloc + (sql[yylloc] == '"'), len), len, NAMEDATALEN - 1),
-				   pstrdup("Use a name of at most 63 bytes: two names that differ only after it are the same name."));
+			f->severity = "error";
+			f->rule = "identifier-too-long";
+			f->message = psprintf("identifier \"%s\" is %d bytes long: PostgreSQL truncates it to %d",
+								  pnstrdup(sql + yylloc + (sql[yylloc] == '"'), len), len,
+								  NAMEDATALEN - 1);
+			f->hint = pstrdup("Use a name of at most 63 bytes: two names that differ only after it are the same name.");
+			found = lappend(found, f);
 		}
 	}
 	scanner_finish(scanner);
 	AtEOXact_GUC(true, nestlevel);
+	return found;
 }
 
 /* All the findings for a migration's SQL. */
@@ -1033,7 +1053,8 @@ check_sql(const char *sql)
 	List	   *raw = raw_parse_sql(sql);
 	ListCell   *lc;
 
-	check_long_identifiers(&st, sql, raw);
+	List	   *long_names = long_identifiers(sql, raw);
+
 	foreach(lc, raw)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
@@ -1041,6 +1062,13 @@ check_sql(const char *sql)
 
 		st.statement++;
 		st.allows = parse_allows(sql + rs->stmt_location, rs->stmt_len);
+		foreach(ac, long_names)
+		{
+			Finding    *f = lfirst(ac);
+
+			if (f->statement == st.statement)
+				report(&st, f->severity, f->rule, f->message, f->hint);
+		}
 		check_statement(&st, rs->stmt);
 		foreach(ac, st.allows)
 		{

@@ -460,6 +460,26 @@ migrate_resume(PG_FUNCTION_ARGS)
 			}
 		}
 
+		/* the job of an online migration rolled back (or completed) is over */
+		if (strcmp(SPI_getvalue(tup, jobs->tupdesc, 6), "online") == 0)
+		{
+			Oid			rtypes[1] = {INT8OID};
+			Datum		rvalues[1] = {Int64GetDatum(id)};
+			SPITupleTable *saved = SPI_tuptable;
+
+			catalog_exec("SELECT 1 FROM migrate.job j JOIN migrate.migration m ON m.version = j.version"
+						 " WHERE j.id = $1 AND m.state IN ('active', 'failed')",
+						 1, rtypes, rvalues, NULL, 1);
+			SPI_tuptable = saved;
+			if (SPI_processed == 0)
+			{
+				ereport(NOTICE,
+						(errmsg("job " INT64_FORMAT " is not resumed: its online migration is no longer in flight",
+								id)));
+				continue;
+			}
+		}
+
 		/* resuming runs the job as its own role, so only that role may */
 		roleid = job_role_checked(id, run_as, "Resume");
 		check_role_can_run_jobs(roleid);

@@ -224,6 +224,9 @@ locksafe_sleep_ms(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* Set while a caller retries its whole phase: statements do not retry alone. */
+bool		locksafe_caller_retries = false;
+
 /*
  * Run one statement of a migration with the lock-safe discipline.  The
  * caller is connected to SPI and has set lock_timeout (see
@@ -289,6 +292,14 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 			ReThrowError(edata);
 
 		blockers = describe_blockers();
+		if (locksafe_caller_retries)
+		{
+			/* the caller retries the whole of what it runs, and says how often */
+			edata->hint = blockers ? psprintf("Blocked by: %s.", blockers)
+				: psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms).",
+						   timeout_ms);
+			ReThrowError(edata);
+		}
 		if (attempt >= migrate_lock_retries)
 		{
 			if (blockers)

@@ -89,6 +89,7 @@ extern LockSafeState *locksafe_begin(void);
 extern void locksafe_end(LockSafeState *state);
 extern void locksafe_execute(const char *sql, const char *version,
 							 const char *where);
+extern bool locksafe_caller_retries;
 
 /* catalog_query.c: migrate's own queries, as the catalog's owner */
 extern int	catalog_exec(const char *sql, int nargs, Oid *argtypes,

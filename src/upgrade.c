@@ -327,7 +327,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		if (in_flight)
 		{
 			ereport(NOTICE,
-					(errmsg("online migration %s is %s: later migrations wait until it is completed or rolled back",
+					(errmsg("online migration %s is %s: later migrations wait until it is completed",
 							in_flight, state),
 					 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
 			SPI_finish();
@@ -670,6 +670,8 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_MIGRATE_IRREVERSIBLE),
 					 errmsg("migration %s \"%s\" is irreversible",
 							rows[i].version, rows[i].name),
+					 strcmp(rows[i].kind, "online") == 0 ?
+					 errdetail("It is a completed online migration: a new migration undoes it. Nothing was reverted.") :
 					 errdetail("It was registered without down SQL. Nothing was reverted."),
 					 errhint("Downgrade to version %s or above.", rows[i].version)));
 		if (!rows[i].transactional && handoff == count)

@@ -295,11 +295,15 @@ migrate_worker_main(Datum main_arg)
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(args.job_id)};
 
-		catalog_exec("UPDATE migrate.job SET state = 'running', worker_pid = pg_backend_pid(),"
+		catalog_exec("UPDATE migrate.job job SET state = 'running', worker_pid = pg_backend_pid(),"
 					 "       started_at = coalesce(started_at, clock_timestamp()),"
 					 "       updated_at = clock_timestamp(), finished_at = NULL,"
 					 "       last_error = NULL, last_sqlstate = NULL"
 					 " WHERE id = $1 AND state IN ('queued', 'running')"
+					 /* the job of an online migration no longer in flight is over */
+					 "   AND (kind <> 'online' OR EXISTS (SELECT FROM migrate.migration m"
+					 "                                     WHERE m.version = job.version"
+					 "                                       AND m.state IN ('active', 'failed')))"
 					 " RETURNING kind, target, current_version, current_step, args::text,"
 					 "           relation::oid, version",
 					 1, argtypes, values, NULL, 0);

@@ -81,7 +81,9 @@ online_carried(ShapeTable *t, ShapeColumn *c)
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT CASE WHEN c.oid IS NULL THEN 'i' ELSE 'u' END,"
-							  "       coalesce(c.oid, i.indexrelid), coalesce(c.conname, x.relname)"
+							  "       coalesce(c.oid, i.indexrelid), coalesce(c.conname, x.relname),"
+							  "       CASE WHEN c.condeferred THEN ' DEFERRABLE INITIALLY DEFERRED'"
+							  "            WHEN c.condeferrable THEN ' DEFERRABLE' ELSE '' END"
 							  "  FROM pg_catalog.pg_index i"
 							  "  JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid"
 							  "  LEFT JOIN pg_catalog.pg_constraint c"
@@ -89,7 +91,7 @@ online_carried(ShapeTable *t, ShapeColumn *c)
 							  " WHERE i.indrelid = $1 AND $2 = ANY (i.indkey::pg_catalog.int2[])"
 							  "   AND x.relname !~ '^_migrate_'"
 							  " UNION ALL "
-							  "SELECT c.contype::text, c.oid, c.conname FROM pg_catalog.pg_constraint c"
+							  "SELECT c.contype::text, c.oid, c.conname, '' FROM pg_catalog.pg_constraint c"
 							  " WHERE c.conrelid = $1 AND c.conkey = ARRAY[$2] AND c.contype IN ('f', 'c')"
 							  "   AND c.conname !~ '^_migrate_'"
 							  " ORDER BY 3",
@@ -104,6 +106,7 @@ online_carried(ShapeTable *t, ShapeColumn *c)
 		o->kind = value(i, 1)[0];
 		o->oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		o->name = pstrdup(value(i, 3));
+		o->deferrable = pstrdup(value(i, 4));
 		/* its copy's name until complete: the original's, marked as migrate's */
 		if (strlen(o->name) + strlen("_migrate_") < NAMEDATALEN)
 			o->temp_name = psprintf("_migrate_%s", o->name);
@@ -187,7 +190,13 @@ carried_before(ShapeTable *t, Oid oid)
 	return false;
 }
 
-/* The statement that puts a copy of an index on the shadow columns. */
+/*
+ * The statement that puts a copy of an index on the shadow columns: the
+ * same method, key order, operator classes and collations (on a shadow of
+ * another type, its defaults), INCLUDE columns, NULLS NOT DISTINCT, storage
+ * parameters, tablespace and predicate.  All of it is the catalog's own
+ * text; only the shadow columns' names are migrate's.
+ */
 static char *
 carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 {
@@ -195,50 +204,103 @@ carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(indexid)};
 	int			nkeys;
-	int			natts;
-	char	   *indkey;
 	char	   *result;
+	char	   *with;
+	char	   *tablespace;
+	char	   *predicate;
+	bool		nulls_not_distinct;
 	MemoryContext caller = CurrentMemoryContext;
 
 	SPI_connect();
-	SPI_execute_with_args("SELECT i.indisunique, a.amname, i.indnkeyatts, i.indnatts,"
-						  "       i.indkey::text, pg_catalog.pg_get_expr(i.indpred, i.indrelid)"
-						  "  FROM pg_catalog.pg_index i"
-						  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-						  "  JOIN pg_catalog.pg_am a ON a.oid = c.relam"
-						  " WHERE i.indexrelid = $1",
-						  1, argtypes, values, NULL, false, 1);
+	if (SPI_execute_with_args("SELECT i.indisunique, a.amname, i.indnkeyatts,"
+							  "       pg_catalog.pg_get_expr(i.indpred, i.indrelid),"
+							  "       (SELECT string_agg(pg_catalog.quote_ident(split_part(o, '=', 1)) || ' = ' ||"
+							  "                          pg_catalog.quote_literal(substr(o, strpos(o, '=') + 1)), ', ')"
+							  "          FROM unnest(c.reloptions) o),"
+							  "       (SELECT pg_catalog.quote_ident(spcname) FROM pg_catalog.pg_tablespace"
+							  "         WHERE oid = c.reltablespace),"
+#if PG_VERSION_NUM >= 150000
+							  "       i.indnullsnotdistinct"
+#else
+							  "       false"
+#endif
+							  "  FROM pg_catalog.pg_index i"
+							  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  "  JOIN pg_catalog.pg_am a ON a.oid = c.relam"
+							  " WHERE i.indexrelid = $1",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read index %u", indexid);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE %sINDEX CONCURRENTLY %s ON %s USING %s (",
 					 strcmp(value(0, 1), "t") == 0 ? "UNIQUE " : "",
 					 quote_identifier(o->temp_name), online_rel_sql(t->relid),
 					 quote_identifier(value(0, 2)));
 	nkeys = atoi(value(0, 3));
-	natts = atoi(value(0, 4));
-	indkey = value(0, 5);
-	{
-		char	   *save;
-		char	   *tok = strtok_r(indkey, " ", &save);
+	predicate = value(0, 4);
+	with = value(0, 5);
+	tablespace = value(0, 6);
+	nulls_not_distinct = strcmp(value(0, 7), "t") == 0;
 
-		for (int k = 0; k < natts && tok; k++, tok = strtok_r(NULL, " ", &save))
+	/* each column, with its operator class, collation and order */
+	if (SPI_execute_with_args("SELECT k.attnum,"
+							  "       CASE WHEN k.n <= i.indnkeyatts AND NOT oc.opcdefault"
+							  "            THEN ' ' || pg_catalog.quote_ident(ocn.nspname) || '.' ||"
+							  "                 pg_catalog.quote_ident(oc.opcname) ELSE '' END,"
+							  "       CASE WHEN k.n <= i.indnkeyatts AND i.indcollation[k.n - 1] <> 0"
+							  "                 AND i.indcollation[k.n - 1] <> coalesce(a.attcollation, 0)"
+							  "            THEN ' COLLATE ' || pg_catalog.quote_ident(cn.nspname) || '.' ||"
+							  "                 pg_catalog.quote_ident(co.collname) ELSE '' END,"
+							  "       CASE WHEN k.n > i.indnkeyatts THEN ''"
+							  "            ELSE CASE i.indoption[k.n - 1] & 3 WHEN 1 THEN ' DESC NULLS LAST'"
+							  "                 WHEN 2 THEN ' NULLS FIRST' WHEN 3 THEN ' DESC' ELSE '' END END"
+							  "  FROM pg_catalog.pg_index i"
+							  " CROSS JOIN LATERAL unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, n)"
+							  "  LEFT JOIN pg_catalog.pg_attribute a"
+							  "    ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+							  "  LEFT JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[k.n - 1]"
+							  "  LEFT JOIN pg_catalog.pg_namespace ocn ON ocn.oid = oc.opcnamespace"
+							  "  LEFT JOIN pg_catalog.pg_collation co ON co.oid = i.indcollation[k.n - 1]"
+							  "  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace"
+							  " WHERE i.indexrelid = $1 ORDER BY k.n",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the columns of index %u", indexid);
+	for (uint64 k = 0; k < SPI_processed; k++)
+	{
+		AttrNumber	attnum = atoi(value(k, 1));
+		char	   *shadow = shadow_of(t, attnum);
+
+		if ((int) k == nkeys)
+			appendStringInfoString(&sql, ") INCLUDE (");
+		else if (k > 0)
+			appendStringInfoString(&sql, ", ");
+		if (shadow)
 		{
-			if (k == nkeys)
-				appendStringInfoString(&sql, ") INCLUDE (");
-			else if (k > 0)
-				appendStringInfoString(&sql, ", ");
-			if (shadow_of(t, atoi(tok)))
-				appendStringInfoString(&sql, quote_identifier(shadow_of(t, atoi(tok))));
-			else
-				appendStringInfoString(&sql,
-									   TextDatumGetCString(DirectFunctionCall3(pg_get_indexdef_ext,
-																			   ObjectIdGetDatum(indexid),
-																			   Int32GetDatum(k + 1),
-																			   BoolGetDatum(false))));
+			/* a shadow of another type keeps the order, not the class */
+			bool		same_type = get_atttype(t->relid, attnum) ==
+				get_atttype(t->relid, get_attnum(t->relid, shadow));
+
+			appendStringInfo(&sql, "%s%s%s%s", quote_identifier(shadow),
+							 same_type ? value(k, 2) : "", same_type ? value(k, 3) : "",
+							 value(k, 4));
 		}
+		else
+			appendStringInfo(&sql, "%s%s%s%s",
+							 TextDatumGetCString(DirectFunctionCall3(pg_get_indexdef_ext,
+																	 ObjectIdGetDatum(indexid),
+																	 Int32GetDatum(k + 1),
+																	 BoolGetDatum(false))),
+							 value(k, 2), value(k, 3), value(k, 4));
 	}
 	appendStringInfoChar(&sql, ')');
-	if (value(0, 6))
-		appendStringInfo(&sql, " WHERE %s", value(0, 6));
+	if (nulls_not_distinct)
+		appendStringInfoString(&sql, " NULLS NOT DISTINCT");
+	if (with)
+		appendStringInfo(&sql, " WITH (%s)", with);
+	if (tablespace)
+		appendStringInfo(&sql, " TABLESPACE %s", tablespace);
+	if (predicate)
+		appendStringInfo(&sql, " WHERE %s", predicate);
 	result = MemoryContextStrdup(caller, sql.data);
 	SPI_finish();
 	return result;
@@ -305,10 +367,10 @@ carried_default(Oid relid, AttrNumber attnum, Oid typid, int32 typmod)
 	Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
 
 	SPI_connect();
-	SPI_execute_with_args("SELECT adbin::text FROM pg_catalog.pg_attrdef"
-						  " WHERE adrelid = $1 AND adnum = $2",
-						  2, argtypes, values, NULL, false, 1);
-	if (SPI_processed > 0)
+	if (SPI_execute_with_args("SELECT adbin::text FROM pg_catalog.pg_attrdef"
+							  " WHERE adrelid = $1 AND adnum = $2",
+							  2, argtypes, values, NULL, false, 1) == SPI_OK_SELECT &&
+		SPI_processed > 0)
 	{
 		Node	   *expr = stringToNode(value(0, 1));
 		Node	   *coerced = coerce_to_target_type(NULL, expr, exprType(expr), typid, typmod,
@@ -403,6 +465,8 @@ online_alter_constraints(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *
 		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(t->relid),
 										  Int16GetDatum(attnum));
 
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for attribute %d of relation %u", attnum, t->relid);
 		notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
 		ReleaseSysCache(tup);
 	}
@@ -523,9 +587,9 @@ online_alter_complete(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *car
 											   online_qualified(m->schema, o->temp_name),
 											   quote_identifier(o->name)));
 		else if (o->kind == 'u')
-			online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
+			online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s%s",
 											   rel, quote_identifier(o->name),
-											   quote_identifier(o->temp_name)));
+											   quote_identifier(o->temp_name), o->deferrable));
 		else
 			online_ddl(m, "complete", psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", rel,
 											   quote_identifier(o->temp_name),

@@ -106,7 +106,8 @@ read_steps(const char *args_json)
 
 /*
  * A backfill step: its args go to the job row (once; after that the row
- * keeps its position), then the batches run.
+ * keeps its position), replacing the position of the backfill before it,
+ * then the batches run.
  */
 static void
 run_backfill(int64 job_id, int n, OnlineStep *step)
@@ -126,7 +127,10 @@ run_backfill(int64 job_id, int n, OnlineStep *step)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	catalog_exec("UPDATE migrate.job"
 				 "   SET args = CASE WHEN (args->>'backfill_step')::int IS DISTINCT FROM $3"
-				 "                   THEN args || $2::jsonb || jsonb_build_object('backfill_step', $3)"
+				 "                   THEN (args - ARRAY['key', 'last_key', 'end_key', 'rows_per_batch',"
+				 "                                      'pages_total', 'next_page', 'pages_per_batch',"
+				 "                                      'batches', 'longest_batch_ms'])"
+				 "                        || $2::jsonb || jsonb_build_object('backfill_step', $3)"
 				 "                   ELSE args END,"
 				 "       relation = $4"
 				 " WHERE id = $1 RETURNING args::text",

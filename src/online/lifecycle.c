@@ -100,7 +100,7 @@ migrate_register_online(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("operations must not be NULL")));
 	operations = PG_GETARG_JSONB_P(2);
-	m = online_parse(version, name, operations);
+	m = online_parse(version, name, operations, true);
 	(void) online_shape(m, false);
 
 	def.version = version;
@@ -426,17 +426,25 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	StringInfoData body;
 	StringInfoData newside;
 	StringInfoData oldside;
+	StringInfoData catchup;
 	StringInfoData fill;
+	StringInfoData oldvars;
+	StringInfoData newvars;
 	char	   *table = online_rel_sql(t->relid);
+	const char *marker = quote_identifier(ONLINE_MARKER);
 	Oid			viewid = get_relname_relid(t->name, get_namespace_oid(m->vschema, false));
 	ListCell   *lc;
 
 	initStringInfo(&newside);
 	initStringInfo(&oldside);
+	initStringInfo(&catchup);
 	initStringInfo(&fill);
+	initStringInfo(&oldvars);
+	initStringInfo(&newvars);
 	foreach(lc, t->columns)
 	{
 		ShapeColumn *c = lfirst(lc);
+		const char *col = quote_identifier(c->physical);
 		Oid			typid;
 		int32		typmod;
 		Oid			collid;
@@ -444,64 +452,61 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 		get_atttypetypmodcoll(t->relid, get_attnum(t->relid, c->physical),
 							  &typid, &typmod, &collid);
 		if (column_down(c))
-			appendStringInfo(&newside, "      NEW.%s := (%s);\n", quote_identifier(c->physical),
+			appendStringInfo(&newside, "      NEW.%s := (%s);\n", col,
 							 online_expression(column_down(c), viewid, typid, typmod, "down"));
 		if (column_up(c))
-			appendStringInfo(&oldside, "      NEW.%s := (%s);\n", quote_identifier(c->physical),
-							 online_expression(column_up(c), t->relid, typid, typmod, "up"));
+		{
+			char	   *up = online_expression(column_up(c), t->relid, typid, typmod, "up");
+
+			appendStringInfo(&oldside, "      NEW.%s := (%s);\n", col, up);
+			appendStringInfo(&catchup,
+							 "        IF NEW.%s IS NOT DISTINCT FROM OLD.%s THEN NEW.%s := (%s); END IF;\n",
+							 col, col, col, up);
+		}
 		else if (c->added_by && c->added_by->column->default_expr &&
 				 online_expression_volatile(c->added_by->column->default_expr))
-			appendStringInfo(&fill, "    NEW.%s := %s;\n", quote_identifier(c->physical),
+			appendStringInfo(&fill, "    IF NEW.%s IS NOT DISTINCT FROM OLD.%s THEN NEW.%s := %s; END IF;\n",
+							 col, col, col,
 							 online_default(c->added_by->column->default_expr, typid, typmod));
+		if (c->old_name)
+			appendStringInfo(&oldvars, "      %s %s.%s%%TYPE := NEW.%s;\n",
+							 quote_identifier(c->old_name), table, col, col);
+		if (!c->hidden)
+			appendStringInfo(&newvars, "      %s %s.%s%%TYPE := NEW.%s;\n",
+							 quote_identifier(c->name), table, col, col);
 	}
 
 	initStringInfo(&body);
 	appendStringInfoString(&body, "BEGIN\n");
+	/* a volatile default is drawn once per row: when it is backfilled */
+	if (t->backfill && fill.len > 0)
+		appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n", marker, fill.data);
 	appendStringInfo(&body,
 					 "  IF (pg_catalog.current_schemas(false))[1] OPERATOR(pg_catalog.=) %s::pg_catalog.name THEN\n",
 					 quote_literal_cstr(m->vschema));
+	/*
+	 * A new-shape update of a row the backfill has not reached: what the
+	 * backfill would have filled is filled first (unless the writer set
+	 * it), so that the downs see the row whole.
+	 */
+	if (t->backfill && catchup.len > 0)
+		appendStringInfo(&body,
+						 "    IF TG_OP = 'UPDATE' AND OLD.%s THEN\n"
+						 "      DECLARE\n%s      BEGIN\n%s      END;\n"
+						 "    END IF;\n",
+						 marker, oldvars.data, catchup.data);
 	if (newside.len > 0)
-	{
-		appendStringInfoString(&body, "    DECLARE\n");
-		foreach(lc, t->columns)
-		{
-			ShapeColumn *c = lfirst(lc);
-
-			if (!c->hidden)
-				appendStringInfo(&body, "      %s %s.%s%%TYPE := NEW.%s;\n",
-								 quote_identifier(c->name), table,
-								 quote_identifier(c->physical), quote_identifier(c->physical));
-		}
-		appendStringInfo(&body, "    BEGIN\n%s    END;\n", newside.data);
-	}
+		appendStringInfo(&body, "    DECLARE\n%s    BEGIN\n%s    END;\n", newvars.data, newside.data);
 	else
 		appendStringInfoString(&body, "    NULL;\n");
 	appendStringInfoString(&body, "  ELSE\n");
 	if (oldside.len > 0)
-	{
-		appendStringInfoString(&body, "    DECLARE\n");
-		foreach(lc, t->columns)
-		{
-			ShapeColumn *c = lfirst(lc);
-
-			if (c->old_name)
-				appendStringInfo(&body, "      %s %s.%s%%TYPE := NEW.%s;\n",
-								 quote_identifier(c->old_name), table,
-								 quote_identifier(c->physical), quote_identifier(c->physical));
-		}
-		appendStringInfo(&body, "    BEGIN\n%s    END;\n", oldside.data);
-	}
+		appendStringInfo(&body, "    DECLARE\n%s    BEGIN\n%s    END;\n", oldvars.data, oldside.data);
 	else
 		appendStringInfoString(&body, "    NULL;\n");
 	appendStringInfoString(&body, "  END IF;\n");
 	if (t->backfill)
-	{
-		/* a volatile default is computed once per row: when it is backfilled */
-		if (fill.len > 0)
-			appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n",
-							 quote_identifier(ONLINE_MARKER), fill.data);
-		appendStringInfo(&body, "  NEW.%s := false;\n", quote_identifier(ONLINE_MARKER));
-	}
+		appendStringInfo(&body, "  NEW.%s := false;\n", marker);
 	appendStringInfoString(&body, "  RETURN NEW;\nEND\n");
 
 	ddl(m, "sync trigger",
@@ -564,16 +569,16 @@ run_phase(OnlineMigration *m, const char *phase,
 		MemoryContextSwitchTo(oldcontext);
 		PG_TRY();
 		{
-			migrate_lock_retries = 0;
+			locksafe_caller_retries = true;
 			fn(m, arg);
-			migrate_lock_retries = retries;
+			locksafe_caller_retries = false;
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcontext);
 			CurrentResourceOwner = oldowner;
 		}
 		PG_CATCH();
 		{
-			migrate_lock_retries = retries;
+			locksafe_caller_retries = false;
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
 			FlushErrorState();
@@ -585,8 +590,15 @@ run_phase(OnlineMigration *m, const char *phase,
 
 		if (edata == NULL)
 			return;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= retries)
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || migrate_lock_timeout <= 0)
 			ReThrowError(edata);
+		if (attempt >= retries)
+		{
+			edata->hint = psprintf("%s%sThe %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; migrate.lock_retries sets how often.",
+								   edata->hint ? edata->hint : "", edata->hint ? " " : "",
+								   phase, attempt + 1, attempt == 0 ? "" : "s", migrate_lock_timeout);
+			ReThrowError(edata);
+		}
 		delay = locksafe_backoff_ms(attempt + 1);
 		ereport(NOTICE,
 				(errmsg("online migration %s: %s: lock not granted within %d ms, retry %d of %d in %d ms",
@@ -940,17 +952,26 @@ contract(OnlineMigration *m, void *arg)
 	}
 	ls = locksafe_begin();
 
-	/* the shape before this one goes: nothing may use it any more */
+	/* the shape before this one (of the same schema) goes: nothing may use it any more */
 	catalog_exec("SELECT version FROM migrate.migration"
 				 " WHERE kind = 'online' AND state = 'applied'"
-				 " ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
-	if (SPI_processed > 0)
+				 " ORDER BY version_key DESC", 0, NULL, NULL, NULL, 0);
 	{
-		OnlineMigration *previous = online_load(SPI_getvalue(SPI_tuptable->vals[0],
-															 SPI_tuptable->tupdesc, 1),
-												false, NULL);
+		SPITupleTable *applied = SPI_tuptable;
+		uint64		n = SPI_processed;
 
-		drop_version_schema(m, previous->vschema);
+		for (uint64 i = 0; i < n; i++)
+		{
+			OnlineMigration *previous = online_load(SPI_getvalue(applied->vals[i],
+																 applied->tupdesc, 1),
+													false, NULL);
+
+			if (strcmp(previous->schema, m->schema) == 0)
+			{
+				drop_version_schema(m, previous->vschema);
+				break;
+			}
+		}
 	}
 
 	drop_sync_triggers(m, shape);
@@ -1036,14 +1057,27 @@ migrate_complete(PG_FUNCTION_ARGS)
 	deploy_lock_acquire();
 	m = migration_in_flight(fcinfo, &state);
 	if (strcmp(state, "ready") != 0)
+	{
+		bool		cancelled = false;
+
+		if (strcmp(state, "active") == 0)
+		{
+			jobs_select(m->version, "'cancelled'", false);
+			cancelled = SPI_processed > 0;
+			jobs_select(m->version, "'queued', 'running'", false);
+			cancelled = cancelled && SPI_processed == 0;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("online migration %s is %s, not ready", m->version, state),
+				 cancelled ?
+				 errdetail("Its background job was cancelled: continue it with migrate_resume(), then wait for it with migrate_wait().") :
 				 strcmp(state, "active") == 0 ?
 				 errdetail("Its background job is unfinished: see migrate.progress, or wait for it with migrate_wait().") :
 				 strcmp(state, "failed") == 0 ?
 				 errdetail("Its background job failed: fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") :
 				 errdetail("Only a started online migration can be completed.")));
+	}
 
 	run_phase(m, "complete", contract, NULL);
 	finish(m, "applied", "complete", started);
@@ -1075,6 +1109,16 @@ stop_jobs(OnlineMigration *m)
 		ids = lappend(ids, p);
 		if (!isnull && job_is_live(id))
 			(void) DirectFunctionCall1(pg_cancel_backend, pid);
+	}
+
+	/* a failed job of a migration rolled back is over as well */
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(m->version)};
+
+		catalog_exec("UPDATE migrate.job SET state = 'cancelled', updated_at = clock_timestamp()"
+					 " WHERE version = $1 AND kind = 'online' AND state = 'failed'",
+					 1, argtypes, values, NULL, 0);
 	}
 
 	foreach(lc, ids)

@@ -127,7 +127,7 @@ typedef struct ShapeTable
 
 /* operations.c */
 extern OnlineMigration *online_parse(const char *version, const char *name,
-									 Jsonb *operations);
+									 Jsonb *operations, bool check_catalog);
 extern List *online_shape(OnlineMigration *m, bool expanded);
 extern ShapeTable *shape_find(List *shape, const char *table);
 extern bool online_alter_shadows(OnlineOp *op);
@@ -160,6 +160,7 @@ typedef struct CarriedObject
 	Oid			oid;
 	char	   *name;
 	char	   *temp_name;		/* of its copy on the shadow column */
+	char	   *deferrable;		/* a unique constraint's DEFERRABLE clause */
 } CarriedObject;
 
 extern List *online_carried(ShapeTable *t, ShapeColumn *c);

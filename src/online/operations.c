@@ -78,6 +78,13 @@ static const char *const column_fields[] = {
 	"name", "type", "nullable", "default", "primary_key", "unique", "comment", NULL
 };
 
+/*
+ * Whether parsing checks the document against the catalog (types, access
+ * methods): at registration, yes; for a stored document, no, so that a
+ * later rename of a type cannot make it unreadable.
+ */
+static bool parse_checks_catalog = true;
+
 #define op_error(op, ...) \
 	ereport(ERROR, \
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
@@ -211,7 +218,8 @@ parse_column(OnlineOp *op, JsonbValue *v)
 		Oid			typid;
 		int32		typmod;
 
-		online_type(col->type, &typid, &typmod);
+		if (parse_checks_catalog)
+			online_type(col->type, &typid, &typmod);
 	}
 	else if (op->kind != OP_CREATE_TABLE)
 		op_error(op, "type %s is for new tables: an added column with a sequence would rewrite the table",
@@ -368,7 +376,7 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 					op_error(op, "name of added column \"%s\" is longer than %d bytes",
 							 op->column->name, ADDED_NAME_MAX);
 				op->up = get_expression(op, body, "up");
-				if (!op->column->nullable && op->up == NULL &&
+				if (!op->column->nullable && op->up == NULL && parse_checks_catalog &&
 					(op->column->default_expr == NULL ||
 					 online_expression_volatile(op->column->default_expr)))
 					op_error(op, "column \"%s\" is NOT NULL without a default, so it needs \"up\" to fill the existing rows",
@@ -402,7 +410,8 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 			}
 			op->unique = get_bool(op, body, "unique", false);
 			op->method = get_identifier(op, body, "method", false);
-			if (op->method && !SearchSysCacheExists1(AMNAME, CStringGetDatum(op->method)))
+			if (op->method && parse_checks_catalog &&
+				!SearchSysCacheExists1(AMNAME, CStringGetDatum(op->method)))
 				op_error(op, "access method \"%s\" does not exist", op->method);
 			op->where = get_expression(op, body, "where");
 			break;
@@ -424,7 +433,8 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 
 					if (online_serial(op->type))
 						op_error(op, "type %s is for new tables", op->type);
-					online_type(op->type, &typid, &typmod);
+					if (parse_checks_catalog)
+						online_type(op->type, &typid, &typmod);
 				}
 				op->nullable = get_field(body, "nullable") ? get_bool(op, body, "nullable", true) : -1;
 				if ((c = get_object(op, body, "check", check_fields)) != NULL)
@@ -541,7 +551,8 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
  * the operation at fault.
  */
 OnlineMigration *
-online_parse(const char *version, const char *name, Jsonb *operations)
+online_parse(const char *version, const char *name, Jsonb *operations,
+			 bool check_catalog)
 {
 	OnlineMigration *m = palloc0(sizeof(OnlineMigration));
 	JsonbContainer *root = &operations->root;
@@ -551,6 +562,7 @@ online_parse(const char *version, const char *name, Jsonb *operations)
 
 	m->version = pstrdup(version);
 	m->name = pstrdup(name);
+	parse_checks_catalog = check_catalog;
 	if (!JsonContainerIsArray(root) || JsonContainerIsScalar(root) ||
 		JsonContainerSize(root) == 0)
 		ereport(ERROR,
@@ -921,8 +933,10 @@ online_shape(OnlineMigration *m, bool expanded)
 		OnlineOp   *op = lfirst(lc);
 		ShapeTable *t = NULL;
 		ShapeColumn *c;
+		bool		loaded_now;
 
 		errcallback.arg = op;
+		loaded_now = false;
 		if (op->table && op->kind != OP_CREATE_TABLE)
 		{
 			t = shape_find(shape, op->table);
@@ -930,6 +944,7 @@ online_shape(OnlineMigration *m, bool expanded)
 			{
 				ListCell   *tc;
 
+				loaded_now = true;
 				/* a table renamed or dropped by an earlier operation is gone */
 				foreach(tc, shape)
 					if (strcmp(((ShapeTable *) lfirst(tc))->physical, op->table) == 0)
@@ -993,6 +1008,23 @@ online_shape(OnlineMigration *m, bool expanded)
 							 op->column_name, op->table);
 				if (c->added_by || c->altered_from)
 					op_error(op, "column \"%s\" is added or altered by this migration", op->column_name);
+				if (!expanded && op->down == NULL && !t->created)
+				{
+					AttrNumber	attnum = get_attnum(t->relid, c->physical);
+					HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(t->relid),
+													  Int16GetDatum(attnum));
+
+					if (HeapTupleIsValid(tup))
+					{
+						Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+						bool		needs_down = att->attnotnull && !att->atthasdef;
+
+						ReleaseSysCache(tup);
+						if (needs_down)
+							op_error(op, "column \"%s\" is NOT NULL without a default: it needs \"down\" to fill it for rows the new shape inserts",
+									 op->column_name);
+					}
+				}
 				c->hidden = true;
 				c->dropped_by = op;
 				if (op->down)
@@ -1072,7 +1104,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					op->sc = c;
 					if (!online_alter_shadows(op))
 						break;
-					if ((why = alter_refusal(t->relid, c->physical)) != NULL)
+					if (!expanded && (why = alter_refusal(t->relid, c->physical)) != NULL)
 						op_error(op, "column \"%s\" cannot be altered online: %s",
 								 op->column_name, why);
 
@@ -1107,6 +1139,9 @@ online_shape(OnlineMigration *m, bool expanded)
 			case OP_DROP_TABLE:
 				if (t->created)
 					op_error(op, "table \"%s\" is created by this migration", op->table);
+				if (!loaded_now)
+					op_error(op, "table \"%s\" is changed by an earlier operation: drop it in a migration of its own",
+							 op->table);
 				t->dropped = true;
 				break;
 			case OP_CREATE_CONSTRAINT:
@@ -1403,7 +1438,7 @@ online_load(const char *version, bool for_update, char **state)
 				 1, argtypes, values, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("migration %s is not an online migration", version)));
 	name = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	ops = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -1413,7 +1448,7 @@ online_load(const char *version, bool for_update, char **state)
 		MemoryContext old = MemoryContextSwitchTo(caller);
 		Jsonb	   *doc = DatumGetJsonbPCopy(ops);
 
-		m = online_parse(version, name, doc);
+		m = online_parse(version, name, doc, false);
 		MemoryContextSwitchTo(old);
 	}
 	return m;
