@@ -47,7 +47,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(migrate_check);
@@ -329,34 +328,39 @@ check_int_pk(CheckState *st, TypeName *tn, const char *column, const char *table
 			   pstrdup("Use bigint (or bigserial, or an identity bigint): changing the type of a key later rewrites the table and everything that references it."));
 }
 
-/* Is this default expression volatile (adding the column rewrites)? */
+/* A default expression, and whether it is volatile, for default_is_volatile. */
+typedef struct DefaultProbe
+{
+	Node	   *raw;
+	bool		is_volatile;
+} DefaultProbe;
+
+static void
+probe_default(void *arg)
+{
+	DefaultProbe *probe = (DefaultProbe *) arg;
+	ParseState *pstate = make_parsestate(NULL);
+	Node	   *expr = transformExpr(pstate, copyObject(probe->raw), EXPR_KIND_COLUMN_DEFAULT);
+
+	probe->is_volatile = contain_volatile_functions(expr);
+}
+
+/*
+ * Is this default expression volatile (adding the column rewrites)?  It is
+ * analysed like a column default; one that does not analyse is no rewrite.
+ */
 static bool
 default_is_volatile(Node *raw)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile bool result = false;
+	DefaultProbe probe = {raw, false};
+	ErrorData  *edata = subxact_run(probe_default, &probe);
 
-	/* analysed like a column default; one that does not analyse is no rewrite */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
+	if (edata)
 	{
-		ParseState *pstate = make_parsestate(NULL);
-		Node	   *expr = transformExpr(pstate, copyObject(raw), EXPR_KIND_COLUMN_DEFAULT);
-
-		result = contain_volatile_functions(expr);
-		ReleaseCurrentSubTransaction();
+		FreeErrorData(edata);
+		return false;
 	}
-	PG_CATCH();
-	{
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcontext);
-	CurrentResourceOwner = oldowner;
-	return result;
+	return probe.is_volatile;
 }
 
 /* The table-level primary key constraints of a CREATE TABLE. */

@@ -405,6 +405,36 @@ migrate_cancel(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Why a job is over, though unfinished, or NULL: a run of migrations that
+ * a later run superseded, the job of an online migration that is no longer
+ * in flight (rolled back or completed).
+ */
+static const char *
+resume_refusal(int64 id, const char *kind)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	if (strcmp(kind, "upgrade") == 0 || strcmp(kind, "downgrade") == 0)
+	{
+		catalog_exec("SELECT 1 FROM migrate.job WHERE id > $1"
+					 "   AND kind IN ('upgrade', 'downgrade')",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed > 0)
+			return "a later run of migrations superseded it";
+	}
+	else if (strcmp(kind, "online") == 0)
+	{
+		catalog_exec("SELECT 1 FROM migrate.job j JOIN migrate.migration m ON m.version = j.version"
+					 " WHERE j.id = $1 AND m.state IN ('active', 'failed')",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed == 0)
+			return "its online migration is no longer in flight";
+	}
+	return NULL;
+}
+
+/*
  * migrate_resume(version text DEFAULT NULL)
  *
  * Relaunches the unfinished jobs of a version (default: all): queued ones,
@@ -429,6 +459,7 @@ migrate_resume(PG_FUNCTION_ARGS)
 		char	   *run_as = SPI_getvalue(tup, jobs->tupdesc, 4);
 		bool		live = job_is_live(id);
 		Oid			roleid;
+		const char *why;
 
 		/*
 		 * A worker holds the job's lock: it runs the job, or is about to
@@ -439,45 +470,12 @@ migrate_resume(PG_FUNCTION_ARGS)
 					 strcmp(SPI_getvalue(tup, jobs->tupdesc, 2), "queued") == 0))
 			continue;
 
-		/* a run of migrations is resumed only if it is the latest one */
-		if (strcmp(SPI_getvalue(tup, jobs->tupdesc, 6), "upgrade") == 0 ||
-			strcmp(SPI_getvalue(tup, jobs->tupdesc, 6), "downgrade") == 0)
+		why = resume_refusal(id, SPI_getvalue(tup, jobs->tupdesc, 6));
+		if (why)
 		{
-			Oid			rtypes[1] = {INT8OID};
-			Datum		rvalues[1] = {Int64GetDatum(id)};
-			SPITupleTable *saved = SPI_tuptable;
-
-			catalog_exec("SELECT 1 FROM migrate.job WHERE id > $1"
-						 "   AND kind IN ('upgrade', 'downgrade')",
-						 1, rtypes, rvalues, NULL, 1);
-			SPI_tuptable = saved;
-			if (SPI_processed > 0)
-			{
-				ereport(NOTICE,
-						(errmsg("job " INT64_FORMAT " is not resumed: a later run of migrations superseded it",
-								id)));
-				continue;
-			}
-		}
-
-		/* the job of an online migration rolled back (or completed) is over */
-		if (strcmp(SPI_getvalue(tup, jobs->tupdesc, 6), "online") == 0)
-		{
-			Oid			rtypes[1] = {INT8OID};
-			Datum		rvalues[1] = {Int64GetDatum(id)};
-			SPITupleTable *saved = SPI_tuptable;
-
-			catalog_exec("SELECT 1 FROM migrate.job j JOIN migrate.migration m ON m.version = j.version"
-						 " WHERE j.id = $1 AND m.state IN ('active', 'failed')",
-						 1, rtypes, rvalues, NULL, 1);
-			SPI_tuptable = saved;
-			if (SPI_processed == 0)
-			{
-				ereport(NOTICE,
-						(errmsg("job " INT64_FORMAT " is not resumed: its online migration is no longer in flight",
-								id)));
-				continue;
-			}
+			ereport(NOTICE,
+					(errmsg("job " INT64_FORMAT " is not resumed: %s", id, why)));
+			continue;
 		}
 
 		/* resuming runs the job as its own role, so only that role may */

@@ -37,7 +37,6 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timeout.h"
 
 #if PG_VERSION_NUM >= 150000
@@ -224,6 +223,26 @@ locksafe_sleep_ms(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* One statement of a migration, through SPI (in locksafe_execute's subtransaction). */
+static void
+execute_statement(void *arg)
+{
+	int			rc = SPI_execute((const char *) arg, false, 0);
+
+	if (rc == SPI_ERROR_TRANSACTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("transaction control statements cannot run inside a migration")));
+	if (rc == SPI_ERROR_COPY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY to or from the client cannot run inside a migration")));
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	/* a data migration's result rows are not kept */
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* Set while a caller retries its whole phase: statements do not retry alone. */
 bool		locksafe_caller_retries = false;
 
@@ -235,54 +254,17 @@ bool		locksafe_caller_retries = false;
 void
 locksafe_execute(const char *sql, const char *version, const char *where)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	int			timeout_ms = migrate_lock_timeout;
 
 	for (int attempt = 0;; attempt++)
 	{
-		ErrorData  *volatile edata = NULL;
+		ErrorData  *edata;
 		char	   *blockers;
 		int			delay;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcontext);
-
-		PG_TRY();
-		{
-			int			rc;
-
-			awaited_timer_start(timeout_ms);
-			rc = SPI_execute(sql, false, 0);
-			awaited_timer_stop();
-			if (rc == SPI_ERROR_TRANSACTION)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-						 errmsg("transaction control statements cannot run inside a migration")));
-			if (rc == SPI_ERROR_COPY)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("COPY to or from the client cannot run inside a migration")));
-			if (rc < 0)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-			/* a data migration's result rows are not kept */
-			SPI_freetuptable(SPI_tuptable);
-
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			awaited_timer_stop();
-			MemoryContextSwitchTo(oldcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_END_TRY();
+		awaited_timer_start(timeout_ms);
+		edata = subxact_run(execute_statement, (void *) sql);
+		awaited_timer_stop();
 
 		if (edata == NULL)
 			return;				/* done */

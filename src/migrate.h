@@ -91,6 +91,9 @@ extern void locksafe_execute(const char *sql, const char *version,
 							 const char *where);
 extern bool locksafe_caller_retries;
 
+/* subxact.c: work in a subtransaction, its error caught */
+extern ErrorData *subxact_run(void (*fn) (void *), void *arg);
+
 /* catalog_query.c: migrate's own queries, as the catalog's owner */
 extern int	catalog_exec(const char *sql, int nargs, Oid *argtypes,
 						 Datum *values, const char *nulls, long count);

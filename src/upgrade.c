@@ -24,7 +24,6 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
@@ -235,41 +234,23 @@ typedef struct CallerWork
  * raised again.
  */
 static void
-in_caller_subtransaction(void (*fn) (CallerWork *), CallerWork *work)
+in_caller_subtransaction(void (*fn) (void *), CallerWork *work)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *edata = subxact_run(fn, work);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
+	if (edata)
 	{
-		fn(work);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-
 		failure_record_autonomously(work->current, edata);
 		ReThrowError(edata);
 	}
-	PG_END_TRY();
 }
 
 /* Apply rows[0..n), in order. */
 static void
-apply_rows(CallerWork *work)
+apply_rows(void *arg)
 {
+	CallerWork *work = (CallerWork *) arg;
+
 	for (int i = 0; i < work->n; i++)
 	{
 		MigrationRow *row = &work->rows[i];
@@ -285,8 +266,10 @@ apply_rows(CallerWork *work)
 
 /* Start (expand) the online migration rows[0]. */
 static void
-start_online(CallerWork *work)
+start_online(void *arg)
 {
+	CallerWork *work = (CallerWork *) arg;
+
 	work->current = work->rows[0].version;
 	online_start(online_load(work->rows[0].version, false, NULL));
 }

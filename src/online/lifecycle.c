@@ -552,41 +552,42 @@ index_step(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
  * tried again after a backoff.  So no lock taken for one table is held
  * while the phase waits for the next one's.
  */
+/* One attempt at a phase, in run_phase's subtransaction. */
+typedef struct PhaseCall
+{
+	OnlineMigration *m;
+	void		(*fn) (OnlineMigration *m, void *arg);
+	void	   *arg;
+} PhaseCall;
+
+static void
+phase_attempt(void *arg)
+{
+	PhaseCall  *call = (PhaseCall *) arg;
+
+	locksafe_caller_retries = true;
+	PG_TRY();
+	{
+		call->fn(call->m, call->arg);
+	}
+	PG_FINALLY();
+	{
+		locksafe_caller_retries = false;
+	}
+	PG_END_TRY();
+}
+
 static void
 run_phase(OnlineMigration *m, const char *phase,
 		  void (*fn) (OnlineMigration *m, void *arg), void *arg)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	int			retries = migrate_lock_retries;
+	PhaseCall	call = {m, fn, arg};
 
 	for (int attempt = 0;; attempt++)
 	{
-		ErrorData  *volatile edata = NULL;
+		ErrorData  *edata = subxact_run(phase_attempt, &call);
 		int			delay;
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcontext);
-		PG_TRY();
-		{
-			locksafe_caller_retries = true;
-			fn(m, arg);
-			locksafe_caller_retries = false;
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			locksafe_caller_retries = false;
-			MemoryContextSwitchTo(oldcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_END_TRY();
 
 		if (edata == NULL)
 			return;

@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * subxact.c
+ *	  Work in a subtransaction of the current transaction, its error caught.
+ *
+ * A migration statement retried after a lock timeout, a phase of an online
+ * migration retried as a whole, a migration whose failure must be recorded
+ * before it is raised again, an expression tried by the analyser: each
+ * runs in a subtransaction so that a failure rolls back only its own work
+ * and locks, and the caller decides what to do with the error.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "migrate.h"
+
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+/*
+ * Run fn(arg) in a subtransaction.  Returns NULL when it succeeded (its
+ * work is now the current transaction's), else its error, copied into the
+ * caller's memory context, after the subtransaction was rolled back.
+ */
+ErrorData *
+subxact_run(void (*fn) (void *), void *arg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return edata;
+}
