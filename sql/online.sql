@@ -284,6 +284,21 @@ SELECT migrate_rollback();
 SELECT state FROM migrate.migration WHERE version = '7';
 SELECT migrate_complete();
 
+-- the job of a migration rolled back is over: migrate_resume leaves it alone
+SELECT migrate_register_online('8', 'held back', '[{"add_column": {"table": "users", "column": {"name": "extra", "type": "text"}, "up": "lower(full_name)"}}]');
+BEGIN;
+SELECT * FROM migrate_upgrade();
+SELECT migrate_cancel();
+COMMIT;
+-- an active migration's definition cannot change
+SELECT migrate_register_online('8', 'held back', '[{"add_column": {"table": "users", "column": {"name": "extra", "type": "text"}, "up": "upper(full_name)"}}]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_rollback();
+SELECT migrate_resume();
+SELECT migrate_wait();
+SELECT state FROM migrate.job WHERE version = '8';
+SELECT * FROM leftovers;
+
 -- a completed online migration is not downgraded
 SELECT * FROM migrate_downgrade('1');
 
