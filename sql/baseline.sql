@@ -16,6 +16,11 @@ SELECT migrate_current();
 SELECT version, state, applied_by = current_user AS by_me, duration
   FROM migrate.status;
 SELECT version, action, detail FROM migrate.event WHERE action = 'baseline' ORDER BY id;
+-- every register and baseline is timed; a baselined migration ran for no time
+SELECT action, count(*), bool_and(duration >= '0'::interval) AS timed
+  FROM migrate.event GROUP BY action ORDER BY action;
+SELECT version, duration = '0'::interval AS ran_for_nothing
+  FROM migrate.migration WHERE state = 'applied' ORDER BY version_key;
 
 -- again: nothing left to mark
 SELECT migrate_baseline('2');
@@ -31,6 +36,11 @@ SELECT migrate_baseline('7.x');
 \echo :LAST_ERROR_SQLSTATE
 SELECT migrate_baseline(NULL);
 \echo :LAST_ERROR_SQLSTATE
+-- like a deploy, a baseline runs in READ COMMITTED
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT migrate_baseline('3');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 
 DROP TABLE legacy;
 DROP EXTENSION migrate;

@@ -51,6 +51,10 @@ SELECT * FROM migrate_downgrade('9');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM migrate_downgrade('x');
 \echo :LAST_ERROR_SQLSTATE
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT * FROM migrate_downgrade('3');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 
 -- an error in down SQL keeps its SQLSTATE, names the migration, reverts nothing
 SELECT migrate_register('6', 'broken down', 'CREATE TABLE t6 (id int)', 'DROP TABLE t6_typo');

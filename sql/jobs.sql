@@ -40,6 +40,8 @@ SELECT * FROM migrate_downgrade('0');
 \echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register('2', 'sku index, changed', 'SELECT 1', NULL, transactional => false);
 \echo :LAST_ERROR_SQLSTATE
+SELECT migrate_baseline('3');
+\echo :LAST_ERROR_SQLSTATE
 INSERT INTO gate VALUES (true);
 SELECT migrate_wait();
 SELECT version, state, job FROM migrate.status;

@@ -17,7 +17,8 @@ SET migrate.lock_timeout = '250ms';
 SELECT migrate_register('1', 'look', $$
     INSERT INTO seen VALUES ('1', current_setting('lock_timeout'),
                              current_setting('statement_timeout'), current_setting('search_path'));
-    -- a migration may change its own settings ...
+    -- a migration may change its own settings, except that every statement
+    -- still waits at most migrate.lock_timeout for a lock ...
     SET statement_timeout = '5min';
     SET search_path = pg_catalog;
     SET lock_timeout = '1ms';
@@ -48,5 +49,29 @@ SELECT * FROM seen WHERE migration = '3';
 RESET lock_timeout;
 RESET statement_timeout;
 RESET migrate.lock_timeout;
+
+-- the caller's SET LOCAL stays local: after its transaction, the session's
+-- own values are back, whatever the migration SET
+BEGIN;
+SET LOCAL lock_timeout = '7s';
+SET LOCAL statement_timeout = '1h';
+SELECT migrate_register('4', 'plain SET', $$SET lock_timeout = '3s'; SET statement_timeout = '2h'$$);
+SELECT * FROM migrate_upgrade();
+SHOW lock_timeout;
+SHOW statement_timeout;
+COMMIT;
+SHOW lock_timeout;
+SHOW statement_timeout;
+
+-- the same when the migration fails
+SELECT migrate_register('5', 'SET, then fail', $$SET lock_timeout = '3s'; SELECT 1/0$$);
+BEGIN;
+SET LOCAL lock_timeout = '7s';
+SAVEPOINT s;
+SELECT * FROM migrate_upgrade();
+ROLLBACK TO SAVEPOINT s;
+SHOW lock_timeout;
+COMMIT;
+SHOW lock_timeout;
 DROP TABLE seen;
 DROP EXTENSION migrate;

@@ -119,6 +119,9 @@ SELECT * FROM migrate_upgrade();
 -- it cannot be completed before its backfill is done
 SELECT migrate_complete('2');
 \echo :LAST_ERROR_SQLSTATE
+-- nor downgraded past: it is rolled back by migrate_rollback
+SELECT * FROM migrate_downgrade('0');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_resume();
 SELECT migrate_wait();
 SELECT migrate_version_schema(), migrate_version_schema('2');

@@ -21,6 +21,8 @@ SELECT migrate_register('1', 'nope', 'SELECT 1');
 \echo :LAST_ERROR_SQLSTATE
 SELECT migrate_current();
 \echo :LAST_ERROR_SQLSTATE
+SELECT * FROM migrate_status();
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM migrate.status;
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;

@@ -48,6 +48,44 @@ CREATE OR REPLACE FUNCTION member_count() RETURNS bigint LANGUAGE sql AS 'SELECT
 DROP SCHEMA scratch CASCADE;
 SELECT * FROM migrate_validate();
 
+-- security, rules, inheritance, view options and trigger firing are part of
+-- the schema too
+CREATE TABLE members_archive () INHERITS (members);
+ALTER TABLE members ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON members USING (email = current_user);
+CREATE RULE no_delete AS ON DELETE TO members DO INSTEAD NOTHING;
+ALTER TABLE members REPLICA IDENTITY FULL;
+ALTER VIEW recent_members SET (security_barrier = true);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+SELECT * FROM migrate_validate() ORDER BY 1, 2;
+DROP TABLE members_archive;
+DROP FUNCTION touch();
+DROP POLICY own_rows ON members;
+ALTER TABLE members DISABLE ROW LEVEL SECURITY;
+DROP RULE no_delete ON members;
+ALTER TABLE members REPLICA IDENTITY DEFAULT;
+ALTER VIEW recent_members RESET (security_barrier);
+SELECT * FROM migrate_validate();
+SELECT migrate_register('1.1', 'members trigger', $$
+    CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+    CREATE TRIGGER members_touch BEFORE UPDATE ON members FOR EACH ROW EXECUTE FUNCTION touch();
+$$, $$
+    DROP TRIGGER members_touch ON members;
+    DROP FUNCTION touch();
+$$);
+SELECT * FROM migrate_upgrade();
+ALTER TABLE members ENABLE ALWAYS TRIGGER members_touch;
+SELECT * FROM migrate_validate() ORDER BY 1, 2;
+ALTER TABLE members ENABLE TRIGGER members_touch;
+SELECT * FROM migrate_downgrade('1');
+SELECT * FROM migrate_validate();
+
+-- an empty enum is a type like any other
+SELECT migrate_register('1.2', 'empty enum', 'CREATE TYPE nothing_yet AS ENUM ()', 'DROP TYPE nothing_yet');
+SELECT * FROM migrate_upgrade();
+SELECT * FROM migrate_validate();
+SELECT * FROM migrate_downgrade('1');
+
 -- an applied migration edited in the catalog behind migrate's back
 UPDATE migrate.migration SET up_sql = replace(up_sql, 'email text', 'email varchar') WHERE version = '1';
 SELECT kind, object, detail ~ '^applied with checksum [0-9a-f]{64}, its definition now has checksum [0-9a-f]{64}$' AS detail_ok

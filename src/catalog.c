@@ -250,6 +250,7 @@ void
 register_definition(const MigrationDefinition *def)
 {
 	const char *version = def->version;
+	TimestampTz started = GetCurrentTimestamp();
 	char	   *checksum;
 	Datum		key;
 
@@ -306,7 +307,7 @@ register_definition(const MigrationDefinition *def)
 			 * definition that matches the checksum is put back.
 			 */
 			store_definition(def, NULL);
-			event_log(version, "repair", 0,
+			event_log(version, "repair", started,
 					  psprintf("definition restored to match checksum %s (the stored one had checksum %s)",
 							   checksum, stored), NULL);
 			SPI_finish();
@@ -341,7 +342,7 @@ register_definition(const MigrationDefinition *def)
 		if (strcmp(def->kind, "sql") == 0)
 			check_at_registration(version, def->up);
 		store_definition(def, checksum);
-		event_log(version, "register", 0,
+		event_log(version, "register", started,
 				  psprintf("definition replaced (checksum %s, was %s)",
 						   checksum, old_checksum), NULL);
 		SPI_finish();
@@ -399,7 +400,7 @@ register_definition(const MigrationDefinition *def)
 						 10, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not register migration %s", version);
 	}
-	event_log(version, "register", 0, psprintf("checksum %s", checksum), NULL);
+	event_log(version, "register", started, psprintf("checksum %s", checksum), NULL);
 
 	SPI_finish();
 	return;

@@ -262,6 +262,15 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 		char	   *blockers;
 		int			delay;
 
+		/*
+		 * Every statement waits at most migrate.lock_timeout, even after an
+		 * earlier statement of the migration changed lock_timeout (the
+		 * setting is undone with the rest at locksafe_end).
+		 */
+		if (timeout_ms > 0)
+			(void) set_config_option("lock_timeout", psprintf("%d", timeout_ms),
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SET, true, 0, false);
 		awaited_timer_start(timeout_ms);
 		edata = subxact_run(execute_statement, (void *) sql);
 		awaited_timer_stop();
@@ -299,10 +308,121 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 						version, where, timeout_ms, attempt + 1,
 						migrate_lock_retries, delay),
 				 blockers ? errdetail("Blocked by: %s.", blockers) : 0));
-		event_log(version, "lock_retry", 0,
-				  psprintf("%s, attempt %d: %s", where, attempt + 1,
-						   blockers ? blockers : "blocker unknown"),
-				  "55P03");
+		locksafe_note_retry(version, psprintf("%s, attempt %d: %s", where, attempt + 1,
+											  blockers ? blockers : "blocker unknown"));
+		FreeErrorData(edata);
+		locksafe_sleep_ms(delay);
+	}
+}
+
+/*
+ * The lock_retry events of the run at work.  They are written to
+ * migrate.event in the run's transaction; when the run fails, that
+ * transaction rolls back, so they are kept here too and recorded again
+ * with the failure (failure_record_autonomously, record_job_failure).
+ */
+#define MAX_RETRY_NOTES 100
+
+static List *retry_notes = NIL;
+
+void
+locksafe_note_retry(const char *version, const char *detail)
+{
+	MemoryContext old;
+
+	event_log(version, "lock_retry", 0, detail, "55P03");
+	if (list_length(retry_notes) >= MAX_RETRY_NOTES)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	retry_notes = lappend(retry_notes, psprintf("%s%c%s", version ? version : "", '\x1f', detail));
+	MemoryContextSwitchTo(old);
+}
+
+/* "version<US>detail" strings, oldest first */
+List *
+locksafe_retry_notes(void)
+{
+	return retry_notes;
+}
+
+void
+locksafe_forget_retries(void)
+{
+	list_free_deep(retry_notes);
+	retry_notes = NIL;
+}
+
+typedef struct WholeCall
+{
+	void		(*fn) (void *);
+	void	   *arg;
+} WholeCall;
+
+static void
+whole_attempt(void *arg)
+{
+	WholeCall  *call = (WholeCall *) arg;
+	bool		outer = locksafe_caller_retries;
+
+	locksafe_caller_retries = true;
+	PG_TRY();
+	{
+		call->fn(call->arg);
+	}
+	PG_FINALLY();
+	{
+		locksafe_caller_retries = outer;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Run fn(arg), which runs statements through locksafe_execute, as a whole
+ * under the lock-safe discipline.  A statement that waits longer than
+ * migrate.lock_timeout does not retry alone, holding the locks the
+ * statements before it took (the queries queued behind those would wait
+ * through every retry): the whole of fn rolls back, releasing them all,
+ * and runs again after a backoff.  *version names the migration at work,
+ * what the run ("upgrade", "start", ...) in messages.
+ */
+void
+locksafe_run_whole(const char *const *version, const char *what,
+				   void (*fn) (void *), void *arg)
+{
+	WholeCall	call = {fn, arg};
+
+	/* inside another whole run, that one retries */
+	if (locksafe_caller_retries)
+	{
+		fn(arg);
+		return;
+	}
+
+	for (int attempt = 0;; attempt++)
+	{
+		ErrorData  *edata = subxact_run(whole_attempt, &call);
+		int			delay;
+
+		if (edata == NULL)
+			return;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || migrate_lock_timeout <= 0)
+			ReThrowError(edata);
+		if (attempt >= migrate_lock_retries)
+		{
+			edata->hint = psprintf("%s%sThe %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; cancel the blocker with pg_cancel_backend(), or deploy again when it is done. migrate.lock_retries sets how often migrate tries.",
+								   edata->hint ? edata->hint : "", edata->hint ? " " : "",
+								   what, attempt + 1, attempt == 0 ? "" : "s", migrate_lock_timeout);
+			ReThrowError(edata);
+		}
+		delay = locksafe_backoff_ms(attempt + 1);
+		ereport(NOTICE,
+				(errmsg("migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
+						*version ? *version : "?", what, migrate_lock_timeout,
+						attempt + 1, migrate_lock_retries, delay),
+				 edata->hint ? errdetail("%s", edata->hint) : 0,
+				 errhint("The %s rolled back, releasing its locks, and runs again.", what)));
+		locksafe_note_retry(*version, psprintf("%s, attempt %d: %s", what, attempt + 1,
+											   edata->hint ? edata->hint : edata->message));
 		FreeErrorData(edata);
 		locksafe_sleep_ms(delay);
 	}
@@ -345,20 +465,18 @@ locksafe_begin(void)
 	return state;
 }
 
-/* After a migration ran: give the caller its settings back. */
+/*
+ * After a migration ran: give the caller its settings back.  Unwinding the
+ * nest level as if aborted undoes every SET the migration made, plain or
+ * LOCAL, and puts back the caller's own values whatever their kind (a SET
+ * LOCAL of the caller's stays local to its transaction).
+ */
 void
 locksafe_end(LockSafeState *state)
 {
-	AtEOXact_GUC(true, state->nestlevel);
+	AtEOXact_GUC(false, state->nestlevel);
 
-	/* a plain SET inside the migration survives the nest level: undo it */
 	for (int i = 0; i < N_RESTORED; i++)
-	{
-		char	   *now = GetConfigOptionByName(restored_settings[i], NULL, false);
-
-		if (strcmp(now, state->saved[i]) != 0)
-			(void) set_config_option(restored_settings[i], state->saved[i],
-									 PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SET, true, 0, false);
-	}
+		Assert(strcmp(GetConfigOptionByName(restored_settings[i], NULL, false),
+					  state->saved[i]) == 0);
 }

@@ -90,6 +90,11 @@ extern void locksafe_end(LockSafeState *state);
 extern void locksafe_execute(const char *sql, const char *version,
 							 const char *where);
 extern bool locksafe_caller_retries;
+extern void locksafe_run_whole(const char *const *version, const char *what,
+							   void (*fn) (void *), void *arg);
+extern void locksafe_note_retry(const char *version, const char *detail);
+extern List *locksafe_retry_notes(void);
+extern void locksafe_forget_retries(void);
 
 /* subxact.c: work in a subtransaction, its error caught */
 extern ErrorData *subxact_run(void (*fn) (void *), void *arg);

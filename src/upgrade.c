@@ -245,9 +245,9 @@ in_caller_subtransaction(void (*fn) (void *), CallerWork *work)
 	}
 }
 
-/* Apply rows[0..n), in order. */
+/* Apply rows[0..n), in order: one attempt. */
 static void
-apply_rows(void *arg)
+apply_rows_once(void *arg)
 {
 	CallerWork *work = (CallerWork *) arg;
 
@@ -260,8 +260,57 @@ apply_rows(void *arg)
 		script_run(row->version, row->name, "up", row->up);
 		set_state(row->version, "applied", started);
 		event_log(row->version, "upgrade", started, NULL, NULL);
-		put_result(work->rsinfo, row->version, row->name, "applied");
 	}
+}
+
+/*
+ * Apply rows[0..n) as one lock-safe run: a lock timeout in any statement
+ * rolls back all of them, so that no lock an earlier migration took is held
+ * while a later one waits.
+ */
+static void
+apply_rows(void *arg)
+{
+	CallerWork *work = (CallerWork *) arg;
+
+	locksafe_run_whole(&work->current, "upgrade", apply_rows_once, work);
+	for (int i = 0; i < work->n; i++)
+		put_result(work->rsinfo, work->rows[i].version, work->rows[i].name, "applied");
+}
+
+/* Revert rows[0..n), in order: one attempt. */
+static void
+revert_rows_once(void *arg)
+{
+	CallerWork *work = (CallerWork *) arg;
+
+	for (int i = 0; i < work->n; i++)
+	{
+		MigrationRow *row = &work->rows[i];
+		TimestampTz started = GetCurrentTimestamp();
+
+		work->current = row->version;
+		script_run(row->version, row->name, "down", row->down);
+		set_state(row->version, "pending", 0);
+		event_log(row->version, "downgrade", started, NULL, NULL);
+	}
+}
+
+/* One migration of a background run, in the worker's transaction. */
+typedef struct ScriptCall
+{
+	const char *version;
+	const char *name;
+	const char *direction;
+	const char *sql;
+} ScriptCall;
+
+static void
+script_call(void *arg)
+{
+	ScriptCall *call = (ScriptCall *) arg;
+
+	script_run(call->version, call->name, call->direction, call->sql);
 }
 
 /* Start (expand) the online migration rows[0]. */
@@ -299,6 +348,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	SPI_connect();
 	deploy_lock_acquire();
 	background_run_guard();
+	locksafe_forget_retries();
 	if (target)
 		target = lookup_version(target);
 
@@ -545,9 +595,12 @@ background_run(int64 job_id, bool up, const char *target,
 
 		if (rows[0].transactional)
 		{
+			ScriptCall	call = {version, name, direction, sql};
+
 			job_set_position(job_id, version, 0, false);
 			worker_report("migration %s \"%s\", %s", version, name, direction);
-			script_run(version, name, direction, sql);
+			locksafe_forget_retries();
+			locksafe_run_whole(&call.version, direction, script_call, &call);
 		}
 		else
 		{
@@ -661,15 +714,14 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 			handoff = i;
 	}
 
-	for (int i = 0; i < handoff; i++)
 	{
-		TimestampTz started = GetCurrentTimestamp();
+		CallerWork	work = {rows, handoff, rsinfo, NULL};
 
-		script_run(rows[i].version, rows[i].name, "down", rows[i].down);
-		set_state(rows[i].version, "pending", 0);
-		event_log(rows[i].version, "downgrade", started, NULL, NULL);
-		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");
+		locksafe_forget_retries();
+		locksafe_run_whole(&work.current, "downgrade", revert_rows_once, &work);
 	}
+	for (int i = 0; i < handoff; i++)
+		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");
 	if (handoff > 0)
 		fingerprint_record("downgrade", all ? NULL : target);
 
@@ -708,6 +760,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {NUMERICARRAYOID, NAMEOID};
 	Datum		values[2];
 	int			count;
+	TimestampTz started = GetCurrentTimestamp();
 
 	version_check_arg(version, "version");
 
@@ -721,7 +774,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	if (catalog_exec("UPDATE migrate.migration"
 							  "   SET state = 'applied', last_error = NULL,"
 							  "       applied_at = clock_timestamp(),"
-							  "       applied_by = $2, duration = NULL"
+							  "       applied_by = $2, duration = '0'::interval"
 							  " WHERE (state IN ('pending', 'rolled_back')"
 							  "        OR (state = 'failed' AND kind = 'sql'))"
 							  "   AND version_key <= $1"
@@ -736,7 +789,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < count; i++)
 			event_log(SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1),
-					  "baseline", 0, "marked applied without running", NULL);
+					  "baseline", started, "marked applied without running", NULL);
 		fingerprint_record("baseline", version);
 	}
 

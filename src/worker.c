@@ -169,22 +169,78 @@ job_settings_json(void)
 	return buf.data;
 }
 
+/* The text of a failure as the history keeps it: message, detail, hint, context. */
+static char *
+failure_text(ErrorData *edata)
+{
+	return psprintf("%s%s%s%s%s%s%s", edata->message,
+					edata->detail ? "\nDETAIL: " : "", edata->detail ? edata->detail : "",
+					edata->hint ? "\nHINT: " : "", edata->hint ? edata->hint : "",
+					edata->context ? "\nCONTEXT: " : "", edata->context ? edata->context : "");
+}
+
+/* The lock retries noted by locksafe_note_retry, one string. */
+static char *
+retry_notes_text(void)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, locksafe_retry_notes())
+	{
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, '\x1e');
+		appendStringInfoString(&buf, (char *) lfirst(lc));
+	}
+	return buf.data;
+}
+
+/* Write the lock_retry events of a failed run again, in the current transaction. */
+static void
+record_retry_notes(const char *notes, const char *actor)
+{
+	char	   *copy = pstrdup(notes);
+	char	   *next = copy;
+
+	while (next && *next)
+	{
+		char	   *note = next;
+		char	   *sep;
+		Oid			argtypes[3] = {TEXTOID, NAMEOID, TEXTOID};
+		Datum		values[3];
+		char		nulls[3] = {' ', ' ', ' '};
+
+		next = strchr(note, '\x1e');
+		if (next)
+			*next++ = '\0';
+		sep = strchr(note, '\x1f');
+		if (sep == NULL)
+			continue;
+		*sep = '\0';
+		values[0] = CStringGetTextDatum(note);
+		nulls[0] = *note ? ' ' : 'n';
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(actor));
+		values[2] = CStringGetTextDatum(sep + 1);
+		catalog_exec("INSERT INTO migrate.event (version, action, actor, detail, sqlstate)"
+					 " VALUES ($1, 'lock_retry', $2, $3, '55P03')", 3, argtypes, values, nulls, 0);
+	}
+}
+
 /* Record that the job failed, or was cancelled, in a transaction of its own. */
 static void
 record_job_failure(int64 job_id, ErrorData *edata)
 {
 	bool		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
 	const char *sqlstate = unpack_sql_state(edata->sqlerrcode);
-	char	   *detail = psprintf("%s%s%s%s%s", edata->message,
-								  edata->detail ? "\nDETAIL: " : "",
-								  edata->detail ? edata->detail : "",
-								  edata->context ? "\nCONTEXT: " : "",
-								  edata->context ? edata->context : "");
+	char	   *detail = failure_text(edata);
 	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 	char	   *version = NULL;
 
 	begin_catalog_transaction();
+	record_retry_notes(retry_notes_text(), current_actor());
+	locksafe_forget_retries();
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(cancelled ? "cancelled" : "failed");
 	values[2] = CStringGetTextDatum(detail);
@@ -556,6 +612,7 @@ typedef struct FailureRecord
 	NameData	actor;
 	char		version[256];
 	char		sqlstate[6];
+	/* the failure's text, NUL, then its lock retries ("version US detail" RS ...), NUL */
 	char		detail[FLEXIBLE_ARRAY_MEMBER];
 } FailureRecord;
 
@@ -567,10 +624,9 @@ typedef struct FailureRecord
 void
 failure_record_autonomously(const char *version, ErrorData *edata)
 {
-	char	   *detail = edata->context
-		? psprintf("%s\nCONTEXT: %s", edata->message, edata->context)
-		: pstrdup(edata->message);
-	Size		size = offsetof(FailureRecord, detail) + strlen(detail) + 1;
+	char	   *detail = failure_text(edata);
+	char	   *notes = retry_notes_text();
+	Size		size = offsetof(FailureRecord, detail) + strlen(detail) + 1 + strlen(notes) + 1;
 	dsm_segment *seg;
 	FailureRecord *record;
 	BackgroundWorker worker;
@@ -592,6 +648,7 @@ failure_record_autonomously(const char *version, ErrorData *edata)
 	strlcpy(record->version, version, sizeof(record->version));
 	strlcpy(record->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(record->sqlstate));
 	strcpy(record->detail, detail);
+	strcpy(record->detail + strlen(detail) + 1, notes);
 
 	worker_init(&worker, "migrate_recorder_main", "migrate recorder", "migrate recorder");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
@@ -630,6 +687,7 @@ migrate_recorder_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(record->dboid, record->roleid, 0);
 
 	begin_catalog_transaction();
+	record_retry_notes(record->detail + strlen(record->detail) + 1, NameStr(record->actor));
 	values[0] = CStringGetTextDatum(record->version);
 	values[1] = NameGetDatum(&record->actor);
 	values[2] = CStringGetTextDatum(record->detail);

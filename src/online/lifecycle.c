@@ -546,13 +546,11 @@ index_step(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
 
 /*
  * Run one phase (expand, contract, undo) of an online migration under the
- * lock-safe discipline as a whole: its statements take their locks with
- * migrate.lock_timeout and no retries of their own; when one times out,
- * the whole phase rolls back, letting go of every lock it took, and is
- * tried again after a backoff.  So no lock taken for one table is held
- * while the phase waits for the next one's.
+ * lock-safe discipline as a whole (locksafe_run_whole): when a statement
+ * times out, the whole phase rolls back, letting go of every lock it took,
+ * and is tried again after a backoff.  So no lock taken for one table is
+ * held while the phase waits for the next one's.
  */
-/* One attempt at a phase, in run_phase's subtransaction. */
 typedef struct PhaseCall
 {
 	OnlineMigration *m;
@@ -561,57 +559,22 @@ typedef struct PhaseCall
 } PhaseCall;
 
 static void
-phase_attempt(void *arg)
+phase_call(void *arg)
 {
 	PhaseCall  *call = (PhaseCall *) arg;
 
-	locksafe_caller_retries = true;
-	PG_TRY();
-	{
-		call->fn(call->m, call->arg);
-	}
-	PG_FINALLY();
-	{
-		locksafe_caller_retries = false;
-	}
-	PG_END_TRY();
+	call->fn(call->m, call->arg);
 }
 
+/* A phase runs as a whole: on a lock timeout it rolls back and runs again. */
 static void
 run_phase(OnlineMigration *m, const char *phase,
 		  void (*fn) (OnlineMigration *m, void *arg), void *arg)
 {
-	int			retries = migrate_lock_retries;
 	PhaseCall	call = {m, fn, arg};
+	const char *version = m->version;
 
-	for (int attempt = 0;; attempt++)
-	{
-		ErrorData  *edata = subxact_run(phase_attempt, &call);
-		int			delay;
-
-		if (edata == NULL)
-			return;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || migrate_lock_timeout <= 0)
-			ReThrowError(edata);
-		if (attempt >= retries)
-		{
-			edata->hint = psprintf("%s%sThe %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; migrate.lock_retries sets how often.",
-								   edata->hint ? edata->hint : "", edata->hint ? " " : "",
-								   phase, attempt + 1, attempt == 0 ? "" : "s", migrate_lock_timeout);
-			ReThrowError(edata);
-		}
-		delay = locksafe_backoff_ms(attempt + 1);
-		ereport(NOTICE,
-				(errmsg("online migration %s: %s: lock not granted within %d ms, retry %d of %d in %d ms",
-						m->version, phase, migrate_lock_timeout, attempt + 1, retries, delay),
-				 edata->hint ? errdetail("%s", edata->hint) : 0));
-		event_log(m->version, "lock_retry", 0,
-				  psprintf("%s, attempt %d: %s", phase, attempt + 1,
-						   edata->hint ? edata->hint : edata->message),
-				  "55P03");
-		FreeErrorData(edata);
-		locksafe_sleep_ms(delay);
-	}
+	locksafe_run_whole(&version, phase, phase_call, &call);
 }
 
 /*
