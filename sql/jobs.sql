@@ -120,6 +120,64 @@ SET ROLE regress_migrate_nologin;
 SELECT * FROM migrate_upgrade();
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+-- ... and to connect to the database, else its worker could never start
+CREATE ROLE regress_migrate_noconnect LOGIN;
+GRANT EXECUTE ON FUNCTION migrate_upgrade(text) TO regress_migrate_noconnect;
+DO $$ BEGIN EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC', current_database()); END $$;
+SET ROLE regress_migrate_noconnect;
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO PUBLIC', current_database()); END $$;
+SELECT count(*) AS jobs_queued_for_them FROM migrate.job WHERE run_as::text LIKE 'regress_migrate_no%';
+
+-- what must run outside a transaction block runs in the worker
+SELECT migrate_register('7', 'reindex', 'REINDEX TABLE CONCURRENTLY parts', NULL, transactional => false);
+SELECT migrate_register('8', 'vacuum', 'VACUUM (ANALYZE) parts', NULL, transactional => false);
+CREATE TYPE part_kind AS ENUM ('bolt');
+SELECT migrate_register('9', 'enum value', $$ALTER TYPE part_kind ADD VALUE 'nut'$$, NULL, transactional => false);
+SELECT * FROM migrate_upgrade();
+SELECT migrate_wait();
+SELECT version, state FROM migrate.status WHERE version::numeric >= 6;
+SELECT enum_range(NULL::part_kind);
+SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL AS analyzed
+  FROM pg_stat_user_tables WHERE relname = 'parts';
+
+-- migrate.max_workers caps the jobs that run at once; the others wait queued
+-- and start when a slot frees up
+DELETE FROM gate;
+CREATE FUNCTION gate_wait() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    WHILE NOT EXISTS (SELECT FROM gate) LOOP PERFORM pg_sleep(0.01); END LOOP;
+    RETURN 1;
+END $$;
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET migrate.max_workers = 1', current_database()); END $$;
+SET migrate.max_workers = 1;
+SELECT migrate_register('10', 'held', 'SELECT gate_wait(); VACUUM parts', NULL, transactional => false);
+-- queued one after the other: the second job's worker may be started
+-- before the first one's is counted, and then finds no slot free (the
+-- NOTICE saying which depends on that timing)
+SET client_min_messages = warning;
+SELECT * FROM migrate_upgrade();
+SELECT migrate_backfill('parts', 'weight = gate_wait()') > 0 AS queued;
+RESET client_min_messages;
+-- one job runs; the other stays queued
+DO $$
+BEGIN
+    FOR i IN 1..3000 LOOP
+        IF (SELECT count(*) FROM migrate.job WHERE state = 'running') = 1
+           AND (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate worker') = 1
+        THEN RETURN; END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RAISE 'not one job running alone';
+END $$;
+SELECT state, count(*) FROM migrate.job WHERE id > 7 GROUP BY state ORDER BY state;
+INSERT INTO gate VALUES (true);
+SELECT migrate_wait();
+SELECT state, count(*) FROM migrate.job WHERE id > 7 GROUP BY state ORDER BY state;
+DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET migrate.max_workers', current_database()); END $$;
+RESET migrate.max_workers;
 
 -- bad arguments
 SELECT migrate_wait('x');
@@ -138,6 +196,10 @@ SELECT migrate_wait();
 ROLLBACK;
 
 DROP TABLE parts, gate;
+DROP FUNCTION gate_wait();
+DROP TYPE part_kind;
 DROP EXTENSION migrate;
 REVOKE ALL ON SCHEMA public FROM regress_migrate_nologin;
 DROP ROLE regress_migrate_nologin;
+REVOKE ALL ON SCHEMA public FROM regress_migrate_noconnect;
+DROP ROLE regress_migrate_noconnect;

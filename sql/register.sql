@@ -111,7 +111,7 @@ SELECT migrate_register('3', 'copy out', 'SELECT 1', 'COPY widgets TO STDOUT');
 \echo :LAST_ERROR_SQLSTATE
 
 -- statements that cannot run in a transaction block need transactional => false
-SELECT migrate_register('3', 'cic', 'CREATE INDEX CONCURRENTLY ON widgets (label)');
+SELECT migrate_register('3', 'cic', 'CREATE INDEX CONCURRENTLY widgets_label_idx ON widgets (label)');
 \echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register('3', 'dic', 'SELECT 1', 'DROP INDEX CONCURRENTLY widgets_label_idx');
 \echo :LAST_ERROR_SQLSTATE
@@ -125,8 +125,14 @@ SELECT migrate_register('3', 'alter system', 'ALTER SYSTEM SET work_mem = ''8MB'
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS registered FROM migrate.migration WHERE version = '3';
 
--- ... and with it they register (and ANALYZE or a plain index are fine anyway)
+-- a concurrent build must name its index: a build that fails halfway leaves
+-- an invalid index, which migrate finds by name and drops before a retry
 SELECT migrate_register('3', 'cic', 'CREATE INDEX CONCURRENTLY ON widgets (label)',
+    'DROP INDEX CONCURRENTLY widgets_label_idx', transactional => false);
+\echo :LAST_ERROR_SQLSTATE
+
+-- ... and with it they register (and ANALYZE or a plain index are fine anyway)
+SELECT migrate_register('3', 'cic', 'CREATE INDEX CONCURRENTLY widgets_label_idx ON widgets (label)',
     'DROP INDEX CONCURRENTLY widgets_label_idx', transactional => false);
 SELECT migrate_register('4', 'analyze', 'ANALYZE widgets; CREATE INDEX ON widgets (id, label)');
 SELECT version, transactional FROM migrate.status WHERE version IN ('3', '4');

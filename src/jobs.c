@@ -18,6 +18,8 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -188,6 +190,20 @@ jobs_queued_in_this_transaction(void)
 	return jobs_to_start != NIL;
 }
 
+/* A worker (no BGWORKER_BYPASS_ALLOWCONN) is refused where datallowconn is off. */
+static bool
+database_allows_connections(Oid dboid)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	bool		allowed;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	allowed = ((Form_pg_database) GETSTRUCT(tup))->datallowconn;
+	ReleaseSysCache(tup);
+	return allowed;
+}
+
 /*
  * A background worker connects as the role that queued the job, never as a
  * superuser on its behalf: that role must be allowed to log in.
@@ -215,6 +231,25 @@ check_role_can_run_jobs(Oid roleid)
 						GetUserNameFromId(roleid, false)),
 				 errdetail("Background jobs run as the role that queues them."),
 				 errhint("Deploy as a role with LOGIN.")));
+
+	/* what a worker's connection to this database would be refused for */
+	if (!database_allows_connections(MyDatabaseId))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("database \"%s\" does not allow connections, so no background worker can run a job in it",
+						get_database_name(MyDatabaseId)),
+				 errhint("ALTER DATABASE ... WITH ALLOW_CONNECTIONS true.")));
+#if PG_VERSION_NUM >= 160000
+	if (object_aclcheck(DatabaseRelationId, MyDatabaseId, roleid, ACL_CONNECT) != ACLCHECK_OK)
+#else
+	if (pg_database_aclcheck(MyDatabaseId, roleid, ACL_CONNECT) != ACLCHECK_OK)
+#endif
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not connect to database \"%s\", so no background worker can run a job as it",
+						GetUserNameFromId(roleid, false), get_database_name(MyDatabaseId)),
+				 errdetail("Background jobs run as the role that queues them."),
+				 errhint("GRANT CONNECT ON DATABASE to that role.")));
 }
 
 /*

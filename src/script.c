@@ -189,6 +189,16 @@ script_check(MigrationScript *script, bool transactional)
 							   script->direction, stmtno),
 					 errhint("Use INSERT statements, or COPY to or from a file on the server.")));
 
+		if (IsA(stmt, IndexStmt) && ((IndexStmt *) stmt)->concurrent &&
+			((IndexStmt *) stmt)->idxname == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("CREATE INDEX CONCURRENTLY in migration %s must name its index",
+							script->version),
+					 errdetail("A concurrent build that fails halfway leaves an invalid index behind, which migrate drops before it tries again; it finds that index by its name (%s SQL, statement %d).",
+							   script->direction, stmtno),
+					 errhint("Write CREATE INDEX CONCURRENTLY index_name ON ...")));
+
 		if (transactional && (what = needs_top_level(stmt)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -117,6 +117,62 @@ toplevel_execute(const char *sql)
 }
 
 /*
+ * Before (re)running REINDEX CONCURRENTLY of an index or a table: the
+ * invalid "_ccnew" / "_ccold" indexes that a reindex which failed or was
+ * interrupted leaves on the table are dropped, as a DBA would by hand.
+ */
+static void
+reindex_leftovers_drop(ReindexStmt *stmt)
+{
+	Oid			relid;
+	List	   *leftovers = NIL;
+	ListCell   *lc;
+
+	if (stmt->relation == NULL ||
+		(stmt->kind != REINDEX_OBJECT_INDEX && stmt->kind != REINDEX_OBJECT_TABLE))
+		return;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (OidIsValid(relid) && stmt->kind == REINDEX_OBJECT_INDEX)
+		relid = IndexGetRelation(relid, true);
+	if (OidIsValid(relid))
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+		SPI_connect();
+		SPI_execute_with_args("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
+							  "  FROM pg_catalog.pg_index i"
+							  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+							  " WHERE i.indrelid = $1 AND NOT i.indisvalid"
+							  "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'",
+							  1, argtypes, values, NULL, true, 0);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			leftovers = lappend(leftovers,
+								MemoryContextStrdup(TopMemoryContext,
+													SPI_getvalue(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 1)));
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	foreach(lc, leftovers)
+	{
+		ereport(LOG,
+				(errmsg("migrate: dropping invalid index %s left by an earlier REINDEX CONCURRENTLY",
+						(char *) lfirst(lc))));
+		StartTransactionCommand();
+		toplevel_execute(psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", (char *) lfirst(lc)));
+		CommitTransactionCommand();
+	}
+	list_free_deep(leftovers);
+}
+
+/*
  * Before (re)building a named index concurrently: an invalid index of that
  * name, left by a build that failed or was interrupted, is dropped; a valid
  * one, when the statement is being resumed, means the build had finished.
@@ -153,6 +209,12 @@ concurrent_index_prepare(const char *sql, bool resuming)
 			ereport(LOG,
 					(errmsg("migrate: the index was already dropped before the job was interrupted")));
 		return gone;
+	}
+
+	if (IsA(linitial_node(RawStmt, raw_list)->stmt, ReindexStmt))
+	{
+		reindex_leftovers_drop((ReindexStmt *) linitial_node(RawStmt, raw_list)->stmt);
+		return false;
 	}
 
 	if (!IsA(linitial_node(RawStmt, raw_list)->stmt, IndexStmt))

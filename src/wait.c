@@ -40,6 +40,8 @@ PG_FUNCTION_INFO_V1(migrate_wait);
 
 #define POLL_MS			200
 #define NOTICE_EVERY_MS	5000
+/* a job queued this long without a worker gets a hint in the NOTICE */
+#define QUEUED_HINT_S	10
 
 typedef struct WaitedJob
 {
@@ -130,6 +132,24 @@ worker_waits_for_me(int pid)
 		if (DatumGetInt32(elems[i]) == MyProcPid)
 			return true;
 	return false;
+}
+
+/* A job's state in migrate.job now ("gone" when it is not there). */
+static char *
+job_state_now(int64 job_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *state = "gone";
+
+	SPI_connect();
+	catalog_exec("SELECT state FROM migrate.job WHERE id = $1", 1, argtypes, values, NULL, 1);
+	if (SPI_processed > 0)
+		state = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return state;
 }
 
 /* How many of the jobs are still queued or running, per migrate.job. */
@@ -350,8 +370,16 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 					ereport(NOTICE,
 							(errmsg("waiting %ld s for job " INT64_FORMAT ", running", secs, jobs[j].id)));
 				else
+				{
+					char	   *state = job_state_now(jobs[j].id);
+
+					if (strcmp(state, "queued") != 0)
+						continue;	/* over, or about to be taken up */
 					ereport(NOTICE,
-							(errmsg("waiting %ld s for job " INT64_FORMAT ", queued", secs, jobs[j].id)));
+							(errmsg("waiting %ld s for job " INT64_FORMAT ", queued", secs, jobs[j].id),
+							 secs >= QUEUED_HINT_S ?
+							 errhint("No worker has taken it up yet: all migrate.max_workers or max_worker_processes slots may be busy, or its worker could not start (see the server log); migrate_resume() starts it again.") : 0));
+				}
 			}
 			last_notice = now;
 		}

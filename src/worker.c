@@ -299,6 +299,42 @@ start_next_queued_job(void)
 						next_id)));
 }
 
+/*
+ * migrate.max_workers caps the jobs running at once in the whole cluster:
+ * a worker runs its job only while it holds one of that many slot locks
+ * (advisory, database 0, so shared by all databases).  Taking one is a
+ * conditional lock, so two workers starting together cannot both pass a
+ * count.  Returns the slot, or -1 when all are taken.  In a transaction.
+ */
+static void
+worker_slot_tag(LOCKTAG *tag, int slot)
+{
+	SET_LOCKTAG_ADVISORY(*tag, InvalidOid, MIGRATE_JOB_LOCK_KEY1, (uint32) slot, 3);
+}
+
+static int
+worker_slot_take(void)
+{
+	for (int slot = 0; slot < migrate_max_workers; slot++)
+	{
+		LOCKTAG		tag;
+
+		worker_slot_tag(&tag, slot);
+		if (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)
+			return slot;
+	}
+	return -1;
+}
+
+static void
+worker_slot_release(int slot)
+{
+	LOCKTAG		tag;
+
+	worker_slot_tag(&tag, slot);
+	LockRelease(&tag, ExclusiveLock, true);
+}
+
 /* Entry point of a migrate worker: run the job in bgw_extra. */
 void
 migrate_worker_main(Datum main_arg)
@@ -318,6 +354,7 @@ migrate_worker_main(Datum main_arg)
 		char	   *version;
 	}			job = {0};
 	bool		claimed = false;
+	static int	slot;			/* static: kept across the longjmp below */
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	current_job_id = args.job_id;
@@ -344,7 +381,16 @@ migrate_worker_main(Datum main_arg)
 	StartTransactionCommand();
 	job_lock_tag(&tag, args.job_id);
 	(void) LockAcquire(&tag, ExclusiveLock, true, false);
+	slot = worker_slot_take();
 	CommitTransactionCommand();
+	if (slot < 0)
+	{
+		/* over migrate.max_workers: the job stays queued for the next free slot */
+		ereport(LOG,
+				(errmsg("migrate: job " INT64_FORMAT " stays queued: migrate.max_workers (%d) jobs are running",
+						args.job_id, migrate_max_workers)));
+		proc_exit(0);
+	}
 
 	begin_catalog_transaction();
 	{
@@ -428,9 +474,10 @@ migrate_worker_main(Datum main_arg)
 			Oid			argtypes[1] = {INT8OID};
 			Datum		values[1] = {Int64GetDatum(args.job_id)};
 
+			/* unless a cancel came in between */
 			catalog_exec("UPDATE migrate.job SET state = 'done', worker_pid = NULL,"
 						 "       updated_at = clock_timestamp(), finished_at = clock_timestamp()"
-						 " WHERE id = $1", 1, argtypes, values, NULL, 0);
+						 " WHERE id = $1 AND state = 'running'", 1, argtypes, values, NULL, 0);
 			/* an online migration whose job is done can be completed */
 			catalog_exec("UPDATE migrate.migration m SET state = 'ready', last_error = NULL"
 						 "  FROM migrate.job j"
@@ -459,8 +506,9 @@ migrate_worker_main(Datum main_arg)
 	}
 	PG_END_TRY();
 
-	/* the job's final state is committed: let go of it */
+	/* the job's final state is committed: let go of it, and of the slot */
 	LockRelease(&tag, ExclusiveLock, true);
+	worker_slot_release(slot);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	start_next_queued_job();
 	proc_exit(0);
@@ -490,21 +538,35 @@ migrate_resumer_main(Datum main_arg)
 	begin_catalog_transaction();
 	if (OidIsValid(get_extension_oid("migrate", true)))
 	{
-		catalog_exec("UPDATE migrate.job SET state = 'queued', worker_pid = NULL,"
-					 "       updated_at = clock_timestamp()"
-					 " WHERE state IN ('queued', 'running') RETURNING id, run_as",
-					 0, NULL, NULL, NULL, 0);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			bool		isnull;
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-			int64	   *id = palloc(sizeof(int64));
+		SPITupleTable *unfinished;
 
-			*id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		catalog_exec("SELECT id, run_as FROM migrate.job"
+					 " WHERE state IN ('queued', 'running') ORDER BY id FOR UPDATE",
+					 0, NULL, NULL, NULL, 0);
+		unfinished = SPI_tuptable;
+		for (uint64 i = 0; i < unfinished->numvals; i++)
+		{
+			HeapTuple	tup = unfinished->vals[i];
+			bool		isnull;
+			MemoryContext old;
+			int64	   *id;
+			Oid			argtypes[1] = {INT8OID};
+			Datum		values[1];
+
+			/* a worker still runs it (the launcher itself restarted): leave it be */
+			values[0] = SPI_getbinval(tup, unfinished->tupdesc, 1, &isnull);
+			if (job_is_live(DatumGetInt64(values[0])))
+				continue;
+			catalog_exec("UPDATE migrate.job SET state = 'queued', worker_pid = NULL,"
+						 "       updated_at = clock_timestamp() WHERE id = $1",
+						 1, argtypes, values, NULL, 0);
+
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			id = palloc(sizeof(int64));
+			*id = DatumGetInt64(values[0]);
 			ids = lappend(ids, id);
 			roles = lappend_oid(roles,
-								get_role_oid(SPI_getvalue(tup, SPI_tuptable->tupdesc, 2), true));
+								get_role_oid(SPI_getvalue(tup, unfinished->tupdesc, 2), true));
 			MemoryContextSwitchTo(old);
 		}
 		if (ids != NIL)
