@@ -33,7 +33,6 @@ SELECT id, kind, relation, state, rows_done, run_as = current_user AS as_me,
        args ? 'key' AS by_key
   FROM migrate.job ORDER BY id;
 SELECT * FROM migrate.progress;
-
 -- a row version a batch wrote on a page still ahead is not updated again:
 -- with free space in the second half, new versions land there
 CREATE TABLE bf_twice (id int, n int) WITH (fillfactor = 100, autovacuum_enabled = false);
@@ -153,8 +152,35 @@ SELECT migrate_backfill('bf_text', 'b = ''dash'' --', 'a = 1');
 SELECT migrate_wait();
 SELECT count(*) FILTER (WHERE b = 'dash') AS dashed FROM bf_text;
 
+-- no primary key, but a unique index over NOT NULL columns: key batches on
+-- it (no warning); a unique index over a nullable column does not count
+CREATE TABLE bf_unique (code text NOT NULL UNIQUE, alt int UNIQUE, a int, b int);
+INSERT INTO bf_unique SELECT 'u' || g, g, g, NULL FROM generate_series(1, 3000) g;
+ANALYZE bf_unique;
+SELECT migrate_backfill('bf_unique', 'b = a + 1', 'a <= 1500', batch_size => 500) > 0 AS queued;
+SELECT migrate_wait();
+SELECT count(*) FILTER (WHERE b = a + 1) AS right, count(*) FILTER (WHERE b IS NULL) AS untouched
+  FROM bf_unique;
+-- rows_total, what migrate.progress measures against, is the planner's
+-- estimate of the rows the backfill updates (1500 here), not of the table
+SELECT args->'key' AS key, args->'end_key' AS end_key,
+       rows_total BETWEEN 1000 AND 2000 AS estimated, rows_done
+  FROM migrate.job WHERE relation = 'bf_unique'::regclass;
+
+-- batches adapt to migrate.batch_target: rows taking 1 ms each and a 20 ms
+-- target shrink the first 50-row batch to fewer rows
+CREATE TABLE bf_slowrows (id int PRIMARY KEY, a int, b int);
+INSERT INTO bf_slowrows SELECT g, g, NULL FROM generate_series(1, 300) g;
+SET migrate.batch_target = '20ms';
+SELECT migrate_backfill('bf_slowrows', 'b = a + (pg_sleep(0.001) IS NULL)::int', batch_size => 50) > 0 AS queued;
+RESET migrate.batch_target;
+SELECT migrate_wait();
+SELECT count(*) FILTER (WHERE b = a) AS right, (args->>'batches')::int > 3 AS several_batches,
+       (args->>'rows_per_batch')::int < 50 AS batches_shrank
+  FROM bf_slowrows, migrate.job WHERE relation = 'bf_slowrows'::regclass GROUP BY args;
+
 DROP TABLE bf_serial, bf_text, bf_composite, bf_nokey, bf_empty, bf_twice, bf_slow, bf_parted,
-           bf_dates CASCADE;
+           bf_dates, bf_unique, bf_slowrows CASCADE;
 DROP SCHEMA bf_tools CASCADE;
 DROP EXTENSION migrate;
 REVOKE ALL ON SCHEMA public FROM regress_migrate_reader;

@@ -34,6 +34,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -50,6 +51,7 @@
 #include "storage/itemptr.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -67,7 +69,7 @@ typedef struct BackfillStatement
 	char	   *source;
 	UpdateStmt *stmt;
 	Oid			relid;
-	Oid			index;			/* key batches: the primary key; else none */
+	Oid			index;			/* key batches: the key index (primary key, else a unique index over NOT NULL columns); else none */
 } BackfillStatement;
 
 typedef struct BackfillErrorArg
@@ -283,7 +285,7 @@ scans_only_the_batch(Plan *plan, PlannedStmt *pstmt, BackfillStatement *bs, bool
  * Plan the statement restricted by a batch condition (parse nodes whose
  * parameters have the given types).  Scans that could read more than the
  * batch are discouraged, so that no batch turns into a full scan: page
- * ranges must use a TID range scan, key ranges the primary key's index.
+ * ranges must use a TID range scan, key ranges the key index.
  */
 static List *
 backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
@@ -367,7 +369,7 @@ backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
 					 errmsg("a batch of the backfill of \"%s\" cannot be planned as a range scan",
 							get_rel_name(bs->relid)),
 					 errdetail(OidIsValid(bs->index)
-							   ? "The batches need an index scan on the primary key."
+							   ? "The batches need an index scan on the key index (the primary key, or a unique index over NOT NULL columns)."
 							   : "The batches need a TID range scan."),
 					 errhint("A subquery on the same table in the set or where clause can cause this.")));
 	}
@@ -419,7 +421,7 @@ set_param(ParamListInfo params, int i, Datum value, Oid type)
 }
 
 /*
- * Page batches (tables without a primary key): ctid in [from, to), or the
+ * Page batches (tables without a primary key or a unique index over NOT NULL columns): ctid in [from, to), or the
  * one tuple (from, offset) when offset > 0.  Row versions that the job's
  * earlier batches wrote (job_xids) are skipped: an update can move a row to
  * a page still ahead, and it must not be updated twice.
@@ -468,7 +470,7 @@ backfill_pages(BackfillStatement *bs, BlockNumber from, BlockNumber to,
 }
 
 /*
- * Keyset batches (tables with a primary key): the key range (lo, hi], from
+ * Keyset batches (tables with a primary key, or else a unique index over NOT NULL columns): the key range (lo, hi], from
  * the start when lo is NULL.  A row other sessions update during the
  * backfill keeps its key wherever its new version lands, so no row is
  * skipped and none is visited twice.
@@ -484,22 +486,74 @@ typedef struct KeyInfo
 	char	   *relation;		/* quoted, qualified */
 } KeyInfo;
 
-/* The primary key's column names of a table, or NIL. */
-static List *
-primary_key_columns(Relation rel)
+/*
+ * The index keyset batches walk: the primary key, else a unique index over
+ * NOT NULL columns (no expressions, no predicate, valid), the one with the
+ * fewest columns.  With names, the index whose key columns are those (a
+ * resumed job finds its key again, whatever the index's OID now).  Returns
+ * InvalidOid when there is none; *columns gets the key's column names.
+ */
+static Oid
+backfill_key_index(Relation rel, List *names, List **columns)
 {
+	Oid			best = InvalidOid;
+	int			best_n = INT_MAX;
 	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
-	Relation	idx;
-	List	   *names = NIL;
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
 
-	if (!OidIsValid(pkoid))
-		return NIL;
-	idx = index_open(pkoid, AccessShareLock);
-	for (int i = 0; i < idx->rd_index->indnkeyatts; i++)
-		names = lappend(names, get_attname(RelationGetRelid(rel),
-										   idx->rd_index->indkey.values[i], false));
-	index_close(idx, AccessShareLock);
-	return names;
+	*columns = NIL;
+	if (OidIsValid(pkoid))
+		indexes = list_concat(list_make1_oid(pkoid), indexes);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+		List	   *cols = NIL;
+		bool		usable = form->indisunique && form->indisvalid && form->indimmediate &&
+			RelationGetIndexExpressions(idx) == NIL &&
+			RelationGetIndexPredicate(idx) == NIL;
+
+		for (int i = 0; usable && i < form->indnkeyatts; i++)
+		{
+			AttrNumber	att = form->indkey.values[i];
+
+			if (att <= 0 || !TupleDescAttr(RelationGetDescr(rel), att - 1)->attnotnull)
+				usable = false;
+			else
+				cols = lappend(cols, get_attname(RelationGetRelid(rel), att, false));
+		}
+		index_close(idx, AccessShareLock);
+		if (!usable)
+			continue;
+		if (names != NIL)
+		{
+			ListCell   *a,
+					   *b;
+			bool		same = list_length(names) == list_length(cols);
+
+			forboth(a, names, b, cols)
+				same = same && strcmp(lfirst(a), lfirst(b)) == 0;
+			if (same)
+			{
+				*columns = cols;
+				return lfirst_oid(lc);
+			}
+			continue;
+		}
+		if (lfirst_oid(lc) == pkoid)
+		{
+			*columns = cols;
+			return pkoid;
+		}
+		if (list_length(cols) < best_n)
+		{
+			best = lfirst_oid(lc);
+			best_n = list_length(cols);
+			*columns = cols;
+		}
+	}
+	return best;
 }
 
 static KeyInfo *
@@ -752,6 +806,36 @@ key_json(KeyInfo *ki, char **key)
  * queues nothing), then queues a backfill job that a worker starts after
  * commit.  Returns the job's id.
  */
+/*
+ * What a DBA should know before the job runs: without a key, batches walk
+ * the table's pages, and a row another session moves meanwhile can be
+ * passed over or met twice; and a role that cannot see replication lag
+ * never pauses for it.  The caller is connected to SPI.
+ */
+static void
+backfill_warnings(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *columns;
+	bool		keyless = !OidIsValid(backfill_key_index(rel, NIL, &columns));
+
+	table_close(rel, AccessShareLock);
+	if (keyless)
+		ereport(WARNING,
+				(errmsg("\"%s\" has no primary key and no unique index over NOT NULL columns, so the backfill walks its pages",
+						get_rel_name(relid)),
+				 errdetail("A row that another session updates while the backfill runs can move to a page the backfill has passed (and be missed) or to one ahead of it (and be done twice)."),
+				 errhint("Add a primary key first, or run the backfill while nothing updates the table.")));
+
+	if (migrate_max_replica_lag > 0 && !has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) &&
+		SPI_execute("SELECT FROM pg_catalog.pg_stat_replication", true, 1) == SPI_OK_SELECT &&
+		SPI_processed > 0)
+		ereport(WARNING,
+				(errmsg("the backfill cannot see how far the standbys lag, so migrate.max_replica_lag will not pause it"),
+				 errdetail("The lag columns of pg_stat_replication are shown only to members of pg_read_all_stats, and the job runs as this role."),
+				 errhint("GRANT pg_read_all_stats to this role, or SET migrate.max_replica_lag = 0 to say that no pause is wanted.")));
+}
+
 Datum
 migrate_backfill(PG_FUNCTION_ARGS)
 {
@@ -786,8 +870,35 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	args = backfill_job_args(relid, set_clause, where_clause, batch_size, &rows_total);
 	SPI_connect();
 	job_id = job_queue("backfill", NULL, NULL, relid, rows_total, args);
+	backfill_warnings(relid);
 	SPI_finish();
 	PG_RETURN_INT64(job_id);
+}
+
+/*
+ * How many rows the backfill will update, as the planner estimates them:
+ * the rows of the table that match the where clause (a table never
+ * analyzed is estimated from its size, as the planner does).  This is what
+ * migrate.progress measures rows_done against.
+ */
+static int64
+estimate_rows(BackfillStatement *bs)
+{
+	SelectStmt *select = makeNode(SelectStmt);
+	RawStmt    *rs = makeNode(RawStmt);
+	List	   *queries;
+	PlannedStmt *plan;
+
+	select->fromClause = list_make1(copyObject(bs->stmt->relation));
+	select->whereClause = copyObject(bs->stmt->whereClause);
+	rs->stmt = (Node *) select;
+#if PG_VERSION_NUM >= 150000
+	queries = pg_analyze_and_rewrite_fixedparams(rs, bs->source, NULL, 0, NULL);
+#else
+	queries = pg_analyze_and_rewrite(rs, bs->source, NULL, 0, NULL);
+#endif
+	plan = pg_plan_query(linitial_node(Query, queries), bs->source, 0, NULL);
+	return (int64) Max(plan->planTree->plan_rows, 0);
 }
 
 /*
@@ -802,7 +913,6 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 	MemoryContext caller = CurrentMemoryContext;
 	Relation	rel;
 	BlockNumber nblocks;
-	double		reltuples;
 	List	   *keys;
 	Oid			pkindex;
 	BackfillStatement *bs;
@@ -818,9 +928,7 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 						   rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE
 						   ? "; backfill each partition" : "")));
 	nblocks = RelationGetNumberOfBlocks(rel);
-	reltuples = rel->rd_rel->reltuples;
-	keys = primary_key_columns(rel);
-	pkindex = RelationGetPrimaryKeyIndex(rel);
+	pkindex = backfill_key_index(rel, NIL, &keys);
 	table_close(rel, AccessShareLock);
 
 	/*
@@ -939,7 +1047,7 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 		appendStringInfo(&args, ", \"pages_total\": %u, \"next_page\": 0,"
 						 " \"pages_per_batch\": 0}", nblocks);
 
-	*rows_total = (int64) Max(reltuples, 0);
+	*rows_total = estimate_rows(backfill_parse(relid, set_clause, where_clause));
 	result = MemoryContextStrdup(caller, args.data);
 	SPI_finish();
 	return result;
@@ -1208,10 +1316,15 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 static int64
 adapt(int64 size, double ms, int64 max)
 {
+	/*
+	 * Aim a fifth under the target, so that the ordinary variation between
+	 * batches stays under it; grow at most twofold, shrink as far as the
+	 * last batch says (a batch that overshot by far is cut to size at once).
+	 */
 	if (ms < 1)
 		size = size * 2;
 	else
-		size = (int64) (size * Max(0.5, Min(2.0, migrate_batch_target / ms)));
+		size = (int64) (size * Max(0.1, Min(2.0, 0.8 * migrate_batch_target / ms)));
 	return Max(1, Min(size, Max(max, 1)));
 }
 
@@ -1498,7 +1611,8 @@ json_strings(const char *json_text, int *n)
 
 /*
  * The body of a backfill job (in a worker): key batches on a table with a
- * primary key, page batches otherwise, from the position the job recorded.
+ * key index (primary key, or a unique index over NOT NULL columns), page
+ * batches otherwise, from the position the job recorded.
  */
 void
 backfill_run_job(int64 job_id, Oid relid, const char *args_json)
@@ -1587,13 +1701,15 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 			ki = key_info(relid, list);
 			{
 				Relation	rel = table_open(relid, AccessShareLock);
+				List	   *columns;
 
-				bs->index = RelationGetPrimaryKeyIndex(rel);
+				bs->index = backfill_key_index(rel, list, &columns);
 				table_close(rel, AccessShareLock);
 				if (!OidIsValid(bs->index))
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							 errmsg("the primary key of \"%s\" is gone", relname)));
+							 errmsg("the key of \"%s\" the backfill walks is gone", relname),
+							 errdetail("No valid unique index over NOT NULL columns (%s) is left.", key)));
 			}
 			if (end)
 			{

@@ -252,6 +252,8 @@ check_role_can_run_jobs(Oid roleid)
 				 errhint("GRANT CONNECT ON DATABASE to that role.")));
 }
 
+static void session_job_note(int64 job_id);
+
 /*
  * Queue a job that runs as the current user, and start its worker at
  * commit.  Returns its id.  The caller is connected to SPI.
@@ -301,7 +303,39 @@ job_queue(const char *kind, const char *version, const char *target,
 				(errmsg("job " INT64_FORMAT " will wait in the queue: %d migrate workers are running or starting, migrate.max_workers is %d",
 						job_id, running, migrate_max_workers)));
 	job_start_at_commit(job_id, roleid);
+	session_job_note(job_id);
 	return job_id;
+}
+
+/*
+ * The jobs this session queued since its last migrate_wait(): a wait for
+ * all jobs also reports those that ended (failed, cancelled) before it
+ * began, such as a backfill that failed at once.
+ */
+static List *session_jobs = NIL;
+
+static void
+session_job_note(int64 job_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	int64	   *id = palloc(sizeof(int64));
+
+	*id = job_id;
+	session_jobs = lappend(session_jobs, id);
+	MemoryContextSwitchTo(old);
+}
+
+List *
+jobs_queued_by_session(void)
+{
+	return session_jobs;
+}
+
+void
+jobs_forget_session(void)
+{
+	list_free_deep(session_jobs);
+	session_jobs = NIL;
 }
 
 /*

@@ -178,6 +178,8 @@ extern void jobs_select(const char *version, const char *states_sql,
 						bool for_update);
 struct LOCKTAG;
 extern void job_lock_tag(struct LOCKTAG *tag, int64 job_id);
+extern List *jobs_queued_by_session(void);
+extern void jobs_forget_session(void);
 
 /* worker.c: the background worker processes */
 struct BackgroundWorker;

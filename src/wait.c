@@ -190,13 +190,21 @@ static void
 raise_job_error(int64 job_id, char *error, const char *sqlstate)
 {
 	char	   *context = error ? strstr(error, "\nCONTEXT: ") : NULL;
+	char	   *hint;
 	char	   *detail;
 	int			code = ERRCODE_INTERNAL_ERROR;
 
+	/* the parts the failure was recorded with (worker.c, failure_text) */
 	if (context)
 	{
 		*context = '\0';
 		context += strlen("\nCONTEXT: ");
+	}
+	hint = error ? strstr(error, "\nHINT: ") : NULL;
+	if (hint)
+	{
+		*hint = '\0';
+		hint += strlen("\nHINT: ");
 	}
 	detail = error ? strstr(error, "\nDETAIL: ") : NULL;
 	if (detail)
@@ -212,7 +220,8 @@ raise_job_error(int64 job_id, char *error, const char *sqlstate)
 			 errmsg("%s", error ? error : "background job failed"),
 			 detail ? errdetail("%s (background job " INT64_FORMAT ")", detail, job_id)
 			 : errdetail("Background job " INT64_FORMAT " failed.", job_id),
-			 errhint("Fix the cause, then continue the job with migrate_resume()."),
+			 hint ? errhint("%s", hint)
+			 : errhint("Fix the cause, then continue the job with migrate_resume()."),
 			 context ? errcontext("%s", context) : 0));
 }
 
@@ -314,7 +323,8 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 	}
 	jobs_select(version, "'queued', 'running'", false);
 	njobs = SPI_processed;
-	jobs = MemoryContextAllocZero(caller, sizeof(WaitedJob) * Max(njobs, 1));
+	jobs = MemoryContextAllocZero(caller, sizeof(WaitedJob) *
+								  (njobs + list_length(jobs_queued_by_session()) + 1));
 	for (int j = 0; j < njobs; j++)
 	{
 		bool		isnull;
@@ -323,6 +333,24 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 												 SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_finish();
+
+	/* a wait for all jobs covers the ones this session queued, over or not */
+	if (version == NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, jobs_queued_by_session())
+		{
+			int64		id = *(int64 *) lfirst(lc);
+			bool		seen = false;
+
+			for (int j = 0; j < njobs && !seen; j++)
+				seen = jobs[j].id == id;
+			if (!seen)
+				jobs[njobs++].id = id;
+		}
+		jobs_forget_session();
+	}
 
 	while (njobs > 0)
 	{
