@@ -169,6 +169,7 @@ BEGIN
            AND (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate worker') = 1
         THEN RETURN; END IF;
         PERFORM pg_sleep(0.01);
+        PERFORM pg_stat_clear_snapshot();
     END LOOP;
     RAISE 'not one job running alone';
 END $$;

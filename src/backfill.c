@@ -1447,8 +1447,8 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 
 		CHECK_FOR_INTERRUPTS();
 		wait_for_replicas();
-		worker_report("backfill %s: %lu rows done, page %u of %u: %s",
-					  relname, (unsigned long) rows_done, next_page, pages_total, bs->source);
+		worker_report("backfill %s: page %u of %u: %s",
+					  relname, next_page, pages_total, bs->source);
 		MemoryContextReset(batchcontext);
 		MemoryContextSwitchTo(batchcontext);
 		started = GetCurrentTimestamp();
@@ -1545,9 +1545,8 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 
 		CHECK_FOR_INTERRUPTS();
 		wait_for_replicas();
-		worker_report("backfill %s: %lu rows done, from key %s: %s",
-					  relname, (unsigned long) rows_done,
-					  last_key ? key_text(ki, last_key) : "(start)", bs->source);
+		worker_report("backfill %s: from key %s: %s",
+					  relname, last_key ? key_text(ki, last_key) : "(start)", bs->source);
 		MemoryContextReset(batchcontext);
 		MemoryContextSwitchTo(batchcontext);
 		started = GetCurrentTimestamp();

@@ -14,8 +14,9 @@
  * process that held the lock.
  *
  * Which lock the statement was waiting for is gone by the time the timeout
- * error is raised (the wait queue entry is cleaned up first), so a timer set
- * just before the lock timeout notes the lock this backend waits on.
+ * error is raised (the wait queue entry is cleaned up first), so a timer
+ * firing every tenth of the lock timeout notes the lock this backend waits
+ * on.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,8 +55,9 @@ static LOCKTAG awaited_tag;
 static LOCKMODE awaited_mode;
 
 /*
- * Timer handler (signal context): copy the tag of the lock being waited on.
- * Only plain memory reads of this backend's own PGPROC happen here.
+ * Timer handler (signal context): copy the tag of the lock being waited on,
+ * if any; the last wait seen is the one a lock timeout ends.  Only plain
+ * memory reads of this backend's own PGPROC happen here.
  */
 static void
 note_awaited_lock(void)
@@ -78,9 +80,24 @@ awaited_timer_start(int lock_timeout_ms)
 		return;
 	if (awaited_timeout_id == MAX_TIMEOUTS)
 		awaited_timeout_id = RegisterTimeout(USER_TIMEOUT, note_awaited_lock);
+#if PG_VERSION_NUM >= 140000
+	{
+		/*
+		 * Every tenth of the lock timeout: a wait that lasts the whole lock
+		 * timeout is seen, however long the statement worked before it began
+		 * to wait (lock_timeout counts from the start of the wait).
+		 */
+		int			every = Max(1, lock_timeout_ms / 10);
+
+		enable_timeout_every(awaited_timeout_id,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), every),
+							 every);
+	}
+#else
 	/* fire shortly before the lock timeout itself */
 	enable_timeout_after(awaited_timeout_id,
 						 Max(1, lock_timeout_ms - Max(1, lock_timeout_ms / 10)));
+#endif
 }
 
 static void
@@ -88,6 +105,23 @@ awaited_timer_stop(void)
 {
 	if (awaited_timeout_id != MAX_TIMEOUTS)
 		disable_timeout(awaited_timeout_id, false);
+}
+
+/*
+ * For a caller that runs a statement its own way (toplevel.c): watch the
+ * lock waits of what runs between start and stop, then describe who held
+ * the lock the last wait was for (connected to SPI, in a transaction).
+ */
+void
+locksafe_watch_start(int lock_timeout_ms)
+{
+	awaited_timer_start(lock_timeout_ms);
+}
+
+void
+locksafe_watch_stop(void)
+{
+	awaited_timer_stop();
 }
 
 /* "table public.accounts", "transaction 1234", ... */
@@ -119,8 +153,8 @@ describe_locktag(const LOCKTAG *tag)
  * with the one this backend wanted, or return NULL when unknown.  The caller
  * is connected to SPI and outside any failed subtransaction.
  */
-static char *
-describe_blockers(void)
+char *
+locksafe_blockers(void)
 {
 	LockData   *data;
 	LockMethod	method;
@@ -282,7 +316,7 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || timeout_ms <= 0)
 			ReThrowError(edata);
 
-		blockers = describe_blockers();
+		blockers = locksafe_blockers();
 		if (locksafe_caller_retries)
 		{
 			/* the caller retries the whole of what it runs, and says how often */

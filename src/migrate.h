@@ -95,6 +95,9 @@ extern void locksafe_run_whole(const char *const *version, const char *what,
 extern void locksafe_note_retry(const char *version, const char *detail);
 extern List *locksafe_retry_notes(void);
 extern void locksafe_forget_retries(void);
+extern void locksafe_watch_start(int lock_timeout_ms);
+extern void locksafe_watch_stop(void);
+extern char *locksafe_blockers(void);
 
 /* subxact.c: work in a subtransaction, its error caught */
 extern ErrorData *subxact_run(void (*fn) (void *), void *arg);

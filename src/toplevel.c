@@ -324,6 +324,7 @@ toplevel_execute_retrying(const char *sql, const char *version,
 	{
 		ErrorData  *volatile edata = NULL;
 		int			delay;
+		char	   *blockers;
 
 		if (concurrent_index_prepare(sql, resuming || attempt > 0))
 		{
@@ -340,13 +341,16 @@ toplevel_execute_retrying(const char *sql, const char *version,
 			StartTransactionCommand();
 			SetCurrentStatementStartTimestamp();
 			worker_report("migration %s, %s: %s", version, where, sql);
+			locksafe_watch_start(timeout_ms);
 			toplevel_execute(sql);
+			locksafe_watch_stop();
 			SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 			after(after_arg);
 			CommitTransactionCommand();
 		}
 		PG_CATCH();
 		{
+			locksafe_watch_stop();
 			MemoryContextSwitchTo(context);
 			edata = CopyErrorData();
 			FlushErrorState();
@@ -358,24 +362,44 @@ toplevel_execute_retrying(const char *sql, const char *version,
 
 		if (edata == NULL)
 			return;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
-			timeout_ms <= 0 || attempt >= migrate_lock_retries)
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || timeout_ms <= 0)
 			ReThrowError(edata);
+
+		/* who held the lock, for the event or the error */
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		{
+			char	   *held = locksafe_blockers();
+
+			blockers = held ? MemoryContextStrdup(context, held) : NULL;
+		}
+		if (attempt < migrate_lock_retries)
+			event_log(version, "lock_retry", 0,
+					  psprintf("%s, attempt %d: %s", where, attempt + 1,
+							   blockers ? blockers : "blocker unknown"),
+					  "55P03");
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(context);
+
+		if (attempt >= migrate_lock_retries)
+		{
+			edata->hint = blockers
+				? psprintf("Blocked by: %s. migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries; continue with migrate_resume().",
+						   blockers, migrate_lock_retries, timeout_ms)
+				: psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms) on each of %d attempts; continue with migrate_resume().",
+						   timeout_ms, attempt + 1);
+			ReThrowError(edata);
+		}
 
 		delay = locksafe_backoff_ms(attempt + 1);
 		ereport(LOG,
 				(errmsg("migrate: migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
 						version, where, timeout_ms, attempt + 1,
-						migrate_lock_retries, delay)));
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		event_log(version, "lock_retry", 0,
-				  psprintf("%s, attempt %d: blocker unknown", where, attempt + 1),
-				  "55P03");
-		PopActiveSnapshot();
-		SPI_finish();
-		CommitTransactionCommand();
+						migrate_lock_retries, delay),
+				 blockers ? errdetail("Blocked by: %s.", blockers) : 0));
 		FreeErrorData(edata);
 		locksafe_sleep_ms(delay);
 	}

@@ -152,6 +152,36 @@ job_state_now(int64 job_id)
 	return state;
 }
 
+/* How far a job is, from migrate.progress: done, total, percent, rate, ETA. */
+static char *
+job_how_far(int64 job_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *result = NULL;
+
+	SPI_connect();
+	catalog_exec("SELECT pg_catalog.format('%s of %s %s done%s%s%s.', rows_done,"
+				 "         coalesce('about ' OPERATOR(pg_catalog.||) rows_total, 'an unknown number of'),"
+				 "         CASE kind WHEN 'backfill' THEN 'rows' WHEN 'online' THEN 'rows and steps'"
+				 "                   ELSE 'migrations' END,"
+				 "         ' (' OPERATOR(pg_catalog.||) percent OPERATOR(pg_catalog.||) '%)',"
+				 "         ', ' OPERATOR(pg_catalog.||) rows_per_sec OPERATOR(pg_catalog.||) ' per second',"
+				 "         ', about ' OPERATOR(pg_catalog.||) pg_catalog.date_trunc('second', eta) OPERATOR(pg_catalog.||) ' to go')"
+				 "  FROM migrate.progress WHERE id = $1",
+				 1, argtypes, values, NULL, 1);
+	if (SPI_processed > 0)
+	{
+		char	   *text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (text)
+			result = MemoryContextStrdup(caller, text);
+	}
+	SPI_finish();
+	return result;
+}
+
 /* How many of the jobs are still queued or running, per migrate.job. */
 static int
 count_unfinished(WaitedJob *jobs, int njobs, int64 *interrupted)
@@ -392,8 +422,13 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 			for (int j = 0; j < njobs; j++)
 			{
 				if (jobs[j].activity)
+				{
+					char	   *how_far = job_how_far(jobs[j].id);
+
 					ereport(NOTICE,
-							(errmsg("waiting %ld s for %s", secs, jobs[j].activity)));
+							(errmsg("waiting %ld s for %s", secs, jobs[j].activity),
+							 how_far ? errdetail("%s", how_far) : 0));
+				}
 				else if (jobs[j].live)
 					ereport(NOTICE,
 							(errmsg("waiting %ld s for job " INT64_FORMAT ", running", secs, jobs[j].id)));

@@ -1,7 +1,8 @@
 # A backfill while pgbench writes to the same table: every row ends with the
-# right value.  Then a backfill that is cancelled, and one whose worker is
-# killed, resume exactly where they stopped: no row is skipped, none is
-# updated twice (the set clause is not idempotent).
+# right value.  Then a backfill that is cancelled, one whose worker is
+# killed, and one killed in the middle of a batch resume exactly where they
+# stopped: no row is skipped, none is updated twice (the set clause is not
+# idempotent).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -111,6 +112,39 @@ foreach my $table ('acc_key', 'acc_nokey')
 	is($node->safe_psql('postgres', qq{SELECT n, count(*) FROM $table GROUP BY n}),
 		$node->safe_psql('postgres', qq{SELECT 1, count(*) FROM $table}),
 		"$table: every row updated exactly once after kill -9");
+
+	# killed in the middle of a batch: the batch waits for a row another
+	# session holds, with the rows before it updated; the kill rolls all of
+	# them back, with the batch's position, and resume does them once
+	$node->safe_psql('postgres', qq{UPDATE $table SET n = 0});
+	my ($hout, $herr) = ('', '');
+	my $holder = IPC::Run::start(
+		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
+		  qq{BEGIN; SELECT 1 FROM $table WHERE id = 15000 FOR UPDATE; SELECT pg_sleep(300);} ],
+		'>', \$hout, '2>', \$herr);
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'BEGIN; SELECT 1 FROM%'})
+	  or die 'the row holder never got going';
+	$job = $node->safe_psql('postgres',
+		qq{SELECT migrate_backfill('$table', 'n = n + 1', batch_size => 20000)});
+	$node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		 WHERE backend_type = 'migrate worker' AND wait_event_type = 'Lock'})
+	  or die 'the batch never waited for the held row';
+	$pid = $node->safe_psql('postgres', qq{SELECT worker_pid FROM migrate.job WHERE id = $job});
+	kill 'KILL', $pid;
+	$holder->kill_kill;
+	$node->poll_query_until('postgres',
+		qq{SELECT state = 'interrupted' FROM migrate.progress WHERE id = $job})
+	  or die 'the job never showed as interrupted';
+	is($node->safe_psql('postgres',
+			qq{SELECT count(*) FILTER (WHERE n <> 0) || ' ' || (SELECT rows_done FROM migrate.job WHERE id = $job) FROM $table}),
+		'0 0', "$table: the batch in flight rolled back whole, with its position");
+	$node->safe_psql('postgres', 'SELECT migrate_resume()');
+	is($node->safe_psql('postgres', 'SELECT migrate_wait()'), 'done', "$table: resumed after a kill in a batch");
+	is($node->safe_psql('postgres', qq{SELECT n, count(*) FROM $table GROUP BY n}),
+		$node->safe_psql('postgres', qq{SELECT 1, count(*) FROM $table}),
+		"$table: every row updated exactly once after a kill in a batch");
 }
 
 $node->stop;
