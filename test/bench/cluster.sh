@@ -5,7 +5,9 @@
 # Installs what migrate needs, creates $work (removed on exit), and starts a
 # cluster in $work/data listening on /tmp and 127.0.0.1 at PORT.  Defines
 # $bin, $work, $port, as_pg, now, and installs the packages named in
-# BENCH_PACKAGES (command names, Debian package names alike).
+# BENCH_PACKAGES (command names, Debian package names alike).  With
+# BENCH_NO_INSTALL=1 it uses the migrate already installed instead of
+# building and installing the source tree (test/setup.sh).
 
 if [ "$(id -u)" -ne 0 ]; then
     exec sudo "$0" "$@"
@@ -20,7 +22,11 @@ bench_cluster() {
     local name=$1
     port=$2
     shift 2
-    "$top/test/setup.sh" >/dev/null
+    if [ "${BENCH_NO_INSTALL:-}" = 1 ]; then
+        [ -f "$bin/../lib/migrate.so" ] || { echo "migrate is not installed" >&2; exit 1; }
+    else
+        "$top/test/setup.sh" >/dev/null
+    fi
     for p in bc ${BENCH_PACKAGES:-}; do
         command -v "$p" >/dev/null ||
             DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >/dev/null
