@@ -231,6 +231,29 @@ locksafe_blockers(void)
 	return buf.data;
 }
 
+/* The HINT of a lock timeout that the retries did not get past. */
+char *
+locksafe_gave_up_hint(const char *blockers, int attempts, int timeout_ms, const char *advice)
+{
+	if (blockers)
+		return psprintf("Blocked by: %s. Then %s; migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries.",
+						blockers, advice, migrate_lock_retries, timeout_ms);
+	return psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms) on each of %d attempts (see pg_locks for who holds it); %s.",
+					timeout_ms, attempts, advice);
+}
+
+/* Say that a statement is retried after a lock timeout. */
+void
+locksafe_report_retry(int elevel, const char *version, const char *where, int timeout_ms,
+					  int retry, int delay_ms, const char *blockers)
+{
+	ereport(elevel,
+			(errmsg("%smigration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
+					elevel == LOG ? "migrate: " : "", version, where, timeout_ms, retry,
+					migrate_lock_retries, delay_ms),
+			 blockers ? errdetail("Blocked by: %s.", blockers) : 0));
+}
+
 /* How long to wait before the n-th retry (n >= 1). */
 int
 locksafe_backoff_ms(int n)
@@ -327,21 +350,13 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 		}
 		if (attempt >= migrate_lock_retries)
 		{
-			if (blockers)
-				edata->hint = psprintf("Blocked by: %s. Cancel it with pg_cancel_backend(), or deploy again when it is done; migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries.",
-									   blockers, migrate_lock_retries, timeout_ms);
-			else
-				edata->hint = psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms) on each of %d attempts; see pg_locks for who holds it.",
-									   timeout_ms, attempt + 1);
+			edata->hint = locksafe_gave_up_hint(blockers, attempt + 1, timeout_ms,
+												"cancel it with pg_cancel_backend(), or deploy again when it is done");
 			ReThrowError(edata);
 		}
 
 		delay = locksafe_backoff_ms(attempt + 1);
-		ereport(NOTICE,
-				(errmsg("migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
-						version, where, timeout_ms, attempt + 1,
-						migrate_lock_retries, delay),
-				 blockers ? errdetail("Blocked by: %s.", blockers) : 0));
+		locksafe_report_retry(NOTICE, version, where, timeout_ms, attempt + 1, delay, blockers);
 		locksafe_note_retry(version, psprintf("%s, attempt %d: %s", where, attempt + 1,
 											  blockers ? blockers : "blocker unknown"));
 		FreeErrorData(edata);

@@ -386,20 +386,13 @@ toplevel_execute_retrying(const char *sql, const char *version,
 
 		if (attempt >= migrate_lock_retries)
 		{
-			edata->hint = blockers
-				? psprintf("Blocked by: %s. migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries; continue with migrate_resume().",
-						   blockers, migrate_lock_retries, timeout_ms)
-				: psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms) on each of %d attempts; continue with migrate_resume().",
-						   timeout_ms, attempt + 1);
+			edata->hint = locksafe_gave_up_hint(blockers, attempt + 1, timeout_ms,
+												"continue the job with migrate_resume()");
 			ReThrowError(edata);
 		}
 
 		delay = locksafe_backoff_ms(attempt + 1);
-		ereport(LOG,
-				(errmsg("migrate: migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
-						version, where, timeout_ms, attempt + 1,
-						migrate_lock_retries, delay),
-				 blockers ? errdetail("Blocked by: %s.", blockers) : 0));
+		locksafe_report_retry(LOG, version, where, timeout_ms, attempt + 1, delay, blockers);
 		FreeErrorData(edata);
 		locksafe_sleep_ms(delay);
 	}

@@ -225,6 +225,7 @@ typedef struct CallerWork
 	int			n;
 	ReturnSetInfo *rsinfo;
 	const char *current;		/* the migration at work, for the record */
+	bool		down;			/* reverting rows (down SQL), not applying */
 } CallerWork;
 
 /*
@@ -245,9 +246,9 @@ in_caller_subtransaction(void (*fn) (void *), CallerWork *work)
 	}
 }
 
-/* Apply rows[0..n), in order: one attempt. */
+/* Apply (or revert) rows[0..n), in order: one attempt. */
 static void
-apply_rows_once(void *arg)
+run_rows_once(void *arg)
 {
 	CallerWork *work = (CallerWork *) arg;
 
@@ -257,9 +258,10 @@ apply_rows_once(void *arg)
 		TimestampTz started = GetCurrentTimestamp();
 
 		work->current = row->version;
-		script_run(row->version, row->name, "up", row->up);
-		set_state(row->version, "applied", started);
-		event_log(row->version, "upgrade", started, NULL, NULL);
+		script_run(row->version, row->name, work->down ? "down" : "up",
+				   work->down ? row->down : row->up);
+		set_state(row->version, work->down ? "pending" : "applied", work->down ? 0 : started);
+		event_log(row->version, work->down ? "downgrade" : "upgrade", started, NULL, NULL);
 	}
 }
 
@@ -273,27 +275,9 @@ apply_rows(void *arg)
 {
 	CallerWork *work = (CallerWork *) arg;
 
-	locksafe_run_whole(&work->current, "upgrade", apply_rows_once, work);
+	locksafe_run_whole(&work->current, "upgrade", run_rows_once, work);
 	for (int i = 0; i < work->n; i++)
 		put_result(work->rsinfo, work->rows[i].version, work->rows[i].name, "applied");
-}
-
-/* Revert rows[0..n), in order: one attempt. */
-static void
-revert_rows_once(void *arg)
-{
-	CallerWork *work = (CallerWork *) arg;
-
-	for (int i = 0; i < work->n; i++)
-	{
-		MigrationRow *row = &work->rows[i];
-		TimestampTz started = GetCurrentTimestamp();
-
-		work->current = row->version;
-		script_run(row->version, row->name, "down", row->down);
-		set_state(row->version, "pending", 0);
-		event_log(row->version, "downgrade", started, NULL, NULL);
-	}
 }
 
 /* One migration of a background run, in the worker's transaction. */
@@ -715,10 +699,10 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	}
 
 	{
-		CallerWork	work = {rows, handoff, rsinfo, NULL};
+		CallerWork	work = {rows, handoff, rsinfo, NULL, true};
 
 		locksafe_forget_retries();
-		locksafe_run_whole(&work.current, "downgrade", revert_rows_once, &work);
+		locksafe_run_whole(&work.current, "downgrade", run_rows_once, &work);
 	}
 	for (int i = 0; i < handoff; i++)
 		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");

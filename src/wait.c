@@ -134,27 +134,9 @@ worker_waits_for_me(int pid)
 	return false;
 }
 
-/* A job's state in migrate.job now ("gone" when it is not there). */
+/* The first column of a query about one job ($1), or NULL without a row. */
 static char *
-job_state_now(int64 job_id)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(job_id)};
-	MemoryContext caller = CurrentMemoryContext;
-	char	   *state = "gone";
-
-	SPI_connect();
-	catalog_exec("SELECT state FROM migrate.job WHERE id = $1", 1, argtypes, values, NULL, 1);
-	if (SPI_processed > 0)
-		state = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc, 1));
-	SPI_finish();
-	return state;
-}
-
-/* How far a job is, from migrate.progress: done, total, percent, rate, ETA. */
-static char *
-job_how_far(int64 job_id)
+job_query_text(int64 job_id, const char *query)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(job_id)};
@@ -162,15 +144,7 @@ job_how_far(int64 job_id)
 	char	   *result = NULL;
 
 	SPI_connect();
-	catalog_exec("SELECT pg_catalog.format('%s of %s %s done%s%s%s.', rows_done,"
-				 "         coalesce('about ' OPERATOR(pg_catalog.||) rows_total, 'an unknown number of'),"
-				 "         CASE kind WHEN 'backfill' THEN 'rows' WHEN 'online' THEN 'rows and steps'"
-				 "                   ELSE 'migrations' END,"
-				 "         ' (' OPERATOR(pg_catalog.||) percent OPERATOR(pg_catalog.||) '%)',"
-				 "         ', ' OPERATOR(pg_catalog.||) rows_per_sec OPERATOR(pg_catalog.||) ' per second',"
-				 "         ', about ' OPERATOR(pg_catalog.||) pg_catalog.date_trunc('second', eta) OPERATOR(pg_catalog.||) ' to go')"
-				 "  FROM migrate.progress WHERE id = $1",
-				 1, argtypes, values, NULL, 1);
+	catalog_exec(query, 1, argtypes, values, NULL, 1);
 	if (SPI_processed > 0)
 	{
 		char	   *text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -180,6 +154,30 @@ job_how_far(int64 job_id)
 	}
 	SPI_finish();
 	return result;
+}
+
+/* A job's state in migrate.job now ("gone" when it is not there). */
+static char *
+job_state_now(int64 job_id)
+{
+	char	   *state = job_query_text(job_id, "SELECT state FROM migrate.job WHERE id = $1");
+
+	return state ? state : "gone";
+}
+
+/* How far a job is, from migrate.progress: done, total, percent, rate, ETA. */
+static char *
+job_how_far(int64 job_id)
+{
+	return job_query_text(job_id,
+						  "SELECT pg_catalog.format('%s of %s %s done%s%s%s.', rows_done,"
+						  "         coalesce('about ' OPERATOR(pg_catalog.||) rows_total, 'an unknown number of'),"
+						  "         CASE kind WHEN 'backfill' THEN 'rows' WHEN 'online' THEN 'rows and steps'"
+						  "                   ELSE 'migrations' END,"
+						  "         ' (' OPERATOR(pg_catalog.||) percent OPERATOR(pg_catalog.||) '%)',"
+						  "         ', ' OPERATOR(pg_catalog.||) rows_per_sec OPERATOR(pg_catalog.||) ' per second',"
+						  "         ', about ' OPERATOR(pg_catalog.||) pg_catalog.date_trunc('second', eta) OPERATOR(pg_catalog.||) ' to go')"
+						  "  FROM migrate.progress WHERE id = $1");
 }
 
 /* How many of the jobs are still queued or running, per migrate.job. */
