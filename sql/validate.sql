@@ -112,5 +112,14 @@ SELECT migrate_baseline('2');
 SELECT action, version FROM migrate.fingerprint;
 SELECT * FROM migrate_validate();
 
+-- an upgrade over changes made by hand says so, and keeps them in the
+-- history, since the fingerprint it records includes them
+CREATE TABLE by_hand_too (id int);
+SELECT migrate_register('3', 'three', 'CREATE TABLE three (id int)', 'DROP TABLE three');
+SELECT * FROM migrate_upgrade();
+SELECT version, action, detail FROM migrate.event WHERE action = 'drift';
+SELECT * FROM migrate_validate();
+DROP TABLE by_hand_too;
+
 SELECT * FROM migrate_downgrade('0');
 DROP EXTENSION migrate;

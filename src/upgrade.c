@@ -218,6 +218,60 @@ background_run_guard(void)
 				 errhint("Wait for it with migrate_wait(). If its worker is gone, continue it with migrate_resume(), or stop it with migrate_cancel().")));
 }
 
+/* The objects that drifted, listed for a WARNING (the first few). */
+typedef struct DriftList
+{
+	StringInfoData list;
+	int			listed;
+} DriftList;
+
+#define DRIFT_LISTED 10
+
+static void
+note_drift(SchemaObject *before, SchemaObject *after, void *arg)
+{
+	DriftList  *drift = (DriftList *) arg;
+	SchemaObject *o = before ? before : after;
+
+	if (drift->listed++ >= DRIFT_LISTED)
+		return;
+	appendStringInfo(&drift->list, "%s%s %s %s", drift->listed > 1 ? ", " : "",
+					 o->kind, o->object,
+					 before == NULL ? "created" : after == NULL ? "dropped" : "changed");
+}
+
+/*
+ * Before a run changes the schema: the fingerprint it records at its end
+ * becomes migrate_validate()'s reference, so changes made by hand since
+ * the last one would vanish from its reports unnoticed.  Say so now, and
+ * keep it in the history.
+ */
+static void
+warn_of_drift(void)
+{
+	Fingerprint *recorded = fingerprint_recorded();
+	DriftList	drift;
+	int			n;
+
+	if (recorded == NULL)
+		return;
+	initStringInfo(&drift.list);
+	drift.listed = 0;
+	n = fingerprint_diff(recorded, fingerprint_take(), note_drift, &drift);
+	if (n == 0)
+		return;
+	if (n > DRIFT_LISTED)
+		appendStringInfo(&drift.list, ", and %d more", n - DRIFT_LISTED);
+	ereport(WARNING,
+			(errmsg("the schema changed outside migrations since the last one ran (%d object%s)",
+					n, n == 1 ? "" : "s"),
+			 errdetail("%s.", drift.list.data),
+			 errhint("This upgrade records the schema as it finds it, so migrate_validate() will not report these changes afterwards; they are kept in migrate.event (action drift).")));
+	event_log(NULL, "drift", 0,
+			  psprintf("%d object%s changed outside migrations before this upgrade: %s",
+					   n, n == 1 ? "" : "s", drift.list.data), NULL);
+}
+
 /* Work done in the caller's transaction, for in_caller_subtransaction. */
 typedef struct CallerWork
 {
@@ -381,6 +435,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 			break;
 		}
 
+	if (count > 0)
+		warn_of_drift();
 	{
 		CallerWork	work = {rows, handoff, rsinfo, NULL};
 
