@@ -161,12 +161,16 @@ SET client_min_messages = warning;
 SELECT * FROM migrate_upgrade();
 SELECT migrate_backfill('parts', 'weight = gate_wait()') > 0 AS queued;
 RESET client_min_messages;
--- one job runs; the other stays queued
+-- one job runs; the other stays queued, its worker (if it was started)
+-- waiting for a slot
 DO $$
 BEGIN
     FOR i IN 1..3000 LOOP
         IF (SELECT count(*) FROM migrate.job WHERE state = 'running') = 1
-           AND (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate worker') = 1
+           AND ((SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate worker') = 1
+                OR EXISTS (SELECT FROM pg_stat_activity
+                            WHERE backend_type = 'migrate worker'
+                              AND query LIKE '%queued: waiting for one of the migrate.max_workers (1) slots'))
         THEN RETURN; END IF;
         PERFORM pg_sleep(0.01);
         PERFORM pg_stat_clear_snapshot();

@@ -34,9 +34,11 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -514,11 +516,29 @@ backfill_key_index(Relation rel, List *names, List **columns)
 			RelationGetIndexExpressions(idx) == NIL &&
 			RelationGetIndexPredicate(idx) == NIL;
 
+		usable = usable && idx->rd_rel->relam == BTREE_AM_OID;
 		for (int i = 0; usable && i < form->indnkeyatts; i++)
 		{
 			AttrNumber	att = form->indkey.values[i];
+			Form_pg_attribute attr;
+			Oid			opclass;
 
-			if (att <= 0 || !TupleDescAttr(RelationGetDescr(rel), att - 1)->attnotnull)
+			if (att <= 0)
+			{
+				usable = false;
+				break;
+			}
+			attr = TupleDescAttr(RelationGetDescr(rel), att - 1);
+			opclass = GetDefaultOpClass(attr->atttypid, BTREE_AM_OID);
+
+			/*
+			 * The batch condition compares the key with the type's default
+			 * ordering and the column's collation: the index must have the
+			 * same, or it cannot serve it.
+			 */
+			if (!attr->attnotnull || !OidIsValid(opclass) ||
+				idx->rd_opfamily[i] != get_opclass_family(opclass) ||
+				idx->rd_indcollation[i] != attr->attcollation)
 				usable = false;
 			else
 				cols = lappend(cols, get_attname(RelationGetRelid(rel), att, false));

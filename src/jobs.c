@@ -116,6 +116,8 @@ job_start_worker(int64 job_id, Oid roleid, BackgroundWorkerHandle **handle)
 }
 
 /* Start the workers of the jobs the committed transaction queued. */
+static void session_job_note(int64 job_id);
+
 static void
 jobs_xact_callback(XactEvent event, void *arg)
 {
@@ -142,6 +144,8 @@ jobs_xact_callback(XactEvent event, void *arg)
 	foreach(lc, jobs)
 	{
 		QueuedJob  *job = (QueuedJob *) lfirst(lc);
+
+		session_job_note(job->id);
 
 		if (running >= migrate_max_workers)
 		{
@@ -238,7 +242,8 @@ check_role_can_run_jobs(Oid roleid)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("database \"%s\" does not allow connections, so no background worker can run a job in it",
 						get_database_name(MyDatabaseId)),
-				 errhint("ALTER DATABASE ... WITH ALLOW_CONNECTIONS true.")));
+				 errhint("Allow them with ALTER DATABASE %s WITH ALLOW_CONNECTIONS true.",
+						 quote_identifier(get_database_name(MyDatabaseId)))));
 #if PG_VERSION_NUM >= 160000
 	if (object_aclcheck(DatabaseRelationId, MyDatabaseId, roleid, ACL_CONNECT) != ACLCHECK_OK)
 #else
@@ -249,10 +254,9 @@ check_role_can_run_jobs(Oid roleid)
 				 errmsg("role \"%s\" may not connect to database \"%s\", so no background worker can run a job as it",
 						GetUserNameFromId(roleid, false), get_database_name(MyDatabaseId)),
 				 errdetail("Background jobs run as the role that queues them."),
-				 errhint("GRANT CONNECT ON DATABASE to that role.")));
+				 errhint("Grant the role CONNECT on database \"%s\", or deploy as a role that has it.",
+						 get_database_name(MyDatabaseId))));
 }
-
-static void session_job_note(int64 job_id);
 
 /*
  * Queue a job that runs as the current user, and start its worker at
@@ -303,16 +307,18 @@ job_queue(const char *kind, const char *version, const char *target,
 				(errmsg("job " INT64_FORMAT " will wait in the queue: %d migrate workers are running or starting, migrate.max_workers is %d",
 						job_id, running, migrate_max_workers)));
 	job_start_at_commit(job_id, roleid);
-	session_job_note(job_id);
 	return job_id;
 }
 
 /*
- * The jobs this session queued since its last migrate_wait(): a wait for
- * all jobs also reports those that ended (failed, cancelled) before it
- * began, such as a backfill that failed at once.
+ * The jobs this session queued (and committed) since its last
+ * migrate_wait(): a wait for all jobs also reports those that ended
+ * (failed, cancelled) before it began, such as a backfill that failed at
+ * once.
  */
 static List *session_jobs = NIL;
+
+#define MAX_SESSION_JOBS 1000
 
 static void
 session_job_note(int64 job_id)
@@ -320,6 +326,12 @@ session_job_note(int64 job_id)
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	int64	   *id = palloc(sizeof(int64));
 
+	/* a session that never waits keeps the newest ones */
+	if (list_length(session_jobs) >= MAX_SESSION_JOBS)
+	{
+		pfree(linitial(session_jobs));
+		session_jobs = list_delete_first(session_jobs);
+	}
 	*id = job_id;
 	session_jobs = lappend(session_jobs, id);
 	MemoryContextSwitchTo(old);

@@ -432,11 +432,12 @@ whole_attempt(void *arg)
  * statements before it took (the queries queued behind those would wait
  * through every retry): the whole of fn rolls back, releasing them all,
  * and runs again after a backoff.  *version names the migration at work,
- * what the run ("upgrade", "start", ...) in messages.
+ * what the run ("upgrade", "start", ...) in messages; advice ends the HINT
+ * when the retries run out.
  */
 void
 locksafe_run_whole(const char *const *version, const char *what,
-				   void (*fn) (void *), void *arg)
+				   void (*fn) (void *), void *arg, const char *advice)
 {
 	WholeCall	call = {fn, arg};
 
@@ -458,9 +459,10 @@ locksafe_run_whole(const char *const *version, const char *what,
 			ReThrowError(edata);
 		if (attempt >= migrate_lock_retries)
 		{
-			edata->hint = psprintf("%s%sThe %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; cancel the blocker with pg_cancel_backend(), or deploy again when it is done. migrate.lock_retries sets how often migrate tries.",
+			edata->hint = psprintf("%s%sThe %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
 								   edata->hint ? edata->hint : "", edata->hint ? " " : "",
-								   what, attempt + 1, attempt == 0 ? "" : "s", migrate_lock_timeout);
+								   what, attempt + 1, attempt == 0 ? "" : "s", migrate_lock_timeout,
+								   advice);
 			ReThrowError(edata);
 		}
 		delay = locksafe_backoff_ms(attempt + 1);

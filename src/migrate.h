@@ -91,7 +91,7 @@ extern void locksafe_execute(const char *sql, const char *version,
 							 const char *where);
 extern bool locksafe_caller_retries;
 extern void locksafe_run_whole(const char *const *version, const char *what,
-							   void (*fn) (void *), void *arg);
+							   void (*fn) (void *), void *arg, const char *advice);
 extern void locksafe_note_retry(const char *version, const char *detail);
 extern List *locksafe_retry_notes(void);
 extern void locksafe_forget_retries(void);

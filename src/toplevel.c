@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
@@ -116,6 +117,25 @@ toplevel_execute(const char *sql)
 	}
 }
 
+static bool
+is_concurrent_reindex(ReindexStmt *stmt)
+{
+#if PG_VERSION_NUM >= 140000
+	ListCell   *lc;
+
+	foreach(lc, stmt->params)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt))
+			return true;
+	}
+	return false;
+#else
+	return stmt->concurrent;
+#endif
+}
+
 /*
  * Before (re)running REINDEX CONCURRENTLY of an index or a table: the
  * invalid "_ccnew" / "_ccold" indexes that a reindex which failed or was
@@ -129,7 +149,8 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 	ListCell   *lc;
 
 	if (stmt->relation == NULL ||
-		(stmt->kind != REINDEX_OBJECT_INDEX && stmt->kind != REINDEX_OBJECT_TABLE))
+		(stmt->kind != REINDEX_OBJECT_INDEX && stmt->kind != REINDEX_OBJECT_TABLE) ||
+		!is_concurrent_reindex(stmt))
 		return;
 
 	StartTransactionCommand();
@@ -151,10 +172,15 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 							  "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'",
 							  1, argtypes, values, NULL, true, 0);
 		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			/* the list outlives SPI and this transaction */
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
 			leftovers = lappend(leftovers,
-								MemoryContextStrdup(TopMemoryContext,
-													SPI_getvalue(SPI_tuptable->vals[i],
-																 SPI_tuptable->tupdesc, 1)));
+								pstrdup(SPI_getvalue(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1)));
+			MemoryContextSwitchTo(old);
+		}
 		SPI_finish();
 	}
 	PopActiveSnapshot();

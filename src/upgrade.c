@@ -329,7 +329,8 @@ apply_rows(void *arg)
 {
 	CallerWork *work = (CallerWork *) arg;
 
-	locksafe_run_whole(&work->current, "upgrade", run_rows_once, work);
+	locksafe_run_whole(&work->current, "upgrade", run_rows_once, work,
+					   "cancel it with pg_cancel_backend(), or deploy again when it is done");
 	for (int i = 0; i < work->n; i++)
 		put_result(work->rsinfo, work->rows[i].version, work->rows[i].name, "applied");
 }
@@ -590,6 +591,8 @@ background_run(int64 job_id, bool up, const char *target,
 		MemoryContextReset(runcontext);
 		oldcontext = MemoryContextSwitchTo(runcontext);
 
+		/* the retries of the migrations before are committed with them */
+		locksafe_forget_retries();
 		worker_transaction_begin();
 		deploy_lock_acquire();
 		if (up)
@@ -639,8 +642,8 @@ background_run(int64 job_id, bool up, const char *target,
 
 			job_set_position(job_id, version, 0, false);
 			worker_report("migration %s \"%s\", %s", version, name, direction);
-			locksafe_forget_retries();
-			locksafe_run_whole(&call.version, direction, script_call, &call);
+			locksafe_run_whole(&call.version, direction, script_call, &call,
+							   "continue the job with migrate_resume()");
 		}
 		else
 		{
@@ -758,7 +761,8 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		CallerWork	work = {rows, handoff, rsinfo, NULL, true};
 
 		locksafe_forget_retries();
-		locksafe_run_whole(&work.current, "downgrade", run_rows_once, &work);
+		locksafe_run_whole(&work.current, "downgrade", run_rows_once, &work,
+						   "cancel it with pg_cancel_backend(), or downgrade again when it is done");
 	}
 	for (int i = 0; i < handoff; i++)
 		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");

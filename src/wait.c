@@ -377,7 +377,6 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 			if (!seen)
 				jobs[njobs++].id = id;
 		}
-		jobs_forget_session();
 	}
 
 	while (njobs > 0)
@@ -455,6 +454,9 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* reported now, whatever they ended with: the next wait need not */
+	if (version == NULL)
+		jobs_forget_session();
 	return final_state(version, jobs, njobs);
 }
 

@@ -276,9 +276,7 @@ start_next_queued_job(void)
 	int64		next_id = 0;
 	Oid			roleid = InvalidOid;
 
-	if (workers_running() > migrate_max_workers)
-		return;					/* this worker still counts */
-
+	/* its worker waits for a free slot (migrate.max_workers) if need be */
 	begin_catalog_transaction();
 	catalog_exec("SELECT id, run_as FROM migrate.job WHERE state = 'queued'"
 				 " ORDER BY id LIMIT 1", 0, NULL, NULL, NULL, 1);
@@ -298,6 +296,8 @@ start_next_queued_job(void)
 				(errmsg("migrate: no background worker slot for queued job " INT64_FORMAT,
 						next_id)));
 }
+
+#define SLOT_POLL_MS 1000
 
 /*
  * migrate.max_workers caps the jobs running at once in the whole cluster:
@@ -324,6 +324,22 @@ worker_slot_take(void)
 			return slot;
 	}
 	return -1;
+}
+
+/* Is the job still waiting to run (not cancelled, not taken by another)? */
+static bool
+job_still_queued(int64 job_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	bool		queued;
+
+	begin_catalog_transaction();
+	catalog_exec("SELECT FROM migrate.job WHERE id = $1 AND state = 'queued'",
+				 1, argtypes, values, NULL, 1);
+	queued = SPI_processed > 0;
+	end_catalog_transaction();
+	return queued;
 }
 
 static void
@@ -381,15 +397,24 @@ migrate_worker_main(Datum main_arg)
 	StartTransactionCommand();
 	job_lock_tag(&tag, args.job_id);
 	(void) LockAcquire(&tag, ExclusiveLock, true, false);
-	slot = worker_slot_take();
 	CommitTransactionCommand();
-	if (slot < 0)
+
+	/* over migrate.max_workers, the job stays queued until a slot frees up */
+	for (;;)
 	{
-		/* over migrate.max_workers: the job stays queued for the next free slot */
-		ereport(LOG,
-				(errmsg("migrate: job " INT64_FORMAT " stays queued: migrate.max_workers (%d) jobs are running",
-						args.job_id, migrate_max_workers)));
-		proc_exit(0);
+		StartTransactionCommand();
+		slot = worker_slot_take();
+		CommitTransactionCommand();
+		if (slot >= 0)
+			break;
+		if (!job_still_queued(args.job_id))
+			proc_exit(0);		/* cancelled meanwhile */
+		worker_report("job " INT64_FORMAT " queued: waiting for one of the migrate.max_workers (%d) slots",
+					  args.job_id, migrate_max_workers);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 SLOT_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
 	}
 
 	begin_catalog_transaction();
@@ -481,8 +506,8 @@ migrate_worker_main(Datum main_arg)
 			/* an online migration whose job is done can be completed */
 			catalog_exec("UPDATE migrate.migration m SET state = 'ready', last_error = NULL"
 						 "  FROM migrate.job j"
-						 " WHERE j.id = $1 AND j.kind = 'online' AND m.version = j.version"
-						 "   AND m.state IN ('active', 'failed')",
+						 " WHERE j.id = $1 AND j.kind = 'online' AND j.state = 'done'"
+						 "   AND m.version = j.version AND m.state IN ('active', 'failed')",
 						 1, argtypes, values, NULL, 0);
 		}
 		end_catalog_transaction();

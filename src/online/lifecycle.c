@@ -574,7 +574,8 @@ run_phase(OnlineMigration *m, const char *phase,
 	PhaseCall	call = {m, fn, arg};
 	const char *version = m->version;
 
-	locksafe_run_whole(&version, phase, phase_call, &call);
+	locksafe_run_whole(&version, phase, phase_call, &call,
+					   "cancel it with pg_cancel_backend(), or try again when it is done");
 }
 
 /*

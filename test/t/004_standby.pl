@@ -1,5 +1,6 @@
 # On a streaming standby no migrate worker ever runs, not even the launcher;
-# everything a job did on the primary arrives by WAL.
+# everything a job did on the primary arrives by WAL.  A backfill pauses
+# while a standby lags more than migrate.max_replica_lag.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -52,6 +53,37 @@ is( $standby->safe_psql('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'migrate%'}),
 	'0', 'still no migrate process on the standby');
 
+# A backfill pauses while a standby lags more than migrate.max_replica_lag,
+# and goes on once it has caught up.
+my $delayed = PostgreSQL::Test::Cluster->new('delayed');
+$delayed->init_from_backup($primary, 'base', has_streaming => 1);
+$delayed->append_conf('postgresql.conf',
+	"recovery_min_apply_delay = '3s'\nwal_receiver_status_interval = 1");
+$delayed->start;
+# small batches half a second apart: the standby replays each 3 s late, and the
+# lag it reports then stops the batches after it
+$primary->safe_psql('postgres', q{
+	SET migrate.max_replica_lag = 500;
+	SET migrate.batch_target = '1ms';
+	SET migrate.batch_delay = '500ms';
+	SELECT migrate_backfill('items', 'note = sku', batch_size => 100) > 0;
+});
+ok( $primary->poll_query_until('postgres', q{
+		SELECT count(*) > 0 FROM pg_stat_activity
+		 WHERE backend_type = 'migrate worker' AND query LIKE '%backfill paused: a standby lags %'}),
+	'the backfill pauses while a standby lags');
+ok($primary->safe_psql('postgres', q{SELECT count(*) < 1000 FROM items WHERE note = sku}) eq 't',
+	'with rows still to do');
+# the standby catches up
+$delayed->append_conf('postgresql.conf', "recovery_min_apply_delay = 0");
+$delayed->reload;
+# a commit the standby now replays at once, for a fresh measure of its lag
+$primary->safe_psql('postgres', 'CREATE TABLE nudge (); DROP TABLE nudge');
+is($primary->safe_psql('postgres', 'SELECT migrate_wait()'), 'done', 'the backfill goes on and ends');
+is($primary->safe_psql('postgres', q{SELECT count(*) FROM items WHERE note = sku}), '1000',
+	'every row is done');
+
+$delayed->stop;
 $standby->stop;
 $primary->stop;
 done_testing();
