@@ -131,7 +131,11 @@ RESET ROLE;
 DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO PUBLIC', current_database()); END $$;
 SELECT count(*) AS jobs_queued_for_them FROM migrate.job WHERE run_as::text LIKE 'regress_migrate_no%';
 
--- what must run outside a transaction block runs in the worker
+-- what must run outside a transaction block runs in the worker; before a
+-- REINDEX CONCURRENTLY, the invalid _ccnew index a failed one left is dropped
+CREATE UNIQUE INDEX CONCURRENTLY parts_sku_ccnew ON parts ((id % 2));
+SELECT indexrelid::regclass::text AS leftover, indisvalid FROM pg_index
+ WHERE indexrelid::regclass::text LIKE '%\_ccnew';
 SELECT migrate_register('7', 'reindex', 'REINDEX TABLE CONCURRENTLY parts', NULL, transactional => false);
 SELECT migrate_register('8', 'vacuum', 'VACUUM (ANALYZE) parts', NULL, transactional => false);
 CREATE TYPE part_kind AS ENUM ('bolt');
@@ -140,6 +144,7 @@ SELECT * FROM migrate_upgrade();
 SELECT migrate_wait();
 SELECT version, state FROM migrate.status WHERE version::numeric >= 6;
 SELECT enum_range(NULL::part_kind);
+SELECT count(*) AS leftovers FROM pg_index WHERE indexrelid::regclass::text LIKE '%\_cc%';
 SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL AS analyzed
   FROM pg_stat_user_tables WHERE relname = 'parts';
 
