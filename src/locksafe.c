@@ -236,7 +236,7 @@ char *
 locksafe_gave_up_hint(const char *blockers, int attempts, int timeout_ms, const char *advice)
 {
 	if (blockers)
-		return psprintf("Blocked by: %s. Then %s; migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries.",
+		return psprintf("Blocked by: %s. To go on, %s; migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries.",
 						blockers, advice, migrate_lock_retries, timeout_ms);
 	return psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms) on each of %d attempts (see pg_locks for who holds it); %s.",
 					timeout_ms, attempts, advice);
@@ -351,7 +351,7 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 		if (attempt >= migrate_lock_retries)
 		{
 			edata->hint = locksafe_gave_up_hint(blockers, attempt + 1, timeout_ms,
-												"cancel it with pg_cancel_backend(), or deploy again when it is done");
+												"cancel the blocker with pg_cancel_backend(), or deploy again when it is done");
 			ReThrowError(edata);
 		}
 

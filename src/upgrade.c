@@ -330,7 +330,7 @@ apply_rows(void *arg)
 	CallerWork *work = (CallerWork *) arg;
 
 	locksafe_run_whole(&work->current, "upgrade", run_rows_once, work,
-					   "cancel it with pg_cancel_backend(), or deploy again when it is done");
+					   "cancel the blocker with pg_cancel_backend(), or deploy again when it is done");
 	for (int i = 0; i < work->n; i++)
 		put_result(work->rsinfo, work->rows[i].version, work->rows[i].name, "applied");
 }
@@ -762,7 +762,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 
 		locksafe_forget_retries();
 		locksafe_run_whole(&work.current, "downgrade", run_rows_once, &work,
-						   "cancel it with pg_cancel_backend(), or downgrade again when it is done");
+						   "cancel the blocker with pg_cancel_backend(), or downgrade again when it is done");
 	}
 	for (int i = 0; i < handoff; i++)
 		put_result(rsinfo, rows[i].version, rows[i].name, "reverted");

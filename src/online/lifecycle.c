@@ -575,7 +575,7 @@ run_phase(OnlineMigration *m, const char *phase,
 	const char *version = m->version;
 
 	locksafe_run_whole(&version, phase, phase_call, &call,
-					   "cancel it with pg_cancel_backend(), or try again when it is done");
+					   "cancel the blocker with pg_cancel_backend(), or try again when it is done");
 }
 
 /*
