@@ -64,14 +64,17 @@ SHOW lock_timeout;
 SHOW statement_timeout;
 
 -- the same when the migration fails
-SELECT migrate_register('5', 'SET, then fail', $$SET lock_timeout = '3s'; SELECT 1/0$$);
+SELECT migrate_register('5', 'SET, then fail', $$SET lock_timeout = '3s'; SET statement_timeout = '2h'; SELECT 1/0$$);
 BEGIN;
 SET LOCAL lock_timeout = '7s';
+SET LOCAL statement_timeout = '1h';
 SAVEPOINT s;
 SELECT * FROM migrate_upgrade();
 ROLLBACK TO SAVEPOINT s;
 SHOW lock_timeout;
+SHOW statement_timeout;
 COMMIT;
 SHOW lock_timeout;
+SHOW statement_timeout;
 DROP TABLE seen;
 DROP EXTENSION migrate;
