@@ -1096,34 +1096,38 @@ batch_lock_timeout(void)
  */
 typedef void (*batch_fn) (void *arg);
 
+typedef struct OwnTransaction
+{
+	batch_fn	fn;
+	void	   *arg;
+	bool		commit;
+} OwnTransaction;
+
+static void
+own_transaction(void *arg)
+{
+	OwnTransaction *call = (OwnTransaction *) arg;
+
+	StartTransactionCommand();
+	SetCurrentStatementStartTimestamp();
+	batch_lock_timeout();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	call->fn(call->arg);
+	PopActiveSnapshot();
+	if (call->commit)
+		CommitTransactionCommand();
+	else
+		AbortCurrentTransaction();
+}
+
 static ErrorData *
 in_own_transaction(batch_fn fn, void *arg, bool commit, MemoryContext context)
 {
-	ErrorData  *volatile edata = NULL;
+	OwnTransaction call = {fn, arg, commit};
 
-	PG_TRY();
-	{
-		StartTransactionCommand();
-		SetCurrentStatementStartTimestamp();
-		batch_lock_timeout();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		fn(arg);
-		PopActiveSnapshot();
-		if (commit)
-			CommitTransactionCommand();
-		else
-			AbortCurrentTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-	}
-	PG_END_TRY();
+	/* the error, and the caller afterwards, in context */
 	MemoryContextSwitchTo(context);
-	return edata;
+	return xact_catch(own_transaction, &call);
 }
 
 /* The SQLSTATE of the batch's error, which a probe must reproduce. */

@@ -105,6 +105,7 @@ extern void locksafe_report_retry(int elevel, const char *version, const char *w
 
 /* subxact.c: work in a subtransaction, its error caught */
 extern ErrorData *subxact_run(void (*fn) (void *), void *arg);
+extern ErrorData *xact_catch(void (*fn) (void *), void *arg);
 
 /* catalog_query.c: migrate's own queries, as the catalog's owner */
 extern int	catalog_exec(const char *sql, int nargs, Oid *argtypes,

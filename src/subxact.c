@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * subxact.c
- *	  Work in a subtransaction of the current transaction, its error caught.
+ *	  Work in a subtransaction of the current transaction, or in
+ *	  transactions of its own, its error caught.
  *
  * A migration statement retried after a lock timeout, a phase of an online
  * migration retried as a whole, a migration whose failure must be recorded
@@ -46,5 +47,33 @@ subxact_run(void (*fn) (void *), void *arg)
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcontext);
 	CurrentResourceOwner = oldowner;
+	return edata;
+}
+
+/*
+ * Run fn(arg), which starts and ends transactions of its own (a worker at
+ * its top level: a batch, a top-level statement).  Returns NULL when it
+ * succeeded, else its error, copied into the caller's memory context,
+ * after whatever transaction it left open was aborted.
+ */
+ErrorData *
+xact_catch(void (*fn) (void *), void *arg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ErrorData  *volatile edata = NULL;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcontext);
 	return edata;
 }

@@ -328,6 +328,35 @@ is_concurrent(const char *sql)
 	return false;
 }
 
+typedef struct AttemptCall
+{
+	const char *sql;
+	const char *version;
+	const char *where;
+	int			timeout_ms;
+	void		(*after) (void *);
+	void	   *after_arg;
+} AttemptCall;
+
+/* One attempt at the statement, in a transaction of its own. */
+static void
+one_attempt(void *arg)
+{
+	AttemptCall *call = (AttemptCall *) arg;
+
+	SetConfigOption("lock_timeout", psprintf("%d", call->timeout_ms),
+					PGC_USERSET, PGC_S_SESSION);
+	StartTransactionCommand();
+	SetCurrentStatementStartTimestamp();
+	worker_report("migration %s, %s: %s", call->version, call->where, call->sql);
+	locksafe_watch_start(call->timeout_ms);
+	toplevel_execute(call->sql);
+	locksafe_watch_stop();
+	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+	call->after(call->after_arg);
+	CommitTransactionCommand();
+}
+
 /*
  * Run one statement of a non-transactional migration as a top-level command
  * in its own transaction.  Under migrate.lock_timeout: a lock timeout rolls
@@ -345,10 +374,11 @@ toplevel_execute_retrying(const char *sql, const char *version,
 {
 	MemoryContext context = CurrentMemoryContext;
 	int			timeout_ms = is_concurrent(sql) ? 0 : migrate_lock_timeout;
+	AttemptCall call = {sql, version, where, timeout_ms, after, after_arg};
 
 	for (int attempt = 0;; attempt++)
 	{
-		ErrorData  *volatile edata = NULL;
+		ErrorData  *edata;
 		int			delay;
 		char	   *blockers;
 
@@ -360,30 +390,9 @@ toplevel_execute_retrying(const char *sql, const char *version,
 			return;
 		}
 
-		PG_TRY();
-		{
-			SetConfigOption("lock_timeout", psprintf("%d", timeout_ms),
-							PGC_USERSET, PGC_S_SESSION);
-			StartTransactionCommand();
-			SetCurrentStatementStartTimestamp();
-			worker_report("migration %s, %s: %s", version, where, sql);
-			locksafe_watch_start(timeout_ms);
-			toplevel_execute(sql);
-			locksafe_watch_stop();
-			SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
-			after(after_arg);
-			CommitTransactionCommand();
-		}
-		PG_CATCH();
-		{
-			locksafe_watch_stop();
-			MemoryContextSwitchTo(context);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-			MemoryContextSwitchTo(context);
-		}
-		PG_END_TRY();
+		MemoryContextSwitchTo(context);
+		edata = xact_catch(one_attempt, &call);
+		locksafe_watch_stop();
 		SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 
 		if (edata == NULL)

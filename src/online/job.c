@@ -143,33 +143,39 @@ run_backfill(int64 job_id, int n, OnlineStep *step)
 	backfill_run_job(job_id, step->relation, args);
 }
 
+typedef struct StatementCall
+{
+	const char *sql;
+	const char *version;
+	const char *where;
+	bool		resuming;
+	StepDone   *done;
+} StatementCall;
+
+static void
+statement_call(void *arg)
+{
+	StatementCall *call = (StatementCall *) arg;
+
+	toplevel_execute_retrying(call->sql, call->version, call->where, call->resuming,
+							  record_step, call->done);
+}
+
 /* A statement step; a failed concurrent index build is dropped and redone. */
 static void
 run_statement(int64 job_id, const char *version, int n, OnlineStep *step,
 			  bool resuming)
 {
-	MemoryContext context = CurrentMemoryContext;
 	StepDone	done = {job_id, n + 1};
-	volatile int attempt;
+	StatementCall call = {step->sql, version, psprintf("online step %d", n + 1),
+	resuming, &done};
 
-	for (attempt = 1;; attempt++)
+	for (int attempt = 1;; attempt++)
 	{
-		ErrorData  *volatile edata = NULL;
+		ErrorData  *edata;
 
-		PG_TRY();
-		{
-			toplevel_execute_retrying(step->sql, version,
-									  psprintf("online step %d", n + 1),
-									  resuming || attempt > 1, record_step, &done);
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(context);
-			edata = CopyErrorData();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-		}
-		PG_END_TRY();
+		call.resuming = resuming || attempt > 1;
+		edata = xact_catch(statement_call, &call);
 		if (edata == NULL)
 			return;
 
