@@ -179,6 +179,17 @@ SELECT count(*) FILTER (WHERE b = a) AS right, (args->>'batches')::int > 3 AS se
        (args->>'rows_per_batch')::int < 50 AS batches_shrank
   FROM bf_slowrows, migrate.job WHERE relation = 'bf_slowrows'::regclass GROUP BY args;
 
+-- how far: measured against the estimate; once past it (rows inserted
+-- since the job was queued) percent and time to go are unknown, not 110%
+BEGIN;
+SELECT migrate_backfill('bf_serial', 'b = a * 2') > 0 AS queued;
+UPDATE migrate.job SET rows_total = 1000, rows_done = 500, state = 'running',
+       started_at = now() - interval '10 s', updated_at = now() WHERE state = 'queued';
+SELECT rows_done, rows_total, percent, rows_per_sec, eta FROM migrate.progress;
+UPDATE migrate.job SET rows_done = 1100 WHERE state = 'running';
+SELECT rows_done, rows_total, percent, rows_per_sec, eta FROM migrate.progress;
+ROLLBACK;
+
 DROP TABLE bf_serial, bf_text, bf_composite, bf_nokey, bf_empty, bf_twice, bf_slow, bf_parted,
            bf_dates, bf_unique, bf_slowrows CASCADE;
 DROP SCHEMA bf_tools CASCADE;

@@ -135,7 +135,10 @@ SELECT j.id,
        j.current_version,
        j.rows_done,
        j.rows_total,
-       round(100.0 * j.rows_done / nullif(j.rows_total, 0), 1) AS percent,
+       -- past the estimate (rows inserted since), how far is unknown
+       CASE WHEN j.rows_done <= j.rows_total
+            THEN round(100.0 * j.rows_done / nullif(j.rows_total, 0), 1)
+       END AS percent,
        round(j.rows_done / nullif(extract(epoch FROM j.updated_at - j.started_at), 0)) AS rows_per_sec,
        CASE WHEN j.rows_done > 0 AND j.rows_total > j.rows_done
             THEN (j.updated_at - j.started_at) * ((j.rows_total - j.rows_done)::float8 / j.rows_done)

@@ -887,7 +887,8 @@ migrate_backfill(PG_FUNCTION_ARGS)
 					 errmsg("batch_size must be at least 1")));
 	}
 
-	args = backfill_job_args(relid, set_clause, where_clause, batch_size, &rows_total);
+	args = backfill_job_args(relid, set_clause, where_clause, false, batch_size,
+							 &rows_total);
 	SPI_connect();
 	job_id = job_queue("backfill", NULL, NULL, relid, rows_total, args);
 	backfill_warnings(relid);
@@ -902,7 +903,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
  * migrate.progress measures rows_done against.
  */
 static int64
-estimate_rows(BackfillStatement *bs)
+estimate_rows(BackfillStatement *bs, bool every_row)
 {
 	SelectStmt *select = makeNode(SelectStmt);
 	RawStmt    *rs = makeNode(RawStmt);
@@ -910,7 +911,7 @@ estimate_rows(BackfillStatement *bs)
 	PlannedStmt *plan;
 
 	select->fromClause = list_make1(copyObject(bs->stmt->relation));
-	select->whereClause = copyObject(bs->stmt->whereClause);
+	select->whereClause = every_row ? NULL : copyObject(bs->stmt->whereClause);
 	rs->stmt = (Node *) select;
 #if PG_VERSION_NUM >= 150000
 	queries = pg_analyze_and_rewrite_fixedparams(rs, bs->source, NULL, 0, NULL);
@@ -924,11 +925,13 @@ estimate_rows(BackfillStatement *bs)
 /*
  * Check a backfill (as the caller: it is parsed, planned and started
  * explain-only) and return the args of its job; *rows_total gets the
- * table's estimated row count.
+ * estimated count of the rows it will update.  every_row says the where
+ * clause matches every row for now (an online migration's marker column,
+ * just added: the planner would guess half of them).
  */
 char *
 backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
-				  int batch_size, int64 *rows_total)
+				  bool every_row, int batch_size, int64 *rows_total)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	Relation	rel;
@@ -1067,7 +1070,7 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 		appendStringInfo(&args, ", \"pages_total\": %u, \"next_page\": 0,"
 						 " \"pages_per_batch\": 0}", nblocks);
 
-	*rows_total = estimate_rows(backfill_parse(relid, set_clause, where_clause));
+	*rows_total = estimate_rows(backfill_parse(relid, set_clause, where_clause), every_row);
 	result = MemoryContextStrdup(caller, args.data);
 	SPI_finish();
 	return result;

@@ -211,8 +211,8 @@ extern void toplevel_execute_retrying(const char *sql, const char *version,
 /* backfill.c: batched backfills */
 extern void backfill_run_job(int64 job_id, Oid relid, const char *args_json);
 extern char *backfill_job_args(Oid relid, const char *set_clause,
-							   const char *where_clause, int batch_size,
-							   int64 *rows_total);
+							   const char *where_clause, bool every_row,
+							   int batch_size, int64 *rows_total);
 
 /* online/job.c: the background job of an online migration */
 extern void online_run_job(int64 job_id, const char *version, int current_step,

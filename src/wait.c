@@ -169,9 +169,13 @@ job_state_now(int64 job_id)
 static char *
 job_how_far(int64 job_id)
 {
+	/* an estimate rows_done has passed (rows inserted since) is no total */
 	return job_query_text(job_id,
 						  "SELECT pg_catalog.format('%s of %s %s done%s%s%s.', rows_done,"
-						  "         coalesce('about ' OPERATOR(pg_catalog.||) rows_total, 'an unknown number of'),"
+						  "         CASE WHEN rows_total IS NULL THEN 'an unknown number of'"
+						  "              WHEN rows_done > rows_total"
+						  "              THEN 'more than the estimated ' OPERATOR(pg_catalog.||) rows_total"
+						  "              ELSE 'about ' OPERATOR(pg_catalog.||) rows_total END,"
 						  "         CASE kind WHEN 'backfill' THEN 'rows' WHEN 'online' THEN 'rows and steps'"
 						  "                   ELSE 'migrations' END,"
 						  "         ' (' OPERATOR(pg_catalog.||) percent OPERATOR(pg_catalog.||) '%)',"

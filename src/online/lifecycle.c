@@ -697,7 +697,7 @@ expand(OnlineMigration *m, void *arg)
 			int64		rows;
 			char	   *args = backfill_job_args(t->relid,
 												 psprintf("%s = false", quote_identifier(ONLINE_MARKER)),
-												 quote_identifier(ONLINE_MARKER),
+												 quote_identifier(ONLINE_MARKER), true,
 												 migrate_batch_size, &rows);
 
 			x->rows_total += rows;

@@ -116,7 +116,12 @@ foreach my $table ('acc_key', 'acc_nokey')
 	# killed in the middle of a batch: the batch waits for a row another
 	# session holds, with the rows before it updated; the kill rolls all of
 	# them back, with the batch's position, and resume does them once
+	# (repacked, so that a single batch of 20000 rows covers the table in
+	# page mode too: the updates before left its rows spread over twice the
+	# pages)
 	$node->safe_psql('postgres', qq{UPDATE $table SET n = 0});
+	$node->safe_psql('postgres', qq{VACUUM FULL $table});
+	$node->safe_psql('postgres', qq{ANALYZE $table});
 	my ($hout, $herr) = ('', '');
 	my $holder = IPC::Run::start(
 		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
