@@ -88,8 +88,50 @@ SELECT migrate_current();
 SELECT * FROM migrate_validate();
 RESET search_path;
 
+-- a job is stopped or restarted only by its role (or a member of it); a
+-- migrate_cancel that meets another role's job fails before it signals any
+-- job, its own ones included
+CREATE ROLE regress_migrate_other LOGIN;
+GRANT EXECUTE ON FUNCTION migrate_backfill(regclass, text, text, integer),
+      migrate_cancel(text), migrate_resume(text), migrate_wait(text, interval)
+   TO regress_migrate_deployer, regress_migrate_other;
+CREATE TABLE deploy.slow (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO deploy.slow (id) SELECT generate_series(1, 3000);
+ALTER TABLE deploy.slow OWNER TO regress_migrate_deployer;
+CREATE TABLE other (id int PRIMARY KEY, n int);
+INSERT INTO other VALUES (1, 0);
+ALTER TABLE other OWNER TO regress_migrate_other;
+SET ROLE regress_migrate_deployer;
+SELECT migrate_backfill('deploy.slow', 'n = n + (pg_sleep(0.01) IS NULL)::int', batch_size => 5) > 0 AS queued;
+RESET ROLE;
+BEGIN;
+SET LOCAL ROLE regress_migrate_other;
+SELECT migrate_backfill('other', 'n = n + 1') > 0 AS queued_by_other;
+SET LOCAL ROLE regress_migrate_deployer;
+SELECT migrate_cancel();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SET ROLE regress_migrate_deployer;
+SELECT pg_sleep(0.5);
+SELECT state IN ('queued', 'running') AS not_signalled FROM migrate.job WHERE relation = 'deploy.slow'::regclass;
+SET client_min_messages = warning;
+SELECT migrate_cancel();
+RESET client_min_messages;
+SELECT migrate_wait();
+RESET ROLE;
+-- the other role's failed job: the deploy role cannot resume it
+SET ROLE regress_migrate_other;
+SELECT migrate_backfill('other', 'n = n / 0') > 0 AS queued_by_other;
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE regress_migrate_deployer;
+SELECT migrate_resume();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT relation::regclass, state, run_as FROM migrate.job ORDER BY id;
+
 DROP SCHEMA deploy CASCADE;
 DROP SCHEMA evil CASCADE;
-DROP TABLE owner_only;
+DROP TABLE owner_only, other;
 DROP EXTENSION migrate;
-DROP ROLE regress_migrate_deployer, regress_migrate_nobody;
+DROP ROLE regress_migrate_deployer, regress_migrate_nobody, regress_migrate_other;

@@ -445,6 +445,16 @@ migrate_cancel(PG_FUNCTION_ARGS)
 	int			signalled = 0;
 	int			dequeued = 0;
 
+	/* every job's role first: a signal, once sent, is not rolled back */
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		(void) job_role_checked(DatumGetInt64(SPI_getbinval(jobs->vals[i], jobs->tupdesc,
+															1, &isnull)),
+								SPI_getvalue(jobs->vals[i], jobs->tupdesc, 4), "Cancel");
+	}
+
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	tup = jobs->vals[i];
@@ -453,8 +463,6 @@ migrate_cancel(PG_FUNCTION_ARGS)
 		char	   *state = SPI_getvalue(tup, jobs->tupdesc, 2);
 		Datum		pid = SPI_getbinval(tup, jobs->tupdesc, 3, &isnull);
 		bool		live = job_is_live(id);
-
-		(void) job_role_checked(id, SPI_getvalue(tup, jobs->tupdesc, 4), "Cancel");
 
 		if (strcmp(state, "running") == 0 && live)
 		{
