@@ -53,6 +53,7 @@ static TimeoutId awaited_timeout_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t awaited_valid = false;
 static LOCKTAG awaited_tag;
 static LOCKMODE awaited_mode;
+static TimestampTz awaited_since;	/* when that wait began (0: unknown) */
 
 /*
  * Timer handler (signal context): copy the tag of the lock being waited on,
@@ -68,6 +69,11 @@ note_awaited_lock(void)
 	{
 		awaited_tag = lock->tag;
 		awaited_mode = MyProc->waitLockMode;
+#if PG_VERSION_NUM >= 140000
+		awaited_since = (TimestampTz) pg_atomic_read_u64(&MyProc->waitStart);
+#else
+		awaited_since = 0;
+#endif
 		awaited_valid = true;
 	}
 }
@@ -148,10 +154,46 @@ describe_locktag(const LOCKTAG *tag)
 	return buf.data;
 }
 
+/* " (app, state in a transaction open for N s, last query: ...)" of a process */
+static void
+describe_process(StringInfo buf, int pid)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(pid)};
+
+	/* as far as this role may see: this query runs as the caller */
+	SPI_execute_with_args("SELECT coalesce(nullif(application_name, ''), backend_type),"
+						  "       state, left(query, 80),"
+						  "       (extract(epoch FROM clock_timestamp() - xact_start))::int"
+						  "  FROM pg_catalog.pg_stat_activity WHERE pid = $1",
+						  1, argtypes, values, NULL, true, 1);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *app = SPI_getvalue(tup, desc, 1);
+		char	   *state = SPI_getvalue(tup, desc, 2);
+		char	   *query = SPI_getvalue(tup, desc, 3);
+		char	   *age = SPI_getvalue(tup, desc, 4);
+
+		appendStringInfo(buf, " (%s", app ? app : "unknown");
+		if (state)
+			appendStringInfo(buf, ", %s", state);
+		if (age)
+			appendStringInfo(buf, " in a transaction open for %s s", age);
+		if (query)
+			appendStringInfo(buf, ", last query: %s", query);
+		appendStringInfoChar(buf, ')');
+	}
+}
+
 /*
- * Describe who holds the lock noted by the timer in a mode that conflicts
- * with the one this backend wanted, or return NULL when unknown.  The caller
- * is connected to SPI and outside any failed subtransaction.
+ * Describe who kept this backend from the lock noted by the timer, or
+ * return NULL when unknown: the processes that hold it in a conflicting
+ * mode, then those that waited for a conflicting mode since before this
+ * backend did (queued ahead of it, they go first: a waiting ALTER TABLE
+ * blocks even a request that its holder would not).  The caller is
+ * connected to SPI and outside any failed subtransaction.
  */
 char *
 locksafe_blockers(void)
@@ -161,69 +203,53 @@ locksafe_blockers(void)
 	StringInfoData buf;
 	LOCKTAG		tag;
 	LOCKMODE	mode;
+	TimestampTz since;
 	int			found = 0;
 
 	if (!awaited_valid)
 		return NULL;
 	tag = awaited_tag;
 	mode = awaited_mode;
+	since = awaited_since;
 	method = GetLockTagsMethodTable(&tag);
 
 	initStringInfo(&buf);
 	data = GetLockStatusData();
-	for (int i = 0; i < data->nelements; i++)
+	for (int ahead = 0; ahead <= 1; ahead++)
 	{
-		LockInstanceData *inst = &data->locks[i];
-		LOCKMASK	conflicting;
-
-		if (memcmp(&inst->locktag, &tag, sizeof(LOCKTAG)) != 0 ||
-			inst->pid == MyProcPid || inst->pid == 0)
-			continue;
-		conflicting = inst->holdMask & method->conflictTab[mode];
-		if (conflicting == 0)
-			continue;
-
-		for (LOCKMODE m = 1; m <= method->numLockModes; m++)
+		for (int i = 0; i < data->nelements; i++)
 		{
-			Oid			argtypes[1] = {INT4OID};
-			Datum		values[1] = {Int32GetDatum(inst->pid)};
+			LockInstanceData *inst = &data->locks[i];
+			LOCKMODE	shown = NoLock;
 
-			if ((conflicting & LOCKBIT_ON(m)) == 0)
+			if (memcmp(&inst->locktag, &tag, sizeof(LOCKTAG)) != 0 ||
+				inst->pid == MyProcPid || inst->pid == 0)
 				continue;
+			if (!ahead)
+			{
+				LOCKMASK	conflicting = inst->holdMask & method->conflictTab[mode];
+
+				/* the first conflicting mode held: one line per process */
+				for (LOCKMODE m = 1; m <= method->numLockModes && shown == NoLock; m++)
+					if (conflicting & LOCKBIT_ON(m))
+						shown = m;
+			}
+#if PG_VERSION_NUM >= 140000
+			else if (inst->waitLockMode != NoLock &&
+					 (method->conflictTab[mode] & LOCKBIT_ON(inst->waitLockMode)) &&
+					 inst->waitStart != 0 && since != 0 && inst->waitStart <= since)
+				shown = inst->waitLockMode;
+#endif
+			if (shown == NoLock)
+				continue;
+
 			if (found++ > 0)
 				appendStringInfoString(&buf, "; ");
-			appendStringInfo(&buf, "process %d holds %s on %s",
-							 inst->pid, GetLockmodeName(tag.locktag_lockmethodid, m),
+			appendStringInfo(&buf, "process %d %s %s on %s",
+							 inst->pid, ahead ? "waits, ahead in the queue, for" : "holds",
+							 GetLockmodeName(tag.locktag_lockmethodid, shown),
 							 describe_locktag(&tag));
-
-			/*
-			 * What that process is doing, as far as this role may see: this
-			 * query runs as the caller, not through catalog_exec.
-			 */
-			SPI_execute_with_args("SELECT coalesce(nullif(application_name, ''), backend_type),"
-								  "       state, left(query, 80),"
-								  "       (extract(epoch FROM clock_timestamp() - xact_start))::int"
-								  "  FROM pg_catalog.pg_stat_activity WHERE pid = $1",
-								  1, argtypes, values, NULL, true, 1);
-			if (SPI_processed > 0)
-			{
-				HeapTuple	tup = SPI_tuptable->vals[0];
-				TupleDesc	desc = SPI_tuptable->tupdesc;
-				char	   *app = SPI_getvalue(tup, desc, 1);
-				char	   *state = SPI_getvalue(tup, desc, 2);
-				char	   *query = SPI_getvalue(tup, desc, 3);
-				char	   *age = SPI_getvalue(tup, desc, 4);
-
-				appendStringInfo(&buf, " (%s", app ? app : "unknown");
-				if (state)
-					appendStringInfo(&buf, ", %s", state);
-				if (age)
-					appendStringInfo(&buf, " in a transaction open for %s s", age);
-				if (query)
-					appendStringInfo(&buf, ", last query: %s", query);
-				appendStringInfoChar(&buf, ')');
-			}
-			break;				/* one line per process */
+			describe_process(&buf, inst->pid);
 		}
 	}
 	if (found == 0)
