@@ -43,6 +43,7 @@ SELECT migrate_register('2', 'sku index, changed', 'SELECT 1', NULL, transaction
 SELECT migrate_baseline('3');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO gate VALUES (true);
+CALL settle();
 SELECT migrate_wait();
 SELECT version, state, job FROM migrate.status;
 SELECT id, state, rows_done, rows_total, current_version FROM migrate.job;
@@ -54,10 +55,12 @@ SELECT migrate_wait('2');
 
 -- downgrading a non-transactional migration is left to a worker too
 SELECT * FROM migrate_downgrade('1');
+CALL settle();
 SELECT migrate_wait();
 SELECT version, state FROM migrate.status;
 SELECT indexrelid::regclass::text AS index FROM pg_index WHERE indrelid = 'parts'::regclass ORDER BY 1;
 SELECT count(*) FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 
 -- a failing statement fails the job: migrate_wait raises its error, with its
@@ -75,6 +78,7 @@ SELECT version, action, sqlstate FROM migrate.event WHERE action = 'fail';
 SELECT migrate_register('4', 'bad index', 'CREATE INDEX CONCURRENTLY parts_bad ON parts (sku, id)',
                         NULL, transactional => false);
 SELECT migrate_resume();
+CALL settle();
 SELECT migrate_wait('4');
 SELECT version, state, job FROM migrate.status WHERE version = '4';
 
@@ -141,6 +145,7 @@ SELECT migrate_register('8', 'vacuum', 'VACUUM (ANALYZE) parts', NULL, transacti
 CREATE TYPE part_kind AS ENUM ('bolt');
 SELECT migrate_register('9', 'enum value', $$ALTER TYPE part_kind ADD VALUE 'nut'$$, NULL, transactional => false);
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT version, state FROM migrate.status WHERE version::numeric >= 6;
 SELECT enum_range(NULL::part_kind);

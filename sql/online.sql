@@ -194,6 +194,7 @@ SELECT migrate_register_online('4', 'users.email goes', $$[
 ]$$);
 SELECT take_snapshot();
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT * FROM leftovers;
 SELECT indexrelid::regclass AS index, indisvalid, indisunique, pg_get_expr(indpred, indrelid) AS predicate
@@ -216,6 +217,7 @@ SELECT * FROM changed_since_snapshot();
 SELECT * FROM leftovers;
 
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT migrate_complete();
 SELECT * FROM leftovers;
@@ -263,6 +265,7 @@ SELECT * FROM leftovers;
 SELECT to_regclass('orders') AS orders;
 
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT migrate_complete();
 SELECT * FROM leftovers;

@@ -91,6 +91,7 @@ SELECT migrate_register_online('2', 'players: code bigint, nick not null', $$[
 ]$$);
 SELECT take_snapshot();
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT * FROM leftovers;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
@@ -122,6 +123,7 @@ SELECT * FROM leftovers;
 SELECT * FROM players_catalog;
 
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT migrate_complete();
 SELECT * FROM leftovers;
@@ -180,6 +182,7 @@ SELECT code, badge, _migrate_new_badge, handle, _migrate_new_handle, nick, _migr
   FROM players WHERE code = 12;
 SELECT migrate_complete();
 SELECT migrate_resume();
+CALL settle();
 SELECT migrate_wait();
 SELECT regexp_replace(conname, '\d+', 'N') AS conname, convalidated FROM pg_constraint
  WHERE conrelid = 'players'::regclass AND conname ~ 'badge|handle' ORDER BY 1;
@@ -188,6 +191,7 @@ SELECT * FROM changed_since_snapshot();
 SELECT * FROM leftovers;
 
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT migrate_complete();
 SELECT * FROM leftovers;

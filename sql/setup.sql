@@ -1,5 +1,19 @@
 -- The extension installs its catalog in schema migrate and its functions in
 -- the extension's schema, without shared_preload_libraries.
+
+-- For the later files: waits (bounded) for the background jobs with a commit
+-- between looks.  Called before a migrate_wait() that follows a concurrent
+-- index build, it keeps the build's last wait for older snapshots from
+-- finding this session: a migrate_wait() starting at that very instant
+-- could be waited for, and stops with 40P01 (see README, migrate_wait).
+CREATE PROCEDURE settle() LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..3000 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM migrate.job WHERE state IN ('queued', 'running'));
+        COMMIT;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
 CREATE EXTENSION migrate;
 
 SELECT extname, extrelocatable, extversion, extnamespace::regnamespace AS schema

@@ -89,6 +89,7 @@ SELECT migrate_register('8', 'concurrent index',
     'CREATE INDEX CONCURRENTLY accounts_email_lower ON accounts (lower(email))',
     'DROP INDEX CONCURRENTLY accounts_email_lower', transactional => false);
 SELECT * FROM migrate_upgrade();
+CALL settle();
 SELECT migrate_wait();
 SELECT migrate_current();
 

@@ -14,8 +14,10 @@ $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'migrate'\nmax_worker_processes = 16\nrestart_after_crash = on");
 $node->start;
 
-is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'migrate launcher'}),
-	'1', 'the launcher runs');
+# (the postmaster starts it just after it accepts connections)
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'migrate launcher'}),
+	'the launcher runs');
 
 # A non-transactional migration whose second statement waits for a gate: it
 # can be interrupted there, after its first statement is done.
