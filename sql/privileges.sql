@@ -104,6 +104,12 @@ ALTER TABLE other OWNER TO regress_migrate_other;
 SET ROLE regress_migrate_deployer;
 SELECT migrate_backfill('deploy.slow', 'n = n + (pg_sleep(0.01) IS NULL)::int', batch_size => 5) > 0 AS queued;
 RESET ROLE;
+DO $$ BEGIN   -- until the worker has done some rows (bounded)
+    FOR i IN 1..3000 LOOP
+        EXIT WHEN EXISTS (SELECT FROM migrate.progress WHERE state = 'running' AND rows_done > 0);
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
 BEGIN;
 SET LOCAL ROLE regress_migrate_other;
 SELECT migrate_backfill('other', 'n = n + 1') > 0 AS queued_by_other;
@@ -113,12 +119,33 @@ SELECT migrate_cancel();
 ROLLBACK;
 SET ROLE regress_migrate_deployer;
 SELECT pg_sleep(0.5);
-SELECT state IN ('queued', 'running') AS not_signalled FROM migrate.job WHERE relation = 'deploy.slow'::regclass;
+SELECT state = 'running' AS not_signalled FROM migrate.job WHERE relation = 'deploy.slow'::regclass;
 SET client_min_messages = warning;
 SELECT migrate_cancel();
 RESET client_min_messages;
 SELECT migrate_wait();
 RESET ROLE;
+-- a member of a superuser role may not cancel that role's running job
+-- (pg_cancel_backend would refuse, after earlier jobs were signalled)
+CREATE ROLE regress_migrate_super SUPERUSER LOGIN;
+GRANT regress_migrate_super TO regress_migrate_deployer;
+SET ROLE regress_migrate_super;
+SELECT migrate_backfill('deploy.slow', 'n = n + (pg_sleep(0.01) IS NULL)::int', batch_size => 5) > 0 AS queued;
+RESET ROLE;
+DO $$ BEGIN   -- until the worker has done some rows (bounded)
+    FOR i IN 1..3000 LOOP
+        EXIT WHEN EXISTS (SELECT FROM migrate.progress WHERE state = 'running' AND rows_done > 0);
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
+SET ROLE regress_migrate_deployer;
+SELECT migrate_cancel();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET client_min_messages = warning;
+SELECT migrate_cancel();
+RESET client_min_messages;
+SELECT migrate_wait();
 -- the other role's failed job: the deploy role cannot resume it
 SET ROLE regress_migrate_other;
 SELECT migrate_backfill('other', 'n = n / 0') > 0 AS queued_by_other;
@@ -134,4 +161,4 @@ DROP SCHEMA deploy CASCADE;
 DROP SCHEMA evil CASCADE;
 DROP TABLE owner_only, other;
 DROP EXTENSION migrate;
-DROP ROLE regress_migrate_deployer, regress_migrate_nobody, regress_migrate_other;
+DROP ROLE regress_migrate_deployer, regress_migrate_nobody, regress_migrate_other, regress_migrate_super;

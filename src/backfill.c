@@ -898,8 +898,9 @@ migrate_backfill(PG_FUNCTION_ARGS)
 
 /*
  * How many rows the backfill will update, as the planner estimates them:
- * the rows of the table that match the where clause (a table never
- * analyzed is estimated from its size, as the planner does).  This is what
+ * the rows of the table that match the where clause, or all of them when
+ * every_row (a table never analyzed is estimated from its size, as the
+ * planner does).  This is what
  * migrate.progress measures rows_done against.
  */
 static int64

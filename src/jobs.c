@@ -444,15 +444,28 @@ migrate_cancel(PG_FUNCTION_ARGS)
 	SPITupleTable *jobs = jobs_of_argument(fcinfo, "'queued', 'running'", &version, &n);
 	int			signalled = 0;
 	int			dequeued = 0;
+	Datum	   *pids = palloc0(sizeof(Datum) * Max(n, 1));
+	int			npids = 0;
 
-	/* every job's role first: a signal, once sent, is not rolled back */
+	/*
+	 * Everything that can fail comes before the first signal, which is not
+	 * rolled back: every job's role (and, for a running job, what
+	 * pg_cancel_backend would refuse), then the catalog writes.
+	 */
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(jobs->vals[i], jobs->tupdesc, 1, &isnull));
+		Oid			roleid = job_role_checked(id, SPI_getvalue(jobs->vals[i], jobs->tupdesc, 4),
+											  "Cancel");
 
-		(void) job_role_checked(DatumGetInt64(SPI_getbinval(jobs->vals[i], jobs->tupdesc,
-															1, &isnull)),
-								SPI_getvalue(jobs->vals[i], jobs->tupdesc, 4), "Cancel");
+		if (strcmp(SPI_getvalue(jobs->vals[i], jobs->tupdesc, 2), "running") == 0 &&
+			superuser_arg(roleid) && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("job " INT64_FORMAT " runs as superuser \"%s\"", id,
+							SPI_getvalue(jobs->vals[i], jobs->tupdesc, 4)),
+					 errhint("Only a superuser may cancel the worker of a superuser's job.")));
 	}
 
 	for (uint64 i = 0; i < n; i++)
@@ -462,17 +475,13 @@ migrate_cancel(PG_FUNCTION_ARGS)
 		int64		id = DatumGetInt64(SPI_getbinval(tup, jobs->tupdesc, 1, &isnull));
 		char	   *state = SPI_getvalue(tup, jobs->tupdesc, 2);
 		Datum		pid = SPI_getbinval(tup, jobs->tupdesc, 3, &isnull);
-		bool		live = job_is_live(id);
+		bool		signal = strcmp(state, "running") == 0 && job_is_live(id);
 
-		if (strcmp(state, "running") == 0 && live)
+		/* the worker marks its job cancelled once its statement stopped */
+		if (signal)
 		{
-			/*
-			 * The worker marks the job cancelled once its statement stopped.
-			 * pg_cancel_backend checks that we may signal it; it returns
-			 * false when the worker has just exited.
-			 */
-			if (DatumGetBool(DirectFunctionCall1(pg_cancel_backend, pid)))
-				signalled++;
+			if (!isnull)
+				pids[npids++] = pid;
 		}
 		else
 		{
@@ -480,10 +489,14 @@ migrate_cancel(PG_FUNCTION_ARGS)
 			dequeued++;
 		}
 		event_log(version, "cancel", 0,
-				  psprintf("job " INT64_FORMAT " %s", id,
-						   strcmp(state, "running") == 0 && live ? "signalled" : "cancelled"),
+				  psprintf("job " INT64_FORMAT " %s", id, signal ? "signalled" : "cancelled"),
 				  NULL);
 	}
+
+	/* false when the worker has just exited */
+	for (int i = 0; i < npids; i++)
+		if (DatumGetBool(DirectFunctionCall1(pg_cancel_backend, pids[i])))
+			signalled++;
 	SPI_finish();
 
 	ereport(NOTICE,

@@ -11,7 +11,7 @@
  * statement is retried after an exponential backoff with jitter, up to
  * migrate.lock_retries times.  Each retry is a NOTICE and a 'lock_retry'
  * event; when retries run out the error is 55P03 with a HINT naming the
- * process that held the lock.
+ * processes that held the lock, and those that waited for it before.
  *
  * Which lock the statement was waiting for is gone by the time the timeout
  * error is raised (the wait queue entry is cleaned up first), so a timer
@@ -69,7 +69,9 @@ note_awaited_lock(void)
 	{
 		awaited_tag = lock->tag;
 		awaited_mode = MyProc->waitLockMode;
-#if PG_VERSION_NUM >= 140000
+#if PG_VERSION_NUM >= 140000 && defined(PG_HAVE_8BYTE_SINGLE_COPY_ATOMICITY) && \
+	!defined(PG_HAVE_ATOMIC_U64_SIMULATION)
+		/* a plain load here; simulated atomics would take a spinlock */
 		awaited_since = (TimestampTz) pg_atomic_read_u64(&MyProc->waitStart);
 #else
 		awaited_since = 0;
@@ -190,10 +192,12 @@ describe_process(StringInfo buf, int pid)
 /*
  * Describe who kept this backend from the lock noted by the timer, or
  * return NULL when unknown: the processes that hold it in a conflicting
- * mode, then those that waited for a conflicting mode since before this
- * backend did (queued ahead of it, they go first: a waiting ALTER TABLE
- * blocks even a request that its holder would not).  The caller is
- * connected to SPI and outside any failed subtransaction.
+ * mode, then those that wait for a conflicting mode since before this
+ * backend began to wait (most likely queued ahead of it, and those go
+ * first: a waiting ALTER TABLE blocks even a request that its holder would
+ * not).  Wait start times only approximate the queue's order, which the
+ * deadlock check may also rearrange.  The caller is connected to SPI and
+ * outside any failed subtransaction.
  */
 char *
 locksafe_blockers(void)
@@ -235,7 +239,9 @@ locksafe_blockers(void)
 						shown = m;
 			}
 #if PG_VERSION_NUM >= 140000
-			else if (inst->waitLockMode != NoLock &&
+			/* a holder named already is not named again */
+			else if ((inst->holdMask & method->conflictTab[mode]) == 0 &&
+					 inst->waitLockMode != NoLock &&
 					 (method->conflictTab[mode] & LOCKBIT_ON(inst->waitLockMode)) &&
 					 inst->waitStart != 0 && since != 0 && inst->waitStart <= since)
 				shown = inst->waitLockMode;
@@ -246,7 +252,7 @@ locksafe_blockers(void)
 			if (found++ > 0)
 				appendStringInfoString(&buf, "; ");
 			appendStringInfo(&buf, "process %d %s %s on %s",
-							 inst->pid, ahead ? "waits, ahead in the queue, for" : "holds",
+							 inst->pid, ahead ? "waits (queued earlier) for" : "holds",
 							 GetLockmodeName(tag.locktag_lockmethodid, shown),
 							 describe_locktag(&tag));
 			describe_process(&buf, inst->pid);

@@ -169,16 +169,18 @@ job_state_now(int64 job_id)
 static char *
 job_how_far(int64 job_id)
 {
-	/* an estimate rows_done has passed (rows inserted since) is no total */
+	/* an estimate rows_done has passed (off, or rows inserted since) is no total */
 	return job_query_text(job_id,
-						  "SELECT pg_catalog.format('%s of %s %s done%s%s%s.', rows_done,"
-						  "         CASE WHEN rows_total IS NULL THEN 'an unknown number of'"
-						  "              WHEN rows_done > rows_total"
-						  "              THEN 'more than the estimated ' OPERATOR(pg_catalog.||) rows_total"
-						  "              ELSE 'about ' OPERATOR(pg_catalog.||) rows_total END,"
+						  "SELECT pg_catalog.format('%s%s %s done%s%s%s%s.', rows_done,"
+						  "         CASE WHEN rows_total IS NULL THEN ' of an unknown number of'"
+						  "              WHEN rows_done <= rows_total"
+						  "              THEN ' of about ' OPERATOR(pg_catalog.||) rows_total END,"
 						  "         CASE kind WHEN 'backfill' THEN 'rows' WHEN 'online' THEN 'rows and steps'"
 						  "                   ELSE 'migrations' END,"
 						  "         ' (' OPERATOR(pg_catalog.||) percent OPERATOR(pg_catalog.||) '%)',"
+						  "         CASE WHEN rows_done > rows_total"
+						  "              THEN ' (more than the estimated ' OPERATOR(pg_catalog.||) rows_total"
+						  "                   OPERATOR(pg_catalog.||) ')' END,"
 						  "         ', ' OPERATOR(pg_catalog.||) rows_per_sec OPERATOR(pg_catalog.||) ' per second',"
 						  "         ', about ' OPERATOR(pg_catalog.||) pg_catalog.date_trunc('second', eta) OPERATOR(pg_catalog.||) ' to go')"
 						  "  FROM migrate.progress WHERE id = $1");

@@ -43,6 +43,8 @@ sub release
 {
 	my ($h, $pid) = @_;
 	$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+	$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid")
+	  or die "process $pid never went";
 	$h->kill_kill;
 }
 
@@ -87,7 +89,7 @@ my $qpid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE
 	SELECT * FROM migrate_upgrade();
 });
 like($stderr,
-	qr/HINT:  Blocked by: process $pid holds AccessShareLock on relation public\.t \(holder, [^\n]*\); process $qpid waits, ahead in the queue, for AccessExclusiveLock on relation public\.t \(queued, active in a transaction open for \d+ s, last query: BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep\(300\);\)\. /,
+	qr/HINT:  Blocked by: process $pid holds AccessShareLock on relation public\.t \(holder, [^\n]*\); process $qpid waits \(queued earlier\) for AccessExclusiveLock on relation public\.t \(queued, active in a transaction open for \d+ s, last query: BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep\(300\);\)\. /,
 	'the holder, then the session queued ahead');
 $node->safe_psql('postgres', q{
 	SELECT migrate_register('0.5', 't.i', 'CREATE INDEX t_id ON t (id)', 'DROP INDEX t_id');
@@ -98,7 +100,7 @@ $node->safe_psql('postgres', q{
 	SELECT * FROM migrate_upgrade('0.5');
 });
 like($stderr,
-	qr/HINT:  Blocked by: process $qpid waits, ahead in the queue, for AccessExclusiveLock on relation public\.t \(queued, [^\n]*\)\. The upgrade was tried 1 time/,
+	qr/HINT:  Blocked by: process $qpid waits \(queued earlier\) for AccessExclusiveLock on relation public\.t \(queued, [^\n]*\)\. The upgrade was tried 1 time/,
 	'a request the holder does not block: only the session queued ahead is named');
 release($queued, $qpid);
 
