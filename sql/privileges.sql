@@ -92,6 +92,13 @@ RESET search_path;
 -- migrate_cancel that meets another role's job fails before it signals any
 -- job, its own ones included
 CREATE ROLE regress_migrate_other LOGIN;
+CREATE PROCEDURE until_some_rows_done() LANGUAGE plpgsql AS $$
+BEGIN   -- until a worker has done some rows (bounded)
+    FOR i IN 1..3000 LOOP
+        EXIT WHEN EXISTS (SELECT FROM migrate.progress WHERE state = 'running' AND rows_done > 0);
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
 GRANT EXECUTE ON FUNCTION migrate_backfill(regclass, text, text, integer),
       migrate_cancel(text), migrate_resume(text), migrate_wait(text, interval)
    TO regress_migrate_deployer, regress_migrate_other;
@@ -104,12 +111,7 @@ ALTER TABLE other OWNER TO regress_migrate_other;
 SET ROLE regress_migrate_deployer;
 SELECT migrate_backfill('deploy.slow', 'n = n + (pg_sleep(0.01) IS NULL)::int', batch_size => 5) > 0 AS queued;
 RESET ROLE;
-DO $$ BEGIN   -- until the worker has done some rows (bounded)
-    FOR i IN 1..3000 LOOP
-        EXIT WHEN EXISTS (SELECT FROM migrate.progress WHERE state = 'running' AND rows_done > 0);
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-END $$;
+CALL until_some_rows_done();
 BEGIN;
 SET LOCAL ROLE regress_migrate_other;
 SELECT migrate_backfill('other', 'n = n + 1') > 0 AS queued_by_other;
@@ -132,12 +134,7 @@ GRANT regress_migrate_super TO regress_migrate_deployer;
 SET ROLE regress_migrate_super;
 SELECT migrate_backfill('deploy.slow', 'n = n + (pg_sleep(0.01) IS NULL)::int', batch_size => 5) > 0 AS queued;
 RESET ROLE;
-DO $$ BEGIN   -- until the worker has done some rows (bounded)
-    FOR i IN 1..3000 LOOP
-        EXIT WHEN EXISTS (SELECT FROM migrate.progress WHERE state = 'running' AND rows_done > 0);
-        PERFORM pg_sleep(0.01);
-    END LOOP;
-END $$;
+CALL until_some_rows_done();
 SET ROLE regress_migrate_deployer;
 SELECT migrate_cancel();
 \echo :LAST_ERROR_SQLSTATE
@@ -160,5 +157,6 @@ SELECT relation::regclass, state, run_as FROM migrate.job ORDER BY id;
 DROP SCHEMA deploy CASCADE;
 DROP SCHEMA evil CASCADE;
 DROP TABLE owner_only, other;
+DROP PROCEDURE until_some_rows_done();
 DROP EXTENSION migrate;
 DROP ROLE regress_migrate_deployer, regress_migrate_nobody, regress_migrate_other, regress_migrate_super;

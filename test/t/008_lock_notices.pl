@@ -20,22 +20,31 @@ $node->safe_psql('postgres', q{
 	SELECT migrate_register('1', 't.x', 'ALTER TABLE t ADD COLUMN x int', 'ALTER TABLE t DROP COLUMN x');
 });
 
-# A session that reads t in an open transaction until it is killed.
-sub hold_t
+# A session of its own (application_name $name) that runs $sql and then
+# sleeps in its transaction until it is killed; returns once it has reached
+# $state (a pg_stat_activity condition).
+sub session_in
 {
-	my ($name) = @_;
+	my ($name, $sql, $state) = @_;
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(
 		[ 'psql', '-X', '-d', $node->connstr('postgres'),
 		  '-c', "SET application_name = '$name'",
-		  '-c', 'BEGIN; SELECT count(*) FROM t; SELECT pg_sleep(300);' ],
+		  '-c', "BEGIN; $sql; SELECT pg_sleep(300);" ],
 		'>', \$out, '2>', \$err);
 	$node->poll_query_until('postgres',
-		qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$name' AND wait_event = 'PgSleep'})
+		qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$name' AND $state})
 	  or die "$name never got going";
 	my $pid = $node->safe_psql('postgres',
 		qq{SELECT pid FROM pg_stat_activity WHERE application_name = '$name'});
 	return ($h, $pid);
+}
+
+# A session that reads t in an open transaction until it is killed.
+sub hold_t
+{
+	my ($name) = @_;
+	return session_in($name, 'SELECT count(*) FROM t', q{wait_event = 'PgSleep'});
 }
 
 # The holder's backend, in pg_sleep, does not notice its client go: end both.
@@ -73,16 +82,8 @@ is($node->safe_psql('postgres', q{SELECT state FROM migrate.migration WHERE vers
 # too, and is named after the holder; the holder's lock alone would not
 # block a weaker request, so a migration that takes SHARE (CREATE INDEX)
 # is kept waiting by the queued session only
-my ($qout, $qerr) = ('', '');
-my $queued = IPC::Run::start(
-	[ 'psql', '-X', '-d', $node->connstr('postgres'),
-	  '-c', "SET application_name = 'queued'",
-	  '-c', 'BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300);' ],
-	'>', \$qout, '2>', \$qerr);
-$node->poll_query_until('postgres',
-	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'queued' AND wait_event_type = 'Lock'})
-  or die 'the queued session never queued';
-my $qpid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE application_name = 'queued'});
+my ($queued, $qpid) = session_in('queued', 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE',
+	q{wait_event_type = 'Lock'});
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 	SET migrate.lock_timeout = '100ms';
 	SET migrate.lock_retries = 0;
