@@ -263,27 +263,39 @@ locksafe_blockers(void)
 	return buf.data;
 }
 
-/* The HINT of a lock timeout that the retries did not get past. */
-char *
-locksafe_gave_up_hint(const char *blockers, int attempts, int timeout_ms, const char *advice)
-{
-	if (blockers)
-		return psprintf("Blocked by: %s. To go on, %s; migrate.lock_retries (%d) and migrate.lock_timeout (%d ms) set how long migrate tries.",
-						blockers, advice, migrate_lock_retries, timeout_ms);
-	return psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms) on each of %d attempts (see pg_locks for who holds it); %s.",
-					timeout_ms, attempts, advice);
-}
-
-/* Say that a statement is retried after a lock timeout. */
+/*
+ * After attempt (from 0) of what a lock timeout stopped: with the retries
+ * used up, rethrow edata with a HINT saying who blocked, how often and how
+ * long migrate tried, and what to do (advice); else say it is retried (a
+ * NOTICE to the deployer, LOG in a worker), and sleep through the backoff.
+ * blocked_by is "Blocked by: ..." or NULL when unknown; retry_hint, if
+ * any, is the retry message's HINT.
+ */
 void
-locksafe_report_retry(int elevel, const char *version, const char *where, int timeout_ms,
-					  int retry, int delay_ms, const char *blockers)
+locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout_ms, int elevel,
+						  const char *version, const char *what, const char *blocked_by,
+						  const char *retry_hint, const char *advice)
 {
+	int			delay;
+
+	if (attempt >= migrate_lock_retries)
+	{
+		edata->hint = psprintf("%s The %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
+							   blocked_by ? blocked_by
+							   : "Another session held a conflicting lock (see pg_locks for who).",
+							   what, attempt + 1, attempt == 0 ? "" : "s", timeout_ms, advice);
+		ReThrowError(edata);
+	}
+
+	delay = locksafe_backoff_ms(attempt + 1);
 	ereport(elevel,
 			(errmsg("%smigration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
-					elevel == LOG ? "migrate: " : "", version, where, timeout_ms, retry,
-					migrate_lock_retries, delay_ms),
-			 blockers ? errdetail("Blocked by: %s.", blockers) : 0));
+					elevel == LOG ? "migrate: " : "", version ? version : "?", what,
+					timeout_ms, attempt + 1, migrate_lock_retries, delay),
+			 blocked_by ? errdetail("%s", blocked_by) : 0,
+			 retry_hint ? errhint("%s", retry_hint) : 0));
+	FreeErrorData(edata);
+	locksafe_sleep_ms(delay);
 }
 
 /* How long to wait before the n-th retry (n >= 1). */
@@ -349,7 +361,7 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 	{
 		ErrorData  *edata;
 		char	   *blockers;
-		int			delay;
+		char	   *blocked_by;
 
 		/*
 		 * Every statement waits at most migrate.lock_timeout, even after an
@@ -372,27 +384,19 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 			ReThrowError(edata);
 
 		blockers = locksafe_blockers();
+		blocked_by = blockers ? psprintf("Blocked by: %s.", blockers) : NULL;
 		if (locksafe_caller_retries)
 		{
 			/* the caller retries the whole of what it runs, and says how often */
-			edata->hint = blockers ? psprintf("Blocked by: %s.", blockers)
-				: psprintf("Another session held a conflicting lock for longer than migrate.lock_timeout (%d ms).",
-						   timeout_ms);
+			edata->hint = blocked_by;
 			ReThrowError(edata);
 		}
-		if (attempt >= migrate_lock_retries)
-		{
-			edata->hint = locksafe_gave_up_hint(blockers, attempt + 1, timeout_ms,
-												"cancel the blocker with pg_cancel_backend(), or deploy again when it is done");
-			ReThrowError(edata);
-		}
-
-		delay = locksafe_backoff_ms(attempt + 1);
-		locksafe_report_retry(NOTICE, version, where, timeout_ms, attempt + 1, delay, blockers);
-		locksafe_note_retry(version, psprintf("%s, attempt %d: %s", where, attempt + 1,
-											  blockers ? blockers : "blocker unknown"));
-		FreeErrorData(edata);
-		locksafe_sleep_ms(delay);
+		if (attempt < migrate_lock_retries)
+			locksafe_note_retry(version, psprintf("%s, attempt %d: %s", where, attempt + 1,
+												  blockers ? blockers : "blocker unknown"));
+		locksafe_retry_or_give_up(edata, attempt, timeout_ms, NOTICE, version, where,
+								  blocked_by, NULL,
+								  "cancel the blocker with pg_cancel_backend(), or deploy again when it is done");
 	}
 }
 
@@ -483,31 +487,19 @@ locksafe_run_whole(const char *const *version, const char *what,
 	for (int attempt = 0;; attempt++)
 	{
 		ErrorData  *edata = subxact_run(whole_attempt, &call);
-		int			delay;
 
 		if (edata == NULL)
 			return;
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || migrate_lock_timeout <= 0)
 			ReThrowError(edata);
-		if (attempt >= migrate_lock_retries)
-		{
-			edata->hint = psprintf("%s%sThe %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
-								   edata->hint ? edata->hint : "", edata->hint ? " " : "",
-								   what, attempt + 1, attempt == 0 ? "" : "s", migrate_lock_timeout,
-								   advice);
-			ReThrowError(edata);
-		}
-		delay = locksafe_backoff_ms(attempt + 1);
-		ereport(NOTICE,
-				(errmsg("migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
-						*version ? *version : "?", what, migrate_lock_timeout,
-						attempt + 1, migrate_lock_retries, delay),
-				 edata->hint ? errdetail("%s", edata->hint) : 0,
-				 errhint("The %s rolled back, releasing its locks, and runs again.", what)));
-		locksafe_note_retry(*version, psprintf("%s, attempt %d: %s", what, attempt + 1,
-											   edata->hint ? edata->hint : edata->message));
-		FreeErrorData(edata);
-		locksafe_sleep_ms(delay);
+		/* a statement's timeout sets the hint to "Blocked by: ..." */
+		if (attempt < migrate_lock_retries)
+			locksafe_note_retry(*version, psprintf("%s, attempt %d: %s", what, attempt + 1,
+												   edata->hint ? edata->hint : edata->message));
+		locksafe_retry_or_give_up(edata, attempt, migrate_lock_timeout, NOTICE, *version, what,
+								  edata->hint,
+								  psprintf("The %s rolled back, releasing its locks, and runs again.", what),
+								  advice);
 	}
 }
 

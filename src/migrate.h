@@ -98,10 +98,10 @@ extern void locksafe_forget_retries(void);
 extern void locksafe_watch_start(int lock_timeout_ms);
 extern void locksafe_watch_stop(void);
 extern char *locksafe_blockers(void);
-extern char *locksafe_gave_up_hint(const char *blockers, int attempts, int timeout_ms,
-								   const char *advice);
-extern void locksafe_report_retry(int elevel, const char *version, const char *where,
-								  int timeout_ms, int retry, int delay_ms, const char *blockers);
+extern void locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout_ms,
+									  int elevel, const char *version, const char *what,
+									  const char *blocked_by, const char *retry_hint,
+									  const char *advice);
 
 /* subxact.c: work in a subtransaction, its error caught */
 extern ErrorData *subxact_run(void (*fn) (void *), void *arg);

@@ -379,7 +379,6 @@ toplevel_execute_retrying(const char *sql, const char *version,
 	for (int attempt = 0;; attempt++)
 	{
 		ErrorData  *edata;
-		int			delay;
 		char	   *blockers;
 
 		if (concurrent_index_prepare(sql, resuming || attempt > 0))
@@ -419,16 +418,8 @@ toplevel_execute_retrying(const char *sql, const char *version,
 		CommitTransactionCommand();
 		MemoryContextSwitchTo(context);
 
-		if (attempt >= migrate_lock_retries)
-		{
-			edata->hint = locksafe_gave_up_hint(blockers, attempt + 1, timeout_ms,
-												"continue the job with migrate_resume()");
-			ReThrowError(edata);
-		}
-
-		delay = locksafe_backoff_ms(attempt + 1);
-		locksafe_report_retry(LOG, version, where, timeout_ms, attempt + 1, delay, blockers);
-		FreeErrorData(edata);
-		locksafe_sleep_ms(delay);
+		locksafe_retry_or_give_up(edata, attempt, timeout_ms, LOG, version, where,
+								  blockers ? psprintf("Blocked by: %s.", blockers) : NULL,
+								  NULL, "continue the job with migrate_resume()");
 	}
 }
