@@ -78,6 +78,21 @@ like($stderr,
 is($node->safe_psql('postgres', q{SELECT state FROM migrate.migration WHERE version = '1'}),
 	'pending', 'nothing applied');
 
+# a session that holds a conflicting lock and waits for a stronger one is
+# named once, as a holder
+my ($both, $bpid) = session_in('both', 'SELECT count(*) FROM t; LOCK TABLE t IN ACCESS EXCLUSIVE MODE',
+	q{wait_event_type = 'Lock'});
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+	SET migrate.lock_timeout = '100ms';
+	SET migrate.lock_retries = 0;
+	SELECT * FROM migrate_upgrade();
+});
+my ($hint) = $stderr =~ /^(HINT:  Blocked by: .*)$/m;
+like($hint, qr/process $bpid holds AccessShareLock on relation public\.t \(both, /,
+	'the session that holds and waits is named as a holder');
+is(scalar(() = $hint =~ /process $bpid /g), 1, 'and only once');
+release($both, $bpid);
+
 # a session queued ahead of the deploy for a conflicting lock blocks it
 # too, and is named after the holder; the holder's lock alone would not
 # block a weaker request, so a migration that takes SHARE (CREATE INDEX)
