@@ -144,10 +144,10 @@ migrate_verify(PG_FUNCTION_ARGS)
 		Datum		values[1] = {version_key_datum(version)};
 
 		catalog_exec("SELECT version, name, up_sql, kind = 'sql' AND transactional"
-							  "  FROM migrate.migration"
-							  " WHERE state IN ('pending', 'failed') AND version_key < $1"
-							  " ORDER BY version_key",
-							  1, argtypes, values, NULL, 0);
+					 "  FROM migrate.migration"
+					 " WHERE state IN ('pending', 'failed') AND version_key < $1"
+					 " ORDER BY version_key",
+					 1, argtypes, values, NULL, 0);
 		npred = SPI_processed;
 		pred_version = palloc(sizeof(char *) * Max(npred, 1));
 		pred_name = palloc(sizeof(char *) * Max(npred, 1));
