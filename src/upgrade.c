@@ -610,6 +610,7 @@ background_run(int64 job_id, bool up, const char *target,
 			MemoryContextSwitchTo(oldcontext);
 			break;
 		}
+		worker_note_version(rows[0].version);
 		check_checksum(&rows[0]);
 		if (strcmp(rows[0].kind, "sql") != 0)
 			ereport(ERROR,
@@ -676,6 +677,7 @@ background_run(int64 job_id, bool up, const char *target,
 		resume_version = NULL;
 		MemoryContextSwitchTo(oldcontext);
 	}
+	worker_note_version(NULL);
 	MemoryContextDelete(runcontext);
 	LockRelease(&tag, ExclusiveLock, true);
 }

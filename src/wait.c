@@ -314,6 +314,27 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
 							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
 							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
 		}
+
+		/*
+		 * A downgrade that failed leaves its migration applied: the latest
+		 * run, failed at that version, is the evidence, for a session that
+		 * did not queue it too.
+		 */
+		catalog_exec("SELECT j.id, j.last_error, j.last_sqlstate FROM migrate.job j"
+					 " WHERE j.kind = 'downgrade' AND j.state = 'failed'"
+					 "   AND ($1 IS NULL OR j.current_version = $1)"
+					 "   AND NOT EXISTS (SELECT FROM migrate.job l"
+					 "                    WHERE l.id > j.id AND l.kind IN ('upgrade', 'downgrade'))",
+					 1, argtypes, values, nulls, 1);
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+
+			raise_job_error(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &isnull)),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+		}
 	}
 
 	if (version)

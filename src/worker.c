@@ -51,6 +51,13 @@
 /* what this worker runs, for its pg_stat_activity line */
 static int64 current_job_id = 0;
 
+/*
+ * The migration a background run is at.  Kept here, not only in the job
+ * row, because the transaction of a migration that fails rolls back its
+ * update of that row: the failure must be recorded against this one.
+ */
+static char *current_run_version = NULL;
+
 /* A background worker of migrate's, to be registered. */
 void
 worker_init(BackgroundWorker *worker, const char *function, const char *name,
@@ -169,6 +176,15 @@ job_settings_json(void)
 	return buf.data;
 }
 
+/* Note the migration a background run is at (NULL: none). */
+void
+worker_note_version(const char *version)
+{
+	if (current_run_version)
+		pfree(current_run_version);
+	current_run_version = version ? MemoryContextStrdup(TopMemoryContext, version) : NULL;
+}
+
 /* The text of a failure as the history keeps it: message, detail, hint, context. */
 static char *
 failure_text(ErrorData *edata)
@@ -234,8 +250,9 @@ record_job_failure(int64 job_id, ErrorData *edata)
 	bool		cancelled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
 	const char *sqlstate = unpack_sql_state(edata->sqlerrcode);
 	char	   *detail = failure_text(edata);
-	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
+	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	char	   *version = NULL;
 
 	begin_catalog_transaction();
@@ -245,11 +262,17 @@ record_job_failure(int64 job_id, ErrorData *edata)
 	values[1] = CStringGetTextDatum(cancelled ? "cancelled" : "failed");
 	values[2] = CStringGetTextDatum(detail);
 	values[3] = CStringGetTextDatum(sqlstate);
+	values[4] = current_run_version ? CStringGetTextDatum(current_run_version) : (Datum) 0;
+	nulls[4] = current_run_version ? ' ' : 'n';
+	/* a run failed at the migration it was at, which its row may not say */
 	catalog_exec("UPDATE migrate.job SET state = $2, last_error = $3, last_sqlstate = $4,"
+				 "       current_step = CASE WHEN $5 IS NULL OR $5 = current_version"
+				 "                      THEN current_step ELSE 0 END,"
+				 "       current_version = coalesce($5, current_version),"
 				 "       worker_pid = NULL, updated_at = clock_timestamp(),"
 				 "       finished_at = clock_timestamp()"
 				 " WHERE id = $1 RETURNING coalesce(current_version, version)",
-				 4, argtypes, values, NULL, 0);
+				 5, argtypes, values, nulls, 0);
 	if (SPI_processed > 0)
 		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 

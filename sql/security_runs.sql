@@ -1,0 +1,86 @@
+-- A background run records a failure against the migration that failed.
+CREATE EXTENSION migrate;
+\set VERBOSITY terse
+-- a deploy role with only the grants the README gives
+CREATE ROLE security_runs_deployer LOGIN;
+GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
+      migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
+      migrate_current(), migrate_status(), migrate_verify(text), migrate_validate(),
+      migrate_wait(text, interval), migrate_cancel(text), migrate_resume(text),
+      migrate_backfill(regclass, text, text, integer),
+      migrate_register_online(text, text, jsonb), migrate_complete(text),
+      migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
+   TO security_runs_deployer;
+GRANT USAGE ON SCHEMA migrate TO security_runs_deployer;
+GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO security_runs_deployer;
+CREATE SCHEMA security_runs AUTHORIZATION security_runs_deployer;
+CREATE ROLE security_runs_app;
+GRANT security_runs_app TO security_runs_deployer;
+-- the superuser that deploys, and whose runs the deploy role targets
+CREATE ROLE security_runs_super SUPERUSER LOGIN;
+CREATE SCHEMA security_runs_elsewhere;
+CREATE TABLE security_runs_t (id int PRIMARY KEY, v text);
+CREATE TABLE security_runs_app_t (id int);
+ALTER TABLE security_runs_app_t OWNER TO security_runs_app;
+-- the background run waits at this gate until the test opens it
+CREATE TABLE security_runs_gate (open boolean);
+SET search_path = "$user", public;
+SET ROLE security_runs_super;
+
+-- A failure is recorded against the migration that failed
+SELECT migrate_register('6', 'index', 'CREATE INDEX CONCURRENTLY security_runs_t_id_v ON security_runs_t (id, v)',
+                        NULL, transactional => false);
+SELECT migrate_register('7', 'fails', 'SELECT 1 / 0');
+SELECT migrate_register('8', 'after it', 'ALTER TABLE security_runs_t ADD COLUMN x int');
+SELECT * FROM migrate_upgrade();
+CALL settle();
+-- a new session, as a CI step that reconnects
+\c -
+\set VERBOSITY terse
+SET ROLE security_runs_super;
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_wait('7');
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, state, last_error IS NOT NULL AS has_error FROM migrate.migration
+ WHERE version IN ('6', '7', '8') ORDER BY version;
+SELECT version, sqlstate FROM migrate.event WHERE action = 'fail' ORDER BY id;
+SELECT state, current_version, last_sqlstate FROM migrate.job ORDER BY id DESC LIMIT 1;
+
+-- the run's own role fixes it and resumes
+SELECT migrate_register('7', 'fixed', 'SELECT 1');
+SELECT migrate_resume();
+CALL settle();
+SELECT migrate_wait();
+SELECT version, state FROM migrate.migration WHERE version IN ('6', '7', '8') ORDER BY version;
+
+-- A failed downgrade is reported to a new session too
+SELECT migrate_register('9', 'blocked down', 'VACUUM security_runs_t; CREATE TABLE security_runs_blocked (id int)',
+                        'VACUUM security_runs_t; DROP TABLE security_runs_blocked', transactional => false);
+SELECT * FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait();
+CREATE VIEW security_runs_blocker AS SELECT * FROM security_runs_blocked;
+SELECT * FROM migrate_downgrade('8');
+CALL settle();
+\c -
+\set VERBOSITY terse
+SET ROLE security_runs_super;
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_wait('9');
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, sqlstate FROM migrate.event WHERE action = 'fail' AND version = '9';
+DROP VIEW security_runs_blocker;
+SELECT migrate_resume();
+CALL settle();
+SELECT migrate_wait();
+SELECT version, state FROM migrate.migration WHERE version = '9';
+
+RESET ROLE;
+DROP EXTENSION migrate;
+DROP TABLE security_runs_t, security_runs_app_t, security_runs_gate;
+DROP SCHEMA security_runs;
+DROP SCHEMA security_runs_elsewhere;
+RESET search_path;
+DROP ROLE security_runs_deployer, security_runs_app, security_runs_super;
