@@ -1,4 +1,5 @@
--- A background run records a failure against the migration that failed.
+-- A background run: nothing one migration SETs reaches the next, and a
+-- failure is recorded against the migration that failed.
 CREATE EXTENSION migrate;
 \set VERBOSITY terse
 -- a deploy role with only the grants the README gives
@@ -26,6 +27,33 @@ ALTER TABLE security_runs_app_t OWNER TO security_runs_app;
 CREATE TABLE security_runs_gate (open boolean);
 SET search_path = "$user", public;
 SET ROLE security_runs_super;
+
+-- Settings and role set by one migration do not reach the next
+SELECT migrate_register('4', 'sets things', $m$
+    SET SESSION AUTHORIZATION security_runs_deployer;
+    SET ROLE security_runs_app;
+    SET search_path = security_runs_elsewhere;
+    SET statement_timeout = '42s';
+    SET work_mem = '1234kB';
+    VACUUM public.security_runs_app_t;
+$m$, NULL, transactional => false);
+SELECT migrate_register('5', 'sees them', $m$
+    CREATE TABLE security_runs_seen AS
+    SELECT current_user = session_user AS same_user,
+           current_setting('search_path') AS search_path,
+           current_setting('statement_timeout') AS statement_timeout,
+           current_setting('work_mem') = '1234kB' AS work_mem_leaked
+$m$);
+SELECT * FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait();
+SELECT * FROM security_runs_seen;
+SELECT schemaname, tableowner = current_user AS owned_by_me
+  FROM pg_tables WHERE tablename = 'security_runs_seen';
+SELECT version, applied_by = current_user AS by_me FROM migrate.migration
+ WHERE version IN ('4', '5') ORDER BY version;
+SELECT version, action, actor = current_user AS by_me FROM migrate.event
+ WHERE version IN ('4', '5') AND action = 'upgrade' ORDER BY id;
 
 -- A failure is recorded against the migration that failed
 SELECT migrate_register('6', 'index', 'CREATE INDEX CONCURRENTLY security_runs_t_id_v ON security_runs_t (id, v)',
@@ -79,7 +107,7 @@ SELECT version, state FROM migrate.migration WHERE version = '9';
 
 RESET ROLE;
 DROP EXTENSION migrate;
-DROP TABLE security_runs_t, security_runs_app_t, security_runs_gate;
+DROP TABLE security_runs_t, security_runs_app_t, security_runs_gate, security_runs_seen;
 DROP SCHEMA security_runs;
 DROP SCHEMA security_runs_elsewhere;
 RESET search_path;

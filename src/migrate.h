@@ -201,6 +201,7 @@ extern void launcher_register(void);
 extern void failure_record_autonomously(const char *version, ErrorData *edata);
 extern void worker_report(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *job_settings_json(void);
+extern void worker_session_restore(void);
 extern void worker_note_version(const char *version);
 
 /* toplevel.c: a statement run as a top-level command, in a worker */

@@ -556,6 +556,7 @@ worker_transaction_end(void)
  * a top-level command in its own transaction.  The job row records which
  * migration and statement the run has reached, so an interrupted run
  * continues there (resume_version, resume_step) and does nothing twice.
+ * Each migration starts with the role and settings the run was queued with.
  */
 void
 background_run(int64 job_id, bool up, const char *target,
@@ -594,6 +595,7 @@ background_run(int64 job_id, bool up, const char *target,
 		/* the retries of the migrations before are committed with them */
 		locksafe_forget_retries();
 		worker_transaction_begin();
+		worker_session_restore();
 		deploy_lock_acquire();
 		if (up)
 			rows = fetch_migrations("WHERE state IN ('pending', 'failed')"
@@ -666,6 +668,8 @@ background_run(int64 job_id, bool up, const char *target,
 			deploy_lock_acquire();
 		}
 
+		/* recorded as the run's role, whatever role the migration set */
+		worker_session_restore();
 		set_state(version, up ? "applied" : "pending", started);
 		event_log(version, up ? "upgrade" : "downgrade", started,
 				  psprintf("%s by job " INT64_FORMAT, up ? "applied" : "reverted", job_id),

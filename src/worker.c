@@ -51,6 +51,9 @@
 /* what this worker runs, for its pg_stat_activity line */
 static int64 current_job_id = 0;
 
+/* the job's args (the settings it was queued with), for worker_session_restore */
+static char *current_job_args = NULL;
+
 /*
  * The migration a background run is at.  Kept here, not only in the job
  * row, because the transaction of a migration that fails rolls back its
@@ -176,6 +179,28 @@ job_settings_json(void)
 	return buf.data;
 }
 
+/*
+ * Give the session back the role and settings the job was queued with, as
+ * a new transaction of the deployer's would have them: whatever a
+ * top-level statement of an earlier migration set (SET, SET ROLE, SET
+ * SESSION AUTHORIZATION, which RESET ALL leaves alone) ends here.  In a
+ * transaction.
+ */
+void
+worker_session_restore(void)
+{
+	SetPGVariable("session_authorization", NIL, false);
+	SetPGVariable("role", NIL, false);
+	ResetAllOptions();
+	SetConfigOption("application_name",
+					psprintf("migrate job " INT64_FORMAT, current_job_id),
+					PGC_USERSET, PGC_S_SESSION);
+	/* as migrate_worker_main sets them, see there */
+	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+	apply_job_settings(current_job_args);
+}
+
 /* Note the migration a background run is at (NULL: none). */
 void
 worker_note_version(const char *version)
@@ -256,6 +281,8 @@ record_job_failure(int64 job_id, ErrorData *edata)
 	char	   *version = NULL;
 
 	begin_catalog_transaction();
+	/* recorded as the job's role, whatever role the failed statement set */
+	worker_session_restore();
 	record_retry_notes(retry_notes_text(), current_actor());
 	locksafe_forget_retries();
 	values[0] = Int64GetDatum(job_id);
@@ -472,6 +499,7 @@ migrate_worker_main(Datum main_arg)
 			job.current_step = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 			job.args = SPI_getvalue(tup, desc, 5);
 			job.args = job.args ? pstrdup(job.args) : NULL;
+			current_job_args = job.args;
 			job.relation = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
 			if (isnull)
 				job.relation = InvalidOid;
