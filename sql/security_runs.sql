@@ -1,5 +1,7 @@
--- A background run: nothing one migration SETs reaches the next, and a
--- failure is recorded against the migration that failed.
+-- A background run applies exactly what was queued, as the role that queued
+-- it: a deploy role cannot slip SQL into a superuser's run, nothing one
+-- migration SETs reaches the next, and a failure is recorded against the
+-- migration that failed.
 CREATE EXTENSION migrate;
 \set VERBOSITY terse
 -- a deploy role with only the grants the README gives
@@ -27,6 +29,35 @@ ALTER TABLE security_runs_app_t OWNER TO security_runs_app;
 CREATE TABLE security_runs_gate (open boolean);
 SET search_path = "$user", public;
 SET ROLE security_runs_super;
+
+-- A version registered while the superuser's run waits is not applied by it
+SELECT migrate_register('1', 'held', $m$
+    DO $do$ BEGIN WHILE NOT EXISTS (SELECT FROM security_runs_gate) LOOP PERFORM pg_sleep(0.01); END LOOP; END $do$;
+    CREATE INDEX CONCURRENTLY security_runs_t_v ON security_runs_t (v);
+$m$, NULL, transactional => false);
+SELECT migrate_register('3', 'column', 'ALTER TABLE security_runs_t ADD COLUMN w int');
+SELECT * FROM migrate_upgrade();
+SELECT e.p ->> 'version' AS planned FROM migrate.job j,
+       jsonb_array_elements(j.args -> 'plan') e(p) ORDER BY 1;
+SET ROLE security_runs_deployer;
+SELECT migrate_register('2', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+-- a version of the run cannot change while it is queued or running
+SELECT migrate_register('3', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE security_runs_super;
+INSERT INTO security_runs_gate VALUES (true);
+CALL settle();
+SELECT migrate_wait();
+SELECT version, state, applied_by = current_user AS by_me FROM migrate.migration ORDER BY version;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'security_runs_deployer';
+-- the next deploy applies 2, as whoever deploys it
+SET ROLE security_runs_deployer;
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE security_runs_super;
+SELECT version, state FROM migrate.migration WHERE version = '2';
+-- the superuser replaces it: no run has it in its plan
+SELECT migrate_register('2', 'harmless', 'SELECT 1');
 
 -- Settings and role set by one migration do not reach the next
 SELECT migrate_register('4', 'sets things', $m$
@@ -75,14 +106,22 @@ SELECT version, state, last_error IS NOT NULL AS has_error FROM migrate.migratio
 SELECT version, sqlstate FROM migrate.event WHERE action = 'fail' ORDER BY id;
 SELECT state, current_version, last_sqlstate FROM migrate.job ORDER BY id DESC LIMIT 1;
 
+-- the deploy role may not change what the failed run resumes with
+SET ROLE security_runs_deployer;
+SELECT migrate_register('7', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+\echo :LAST_ERROR_SQLSTATE
+SELECT migrate_register('8', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE security_runs_super;
 -- the run's own role fixes it and resumes
 SELECT migrate_register('7', 'fixed', 'SELECT 1');
 SELECT migrate_resume();
 CALL settle();
 SELECT migrate_wait();
 SELECT version, state FROM migrate.migration WHERE version IN ('6', '7', '8') ORDER BY version;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'security_runs_deployer';
 
--- A failed downgrade is reported to a new session too
+-- A resumed downgrade reverts only what it was queued with
 SELECT migrate_register('9', 'blocked down', 'VACUUM security_runs_t; CREATE TABLE security_runs_blocked (id int)',
                         'VACUUM security_runs_t; DROP TABLE security_runs_blocked', transactional => false);
 SELECT * FROM migrate_upgrade();
@@ -99,16 +138,47 @@ SELECT migrate_wait();
 SELECT migrate_wait('9');
 \echo :LAST_ERROR_SQLSTATE
 SELECT version, sqlstate FROM migrate.event WHERE action = 'fail' AND version = '9';
+-- the deploy role applies a migration whose down SQL escalates
+SET ROLE security_runs_deployer;
+SELECT migrate_register('10', 'hostile down', 'CREATE TABLE security_runs.h (id int)',
+                        'ALTER ROLE security_runs_deployer SUPERUSER');
+SELECT * FROM migrate_upgrade();
+SET ROLE security_runs_super;
 DROP VIEW security_runs_blocker;
 SELECT migrate_resume();
 CALL settle();
 SELECT migrate_wait();
-SELECT version, state FROM migrate.migration WHERE version = '9';
+SELECT version, state FROM migrate.migration WHERE version IN ('9', '10') ORDER BY version;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'security_runs_deployer';
+
+-- A run queued without a plan (by migrate 1.0) applies only what was
+-- registered before it was queued
+SELECT migrate_register('11', 'index x', 'CREATE INDEX CONCURRENTLY security_runs_t_x ON security_runs_t (x)',
+                        NULL, transactional => false);
+SELECT migrate_register('12', 'column y', 'ALTER TABLE security_runs_t ADD COLUMN y int');
+-- the worker waits for this lock (one run at a time) before it reads the plan
+SELECT pg_advisory_lock(1835624306, 2);
+BEGIN;
+SELECT * FROM migrate_upgrade();
+UPDATE migrate.job SET args = args - 'plan' WHERE state = 'queued';
+COMMIT;
+SET ROLE security_runs_deployer;
+SELECT migrate_register('11.5', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+SET ROLE security_runs_super;
+SELECT pg_advisory_unlock(1835624306, 2);
+CALL settle();
+SELECT migrate_wait();
+SELECT version, state FROM migrate.migration WHERE version IN ('9', '11', '11.5', '12') ORDER BY version;
+SELECT e.p ->> 'version' AS planned FROM migrate.job j,
+       jsonb_array_elements(j.args -> 'plan') WITH ORDINALITY e(p, n)
+ WHERE j.id = (SELECT max(id) FROM migrate.job) ORDER BY e.n;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'security_runs_deployer';
 
 RESET ROLE;
 DROP EXTENSION migrate;
 DROP TABLE security_runs_t, security_runs_app_t, security_runs_gate, security_runs_seen;
-DROP SCHEMA security_runs;
+DROP TABLE security_runs_blocked;
+DROP SCHEMA security_runs CASCADE;
 DROP SCHEMA security_runs_elsewhere;
 RESET search_path;
 DROP ROLE security_runs_deployer, security_runs_app, security_runs_super;

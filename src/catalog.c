@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 
 #if PG_VERSION_NUM >= 140000
@@ -168,6 +169,62 @@ store_definition(const MigrationDefinition *def, const char *new_checksum)
 					 " WHERE version = $1",
 					 9, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not store the definition of migration %s", def->version);
+}
+
+/*
+ * A run that failed or was cancelled, and that no later run superseded,
+ * continues with migrate_resume(), as the role that queued it: only that
+ * role (or a member of it) may change what the run will apply.  Then the
+ * run's plan takes the new checksum, so that the owner can fix a failed
+ * migration and resume.  (While a run is queued or running, nobody may:
+ * background_run_guard.)
+ */
+static void
+run_plan_guard(const char *version, const char *checksum)
+{
+	Oid			argtypes[3] = {TEXTOID, INT8OID, TEXTOID};
+	Datum		values[3];
+	int64		job_id;
+	char	   *run_as;
+	char	   *index;
+	Oid			roleid;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(version);
+	catalog_exec("SELECT j.id, j.run_as, e.n - 1, j.state"
+				 "  FROM migrate.job j,"
+				 "       jsonb_array_elements(j.args -> 'plan') WITH ORDINALITY AS e (p, n)"
+				 " WHERE j.kind IN ('upgrade', 'downgrade')"
+				 "   AND j.state IN ('queued', 'running', 'failed', 'cancelled')"
+				 "   AND e.p ->> 'version' = $1"
+				 "   AND NOT EXISTS (SELECT FROM migrate.job l"
+				 "                    WHERE l.id > j.id AND l.kind IN ('upgrade', 'downgrade'))"
+				 " ORDER BY j.id DESC LIMIT 1 FOR UPDATE OF j",
+				 1, argtypes, values, NULL, 0);
+	if (SPI_processed == 0)
+		return;
+	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										 &isnull));
+	run_as = spi_getstr(0, 2);
+	index = spi_getstr(0, 3);
+	roleid = get_role_oid(run_as, true);
+	if (!OidIsValid(roleid) || !has_privs_of_role(GetUserId(), roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s belongs to background job " INT64_FORMAT ", which runs as role \"%s\"",
+						version, job_id, run_as),
+				 errdetail("The job is %s; migrate_resume() continues it with the definition it was queued with.",
+						   spi_getstr(0, 4)),
+				 errhint("Register the change as role \"%s\", or register it as a new version.",
+						 run_as)));
+
+	values[0] = CStringGetTextDatum(index);
+	values[1] = Int64GetDatum(job_id);
+	values[2] = CStringGetTextDatum(checksum);
+	catalog_exec("UPDATE migrate.job"
+				 "   SET args = jsonb_set(args, ARRAY['plan', $1, 'checksum'], to_jsonb($3))"
+				 " WHERE id = $2",
+				 3, argtypes, values, NULL, 0);
 }
 
 /* The version and name of a migration to register must be usable. */
@@ -339,6 +396,7 @@ register_definition(const MigrationDefinition *def)
 					 errhint("An applied migration must not change: register the change as a new version.")));
 
 		/* not applied yet: the new definition replaces the old one */
+		run_plan_guard(version, checksum);
 		if (strcmp(def->kind, "sql") == 0)
 			check_at_registration(version, def->up);
 		store_definition(def, checksum);

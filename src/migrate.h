@@ -224,7 +224,7 @@ extern void online_run_job(int64 job_id, const char *version, int current_step,
 extern void deploy_lock_acquire(void);
 extern char *lookup_version(const char *version);
 extern void background_run(int64 job_id, bool up, const char *target,
-						   const char *resume_version, int resume_step);
+						   const char *resume_version);
 extern void background_run_guard(void);
 
 #endif							/* MIGRATE_H */

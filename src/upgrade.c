@@ -24,6 +24,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
@@ -46,6 +47,8 @@ typedef struct MigrationRow
 	char	   *state;
 	int			steps_done;		/* of a non-transactional one, in progress */
 } MigrationRow;
+
+static char *run_args(MigrationRow *rows, int from, int to);
 
 #define MIGRATION_COLUMNS \
 	"SELECT version, name, kind, up_sql, down_sql, operations::text," \
@@ -452,7 +455,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 
 		job_id = job_queue("upgrade", rows[handoff].version,
 						   rows[online - 1].version, InvalidOid, online - handoff,
-						   job_settings_json());
+						   run_args(rows, handoff, online));
 		for (int i = handoff; i < online; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
 		ereport(NOTICE,
@@ -549,23 +552,121 @@ worker_transaction_end(void)
 }
 
 /*
+ * The args of a background run: the settings of the session that queues it
+ * and its plan, the migrations rows[from..to) in the order the run applies
+ * (or reverts) them, each with its checksum.  The run does exactly these:
+ * a version registered later waits for the next deploy, and a definition
+ * changed since is refused, so no role can slip SQL into a run that
+ * another role queued.
+ */
+static char *
+run_args(MigrationRow *rows, int from, int to)
+{
+	char	   *settings = job_settings_json();
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	/* the settings object, without its closing brace */
+	appendBinaryStringInfo(&buf, settings, strlen(settings) - 1);
+	appendStringInfoString(&buf, ", \"plan\": [");
+	for (int i = from; i < to; i++)
+	{
+		appendStringInfoString(&buf, i > from ? ", {\"version\": " : "{\"version\": ");
+		escape_json(&buf, rows[i].version);
+		appendStringInfoString(&buf, ", \"checksum\": ");
+		escape_json(&buf, rows[i].checksum);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, "]}");
+	return buf.data;
+}
+
+/* One migration of a run's plan. */
+typedef struct PlannedMigration
+{
+	char	   *version;
+	char	   *checksum;
+} PlannedMigration;
+
+/*
+ * The plan of a background run, from its args.  A run queued before runs
+ * had plans gets one now, of what it would have applied then: migrations
+ * registered (or replaced) after it was queued are left out.
+ */
+static PlannedMigration *
+run_plan(int64 job_id, bool up, const char *target, int *count,
+		 MemoryContext context)
+{
+	Oid			argtypes[3] = {INT8OID, BOOLOID, NUMERICARRAYOID};
+	Datum		values[3];
+	PlannedMigration *plan;
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = BoolGetDatum(up);
+	values[2] = version_key_datum(target);
+	catalog_exec("UPDATE migrate.job j"
+				 "   SET args = coalesce(j.args, '{}') || jsonb_build_object('plan', coalesce("
+				 "       (SELECT jsonb_agg(jsonb_build_object('version', m.version,"
+				 "                                            'checksum', m.checksum)"
+				 "                         ORDER BY CASE WHEN $2 THEN m.version_key END,"
+				 "                                  m.version_key DESC)"
+				 "          FROM migrate.migration m"
+				 "         WHERE CASE WHEN $2"
+				 "                    THEN m.state IN ('pending', 'failed') AND m.kind = 'sql'"
+				 "                         AND m.version_key <= $3"
+				 "                         AND m.registered_at <= j.queued_at"
+				 "                    ELSE m.state = 'applied' AND m.version_key > $3"
+				 "                         AND m.applied_at <= j.queued_at END),"
+				 "       '[]'))"
+				 " WHERE j.id = $1 AND NOT coalesce(j.args ? 'plan', false)",
+				 3, argtypes, values, NULL, 0);
+	catalog_exec("SELECT e.p ->> 'version', e.p ->> 'checksum'"
+				 "  FROM migrate.job j,"
+				 "       jsonb_array_elements(j.args -> 'plan') WITH ORDINALITY AS e (p, n)"
+				 " WHERE j.id = $1 ORDER BY e.n",
+				 1, argtypes, values, NULL, 0);
+	*count = SPI_processed;
+	/* out of SPI's memory, which the transaction ends */
+	plan = MemoryContextAllocZero(context, sizeof(PlannedMigration) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		char	   *version = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *checksum = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (version == NULL || checksum == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the plan of background job " INT64_FORMAT " is malformed", job_id),
+					 errhint("Cancel the job with migrate_cancel() and deploy again.")));
+		plan[i].version = MemoryContextStrdup(context, version);
+		plan[i].checksum = MemoryContextStrdup(context, checksum);
+	}
+	return plan;
+}
+
+/*
  * The body of a background run (job kind 'upgrade' or 'downgrade', in a
- * worker): apply the pending migrations up to target in version order (or
- * revert the applied ones above target, newest first), each in its own
- * transaction, or, when it is non-transactional, each of its statements as
- * a top-level command in its own transaction.  The job row records which
- * migration and statement the run has reached, so an interrupted run
- * continues there (resume_version, resume_step) and does nothing twice.
- * Each migration starts with the role and settings the run was queued with.
+ * worker): apply the migrations of its plan in order (or revert them), each
+ * in its own transaction, or, when it is non-transactional, each of its
+ * statements as a top-level command in its own transaction.  The migration
+ * rows record what is done, and how many statements of a migration in
+ * progress, so an interrupted run continues there (resume_version names the
+ * migration it was at) and does nothing twice.  Each migration starts with
+ * the role and settings the run was queued with.
  */
 void
 background_run(int64 job_id, bool up, const char *target,
-			   const char *resume_version, int resume_step)
+			   const char *resume_version)
 {
 	const char *direction = up ? "up" : "down";
 	MemoryContext runcontext = AllocSetContextCreate(CurrentMemoryContext,
 													 "migrate background run",
 													 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext plancontext = AllocSetContextCreate(CurrentMemoryContext,
+													  "migrate background run plan",
+													  ALLOCSET_DEFAULT_SIZES);
+	PlannedMigration *plan;
+	int			planned;
 	LOCKTAG		tag;
 
 	/* one run at a time, whatever happens to the job table: a second waits */
@@ -575,7 +676,11 @@ background_run(int64 job_id, bool up, const char *target,
 	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 	CommitTransactionCommand();
 
-	for (;;)
+	worker_transaction_begin();
+	plan = run_plan(job_id, up, target, &planned, plancontext);
+	worker_transaction_end();
+
+	for (int p = 0; p < planned; p++)
 	{
 		MemoryContext oldcontext;
 		MigrationRow *rows;
@@ -595,24 +700,34 @@ background_run(int64 job_id, bool up, const char *target,
 		/* the retries of the migrations before are committed with them */
 		locksafe_forget_retries();
 		worker_transaction_begin();
+		worker_note_version(plan[p].version);
 		worker_session_restore();
 		deploy_lock_acquire();
-		if (up)
-			rows = fetch_migrations("WHERE state IN ('pending', 'failed')"
-									"   AND version_key <= $1"
-									" ORDER BY version_key LIMIT 1 FOR UPDATE",
-									target, &count);
-		else
-			rows = fetch_migrations("WHERE state = 'applied' AND version_key > $1"
-									" ORDER BY version_key DESC LIMIT 1 FOR UPDATE",
-									target, &count);
+		rows = fetch_migrations("WHERE version_key = $1 FOR UPDATE",
+								plan[p].version, &count);
 		if (count == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),
+					 errmsg("migration version %s is not registered", plan[p].version)));
+
+		/* done already, by this run before it was interrupted */
+		if (up ? (strcmp(rows[0].state, "pending") != 0 &&
+				  strcmp(rows[0].state, "failed") != 0) :
+			strcmp(rows[0].state, "applied") != 0)
 		{
 			worker_transaction_end();
 			MemoryContextSwitchTo(oldcontext);
-			break;
+			continue;
 		}
-		worker_note_version(rows[0].version);
+
+		if (strcmp(rows[0].checksum, plan[p].checksum) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
+					 errmsg("migration %s changed after background job " INT64_FORMAT " was queued",
+							rows[0].version, job_id),
+					 errdetail("Checksum when the job was queued: %s, registered now: %s.",
+							   plan[p].checksum, rows[0].checksum),
+					 errhint("A run applies only what it was queued with. Cancel the job with migrate_cancel(), then deploy again.")));
 		check_checksum(&rows[0]);
 		if (strcmp(rows[0].kind, "sql") != 0)
 			ereport(ERROR,
@@ -683,6 +798,7 @@ background_run(int64 job_id, bool up, const char *target,
 	}
 	worker_note_version(NULL);
 	MemoryContextDelete(runcontext);
+	MemoryContextDelete(plancontext);
 	LockRelease(&tag, ExclusiveLock, true);
 }
 
@@ -781,7 +897,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		int64		job_id;
 
 		job_id = job_queue("downgrade", rows[handoff].version, all ? "0" : target,
-						   InvalidOid, count - handoff, job_settings_json());
+						   InvalidOid, count - handoff, run_args(rows, handoff, count));
 		for (int i = handoff; i < count; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
 		ereport(NOTICE,

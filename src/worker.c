@@ -534,7 +534,7 @@ migrate_worker_main(Datum main_arg)
 	{
 		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)
 			background_run(args.job_id, strcmp(job.kind, "upgrade") == 0, job.target,
-						   job.current_version, job.current_step);
+						   job.current_version);
 		else if (strcmp(job.kind, "backfill") == 0)
 			backfill_run_job(args.job_id, job.relation, job.args);
 		else if (strcmp(job.kind, "online") == 0)
