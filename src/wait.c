@@ -52,6 +52,7 @@
 #endif
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -416,6 +417,8 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 	int			njobs;
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
+	MemoryContext outer;
+	MemoryContext looks;
 
 	SPI_connect();
 	if (version)
@@ -454,11 +457,17 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 		}
 	}
 
+	/* what each look allocates goes with it: a wait may last hours */
+	outer = CurrentMemoryContext;
+	looks = AllocSetContextCreate(outer, "migrate wait looks", ALLOCSET_DEFAULT_SIZES);
 	while (njobs > 0)
 	{
 		int			live;
 		TimestampTz now;
 
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(looks);
+		MemoryContextSwitchTo(looks);
 		live = find_live_workers(jobs, njobs);
 		if (live == 0)
 		{
@@ -536,6 +545,8 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(looks);
 	/* reported now, whatever they ended with: the next wait need not */
 	if (version == NULL)
 		jobs_forget_session();
