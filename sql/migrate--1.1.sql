@@ -262,6 +262,13 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_wait(text, interval)
     IS 'wait for the background jobs of a migration (default: all) to finish; returns the final state';
 
+CREATE PROCEDURE migrate_await(version text DEFAULT NULL, timeout interval DEFAULT NULL,
+                               INOUT state text DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'migrate_await'
+LANGUAGE C;
+COMMENT ON PROCEDURE migrate_await(text, interval, text)
+    IS 'as migrate_wait, committing between looks so that it holds no snapshot that index builds wait for; for deploy steps';
+
 CREATE FUNCTION migrate_cancel(version text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'migrate_cancel'
@@ -333,6 +340,7 @@ REVOKE EXECUTE ON FUNCTION migrate_status() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_verify(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_validate() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_wait(text, interval) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE migrate_await(text, interval, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_cancel(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_resume(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_backfill(regclass, text, text, integer) FROM PUBLIC;

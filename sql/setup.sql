@@ -2,10 +2,12 @@
 -- the extension's schema, without shared_preload_libraries.
 
 -- For the later files: waits (bounded) for the background jobs with a commit
--- between looks.  Called before a migrate_wait() that follows a concurrent
--- index build, it keeps the build's last wait for older snapshots from
--- finding this session: a migrate_wait() starting at that very instant
--- could be waited for, and stops with 40P01 (see README, migrate_wait).
+-- between looks, as CALL migrate_await() does, but raising nothing, so that
+-- the migrate_wait() after it reports the outcome.  Called before a
+-- migrate_wait() that follows a concurrent index build, it keeps the build's
+-- last wait for older snapshots from finding this session: a migrate_wait()
+-- starting at that very instant could be waited for, and stops with 40P01
+-- (see README, migrate_wait).
 CREATE PROCEDURE settle() LANGUAGE plpgsql AS $$
 BEGIN
     FOR i IN 1..3000 LOOP

@@ -1,18 +1,32 @@
 /*-------------------------------------------------------------------------
  *
  * wait.c
- *	  migrate_wait: block until background jobs finish.
+ *	  migrate_await and migrate_wait: block until background jobs finish.
  *
  * A session waiting for a job must not hold back the job itself: CREATE
  * INDEX CONCURRENTLY waits for every transaction of its database that holds
- * a snapshot older than its own, and the waiting session's transaction lasts
- * until the job is done.  So migrate_wait marks its backend as one that
- * index builds need not wait for, as they do not wait for each other (it
- * never reads the tables being indexed).  A job is alive while its worker
- * holds the job's advisory lock; migrate.job is read only when none of the
- * jobs waited for is alive.  Should a build still wait for this session
- * (PostgreSQL 13 has no such flag), it says so (40P01) rather than wait
- * forever.  Call migrate_wait() as a statement of its own.
+ * a snapshot older than its reference snapshot, before it marks the index
+ * valid, because such a snapshot can see row versions the index lacks (a
+ * HOT chain broken by an update made before the build began has only its
+ * newest version indexed).
+ *
+ * The procedure migrate_await commits after every look at the jobs, so it
+ * holds no snapshot while it sleeps: a build waits for it at most one look,
+ * and no snapshot it held can be used after the index became valid.
+ *
+ * The function migrate_wait waits inside its caller's transaction, holding
+ * its statement's snapshot throughout.  It marks its backend as one that
+ * index builds need not wait for (PROC_IN_SAFE_IC, as they do not wait for
+ * each other) only when that snapshot cannot be used after it returns: the
+ * statement, sent by the client, is exactly the call, and no other snapshot
+ * (an open cursor's) is registered.  Otherwise a later part of the same
+ * statement could read a table through the new index with the old snapshot
+ * and miss rows.  A build that waits for it all the same (it started in the
+ * instant a build listed the snapshots to outwait, or PostgreSQL 13) makes it
+ * stop with 40P01 rather than wait forever.
+ *
+ * A job is alive while its worker holds the job's advisory lock; migrate.job
+ * is read only when none of the jobs waited for is alive.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,22 +35,29 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
 #include "utils/array.h"
 #if PG_VERSION_NUM >= 140000
 #include "utils/backend_status.h"
 #endif
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(migrate_wait);
+PG_FUNCTION_INFO_V1(migrate_await);
 
 #define POLL_MS			200
 #define NOTICE_EVERY_MS	5000
@@ -54,7 +75,8 @@ typedef struct WaitedJob
 /*
  * Tell concurrent index builds not to wait for this backend (as they do not
  * wait for each other): it reads only migrate's catalog while it waits, and
- * never the tables being indexed.  The flag ends with the transaction.
+ * never the tables being indexed.  Only for a call that
+ * statement_is_only_this_call() approved.
  */
 static void
 ignore_me_in_index_builds(bool on)
@@ -68,6 +90,56 @@ ignore_me_in_index_builds(bool on)
 	ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
 	LWLockRelease(ProcArrayLock);
 #endif
+}
+
+/*
+ * Can no snapshot that this backend holds now be used once this call of
+ * migrate_wait returns?  True when the portal running is a statement the
+ * client sent (not one run by a function, procedure or cursor loop, whose
+ * caller may read on with its snapshot), that statement is exactly a call
+ * of this function with constant arguments (nothing else in it runs after
+ * the call), and no other snapshot is registered (an open cursor's, whose
+ * next FETCH could plan a query over the new index).
+ */
+static bool
+statement_is_only_this_call(FunctionCallInfo fcinfo)
+{
+	Portal		portal = ActivePortal;
+	PlannedStmt *stmt;
+	Plan	   *plan;
+	FuncExpr   *call;
+	ListCell   *lc;
+
+	if (portal == NULL || debug_query_string == NULL ||
+		strcmp(portal->sourceText, debug_query_string) != 0 ||
+		list_length(portal->stmts) != 1)
+		return false;
+	stmt = (PlannedStmt *) linitial(portal->stmts);
+	if (!IsA(stmt, PlannedStmt) || stmt->commandType != CMD_SELECT ||
+		stmt->subplans != NIL || stmt->planTree == NULL)
+		return false;
+	plan = stmt->planTree;
+	if (!IsA(plan, Result) || plan->lefttree != NULL || plan->initPlan != NIL ||
+		((Result *) plan)->resconstantqual != NULL ||
+		list_length(plan->targetlist) != 1)
+		return false;
+	foreach(lc, stmt->rtable)
+		if (lfirst_node(RangeTblEntry, lc)->rtekind != RTE_RESULT)
+			return false;
+	call = (FuncExpr *) ((TargetEntry *) linitial(plan->targetlist))->expr;
+	if (!IsA(call, FuncExpr) || call->funcid != fcinfo->flinfo->fn_oid)
+		return false;
+	foreach(lc, call->args)
+	{
+		Node	   *arg = lfirst(lc);
+
+		if (!IsA(arg, Const) &&
+			!(IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN))
+			return false;
+	}
+	/* the catalog snapshot is renewed at will; any other is the portal's */
+	InvalidateCatalogSnapshot();
+	return ThereAreNoPriorRegisteredSnapshots();
 }
 
 /*
@@ -353,21 +425,21 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
 }
 
 /*
- * migrate_wait(version text DEFAULT NULL, timeout interval DEFAULT NULL)
- *		RETURNS text
- *
- * Waits for the unfinished background jobs of a migration (default: all),
- * with a NOTICE every few seconds saying what runs and for how long.
- * Returns the final state; raises a failed job's error.
+ * The waiting itself; returns the final state.  With commit_between (the
+ * procedure, connected to SPI as nonatomic), the transaction is committed
+ * after every look, before the sleep, so that no snapshot is held while
+ * sleeping.
  */
-/* The waiting itself; returns the final state. */
 static char *
-wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
+wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
+			  bool commit_between)
 {
 	WaitedJob  *jobs;
 	int			njobs;
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
+	MemoryContext outer;
+	MemoryContext looks;
 
 	SPI_connect();
 	if (version)
@@ -406,11 +478,17 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 		}
 	}
 
+	/* what each look allocates goes with it: a wait may last hours */
+	outer = CurrentMemoryContext;
+	looks = AllocSetContextCreate(outer, "migrate wait looks", ALLOCSET_DEFAULT_SIZES);
 	while (njobs > 0)
 	{
 		int			live;
 		TimestampTz now;
 
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(looks);
+		MemoryContextSwitchTo(looks);
 		live = find_live_workers(jobs, njobs);
 		if (live == 0)
 		{
@@ -426,8 +504,12 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 						 errdetail("Its worker is gone: the server restarted or the worker was killed."),
 						 errhint("Continue it with migrate_resume(), or preload migrate (shared_preload_libraries) to have that done at startup.")));
 		}
-		else
+		else if (!commit_between)
 		{
+			/*
+			 * The procedure's look ends with a commit, so a build that waits
+			 * for it goes on after that look: no deadlock to report.
+			 */
 			for (int j = 0; j < njobs; j++)
 				if (jobs[j].pid != 0 && worker_waits_for_me(jobs[j].pid))
 					ereport(ERROR,
@@ -435,7 +517,7 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 							 errmsg("background job " INT64_FORMAT " is waiting for this transaction to end",
 									jobs[j].id),
 							 errdetail("A concurrent index build waits for every older snapshot, and this transaction holds one."),
-							 errhint("The job goes on once this transaction ends: call migrate_wait() again, as a statement of its own.")));
+							 errhint("The job goes on once this transaction ends: wait with CALL migrate_await(), which holds no snapshot while it waits.")));
 		}
 
 		now = GetCurrentTimestamp();
@@ -476,28 +558,30 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller)
 					 errmsg("timed out waiting for background jobs"),
 					 errhint("They go on in the background: see migrate.progress, wait again, or stop them with migrate_cancel().")));
 
+		/* end this look's transaction: sleep without a snapshot */
+		if (commit_between)
+			SPI_commit();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(looks);
 	/* reported now, whatever they ended with: the next wait need not */
 	if (version == NULL)
 		jobs_forget_session();
 	return final_state(version, jobs, njobs);
 }
 
-Datum
-migrate_wait(PG_FUNCTION_ARGS)
+/* The arguments of migrate_wait and migrate_await: version, timeout. */
+static void
+wait_args(FunctionCallInfo fcinfo, char **version, long *timeout_ms)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	char	   *version;
-	volatile long timeout_ms = -1;
-	char	   *volatile result = NULL;
-
-	version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (version)
-		version_check_arg(version, "version");
+	*version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (*version)
+		version_check_arg(*version, "version");
+	*timeout_ms = -1;
 	if (!PG_ARGISNULL(1))
 	{
 		float8		seconds = DatumGetFloat8(DirectFunctionCall2(interval_part,
@@ -508,8 +592,28 @@ migrate_wait(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must not be negative")));
-		timeout_ms = (long) (seconds * 1000);
+		*timeout_ms = (long) (seconds * 1000);
 	}
+}
+
+/*
+ * migrate_wait(version text DEFAULT NULL, timeout interval DEFAULT NULL)
+ *		RETURNS text
+ *
+ * Waits for the unfinished background jobs of a migration (default: all),
+ * with a NOTICE every few seconds saying what runs and for how long.
+ * Returns the final state; raises a failed job's error.
+ */
+Datum
+migrate_wait(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *version;
+	long		timeout_ms;
+	bool		safe_ic;
+	char	   *volatile result = NULL;
+
+	wait_args(fcinfo, &version, &timeout_ms);
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -521,17 +625,61 @@ migrate_wait(PG_FUNCTION_ARGS)
 				 errmsg("the jobs queued by this transaction start when it commits"),
 				 errhint("COMMIT first, then SELECT migrate_wait();")));
 
-	/* the index builds we wait for must not wait for us */
-	ignore_me_in_index_builds(true);
+	/* the index builds we wait for must not wait for us, when that is safe */
+	safe_ic = statement_is_only_this_call(fcinfo);
+	if (safe_ic)
+		ignore_me_in_index_builds(true);
 	PG_TRY();
 	{
-		result = wait_for_jobs(version, timeout_ms, caller);
+		result = wait_for_jobs(version, timeout_ms, caller, false);
 	}
 	PG_FINALLY();
 	{
-		ignore_me_in_index_builds(false);
+		if (safe_ic)
+			ignore_me_in_index_builds(false);
 	}
 	PG_END_TRY();
 
 	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+
+/*
+ * migrate_await(version text DEFAULT NULL, timeout interval DEFAULT NULL,
+ *				 INOUT state text DEFAULT NULL)
+ *
+ * The procedure: waits as migrate_wait does, but commits first (so the jobs
+ * the calling transaction queued start, and the snapshot the arguments were
+ * computed with is gone) and after every look.  Returns the final state in
+ * "state".
+ */
+Datum
+migrate_await(PG_FUNCTION_ARGS)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	CallContext *call = (CallContext *) fcinfo->context;
+	char	   *version;
+	long		timeout_ms;
+	char	   *state;
+	TupleDesc	tupdesc;
+	Datum		values[1];
+	bool		nulls[1] = {false};
+
+	if (call == NULL || !IsA(call, CallContext) || call->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("migrate_await must be called outside a transaction block"),
+				 errdetail("It commits after every look at the jobs, so that it holds no snapshot while it waits."),
+				 errhint("CALL it as a statement of its own, not inside BEGIN ... COMMIT, a function or a query string of several statements; there, use SELECT migrate_wait().")));
+	wait_args(fcinfo, &version, &timeout_ms);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	SPI_commit();
+	state = wait_for_jobs(version, timeout_ms, caller, true);
+	SPI_finish();
+
+	values[0] = PointerGetDatum(cstring_to_text(state));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

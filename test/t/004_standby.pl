@@ -60,13 +60,17 @@ $delayed->init_from_backup($primary, 'base', has_streaming => 1);
 $delayed->append_conf('postgresql.conf',
 	"recovery_min_apply_delay = '3s'\nwal_receiver_status_interval = 1");
 $delayed->start;
-# small batches half a second apart: the standby replays each 3 s late, and the
-# lag it reports then stops the batches after it
+# batches that each take half a second (a sleep, once per batch, as long as
+# table pace says) shrink to a row or so: the standby replays each 3 s late,
+# and the lag it reports then stops the batches after it.  Once the pace is
+# gone the batches double at each step, so that the rest takes no time.
 $primary->safe_psql('postgres', q{
+	CREATE TABLE pace (seconds float8);
+	INSERT INTO pace VALUES (0.5);
 	SET migrate.max_replica_lag = 500;
-	SET migrate.batch_target = '1ms';
-	SET migrate.batch_delay = '500ms';
-	SELECT migrate_backfill('items', 'note = sku', batch_size => 100) > 0;
+	SELECT migrate_backfill('items',
+		$$note = sku || (SELECT '' FROM pg_sleep((SELECT coalesce(sum(seconds), 0) FROM pace)))$$,
+		batch_size => 10) > 0;
 });
 ok( $primary->poll_query_until('postgres', q{
 		SELECT count(*) > 0 FROM pg_stat_activity
@@ -74,9 +78,10 @@ ok( $primary->poll_query_until('postgres', q{
 	'the backfill pauses while a standby lags');
 ok($primary->safe_psql('postgres', q{SELECT count(*) < 1000 FROM items WHERE note = sku}) eq 't',
 	'with rows still to do');
-# the standby catches up
+# the standby catches up, and the batches need not be slow any more
 $delayed->append_conf('postgresql.conf', "recovery_min_apply_delay = 0");
 $delayed->reload;
+$primary->safe_psql('postgres', 'DELETE FROM pace');
 # a commit the standby now replays at once, for a fresh measure of its lag
 $primary->safe_psql('postgres', 'CREATE TABLE nudge (); DROP TABLE nudge');
 is($primary->safe_psql('postgres', 'SELECT migrate_wait()'), 'done', 'the backfill goes on and ends');
