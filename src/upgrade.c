@@ -74,7 +74,7 @@ deploy_lock_acquire(void)
 				 errhint("Deploy with the default isolation level, READ COMMITTED.")));
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
-						 MIGRATE_LOCK_KEY2, 2);
+						 MIGRATE_LOCK_KEY2, MIGRATE_LOCKTAG_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
@@ -569,7 +569,7 @@ background_run(int64 job_id, bool up, const char *target,
 
 	/* one run at a time, whatever happens to the job table: a second waits */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
-						 MIGRATE_RUN_LOCK_KEY2, 2);
+						 MIGRATE_RUN_LOCK_KEY2, MIGRATE_LOCKTAG_FIELD4);
 	StartTransactionCommand();
 	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 	CommitTransactionCommand();
