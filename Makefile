@@ -13,7 +13,7 @@ REGRESS = setup security_locks build_retry oldversions version register upgrade 
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 # isolation specs: test/isolation/specs/<name>.spec
-ISOLATION = concurrent_upgrade deploy_lock_timeout lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks
+ISOLATION = concurrent_upgrade deploy_lock_timeout security_locks lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation \
 	--temp-instance=tmp_check_iso --temp-config=test/temp.conf
 
