@@ -112,9 +112,23 @@ SELECT migrate_resume();
 CALL settle();
 SELECT migrate_wait();
 
+-- REINDEX CONCURRENTLY drops only the leftovers of a failed reindex: an
+-- invalid index named like one but defined otherwise is kept
+CREATE TABLE build_retry_e (x int);
+INSERT INTO build_retry_e VALUES (1), (1);
+CREATE INDEX br_seven ON build_retry_e (x);
+CREATE UNIQUE INDEX CONCURRENTLY br_seven_ccnew ON build_retry_e ((x % 2));
+SELECT migrate_register('7', 'seven', 'REINDEX TABLE CONCURRENTLY build_retry_e',
+                        NULL, transactional => false);
+SELECT * FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait();
+SELECT indexrelid::regclass::text AS index, indisvalid FROM pg_index
+ WHERE indrelid = 'build_retry_e'::regclass ORDER BY 1;
+
 SELECT version, state FROM migrate.status;
 SELECT * FROM build_retry_indexes;
 
 DROP EXTENSION migrate;
 DROP VIEW build_retry_indexes;
-DROP TABLE build_retry_a, build_retry_b, build_retry_c, build_retry_d;
+DROP TABLE build_retry_a, build_retry_b, build_retry_c, build_retry_d, build_retry_e;

@@ -148,12 +148,16 @@ is_concurrent_reindex(ReindexStmt *stmt)
 /*
  * Before (re)running REINDEX CONCURRENTLY of an index or a table: the
  * invalid "_ccnew" / "_ccold" indexes that a reindex which failed or was
- * interrupted leaves on the table are dropped, as a DBA would by hand.
+ * interrupted leaves on the table are dropped, as a DBA would by hand.  A
+ * leftover is a copy of an index it is reindexing: another index of the
+ * table (the one named, for REINDEX INDEX) whose name it starts with, with
+ * the same definition.  Any other invalid index is not migrate's to drop.
  */
 static void
 reindex_leftovers_drop(ReindexStmt *stmt)
 {
 	Oid			relid;
+	Oid			indexid = InvalidOid;
 	List	   *leftovers = NIL;
 	ListCell   *lc;
 
@@ -166,11 +170,14 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (OidIsValid(relid) && stmt->kind == REINDEX_OBJECT_INDEX)
-		relid = IndexGetRelation(relid, true);
+	{
+		indexid = relid;
+		relid = IndexGetRelation(indexid, true);
+	}
 	if (OidIsValid(relid))
 	{
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values[1] = {ObjectIdGetDatum(relid)};
+		Oid			argtypes[2] = {OIDOID, OIDOID};
+		Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(indexid)};
 
 		SPI_connect();
 		SPI_execute_with_args("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
@@ -178,8 +185,26 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 							  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
 							  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 							  " WHERE i.indrelid = $1 AND NOT i.indisvalid"
-							  "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'",
-							  1, argtypes, values, NULL, true, 0);
+							  "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'"
+							  "   AND EXISTS (SELECT FROM pg_catalog.pg_index o"
+							  "                 JOIN pg_catalog.pg_class oc ON oc.oid = o.indexrelid"
+							  "                WHERE o.indrelid = i.indrelid AND o.indexrelid <> i.indexrelid"
+							  "                  AND ($2 = 0 OR o.indexrelid = $2)"
+							  /* the name, maybe truncated, that "_ccnew" was appended to */
+							  "                  AND pg_catalog.starts_with(oc.relname::pg_catalog.text,"
+							  "                        pg_catalog.regexp_replace(c.relname::pg_catalog.text,"
+							  "                                                  '_cc(new|old)[0-9]*$', ''))"
+							  "                  AND oc.relam = c.relam AND o.indisunique = i.indisunique"
+							  "                  AND o.indnatts = i.indnatts AND o.indnkeyatts = i.indnkeyatts"
+							  "                  AND o.indkey::pg_catalog.text = i.indkey::pg_catalog.text"
+							  "                  AND o.indclass::pg_catalog.text = i.indclass::pg_catalog.text"
+							  "                  AND o.indcollation::pg_catalog.text = i.indcollation::pg_catalog.text"
+							  "                  AND o.indoption::pg_catalog.text = i.indoption::pg_catalog.text"
+							  "                  AND pg_catalog.pg_get_expr(o.indexprs, o.indrelid)"
+							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indexprs, i.indrelid)"
+							  "                  AND pg_catalog.pg_get_expr(o.indpred, o.indrelid)"
+							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indpred, i.indrelid))",
+							  2, argtypes, values, NULL, true, 0);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			/* the list outlives SPI and this transaction */
