@@ -8,12 +8,12 @@ EXTENSION = migrate
 DATA = $(wildcard sql/migrate--*.sql)
 
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup security_runs oldversions version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill online online_alter check await
+REGRESS = setup security_runs security_locks build_retry oldversions version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill online online_alter check await
 # each run gets a throwaway cluster, so installcheck needs no running server
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 # isolation specs: test/isolation/specs/<name>.spec
-ISOLATION = concurrent_upgrade deploy_lock_timeout lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks wait_census
+ISOLATION = concurrent_upgrade deploy_lock_timeout security_locks lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks wait_census
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation \
 	--temp-instance=tmp_check_iso --temp-config=test/temp.conf
 

@@ -13,3 +13,42 @@ LANGUAGE C;
 COMMENT ON PROCEDURE migrate_await(text, interval, text)
     IS 'as migrate_wait, committing between looks so that it holds no snapshot that index builds wait for; for deploy steps';
 REVOKE EXECUTE ON PROCEDURE migrate_await(text, interval, text) FROM PUBLIC;
+
+-- migrate's locks moved to keys that SQL cannot take (issue 12): a job's
+-- worker lock now has objsubid 3
+CREATE OR REPLACE VIEW migrate.progress AS
+SELECT j.id,
+       j.version,
+       j.kind,
+       j.relation,
+       -- running, but its worker is gone: a crash, or a restart without the launcher
+       CASE WHEN j.state = 'running' AND NOT EXISTS
+                      -- a worker holds the advisory lock ('migj', job id) while it runs a job,
+                      -- with objsubid 3, which SQL's pg_advisory_* functions never use
+                      (SELECT FROM pg_catalog.pg_locks l
+                        WHERE l.locktype = 'advisory' AND l.granted
+                          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                             WHERE d.datname = pg_catalog.current_database())
+                          AND l.classid = 1835624298::oid
+                          AND l.objid = (j.id % 4294967296)::oid AND l.objsubid = 3)
+            THEN 'interrupted' ELSE j.state END AS state,
+       j.current_version,
+       j.rows_done,
+       j.rows_total,
+       -- past the estimate (rows inserted since), how far is unknown
+       CASE WHEN j.rows_done <= j.rows_total
+            THEN round(100.0 * j.rows_done / nullif(j.rows_total, 0), 1)
+       END AS percent,
+       round(j.rows_done / nullif(extract(epoch FROM j.updated_at - j.started_at), 0)) AS rows_per_sec,
+       CASE WHEN j.rows_done > 0 AND j.rows_total > j.rows_done
+            THEN (j.updated_at - j.started_at) * ((j.rows_total - j.rows_done)::float8 / j.rows_done)
+       END AS eta,
+       j.queued_at,
+       j.started_at,
+       j.updated_at,
+       j.worker_pid,
+       j.run_as,
+       j.last_error
+  FROM migrate.job j
+ WHERE j.state IN ('queued', 'running')
+ ORDER BY j.id;

@@ -124,13 +124,14 @@ SELECT j.id,
        j.relation,
        -- running, but its worker is gone: a crash, or a restart without the launcher
        CASE WHEN j.state = 'running' AND NOT EXISTS
-                      -- a worker holds the advisory lock ('migj', job id) while it runs a job
+                      -- a worker holds the advisory lock ('migj', job id) while it runs a job,
+                      -- with objsubid 3, which SQL's pg_advisory_* functions never use
                       (SELECT FROM pg_catalog.pg_locks l
                         WHERE l.locktype = 'advisory' AND l.granted
                           AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
                                              WHERE d.datname = pg_catalog.current_database())
                           AND l.classid = 1835624298::oid
-                          AND l.objid = (j.id % 4294967296)::oid AND l.objsubid = 2)
+                          AND l.objid = (j.id % 4294967296)::oid AND l.objsubid = 3)
             THEN 'interrupted' ELSE j.state END AS state,
        j.current_version,
        j.rows_done,

@@ -47,7 +47,7 @@ void
 job_lock_tag(LOCKTAG *tag, int64 job_id)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, MIGRATE_JOB_LOCK_KEY1,
-						 (uint32) job_id, 2);
+						 (uint32) job_id, MIGRATE_LOCKTAG_FIELD4);
 }
 
 /*

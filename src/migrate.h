@@ -24,15 +24,25 @@
 #define ERRCODE_MIGRATE_CHECK_REFUSED		MAKE_SQLSTATE('M','G','0','0','5')
 
 /*
- * Key of the advisory lock that serializes deployers in a database: the pair
- * (0x6D696772 'migr', 1), i.e. pg_advisory_lock(1835624306, 1) from SQL.
+ * migrate's own locks.  They are advisory locktags whose fourth field is
+ * MIGRATE_LOCKTAG_FIELD4: SQL's pg_advisory_* functions only ever use 1
+ * (one int8 key) or 2 (two int4 keys) there, so no role can take one of
+ * these from SQL and stall a deployer, a background run or a job.  In
+ * pg_locks they show as locktype 'advisory' with objsubid 3:
+ *
+ *	database	classid		objid		what
+ *	this db		1835624306	1			the deploy lock (transaction level)
+ *	this db		1835624306	2			the run lock of a background run
+ *	this db		1835624298	job id		the lock of a job's worker
+ *	0			1835624298	slot		a migrate.max_workers slot
+ *
+ * (classid 1835624306 is 0x6D696772 'migr', 1835624298 is 0x6D69676A 'migj';
+ * a job id is taken modulo 2^32.)
  */
+#define MIGRATE_LOCKTAG_FIELD4	3
 #define MIGRATE_LOCK_KEY1	0x6D696772
 #define MIGRATE_LOCK_KEY2	1
-/* ... and (0x6D696772, 2) is held by the worker of a background run */
 #define MIGRATE_RUN_LOCK_KEY2	2
-
-/* A worker holds the advisory lock ('migj', job id) while it runs a job. */
 #define MIGRATE_JOB_LOCK_KEY1	0x6D69676A
 
 /* pg_stat_activity.backend_type of the workers */

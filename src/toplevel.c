@@ -13,24 +13,33 @@
  */
 #include "migrate.h"
 
+#include "access/amapi.h"
 #include "access/htup_details.h"
+#include "access/reloptions.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
+#include "parser/parse_utilcmd.h"
 #include "parser/parser.h"
 #include "pgstat.h"
+#include "storage/lmgr.h"
 #include "tcop/dest.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
-#include "nodes/makefuncs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -139,12 +148,16 @@ is_concurrent_reindex(ReindexStmt *stmt)
 /*
  * Before (re)running REINDEX CONCURRENTLY of an index or a table: the
  * invalid "_ccnew" / "_ccold" indexes that a reindex which failed or was
- * interrupted leaves on the table are dropped, as a DBA would by hand.
+ * interrupted leaves on the table are dropped, as a DBA would by hand.  A
+ * leftover is a copy of an index it is reindexing: another index of the
+ * table (the one named, for REINDEX INDEX) whose name it starts with, with
+ * the same definition.  Any other invalid index is not migrate's to drop.
  */
 static void
 reindex_leftovers_drop(ReindexStmt *stmt)
 {
 	Oid			relid;
+	Oid			indexid = InvalidOid;
 	List	   *leftovers = NIL;
 	ListCell   *lc;
 
@@ -157,11 +170,14 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (OidIsValid(relid) && stmt->kind == REINDEX_OBJECT_INDEX)
-		relid = IndexGetRelation(relid, true);
+	{
+		indexid = relid;
+		relid = IndexGetRelation(indexid, true);
+	}
 	if (OidIsValid(relid))
 	{
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values[1] = {ObjectIdGetDatum(relid)};
+		Oid			argtypes[2] = {OIDOID, OIDOID};
+		Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(indexid)};
 
 		SPI_connect();
 		SPI_execute_with_args("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
@@ -169,8 +185,26 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 							  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
 							  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 							  " WHERE i.indrelid = $1 AND NOT i.indisvalid"
-							  "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'",
-							  1, argtypes, values, NULL, true, 0);
+							  "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'"
+							  "   AND EXISTS (SELECT FROM pg_catalog.pg_index o"
+							  "                 JOIN pg_catalog.pg_class oc ON oc.oid = o.indexrelid"
+							  "                WHERE o.indrelid = i.indrelid AND o.indexrelid <> i.indexrelid"
+							  "                  AND ($2 = 0 OR o.indexrelid = $2)"
+							  /* the name, maybe truncated, that "_ccnew" was appended to */
+							  "                  AND pg_catalog.starts_with(oc.relname::pg_catalog.text,"
+							  "                        pg_catalog.regexp_replace(c.relname::pg_catalog.text,"
+							  "                                                  '_cc(new|old)[0-9]*$', ''))"
+							  "                  AND oc.relam = c.relam AND o.indisunique = i.indisunique"
+							  "                  AND o.indnatts = i.indnatts AND o.indnkeyatts = i.indnkeyatts"
+							  "                  AND o.indkey::pg_catalog.text = i.indkey::pg_catalog.text"
+							  "                  AND o.indclass::pg_catalog.text = i.indclass::pg_catalog.text"
+							  "                  AND o.indcollation::pg_catalog.text = i.indcollation::pg_catalog.text"
+							  "                  AND o.indoption::pg_catalog.text = i.indoption::pg_catalog.text"
+							  "                  AND pg_catalog.pg_get_expr(o.indexprs, o.indrelid)"
+							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indexprs, i.indrelid)"
+							  "                  AND pg_catalog.pg_get_expr(o.indpred, o.indrelid)"
+							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indpred, i.indrelid))",
+							  2, argtypes, values, NULL, true, 0);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			/* the list outlives SPI and this transaction */
@@ -199,10 +233,177 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 }
 
 /*
- * Before (re)building a named index concurrently: an invalid index of that
- * name, left by a build that failed or was interrupted, is dropped; a valid
- * one, when the statement is being resumed, means the build had finished.
- * Returns true when there is nothing left to do.
+ * Is the existing index indexid (on table relid) the one that stmt builds:
+ * same access method, uniqueness, key and included columns or expressions,
+ * operator classes and their options, collations, orderings, storage
+ * parameters and predicate?  The statement is analyzed the way CREATE
+ * INDEX analyzes it (transformIndexStmt) and compared with pg_index, as
+ * DefineIndex would have filled it in.  In a transaction, with the table
+ * locked.
+ */
+static bool
+index_matches_stmt(Oid indexid, Oid relid, IndexStmt *stmt, const char *sql)
+{
+	HeapTuple	indtup;
+	HeapTuple	classtup;
+	Form_pg_index index;
+	Oid			amoid;
+	bool		amcanorder;
+	bool		isnull;
+	Datum		datum;
+	oidvector  *indclass;
+	oidvector  *indcollation;
+	int2vector *indoption;
+	List	   *exprs = NIL;
+	ListCell   *expr_cell;
+	Node	   *pred = NULL;
+	Datum		options;
+	int			nkeys = list_length(stmt->indexParams);
+	int			attn = 0;
+	ListCell   *lc;
+	bool		matches = false;
+
+	stmt = transformIndexStmt(relid, stmt, sql);
+	amoid = get_index_am_oid(stmt->accessMethod, true);
+	if (!OidIsValid(amoid))
+		return false;
+	amcanorder = GetIndexAmRoutineByAmId(amoid, false)->amcanorder;
+
+	indtup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(indexid));
+	if (!HeapTupleIsValid(indtup) || !HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for index %u", indexid);
+	index = (Form_pg_index) GETSTRUCT(indtup);
+
+	if (index->indrelid != relid ||
+		((Form_pg_class) GETSTRUCT(classtup))->relam != amoid ||
+		index->indisunique != stmt->unique ||
+#if PG_VERSION_NUM >= 150000
+		index->indnullsnotdistinct != stmt->nulls_not_distinct ||
+#endif
+		index->indnkeyatts != nkeys ||
+		index->indnatts != nkeys + list_length(stmt->indexIncludingParams))
+		goto done;
+
+	/* storage parameters, as DefineIndex stores them */
+	options = transformRelOptions((Datum) 0, stmt->options, NULL, NULL, false, false);
+	datum = SysCacheGetAttr(RELOID, classtup, Anum_pg_class_reloptions, &isnull);
+	if (isnull != (options == (Datum) 0) ||
+		(!isnull && !DatumGetBool(DirectFunctionCall2(array_eq, datum, options))))
+		goto done;
+
+	indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, indtup,
+															  Anum_pg_index_indclass,
+															  &isnull));
+	indcollation = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, indtup,
+																  Anum_pg_index_indcollation,
+																  &isnull));
+	indoption = (int2vector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, indtup,
+																Anum_pg_index_indoption,
+																&isnull));
+	datum = SysCacheGetAttr(INDEXRELID, indtup, Anum_pg_index_indexprs, &isnull);
+	if (!isnull)
+		exprs = (List *) stringToNode(TextDatumGetCString(datum));
+	datum = SysCacheGetAttr(INDEXRELID, indtup, Anum_pg_index_indpred, &isnull);
+	if (!isnull)
+		pred = (Node *) stringToNode(TextDatumGetCString(datum));
+
+	/* the predicate as DefineIndex stores it */
+	if (stmt->whereClause == NULL ? pred != NULL :
+		!equal(pred, make_ands_explicit(make_ands_implicit((Expr *) stmt->whereClause))))
+		goto done;
+
+	/* key columns, then included ones (ComputeIndexAttrs) */
+	expr_cell = list_head(exprs);
+	foreach(lc, list_concat_copy(stmt->indexParams, stmt->indexIncludingParams))
+	{
+		IndexElem  *elem = lfirst_node(IndexElem, lc);
+		AttrNumber	attnum;
+		Oid			atttype;
+		Oid			attcollation;
+		int16		option = 0;
+
+		if (elem->name)
+		{
+			HeapTuple	atttup = SearchSysCacheAttName(relid, elem->name);
+
+			if (!HeapTupleIsValid(atttup))
+				goto done;
+			attnum = ((Form_pg_attribute) GETSTRUCT(atttup))->attnum;
+			atttype = ((Form_pg_attribute) GETSTRUCT(atttup))->atttypid;
+			attcollation = ((Form_pg_attribute) GETSTRUCT(atttup))->attcollation;
+			ReleaseSysCache(atttup);
+		}
+		else
+		{
+			Node	   *expr = elem->expr;
+
+			atttype = exprType(expr);
+			attcollation = exprCollation(expr);
+			while (IsA(expr, CollateExpr))
+				expr = (Node *) ((CollateExpr *) expr)->arg;
+			if (IsA(expr, Var) && ((Var *) expr)->varattno != InvalidAttrNumber)
+				attnum = ((Var *) expr)->varattno;	/* "(column)" */
+			else
+			{
+				attnum = 0;
+				if (expr_cell == NULL || !equal(lfirst(expr_cell), expr))
+					goto done;
+				expr_cell = lnext(exprs, expr_cell);
+			}
+		}
+		if (index->indkey.values[attn] != attnum)
+			goto done;
+		if (attn < nkeys)
+		{
+			Datum		opclassopts;
+			Datum		stored;
+
+			if (elem->collation)
+				attcollation = get_collation_oid(elem->collation, false);
+			if (indcollation->values[attn] != attcollation ||
+				indclass->values[attn] != ResolveOpClass(elem->opclass, atttype,
+														 stmt->accessMethod, amoid))
+				goto done;
+			if (amcanorder)
+			{
+				if (elem->ordering == SORTBY_DESC)
+					option |= INDOPTION_DESC;
+				if (elem->nulls_ordering == SORTBY_NULLS_FIRST ||
+					(elem->nulls_ordering == SORTBY_NULLS_DEFAULT &&
+					 elem->ordering == SORTBY_DESC))
+					option |= INDOPTION_NULLS_FIRST;
+			}
+			if (indoption->values[attn] != option)
+				goto done;
+			opclassopts = transformRelOptions((Datum) 0, elem->opclassopts,
+											  NULL, NULL, false, false);
+			stored = get_attoptions(indexid, attn + 1);
+			if ((stored == (Datum) 0) != (opclassopts == (Datum) 0) ||
+				(stored != (Datum) 0 &&
+				 !DatumGetBool(DirectFunctionCall2(array_eq, stored, opclassopts))))
+				goto done;
+		}
+		attn++;
+	}
+	matches = expr_cell == NULL;
+
+done:
+	ReleaseSysCache(indtup);
+	ReleaseSysCache(classtup);
+	return matches;
+}
+
+/*
+ * Before (re)building a named index concurrently.  An index of that name
+ * counts only when it is the one the statement builds: on the same table,
+ * with the same definition (index_matches_stmt).  Such an index, when
+ * invalid, is what a build that failed or was interrupted leaves: it is
+ * dropped; when valid and the statement is being resumed, the build had
+ * finished.  Returns true when there is nothing left to do.  Any other
+ * index of that name is not migrate's to drop or to take for done: the
+ * statement fails with 42P07 (unless it says IF NOT EXISTS, which then
+ * skips it as CREATE INDEX does).
  */
 static bool
 concurrent_index_prepare(const char *sql, bool resuming)
@@ -211,8 +412,12 @@ concurrent_index_prepare(const char *sql, bool resuming)
 	IndexStmt  *stmt;
 	Oid			relid;
 	Oid			indexid = InvalidOid;
+	Oid			indrelid = InvalidOid;
 	bool		valid = false;
+	bool		matches = false;
 	char	   *qualified = NULL;
+	char	   *table = NULL;
+	char	   *definition = NULL;
 
 	if (list_length(raw_list) != 1)
 		return false;
@@ -254,6 +459,7 @@ concurrent_index_prepare(const char *sql, bool resuming)
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (OidIsValid(relid))
 	{
+		/* an index is created in the schema of its table */
 		Oid			nspid = get_rel_namespace(relid);
 
 		indexid = get_relname_relid(stmt->idxname, nspid);
@@ -263,11 +469,27 @@ concurrent_index_prepare(const char *sql, bool resuming)
 
 			if (HeapTupleIsValid(tup))
 			{
+				MemoryContext old;
+
 				valid = ((Form_pg_index) GETSTRUCT(tup))->indisvalid;
+				indrelid = ((Form_pg_index) GETSTRUCT(tup))->indrelid;
 				ReleaseSysCache(tup);
-				qualified = MemoryContextStrdup(TopMemoryContext,
-												quote_qualified_identifier(get_namespace_name(nspid),
-																		   stmt->idxname));
+
+				/* the table's columns and expressions must stay put meanwhile */
+				if (indrelid == relid)
+				{
+					LockRelationOid(relid, AccessShareLock);
+					matches = index_matches_stmt(indexid, relid, stmt, sql);
+				}
+
+				old = MemoryContextSwitchTo(TopMemoryContext);
+				qualified = quote_qualified_identifier(get_namespace_name(nspid),
+													   stmt->idxname);
+				table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(indrelid)),
+												   get_rel_name(indrelid));
+				definition = TextDatumGetCString(DirectFunctionCall1(pg_get_indexdef,
+																	 ObjectIdGetDatum(indexid)));
+				MemoryContextSwitchTo(old);
 			}
 			else
 				indexid = InvalidOid;	/* not an index: let the build fail */
@@ -278,6 +500,23 @@ concurrent_index_prepare(const char *sql, bool resuming)
 
 	if (!OidIsValid(indexid))
 		return false;
+	if (!matches)
+	{
+		if (stmt->if_not_exists)
+			return false;		/* CREATE INDEX skips it, with a NOTICE */
+		if (indrelid != relid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("index %s already exists on another table, %s", qualified, table),
+					 errdetail("It is %s: %s.", valid ? "valid" : "invalid", definition),
+					 errhint("Drop or rename that index, or give the migration's index another name.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("index %s already exists on table %s with another definition",
+						qualified, table),
+				 errdetail("It is %s: %s.", valid ? "valid" : "invalid", definition),
+				 errhint("Drop or rename that index, or give the migration's index another name.")));
+	}
 	if (valid)
 	{
 		if (resuming)

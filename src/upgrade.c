@@ -77,7 +77,7 @@ deploy_lock_acquire(void)
 				 errhint("Deploy with the default isolation level, READ COMMITTED.")));
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
-						 MIGRATE_LOCK_KEY2, 2);
+						 MIGRATE_LOCK_KEY2, MIGRATE_LOCKTAG_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
@@ -669,9 +669,13 @@ background_run(int64 job_id, bool up, const char *target,
 	int			planned;
 	LOCKTAG		tag;
 
-	/* one run at a time, whatever happens to the job table: a second waits */
+	/*
+	 * One run at a time, whatever happens to the job table: a second waits.
+	 * Only a run takes this lock (SQL cannot, see migrate.h), and a cancel
+	 * of the job ends the wait.
+	 */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
-						 MIGRATE_RUN_LOCK_KEY2, 2);
+						 MIGRATE_RUN_LOCK_KEY2, MIGRATE_LOCKTAG_FIELD4);
 	StartTransactionCommand();
 	(void) LockAcquire(&tag, ExclusiveLock, true, false);
 	CommitTransactionCommand();

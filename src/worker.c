@@ -359,7 +359,8 @@ start_next_queued_job(void)
 static void
 worker_slot_tag(LOCKTAG *tag, int slot)
 {
-	SET_LOCKTAG_ADVISORY(*tag, InvalidOid, MIGRATE_JOB_LOCK_KEY1, (uint32) slot, 3);
+	SET_LOCKTAG_ADVISORY(*tag, InvalidOid, MIGRATE_JOB_LOCK_KEY1, (uint32) slot,
+						 MIGRATE_LOCKTAG_FIELD4);
 }
 
 static int
