@@ -441,11 +441,15 @@ migrate_cancel(PG_FUNCTION_ARGS)
 {
 	char	   *version;
 	uint64		n;
-	SPITupleTable *jobs = jobs_of_argument(fcinfo, "'queued', 'running'", &version, &n);
+	SPITupleTable *jobs;
 	int			signalled = 0;
 	int			dequeued = 0;
-	Datum	   *pids = palloc0(sizeof(Datum) * Max(n, 1));
+	Datum	   *pids;
 	int			npids = 0;
+
+	migrate_guard_begin("migrate_cancel");
+	jobs = jobs_of_argument(fcinfo, "'queued', 'running'", &version, &n);
+	pids = palloc0(sizeof(Datum) * Max(n, 1));
 
 	/*
 	 * Everything that can fail comes before the first signal, which is not
@@ -503,6 +507,7 @@ migrate_cancel(PG_FUNCTION_ARGS)
 			(errmsg("%d running job%s signalled, %d waiting job%s cancelled",
 					signalled, signalled == 1 ? "" : "s",
 					dequeued, dequeued == 1 ? "" : "s")));
+	migrate_guard_end();
 	PG_RETURN_VOID();
 }
 
@@ -549,9 +554,12 @@ migrate_resume(PG_FUNCTION_ARGS)
 {
 	char	   *version;
 	uint64		n;
-	SPITupleTable *jobs = jobs_of_argument(fcinfo, "'queued', 'running', 'cancelled', 'failed'",
-										   &version, &n);
+	SPITupleTable *jobs;
 	int			resumed = 0;
+
+	migrate_guard_begin("migrate_resume");
+	jobs = jobs_of_argument(fcinfo, "'queued', 'running', 'cancelled', 'failed'",
+							&version, &n);
 
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -593,5 +601,6 @@ migrate_resume(PG_FUNCTION_ARGS)
 	ereport(NOTICE,
 			(errmsg("%d job%s resumed", resumed, resumed == 1 ? "" : "s"),
 			 resumed > 0 ? errdetail("Their workers start when this transaction commits.") : 0));
+	migrate_guard_end();
 	PG_RETURN_VOID();
 }

@@ -218,6 +218,11 @@ extern char *backfill_job_args(Oid relid, const char *set_clause,
 extern void online_run_job(int64 job_id, const char *version, int current_step,
 						   const char *args_json);
 
+/* guard.c: no catalog-changing call from inside another one, or a job */
+extern void migrate_guard_begin(const char *function);
+extern void migrate_guard_end(void);
+extern void migrate_guard_job(void);
+
 /* upgrade.c */
 extern void deploy_lock_acquire(void);
 extern char *lookup_version(const char *version);

@@ -380,6 +380,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	int			handoff;
 	int			online;
 
+	migrate_guard_begin("migrate_upgrade");
+
 	if (target)
 		version_check_arg(target, "target");
 	InitMaterializedSRF(fcinfo, 0);
@@ -403,6 +405,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 							in_flight, state),
 					 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
 			SPI_finish();
+			migrate_guard_end();
 			return (Datum) 0;
 		}
 	}
@@ -482,6 +485,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	migrate_guard_end();
 	return (Datum) 0;
 }
 
@@ -696,6 +700,8 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	int			count;
 	int			handoff;
 
+	migrate_guard_begin("migrate_downgrade");
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -788,6 +794,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	migrate_guard_end();
 	return (Datum) 0;
 }
 
@@ -806,6 +813,8 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	int			count;
 	TimestampTz started = GetCurrentTimestamp();
 
+	migrate_guard_begin("migrate_baseline");
+
 	version_check_arg(version, "version");
 
 	SPI_connect();
@@ -816,7 +825,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	values[0] = version_key_datum(version);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
 	if (catalog_exec("UPDATE migrate.migration"
-							  "   SET state = 'applied', last_error = NULL,"
+							  "   SET state = 'applied', last_error = NULL, steps_done = 0,"
 							  "       applied_at = clock_timestamp(),"
 							  "       applied_by = $2, duration = '0'::interval"
 							  " WHERE (state IN ('pending', 'rolled_back')"
@@ -838,6 +847,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	migrate_guard_end();
 	PG_RETURN_INT32(count);
 }
 

@@ -474,6 +474,8 @@ migrate_wait(PG_FUNCTION_ARGS)
 	volatile long timeout_ms = -1;
 	char	   *volatile result = NULL;
 
+	migrate_guard_begin("migrate_wait");
+
 	version = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (version)
 		version_check_arg(version, "version");
@@ -512,5 +514,6 @@ migrate_wait(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
+	migrate_guard_end();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }

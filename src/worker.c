@@ -479,6 +479,9 @@ migrate_worker_main(Datum main_arg)
 	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 
+	/* the job's SQL must not call migrate's catalog-changing functions */
+	migrate_guard_job();
+
 	PG_TRY();
 	{
 		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)
