@@ -77,7 +77,13 @@ CREATE TABLE migrate.job (
     target          text,
     current_version text,
     current_step    integer NOT NULL DEFAULT 0,
-    args            jsonb
+    args            jsonb,
+    -- the OID of run_as: a job runs as that role only while it is still named
+    -- run_as (not after a rename, or a drop and a new role of the same name)
+    run_as_oid      oid,
+    -- where it was queued, 'system identifier/database OID': a job restored
+    -- from a dump is not started without an explicit migrate_resume()
+    queued_in       text
 );
 CREATE INDEX ON migrate.job (state) WHERE state IN ('queued', 'running');
 COMMENT ON TABLE migrate.job IS 'one row per background job';

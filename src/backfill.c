@@ -867,6 +867,8 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	int64		rows_total;
 	char	   *args;
 
+	migrate_guard_begin("migrate_backfill");
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -893,6 +895,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	job_id = job_queue("backfill", NULL, NULL, relid, rows_total, args);
 	backfill_warnings(relid);
 	SPI_finish();
+	migrate_guard_end();
 	PG_RETURN_INT64(job_id);
 }
 

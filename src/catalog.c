@@ -261,6 +261,8 @@ migrate_register(PG_FUNCTION_ARGS)
 	MigrationScript up_script = {0};
 	MigrationScript down_script = {0};
 
+	migrate_guard_begin("migrate_register");
+
 	register_check_names(version, name);
 	if (up == NULL)
 		ereport(ERROR,
@@ -295,6 +297,7 @@ migrate_register(PG_FUNCTION_ARGS)
 
 		register_definition(&def);
 	}
+	migrate_guard_end();
 	PG_RETURN_TEXT_P(cstring_to_text(version));
 }
 

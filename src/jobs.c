@@ -17,6 +17,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
@@ -90,6 +91,72 @@ workers_running(void)
 	}
 	pgstat_clear_backend_activity_snapshot();
 	return n;
+}
+
+/*
+ * Where this backend is, as migrate.job.queued_in records it: the cluster's
+ * system identifier and the database's OID.  A promoted standby has both of
+ * its primary, so its jobs carry on; a dump restored anywhere else does not.
+ */
+char *
+job_origin_here(void)
+{
+	/* signed, as pg_control_system() shows it (the update script uses that) */
+	return psprintf(INT64_FORMAT "/%u", (int64) GetSystemIdentifier(), MyDatabaseId);
+}
+
+/*
+ * Why a job must not start as it is, or NULL: it was queued in another
+ * cluster or database (restored from a dump: its role OID means nothing
+ * here), or its role is gone or no longer has the job's role name (a job
+ * names its role by name and by OID, and runs as neither a renamed role nor
+ * a new role of the same name).  Otherwise *roleid is the role it runs as.
+ * Needs a transaction (catalog lookups).
+ */
+char *
+job_identity_problem(const char *run_as, Oid run_as_oid, const char *queued_in,
+					 Oid *roleid)
+{
+	char	   *here = job_origin_here();
+	char	   *name;
+
+	*roleid = InvalidOid;
+	if (queued_in == NULL || strcmp(queued_in, here) != 0)
+		return psprintf("it was queued in another database or cluster (%s, this one is %s), so it comes from a dump",
+						queued_in ? queued_in : "unknown", here);
+	name = OidIsValid(run_as_oid) ? GetUserNameFromId(run_as_oid, true) : NULL;
+	if (name == NULL)
+		return OidIsValid(get_role_oid(run_as, true)) ?
+			psprintf("role \"%s\", which queued it, was dropped; the role of that name now is another role",
+					 run_as) :
+			psprintf("role \"%s\", which queued it, no longer exists", run_as);
+	if (strcmp(name, run_as) != 0)
+		return psprintf("role \"%s\", which queued it, was renamed to \"%s\"", run_as, name);
+	*roleid = run_as_oid;
+	return NULL;
+}
+
+/*
+ * Mark a job that must not start (job_identity_problem) failed, with the
+ * reason, and say so in the history.  The caller is connected to SPI.
+ */
+void
+job_fail_identity(int64 job_id, const char *why)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char	   *detail = psprintf("job " INT64_FORMAT " was not started: %s", job_id, why);
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(psprintf("%s\nHINT: %s", detail, JOB_REBIND_HINT));
+	catalog_exec("UPDATE migrate.job SET state = 'failed', last_error = $2, last_sqlstate = '55000',"
+				 "       worker_pid = NULL, updated_at = clock_timestamp(),"
+				 "       finished_at = clock_timestamp()"
+				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
+	event_log(NULL, "fail", 0, detail, "55000");
+	ereport(LOG,
+			(errmsg("migrate: %s", detail),
+			 errhint("%s", JOB_REBIND_HINT)));
 }
 
 /*
@@ -267,10 +334,10 @@ job_queue(const char *kind, const char *version, const char *target,
 		  Oid relation, int64 rows_total, const char *args)
 {
 	Oid			roleid = GetUserId();
-	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID,
-	REGCLASSOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID,
+	REGCLASSOID, OIDOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		job_id;
 	int			running;
@@ -294,9 +361,13 @@ job_queue(const char *kind, const char *version, const char *target,
 	values[6] = ObjectIdGetDatum(relation);
 	nulls[6] = OidIsValid(relation) ? ' ' : 'n';
 
-	if (catalog_exec("INSERT INTO migrate.job (kind, version, target, rows_total, args, run_as, relation)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-					 7, argtypes, values, nulls, 0) != SPI_OK_INSERT_RETURNING)
+	values[7] = ObjectIdGetDatum(roleid);
+	values[8] = CStringGetTextDatum(job_origin_here());
+
+	if (catalog_exec("INSERT INTO migrate.job (kind, version, target, rows_total, args, run_as, relation,"
+					 "                         run_as_oid, queued_in)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+					 9, argtypes, values, nulls, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not queue job");
 	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
@@ -352,8 +423,8 @@ jobs_forget_session(void)
 
 /*
  * The unfinished jobs of a version (NULL: all), as (id, state, worker_pid,
- * run_as, live) rows in SPI_tuptable.  A run of migrations counts for every
- * version it covers.
+ * run_as, live, kind, run_as_oid, queued_in) rows in SPI_tuptable.  A run
+ * of migrations counts for every version it covers.
  */
 void
 jobs_select(const char *version, const char *states_sql, bool for_update)
@@ -366,7 +437,7 @@ jobs_select(const char *version, const char *states_sql, bool for_update)
 	nulls[0] = version ? ' ' : 'n';
 	catalog_exec(psprintf("SELECT j.id, j.state, j.worker_pid, j.run_as,"
 						  "       false AS live,"
-						  "       j.kind"
+						  "       j.kind, j.run_as_oid, j.queued_in"
 						  "  FROM migrate.job j"
 						  "  LEFT JOIN migrate.migration f ON f.version = j.version"
 						  "  LEFT JOIN migrate.migration t ON t.version = j.target"
@@ -383,14 +454,28 @@ jobs_select(const char *version, const char *states_sql, bool for_update)
 
 /*
  * The role a job runs as, which only that role or a member of it may stop
- * or restart ("cancel", "resume").
+ * or restart ("cancel", "resume"): the role it was queued by (its OID), or,
+ * for a job that cannot start as it is (job_identity_problem), the role
+ * that now has its role name, which a resume binds it to.  *why is that
+ * problem, or NULL.  InvalidOid when no role has that name any more.
  */
 static Oid
-job_role_checked(int64 id, const char *run_as, const char *verb)
+job_role_checked(SPITupleTable *jobs, uint64 i, const char *verb, char **why)
 {
-	Oid			roleid = get_role_oid(run_as, true);
+	HeapTuple	tup = jobs->vals[i];
+	bool		isnull;
+	int64		id = DatumGetInt64(SPI_getbinval(tup, jobs->tupdesc, 1, &isnull));
+	char	   *run_as = SPI_getvalue(tup, jobs->tupdesc, 4);
+	Oid			run_as_oid = DatumGetObjectId(SPI_getbinval(tup, jobs->tupdesc, 7, &isnull));
+	Oid			roleid;
 
-	if (!OidIsValid(roleid) || !has_privs_of_role(GetUserId(), roleid))
+	*why = job_identity_problem(run_as, isnull ? InvalidOid : run_as_oid,
+								SPI_getvalue(tup, jobs->tupdesc, 8), &roleid);
+	if (*why)
+		roleid = get_role_oid(run_as, true);
+	if (!OidIsValid(roleid))
+		return InvalidOid;
+	if (!has_privs_of_role(GetUserId(), roleid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("job " INT64_FORMAT " runs as role \"%s\"", id, run_as),
@@ -441,11 +526,15 @@ migrate_cancel(PG_FUNCTION_ARGS)
 {
 	char	   *version;
 	uint64		n;
-	SPITupleTable *jobs = jobs_of_argument(fcinfo, "'queued', 'running'", &version, &n);
+	SPITupleTable *jobs;
 	int			signalled = 0;
 	int			dequeued = 0;
-	Datum	   *pids = palloc0(sizeof(Datum) * Max(n, 1));
+	Datum	   *pids;
 	int			npids = 0;
+
+	migrate_guard_begin("migrate_cancel");
+	jobs = jobs_of_argument(fcinfo, "'queued', 'running'", &version, &n);
+	pids = palloc0(sizeof(Datum) * Max(n, 1));
 
 	/*
 	 * Everything that can fail comes before the first signal, which is not
@@ -456,8 +545,16 @@ migrate_cancel(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(jobs->vals[i], jobs->tupdesc, 1, &isnull));
-		Oid			roleid = job_role_checked(id, SPI_getvalue(jobs->vals[i], jobs->tupdesc, 4),
-											  "Cancel");
+		char	   *why;
+		Oid			roleid = job_role_checked(jobs, i, "Cancel", &why);
+
+		/* a job of a role that is gone: a superuser's to stop */
+		if (!OidIsValid(roleid) && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("job " INT64_FORMAT " runs as role \"%s\", which does not exist", id,
+							SPI_getvalue(jobs->vals[i], jobs->tupdesc, 4)),
+					 errhint("Only a superuser may cancel it.")));
 
 		if (strcmp(SPI_getvalue(jobs->vals[i], jobs->tupdesc, 2), "running") == 0 &&
 			superuser_arg(roleid) && !superuser())
@@ -503,6 +600,7 @@ migrate_cancel(PG_FUNCTION_ARGS)
 			(errmsg("%d running job%s signalled, %d waiting job%s cancelled",
 					signalled, signalled == 1 ? "" : "s",
 					dequeued, dequeued == 1 ? "" : "s")));
+	migrate_guard_end();
 	PG_RETURN_VOID();
 }
 
@@ -549,19 +647,22 @@ migrate_resume(PG_FUNCTION_ARGS)
 {
 	char	   *version;
 	uint64		n;
-	SPITupleTable *jobs = jobs_of_argument(fcinfo, "'queued', 'running', 'cancelled', 'failed'",
-										   &version, &n);
+	SPITupleTable *jobs;
 	int			resumed = 0;
+
+	migrate_guard_begin("migrate_resume");
+	jobs = jobs_of_argument(fcinfo, "'queued', 'running', 'cancelled', 'failed'",
+							&version, &n);
 
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	tup = jobs->vals[i];
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tup, jobs->tupdesc, 1, &isnull));
-		char	   *run_as = SPI_getvalue(tup, jobs->tupdesc, 4);
 		bool		live = job_is_live(id);
 		Oid			roleid;
 		const char *why;
+		char	   *unbound;
 
 		/*
 		 * A worker holds the job's lock: it runs the job, or is about to
@@ -581,8 +682,39 @@ migrate_resume(PG_FUNCTION_ARGS)
 		}
 
 		/* resuming runs the job as its own role, so only that role may */
-		roleid = job_role_checked(id, run_as, "Resume");
+		roleid = job_role_checked(jobs, i, "Resume", &unbound);
+		if (!OidIsValid(roleid))
+		{
+			ereport(NOTICE,
+					(errmsg("job " INT64_FORMAT " is not resumed: role \"%s\" does not exist",
+							id, SPI_getvalue(tup, jobs->tupdesc, 4)),
+					 errdetail("It cannot start as it was: %s.", unbound),
+					 errhint("Do its work again as an existing role, or create a role of that name and resume it as that role.")));
+			continue;
+		}
 		check_role_can_run_jobs(roleid);
+		if (unbound)
+		{
+			/*
+			 * Restored from a dump, or its role renamed or replaced: resuming
+			 * it is the decision to run it here, as the role now named so.
+			 */
+			Oid			argtypes[3] = {INT8OID, OIDOID, TEXTOID};
+			Datum		values[3];
+
+			values[0] = Int64GetDatum(id);
+			values[1] = ObjectIdGetDatum(roleid);
+			values[2] = CStringGetTextDatum(job_origin_here());
+			catalog_exec("UPDATE migrate.job SET run_as_oid = $2, queued_in = $3 WHERE id = $1",
+						 3, argtypes, values, NULL, 0);
+			event_log(version, "resume", 0,
+					  psprintf("job " INT64_FORMAT " bound to role \"%s\" of this database: %s",
+							   id, GetUserNameFromId(roleid, false), unbound), NULL);
+			ereport(NOTICE,
+					(errmsg("job " INT64_FORMAT " now runs as role \"%s\" of this database",
+							id, GetUserNameFromId(roleid, false)),
+					 errdetail("It could not start as it was: %s.", unbound)));
+		}
 		set_job_state(id, "queued");
 		event_log(version, "resume", 0, psprintf("job " INT64_FORMAT, id), NULL);
 		job_start_at_commit(id, roleid);
@@ -593,5 +725,6 @@ migrate_resume(PG_FUNCTION_ARGS)
 	ereport(NOTICE,
 			(errmsg("%d job%s resumed", resumed, resumed == 1 ? "" : "s"),
 			 resumed > 0 ? errdetail("Their workers start when this transaction commits.") : 0));
+	migrate_guard_end();
 	PG_RETURN_VOID();
 }

@@ -322,6 +322,8 @@ locksafe_sleep_ms(int ms)
 					 ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
+	/* a backfill's pause is where a worker picks up a reload */
+	worker_reload_config();
 }
 
 /* One statement of a migration, through SPI (in locksafe_execute's subtransaction). */

@@ -181,6 +181,9 @@ typedef struct QueuedJob
 	Oid			roleid;
 } QueuedJob;
 
+/* how a job that cannot start as it is (job_identity_problem) is started */
+#define JOB_REBIND_HINT "If it should run here, run migrate_resume() as the role it names (or a member of it, or a superuser): that binds it to the role of that name in this database."
+
 struct BackgroundWorkerHandle;
 extern int64 job_queue(const char *kind, const char *version,
 					   const char *target, Oid relation, int64 rows_total,
@@ -190,6 +193,10 @@ extern bool job_start_worker(int64 job_id, Oid roleid,
 							 struct BackgroundWorkerHandle **handle);
 extern bool jobs_queued_in_this_transaction(void);
 extern bool role_can_login(Oid roleid);
+extern char *job_origin_here(void);
+extern char *job_identity_problem(const char *run_as, Oid run_as_oid,
+								  const char *queued_in, Oid *roleid);
+extern void job_fail_identity(int64 job_id, const char *why);
 extern bool job_is_live(int64 job_id);
 extern int	workers_running(void);
 extern void jobs_select(const char *version, const char *states_sql,
@@ -213,6 +220,7 @@ extern void worker_report(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *job_settings_json(void);
 extern void worker_session_restore(void);
 extern void worker_note_version(const char *version);
+extern void worker_reload_config(void);
 
 /* toplevel.c: a statement run as a top-level command, in a worker */
 extern void toplevel_execute(const char *sql);
@@ -229,6 +237,11 @@ extern char *backfill_job_args(Oid relid, const char *set_clause,
 /* online/job.c: the background job of an online migration */
 extern void online_run_job(int64 job_id, const char *version, int current_step,
 						   const char *args_json);
+
+/* guard.c: no catalog-changing call from inside another one, or a job */
+extern void migrate_guard_begin(const char *function);
+extern void migrate_guard_end(void);
+extern void migrate_guard_job(void);
 
 /* upgrade.c */
 extern void deploy_lock_acquire(void);

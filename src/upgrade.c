@@ -383,6 +383,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	int			handoff;
 	int			online;
 
+	migrate_guard_begin("migrate_upgrade");
+
 	if (target)
 		version_check_arg(target, "target");
 	InitMaterializedSRF(fcinfo, 0);
@@ -406,6 +408,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 							in_flight, state),
 					 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
 			SPI_finish();
+			migrate_guard_end();
 			return (Datum) 0;
 		}
 	}
@@ -485,6 +488,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	migrate_guard_end();
 	return (Datum) 0;
 }
 
@@ -822,6 +826,8 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	int			count;
 	int			handoff;
 
+	migrate_guard_begin("migrate_downgrade");
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -914,6 +920,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	migrate_guard_end();
 	return (Datum) 0;
 }
 
@@ -932,6 +939,8 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	int			count;
 	TimestampTz started = GetCurrentTimestamp();
 
+	migrate_guard_begin("migrate_baseline");
+
 	version_check_arg(version, "version");
 
 	SPI_connect();
@@ -942,7 +951,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	values[0] = version_key_datum(version);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
 	if (catalog_exec("UPDATE migrate.migration"
-							  "   SET state = 'applied', last_error = NULL,"
+							  "   SET state = 'applied', last_error = NULL, steps_done = 0,"
 							  "       applied_at = clock_timestamp(),"
 							  "       applied_by = $2, duration = '0'::interval"
 							  " WHERE (state IN ('pending', 'rolled_back')"
@@ -964,6 +973,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	migrate_guard_end();
 	PG_RETURN_INT32(count);
 }
 

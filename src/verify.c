@@ -91,6 +91,8 @@ migrate_verify(PG_FUNCTION_ARGS)
 	DiffList	down_diff;
 	DiffList	redo_diff;
 
+	migrate_guard_begin("migrate_verify");
+
 	version_check_arg(version, "version");
 
 	SPI_connect();
@@ -234,6 +236,7 @@ migrate_verify(PG_FUNCTION_ARGS)
 
 	event_log(version, "verify", 0, "up, down and up again leave the schema as expected", NULL);
 	SPI_finish();
+	migrate_guard_end();
 	PG_RETURN_BOOL(true);
 }
 

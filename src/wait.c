@@ -613,6 +613,7 @@ migrate_wait(PG_FUNCTION_ARGS)
 	bool		safe_ic;
 	char	   *volatile result = NULL;
 
+	migrate_guard_begin("migrate_wait");
 	wait_args(fcinfo, &version, &timeout_ms);
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
@@ -640,6 +641,7 @@ migrate_wait(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
+	migrate_guard_end();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
@@ -670,6 +672,7 @@ migrate_await(PG_FUNCTION_ARGS)
 				 errmsg("migrate_await must be called outside a transaction block"),
 				 errdetail("It commits after every look at the jobs, so that it holds no snapshot while it waits."),
 				 errhint("CALL it as a statement of its own, not inside BEGIN ... COMMIT, a function or a query string of several statements; there, use SELECT migrate_wait().")));
+	migrate_guard_begin("migrate_await");
 	wait_args(fcinfo, &version, &timeout_ms);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -679,6 +682,7 @@ migrate_await(PG_FUNCTION_ARGS)
 	SPI_commit();
 	state = wait_for_jobs(version, timeout_ms, caller, true);
 	SPI_finish();
+	migrate_guard_end();
 
 	values[0] = PointerGetDatum(cstring_to_text(state));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -76,6 +76,21 @@ worker_init(BackgroundWorker *worker, const char *function, const char *name,
 	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
 }
 
+/*
+ * A worker or the launcher got SIGHUP: read the configuration files again,
+ * so that ALTER SYSTEM and pg_reload_conf() reach running jobs (a job's own
+ * settings, taken from the session that queued it, still win).  Between
+ * transactions only, where a backend would do it too.
+ */
+void
+worker_reload_config(void)
+{
+	if (!IsBackgroundWorker || !ConfigReloadPending || IsTransactionOrTransactionBlock())
+		return;
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+}
+
 /* Show what the worker does in pg_stat_activity.query. */
 void
 worker_report(const char *fmt,...)
@@ -169,7 +184,16 @@ job_settings_json(void)
 	appendStringInfoChar(&buf, '{');
 	for (int i = 0; i < lengthof(job_settings); i++)
 	{
-		if (i > 0)
+		/*
+		 * migrate's own settings pace the job: one the session did not set
+		 * is left to the server's configuration, so that a reload changes
+		 * it for a running job too.
+		 */
+		if (strncmp(job_settings[i], "migrate.", 8) == 0 &&
+			strcmp(GetConfigOption(job_settings[i], false, false),
+				   GetConfigOptionResetString(job_settings[i])) == 0)
+			continue;
+		if (buf.len > 1)
 			appendStringInfoString(&buf, ", ");
 		escape_json(&buf, job_settings[i]);
 		appendStringInfoString(&buf, ": ");
@@ -328,16 +352,30 @@ start_next_queued_job(void)
 
 	/* its worker waits for a free slot (migrate.max_workers) if need be */
 	begin_catalog_transaction();
-	catalog_exec("SELECT id, run_as FROM migrate.job WHERE state = 'queued'"
-				 " ORDER BY id LIMIT 1", 0, NULL, NULL, NULL, 1);
-	if (SPI_processed > 0)
+	for (;;)
 	{
 		bool		isnull;
+		Oid			run_as_oid;
+		char	   *why;
 
+		catalog_exec("SELECT id, run_as, run_as_oid, queued_in FROM migrate.job"
+					 " WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+					 0, NULL, NULL, NULL, 1);
+		if (SPI_processed == 0)
+			break;
 		next_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1, &isnull));
-		roleid = get_role_oid(SPI_getvalue(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 2), true);
+		run_as_oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 3, &isnull));
+		why = job_identity_problem(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+								   isnull ? InvalidOid : run_as_oid,
+								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4),
+								   &roleid);
+		if (why == NULL)
+			break;
+		/* never as another role, nor a job of another cluster: the next one */
+		job_fail_identity(next_id, why);
+		next_id = 0;
 	}
 	end_catalog_transaction();
 
@@ -419,6 +457,9 @@ migrate_worker_main(Datum main_arg)
 		Oid			relation;
 		int			current_step;
 		char	   *version;
+		char	   *run_as;
+		Oid			run_as_oid;
+		char	   *queued_in;
 	}			job = {0};
 	bool		claimed = false;
 	static int	slot;			/* static: kept across the longjmp below */
@@ -426,6 +467,7 @@ migrate_worker_main(Datum main_arg)
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	current_job_id = args.job_id;
 
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleid, 0);
@@ -466,6 +508,7 @@ migrate_worker_main(Datum main_arg)
 						 SLOT_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		worker_reload_config();
 	}
 
 	begin_catalog_transaction();
@@ -483,7 +526,7 @@ migrate_worker_main(Datum main_arg)
 					 "                                     WHERE m.version = job.version"
 					 "                                       AND m.state IN ('active', 'failed')))"
 					 " RETURNING kind, target, current_version, current_step, args::text,"
-					 "           relation::oid, version",
+					 "           relation::oid, version, run_as, run_as_oid, queued_in",
 					 1, argtypes, values, NULL, 0);
 		if (SPI_processed > 0)
 		{
@@ -506,6 +549,12 @@ migrate_worker_main(Datum main_arg)
 				job.relation = InvalidOid;
 			job.version = SPI_getvalue(tup, desc, 7);
 			job.version = job.version ? pstrdup(job.version) : NULL;
+			job.run_as = pstrdup(SPI_getvalue(tup, desc, 8));
+			job.run_as_oid = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+			if (isnull)
+				job.run_as_oid = InvalidOid;
+			job.queued_in = SPI_getvalue(tup, desc, 10);
+			job.queued_in = job.queued_in ? pstrdup(job.queued_in) : NULL;
 			MemoryContextSwitchTo(old);
 			claimed = true;
 			apply_job_settings(job.args);
@@ -531,8 +580,30 @@ migrate_worker_main(Datum main_arg)
 	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 
+	/* the job's SQL must not call migrate's catalog-changing functions */
+	migrate_guard_job();
+
 	PG_TRY();
 	{
+		Oid			roleid;
+		char	   *why;
+
+		/*
+		 * Whoever started this worker checked who the job runs as; the role
+		 * may have been renamed or replaced since.
+		 */
+		StartTransactionCommand();
+		why = job_identity_problem(job.run_as, job.run_as_oid, job.queued_in, &roleid);
+		CommitTransactionCommand();
+		if (why == NULL && roleid != args.roleid)
+			why = psprintf("its worker was started as role %u, not as role \"%s\"",
+						   args.roleid, job.run_as);
+		if (why)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job " INT64_FORMAT " was not started: %s", args.job_id, why),
+					 errhint("%s", JOB_REBIND_HINT)));
+
 		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)
 			background_run(args.job_id, strcmp(job.kind, "upgrade") == 0, job.target,
 						   job.current_version);
@@ -617,7 +688,7 @@ migrate_resumer_main(Datum main_arg)
 	{
 		SPITupleTable *unfinished;
 
-		catalog_exec("SELECT id, run_as FROM migrate.job"
+		catalog_exec("SELECT id, run_as, run_as_oid, queued_in FROM migrate.job"
 					 " WHERE state IN ('queued', 'running') ORDER BY id FOR UPDATE",
 					 0, NULL, NULL, NULL, 0);
 		unfinished = SPI_tuptable;
@@ -629,11 +700,24 @@ migrate_resumer_main(Datum main_arg)
 			int64	   *id;
 			Oid			argtypes[1] = {INT8OID};
 			Datum		values[1];
+			Oid			run_as_oid;
+			Oid			roleid;
+			char	   *why;
 
 			/* a worker still runs it (the launcher itself restarted): leave it be */
 			values[0] = SPI_getbinval(tup, unfinished->tupdesc, 1, &isnull);
 			if (job_is_live(DatumGetInt64(values[0])))
 				continue;
+			/* restored from a dump, or its role renamed or replaced */
+			run_as_oid = DatumGetObjectId(SPI_getbinval(tup, unfinished->tupdesc, 3, &isnull));
+			why = job_identity_problem(SPI_getvalue(tup, unfinished->tupdesc, 2),
+									   isnull ? InvalidOid : run_as_oid,
+									   SPI_getvalue(tup, unfinished->tupdesc, 4), &roleid);
+			if (why)
+			{
+				job_fail_identity(DatumGetInt64(values[0]), why);
+				continue;
+			}
 			catalog_exec("UPDATE migrate.job SET state = 'queued', worker_pid = NULL,"
 						 "       updated_at = clock_timestamp() WHERE id = $1",
 						 1, argtypes, values, NULL, 0);
@@ -642,8 +726,7 @@ migrate_resumer_main(Datum main_arg)
 			id = palloc(sizeof(int64));
 			*id = DatumGetInt64(values[0]);
 			ids = lappend(ids, id);
-			roles = lappend_oid(roles,
-								get_role_oid(SPI_getvalue(tup, unfinished->tupdesc, 2), true));
+			roles = lappend_oid(roles, roleid);
 			MemoryContextSwitchTo(old);
 		}
 		if (ids != NIL)
@@ -679,6 +762,7 @@ migrate_launcher_main(Datum main_arg)
 	List	   *databases = NIL;
 	ListCell   *lc;
 
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
@@ -730,6 +814,7 @@ migrate_launcher_main(Datum main_arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		worker_reload_config();
 	}
 }
 

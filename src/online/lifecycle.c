@@ -94,6 +94,8 @@ migrate_register_online(PG_FUNCTION_ARGS)
 	OnlineMigration *m;
 	MigrationDefinition def = {0};
 
+	migrate_guard_begin("migrate_register_online");
+
 	register_check_names(version, name);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -109,6 +111,7 @@ migrate_register_online(PG_FUNCTION_ARGS)
 	def.operations = JsonbToCString(NULL, &operations->root, VARSIZE(operations));
 	def.transactional = true;
 	register_definition(&def);
+	migrate_guard_end();
 	PG_RETURN_TEXT_P(cstring_to_text(version));
 }
 
@@ -1018,6 +1021,8 @@ migrate_complete(PG_FUNCTION_ARGS)
 	OnlineMigration *m;
 	char	   *state;
 
+	migrate_guard_begin("migrate_complete");
+
 	SPI_connect();
 	deploy_lock_acquire();
 	m = migration_in_flight(fcinfo, &state);
@@ -1047,6 +1052,7 @@ migrate_complete(PG_FUNCTION_ARGS)
 	run_phase(m, "complete", contract, NULL);
 	finish(m, "applied", "complete", started);
 	SPI_finish();
+	migrate_guard_end();
 	PG_RETURN_VOID();
 }
 
@@ -1192,6 +1198,8 @@ migrate_rollback(PG_FUNCTION_ARGS)
 	char	   *state;
 	ListCell   *lc;
 
+	migrate_guard_begin("migrate_rollback");
+
 	SPI_connect();
 	deploy_lock_acquire();
 	m = migration_in_flight(fcinfo, &state);
@@ -1217,6 +1225,7 @@ migrate_rollback(PG_FUNCTION_ARGS)
 	run_phase(m, "rollback", undo, NULL);
 	finish(m, "rolled_back", "rollback", started);
 	SPI_finish();
+	migrate_guard_end();
 	PG_RETURN_VOID();
 }
 
