@@ -833,6 +833,19 @@ drop_version_schema(OnlineMigration *m, const char *vschema)
 		ddl(m, "version schema",
 			psprintf("DROP VIEW %s",
 					 online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
+
+	/* the trigger functions of tables dropped since (their triggers went with them) */
+	catalog_query("SELECT p.proname FROM pg_catalog.pg_proc p"
+				  " WHERE p.pronamespace = $1 AND p.pronargs = 0"
+				  "   AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype"
+				  "   AND p.proname OPERATOR(pg_catalog.~~) '\\_migrate\\_sync\\_%'"
+				  " ORDER BY p.proname", nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+		ddl(m, "version schema",
+			psprintf("DROP FUNCTION %s()",
+					 online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
 	ddl(m, "version schema", psprintf("DROP SCHEMA %s", quote_identifier(vschema)));
 }
 
@@ -1119,7 +1132,8 @@ undo(OnlineMigration *m, void *arg)
 	List	   *shape;
 	LockSafeState *ls;
 
-	shape = online_shape(m, true);
+	/* what the user dropped since start is gone: the rest is undone */
+	shape = online_shape_leftovers(m);
 	ls = locksafe_begin();
 	drop_sync_triggers(m, shape);
 	drop_version_schema(m, m->vschema);

@@ -129,6 +129,7 @@ typedef struct ShapeTable
 extern OnlineMigration *online_parse(const char *version, const char *name,
 									 Jsonb *operations, bool check_catalog);
 extern List *online_shape(OnlineMigration *m, bool expanded);
+extern List *online_shape_leftovers(OnlineMigration *m);
 extern ShapeTable *shape_find(List *shape, const char *table);
 extern bool online_alter_shadows(OnlineOp *op);
 extern List *shape_physical(ShapeTable *t, List *names);

@@ -89,6 +89,13 @@ static const char *const column_fields[] = {
  */
 static bool parse_checks_catalog = true;
 
+/*
+ * Whether online_shape takes what is gone from the catalog as gone (for
+ * rollback) rather than as an error: a missing table is one without
+ * columns, a missing column one without a table of its own.
+ */
+static bool shape_lenient = false;
+
 #define op_error(op, ...) \
 	ereport(ERROR, \
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
@@ -856,7 +863,19 @@ shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
 	if (!OidIsValid(t->relid) ||
 		(get_rel_relkind(t->relid) != RELKIND_RELATION &&
 		 get_rel_relkind(t->relid) != RELKIND_PARTITIONED_TABLE))
-		op_error(op, "table \"%s.%s\" does not exist", m->schema, table);
+	{
+		if (shape_lenient)
+		{
+			t->relid = InvalidOid;
+			return t;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("operation %d (%s): table \"%s.%s\" does not exist",
+						op->index, op->opname, m->schema, table),
+				 expanded ?
+				 errhint("It was dropped or renamed since the migration started: migrate_rollback() undoes what is left of the migration.") : 0));
+	}
 	if (!expanded)
 		check_relation_allowed(op, t->relid, m->schema);
 	rel = table_open(t->relid, AccessShareLock);
@@ -878,6 +897,27 @@ shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
 	}
 	table_close(rel, AccessShareLock);
 	return t;
+}
+
+/*
+ * A column of the new shape, by its name there.  Rolling back, a column
+ * that is gone stands for itself, so that what was made for it can still
+ * be named (and dropped if it exists).
+ */
+static ShapeColumn *
+find_column(OnlineOp *op, ShapeTable *t, const char *name, const char *what)
+{
+	ShapeColumn *c = shape_column(t, name);
+
+	if (c == NULL && shape_lenient)
+	{
+		c = palloc0(sizeof(ShapeColumn));
+		c->name = c->old_name = c->physical = pstrdup(name);
+		t->columns = lappend(t->columns, c);
+	}
+	if (c == NULL)
+		op_error(op, "column \"%s\" of %s \"%s\" does not exist", name, what, t->name);
+	return c;
 }
 
 /* A constraint of the table, by name, or InvalidOid. */
@@ -905,11 +945,8 @@ reference_target(OnlineMigration *m, OnlineOp *op, List *shape, bool expanded,
 	*relname = rt->physical;
 	foreach(lc, r->columns)
 	{
-		ShapeColumn *c = shape_column(rt, lfirst(lc));
+		ShapeColumn *c = find_column(op, rt, lfirst(lc), "referenced table");
 
-		if (c == NULL)
-			op_error(op, "column \"%s\" of referenced table \"%s\" does not exist",
-					 (char *) lfirst(lc), r->table);
 		physical = lappend(physical, c->physical);
 	}
 	return physical;
@@ -1084,7 +1121,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					break;
 				}
 			case OP_ADD_COLUMN:
-				if (shape_column(t, op->column->name))
+				if (shape_column(t, op->column->name) && !shape_lenient)
 					op_error(op, "column \"%s\" of table \"%s\" already exists",
 							 op->column->name, op->table);
 				c = palloc0(sizeof(ShapeColumn));
@@ -1099,10 +1136,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					t->sync = t->backfill = true;
 				break;
 			case OP_DROP_COLUMN:
-				c = shape_column(t, op->column_name);
-				if (c == NULL)
-					op_error(op, "column \"%s\" of table \"%s\" does not exist",
-							 op->column_name, op->table);
+				c = find_column(op, t, op->column_name, "table");
 				if (c->added_by || c->altered_from)
 					op_error(op, "column \"%s\" is added or altered by this migration", op->column_name);
 				if (!expanded && op->down == NULL && !t->created)
@@ -1128,11 +1162,8 @@ online_shape(OnlineMigration *m, bool expanded)
 					t->sync = true;
 				break;
 			case OP_RENAME_COLUMN:
-				c = shape_column(t, op->column_name);
-				if (c == NULL)
-					op_error(op, "column \"%s\" of table \"%s\" does not exist",
-							 op->column_name, op->table);
-				if (shape_column(t, op->new_name))
+				c = find_column(op, t, op->column_name, "table");
+				if (shape_column(t, op->new_name) && !shape_lenient)
 					op_error(op, "column \"%s\" of table \"%s\" already exists",
 							 op->new_name, op->table);
 				if (c->added_by || c->altered_from)
@@ -1147,9 +1178,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					if (!expanded && OidIsValid(get_relname_relid(op->index_name, nsp)))
 						op_error(op, "relation \"%s.%s\" already exists", m->schema, op->index_name);
 					foreach(cc, op->columns)
-						if (shape_column(t, lfirst(cc)) == NULL)
-							op_error(op, "column \"%s\" of table \"%s\" does not exist",
-									 (char *) lfirst(cc), op->table);
+						(void) find_column(op, t, lfirst(cc), "table");
 					break;
 				}
 			case OP_DROP_INDEX:
@@ -1172,10 +1201,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					ShapeColumn *nc;
 					char	   *why;
 
-					c = shape_column(t, op->column_name);
-					if (c == NULL)
-						op_error(op, "column \"%s\" of table \"%s\" does not exist",
-								 op->column_name, op->table);
+					c = find_column(op, t, op->column_name, "table");
 					if (c->added_by || c->altered_from)
 						op_error(op, "column \"%s\" is added or altered by this migration: change it there",
 								 op->column_name);
@@ -1251,9 +1277,7 @@ online_shape(OnlineMigration *m, bool expanded)
 						op_error(op, "constraint \"%s\" of table \"%s\" already exists",
 								 op->constraint_name, op->table);
 					foreach(cc, op->columns)
-						if (shape_column(t, lfirst(cc)) == NULL)
-							op_error(op, "column \"%s\" of table \"%s\" does not exist",
-									 (char *) lfirst(cc), op->table);
+						(void) find_column(op, t, lfirst(cc), "table");
 					if (op->references)
 					{
 						char	   *relname;
@@ -1270,6 +1294,29 @@ online_shape(OnlineMigration *m, bool expanded)
 		}
 	}
 	error_context_stack = errcallback.previous;
+	return shape;
+}
+
+/*
+ * The shape of a started migration for its rollback: what the user dropped
+ * since (a table, a column) is taken as gone, not as an error, so that the
+ * rest can be undone.
+ */
+List *
+online_shape_leftovers(OnlineMigration *m)
+{
+	List	   *shape;
+
+	shape_lenient = true;
+	PG_TRY();
+	{
+		shape = online_shape(m, true);
+	}
+	PG_FINALLY();
+	{
+		shape_lenient = false;
+	}
+	PG_END_TRY();
 	return shape;
 }
 
