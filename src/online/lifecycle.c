@@ -920,6 +920,28 @@ contract(OnlineMigration *m, void *arg)
 	LockSafeState *ls;
 
 	shape = online_shape(m, true);
+
+	/*
+	 * Every row must be backfilled: the job may have missed rows moved
+	 * behind it, or written since by writers whose triggers do not fire.
+	 */
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+		char	   *table;
+
+		if (!t->backfill || !online_rows_pending(t->relid))
+			continue;
+		table = online_rel_sql(t->relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online migration %s cannot be completed: table %s has rows not backfilled",
+						m->version, table),
+				 errdetail("Rows written by sessions whose triggers do not fire (session_replication_role = replica), or moved by a table rewrite, can escape the backfill."),
+				 errhint("Fill them with UPDATE %s SET %s = false WHERE %s IS NOT FALSE, or undo the migration with migrate_rollback().",
+						 table, quote_identifier(ONLINE_MARKER), quote_identifier(ONLINE_MARKER))));
+	}
+
 	/* what the altered columns carry, before anything changes */
 	foreach(lc, m->ops)
 	{

@@ -178,6 +178,9 @@ extern char *online_rel_sql(Oid relid);
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
 extern void online_add_step(StringInfo steps, const char *sql);
 
+/* job.c */
+extern bool online_rows_pending(Oid relid);
+
 /* lifecycle.c */
 extern void online_start(OnlineMigration *m);
 extern char *online_in_flight(char **state);
