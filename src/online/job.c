@@ -20,11 +20,15 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 /* concurrent index builds that fail this way are dropped and built again */
 #define INDEX_BUILD_ATTEMPTS 3
+
+/* passes of a backfill over a table before rows still pending fail the job */
+#define BACKFILL_PASSES 3
 
 typedef struct OnlineStep
 {
@@ -191,6 +195,83 @@ run_statement(int64 job_id, const char *version, int n, OnlineStep *step,
 }
 
 /*
+ * Has the table rows the backfill has not filled yet (their marker is not
+ * false)?  The caller is in a transaction, with a snapshot.
+ */
+bool
+online_rows_pending(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	bool		pending;
+	bool		isnull;
+
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("a table of the online migration was dropped during its backfill"),
+				 errhint("migrate_rollback() undoes what is left of the migration.")));
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT EXISTS (SELECT FROM %s WHERE %s IS NOT FALSE)",
+							 quote_qualified_identifier(nspname, relname),
+							 quote_identifier(ONLINE_MARKER)), true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for rows not backfilled");
+	pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return pending;
+}
+
+/*
+ * After a pass of a backfill: rows still pending are ones it could not see
+ * where it looked (a page backfill: rows moved to pages it had passed, by
+ * VACUUM FULL or CLUSTER, or by writers whose triggers do not fire).  The
+ * backfill starts over, over the table as it is now; its where clause
+ * skips the rows already filled.  Raises an error after BACKFILL_PASSES.
+ */
+static bool
+backfill_again(int64 job_id, int pass, OnlineStep *step)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		pending;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pending = online_rows_pending(step->relation);
+	if (pending && pass >= BACKFILL_PASSES)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s still has rows not backfilled after %d passes",
+						get_rel_name(step->relation), pass),
+				 errdetail("Rows move to pages a page backfill has passed when the table is rewritten (VACUUM FULL, CLUSTER) or updated by writers whose triggers do not fire (session_replication_role = replica)."),
+				 errhint("migrate_resume() runs the backfill again; migrate_rollback() undoes the migration.")));
+	if (pending)
+	{
+		Oid			argtypes[3] = {INT8OID, TEXTOID, OIDOID};
+		Datum		values[3] = {Int64GetDatum(job_id), CStringGetTextDatum(step->backfill),
+		ObjectIdGetDatum(step->relation)};
+
+		ereport(LOG,
+				(errmsg("migrate: table %s has rows not backfilled after pass %d of its backfill, starting over",
+						get_rel_name(step->relation), pass)));
+		SPI_connect();
+		/* the position goes; a page backfill covers the table's pages of now */
+		catalog_exec("UPDATE migrate.job SET args = args - 'backfill_step' WHERE id = $1",
+					 1, argtypes, values, NULL, 0);
+		catalog_exec("SELECT CASE WHEN $2::jsonb ? 'pages_total'"
+					 "  THEN ($2::jsonb || jsonb_build_object('pages_total',"
+					 "        pg_relation_size($3) / current_setting('block_size')::bigint))::text"
+					 "  ELSE $2 END",
+					 3, argtypes, values, NULL, 1);
+		step->backfill = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+																  SPI_tuptable->tupdesc, 1));
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return pending;
+}
+
+/*
  * The body of the job, from the step it reached.  Statement steps always
  * run as resumed ones: an index that a start cannot have left behind is
  * one this job built (kept when valid, dropped and built again if not).
@@ -211,6 +292,8 @@ online_run_job(int64 job_id, const char *version, int current_step,
 			StepDone	done = {job_id, n + 1};
 
 			run_backfill(job_id, n, step);
+			for (int pass = 1; backfill_again(job_id, pass, step); pass++)
+				run_backfill(job_id, n, step);
 			StartTransactionCommand();
 			record_step(&done);
 			CommitTransactionCommand();

@@ -836,6 +836,19 @@ drop_version_schema(OnlineMigration *m, const char *vschema)
 		ddl(m, "version schema",
 			psprintf("DROP VIEW %s",
 					 online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
+
+	/* the trigger functions of tables dropped since (their triggers went with them) */
+	catalog_query("SELECT p.proname FROM pg_catalog.pg_proc p"
+				  " WHERE p.pronamespace = $1 AND p.pronargs = 0"
+				  "   AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype"
+				  "   AND p.proname OPERATOR(pg_catalog.~~) '\\_migrate\\_sync\\_%'"
+				  " ORDER BY p.proname", nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+		ddl(m, "version schema",
+			psprintf("DROP FUNCTION %s()",
+					 online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
 	ddl(m, "version schema", psprintf("DROP SCHEMA %s", quote_identifier(vschema)));
 }
 
@@ -910,6 +923,28 @@ contract(OnlineMigration *m, void *arg)
 	LockSafeState *ls;
 
 	shape = online_shape(m, true);
+
+	/*
+	 * Every row must be backfilled: the job may have missed rows moved
+	 * behind it, or written since by writers whose triggers do not fire.
+	 */
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+		char	   *table;
+
+		if (!t->backfill || !online_rows_pending(t->relid))
+			continue;
+		table = online_rel_sql(t->relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online migration %s cannot be completed: table %s has rows not backfilled",
+						m->version, table),
+				 errdetail("Rows written by sessions whose triggers do not fire (session_replication_role = replica), or moved by a table rewrite, can escape the backfill."),
+				 errhint("Fill them with UPDATE %s SET %s = false WHERE %s IS NOT FALSE, or undo the migration with migrate_rollback().",
+						 table, quote_identifier(ONLINE_MARKER), quote_identifier(ONLINE_MARKER))));
+	}
+
 	/* what the altered columns carry, before anything changes */
 	foreach(lc, m->ops)
 	{
@@ -1125,7 +1160,8 @@ undo(OnlineMigration *m, void *arg)
 	List	   *shape;
 	LockSafeState *ls;
 
-	shape = online_shape(m, true);
+	/* what the user dropped since start is gone: the rest is undone */
+	shape = online_shape_leftovers(m);
 	ls = locksafe_begin();
 	drop_sync_triggers(m, shape);
 	drop_version_schema(m, m->vschema);

@@ -129,6 +129,7 @@ typedef struct ShapeTable
 extern OnlineMigration *online_parse(const char *version, const char *name,
 									 Jsonb *operations, bool check_catalog);
 extern List *online_shape(OnlineMigration *m, bool expanded);
+extern List *online_shape_leftovers(OnlineMigration *m);
 extern ShapeTable *shape_find(List *shape, const char *table);
 extern bool online_alter_shadows(OnlineOp *op);
 extern List *shape_physical(ShapeTable *t, List *names);
@@ -176,6 +177,9 @@ extern void online_constraint_complete(OnlineMigration *m, OnlineOp *op, ShapeTa
 extern char *online_rel_sql(Oid relid);
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
 extern void online_add_step(StringInfo steps, const char *sql);
+
+/* job.c */
+extern bool online_rows_pending(Oid relid);
 
 /* lifecycle.c */
 extern void online_start(OnlineMigration *m);

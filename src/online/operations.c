@@ -18,11 +18,15 @@
 
 #include "access/relation.h"
 #include "access/table.h"
+#include "access/htup_details.h"
+#include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_constraint.h"
+#include "commands/extension.h"
 #include "commands/tablecmds.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -85,6 +89,13 @@ static const char *const column_fields[] = {
  */
 static bool parse_checks_catalog = true;
 
+/*
+ * Whether online_shape takes what is gone from the catalog as gone (for
+ * rollback) rather than as an error: a missing table is one without
+ * columns, a missing column one without a table of its own.
+ */
+static bool shape_lenient = false;
+
 #define op_error(op, ...) \
 	ereport(ERROR, \
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
@@ -101,10 +112,11 @@ op_error_callback(void *arg)
 		errcontext("operation %d (%s) of the online migration", op->index, op->opname);
 }
 
+/* The object or array a value holds; NULL for a scalar, a JSON null or none. */
 static JsonbContainer *
 container_of(JsonbValue *v)
 {
-	return v->type == jbvBinary ? v->val.binary.data : NULL;
+	return v != NULL && v->type == jbvBinary ? v->val.binary.data : NULL;
 }
 
 /* The keys of an object must all be known. */
@@ -284,6 +296,28 @@ get_identifiers(OnlineOp *op, JsonbContainer *obj, const char *key)
 	return names;
 }
 
+/*
+ * The columns of an index or constraint: no more than an index can have,
+ * none twice (the server would build an index it cannot use, or fail only
+ * when the migration starts).
+ */
+static void
+check_key_columns(OnlineOp *op, List *names, const char *key)
+{
+	ListCell   *lc;
+
+	if (list_length(names) > INDEX_MAX_KEYS)
+		op_error(op, "field \"%s\" has %d columns, more than the %d of an index",
+				 key, list_length(names), INDEX_MAX_KEYS);
+	foreach(lc, names)
+	{
+		for (int i = 0; i < foreach_current_index(lc); i++)
+			if (strcmp(list_nth(names, i), lfirst(lc)) == 0)
+				op_error(op, "column \"%s\" appears twice in field \"%s\"",
+						 (char *) lfirst(lc), key);
+	}
+}
+
 /* A referential action, as the SQL keywords for it. */
 static const char *
 get_action(OnlineOp *op, JsonbContainer *obj, const char *key)
@@ -325,6 +359,7 @@ get_reference(OnlineOp *op, JsonbContainer *obj, bool one_column)
 		if (get_field(c, "column") || get_field(c, "name"))
 			op_error(op, "a constraint's \"references\" has \"table\", \"columns\" and actions");
 		r->columns = get_identifiers(op, c, "columns");
+		check_key_columns(op, r->columns, "references.columns");
 	}
 	r->on_delete = get_action(op, c, "on_delete");
 	r->on_update = get_action(op, c, "on_update");
@@ -356,10 +391,26 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 	switch (op->kind)
 	{
 		case OP_CREATE_TABLE:
-			op->table = get_identifier(op, body, "table", true);
-			foreach(lc, get_array(op, body, "columns"))
-				op->columns = lappend(op->columns, parse_column(op, lfirst(lc)));
-			break;
+			{
+				List	   *elems;
+				int			pk = 0;
+
+				op->table = get_identifier(op, body, "table", true);
+				elems = get_array(op, body, "columns");
+				if (list_length(elems) > MaxHeapAttributeNumber)
+					op_error(op, "field \"columns\" has %d columns, more than the %d of a table",
+							 list_length(elems), MaxHeapAttributeNumber);
+				foreach(lc, elems)
+				{
+					OnlineColumn *col = parse_column(op, lfirst(lc));
+
+					op->columns = lappend(op->columns, col);
+					if (col->primary_key && ++pk > INDEX_MAX_KEYS)
+						op_error(op, "the primary key has more than the %d columns of an index",
+								 INDEX_MAX_KEYS);
+				}
+				break;
+			}
 		case OP_ADD_COLUMN:
 			{
 				JsonbValue *v = get_field(body, "column");
@@ -408,6 +459,7 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 					op_error(op, "identifier \"%s\" is longer than %d bytes", name, NAMEDATALEN - 1);
 				op->columns = lappend(op->columns, name);
 			}
+			check_key_columns(op, op->columns, "columns");
 			op->unique = get_bool(op, body, "unique", false);
 			op->method = get_identifier(op, body, "method", false);
 			if (op->method && parse_checks_catalog &&
@@ -490,6 +542,7 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body)
 			op->constraint_name = get_identifier(op, body, "name", true);
 			op->constraint_type = get_string(op, body, "type", true);
 			op->columns = get_field(body, "columns") ? get_identifiers(op, body, "columns") : NIL;
+			check_key_columns(op, op->columns, "columns");
 			if (strcmp(op->constraint_type, "unique") == 0)
 			{
 				if (op->columns == NIL)
@@ -752,6 +805,43 @@ table_name_taken(List *shape, Oid nsp, const char *name)
 	return OidIsValid(get_relname_relid(name, nsp));
 }
 
+/*
+ * The schema an online migration works in must be the application's: not
+ * a system schema, not one of temporary tables (the background job, in
+ * another session, cannot see them), not one of an extension's or of
+ * migrate's own (its catalog, the version schemas).
+ */
+static void
+check_schema_allowed(OnlineMigration *m, OnlineOp *op, Oid nsp)
+{
+	Oid			ext;
+
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+		strcmp(m->schema, "information_schema") == 0)
+		op_error(op, "schema \"%s\" is a system schema", m->schema);
+	if (isAnyTempNamespace(nsp))
+		op_error(op, "schema \"%s\" holds temporary tables, which the background job cannot see",
+				 m->schema);
+	if (strcmp(m->schema, "migrate") == 0 || strncmp(m->schema, "migrate_", 8) == 0)
+		op_error(op, "schema \"%s\" is migrate's own", m->schema);
+	if (OidIsValid(ext = getExtensionOfObject(NamespaceRelationId, nsp)))
+		op_error(op, "schema \"%s\" belongs to extension \"%s\"", m->schema,
+				 get_extension_name(ext));
+}
+
+/* A relation the migration changes must not be an extension's own. */
+static void
+check_relation_allowed(OnlineOp *op, Oid relid, const char *schema)
+{
+	Oid			ext;
+
+	if (IsCatalogRelationOid(relid))
+		op_error(op, "relation \"%s.%s\" is a system catalog", schema, get_rel_name(relid));
+	if (OidIsValid(ext = getExtensionOfObject(RelationRelationId, relid)))
+		op_error(op, "relation \"%s.%s\" belongs to extension \"%s\"", schema,
+				 get_rel_name(relid), get_extension_name(ext));
+}
+
 /* The table's columns as they are now. */
 static ShapeTable *
 shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
@@ -773,7 +863,21 @@ shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
 	if (!OidIsValid(t->relid) ||
 		(get_rel_relkind(t->relid) != RELKIND_RELATION &&
 		 get_rel_relkind(t->relid) != RELKIND_PARTITIONED_TABLE))
-		op_error(op, "table \"%s.%s\" does not exist", m->schema, table);
+	{
+		if (shape_lenient)
+		{
+			t->relid = InvalidOid;
+			return t;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("operation %d (%s): table \"%s.%s\" does not exist",
+						op->index, op->opname, m->schema, table),
+				 expanded ?
+				 errhint("It was dropped or renamed since the migration started: migrate_rollback() undoes what is left of the migration.") : 0));
+	}
+	if (!expanded)
+		check_relation_allowed(op, t->relid, m->schema);
 	rel = table_open(t->relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
 	for (int i = 0; i < desc->natts; i++)
@@ -793,6 +897,27 @@ shape_load(OnlineMigration *m, OnlineOp *op, const char *table, bool expanded)
 	}
 	table_close(rel, AccessShareLock);
 	return t;
+}
+
+/*
+ * A column of the new shape, by its name there.  Rolling back, a column
+ * that is gone stands for itself, so that what was made for it can still
+ * be named (and dropped if it exists).
+ */
+static ShapeColumn *
+find_column(OnlineOp *op, ShapeTable *t, const char *name, const char *what)
+{
+	ShapeColumn *c = shape_column(t, name);
+
+	if (c == NULL && shape_lenient)
+	{
+		c = palloc0(sizeof(ShapeColumn));
+		c->name = c->old_name = c->physical = pstrdup(name);
+		t->columns = lappend(t->columns, c);
+	}
+	if (c == NULL)
+		op_error(op, "column \"%s\" of %s \"%s\" does not exist", name, what, t->name);
+	return c;
 }
 
 /* A constraint of the table, by name, or InvalidOid. */
@@ -820,11 +945,8 @@ reference_target(OnlineMigration *m, OnlineOp *op, List *shape, bool expanded,
 	*relname = rt->physical;
 	foreach(lc, r->columns)
 	{
-		ShapeColumn *c = shape_column(rt, lfirst(lc));
+		ShapeColumn *c = find_column(op, rt, lfirst(lc), "referenced table");
 
-		if (c == NULL)
-			op_error(op, "column \"%s\" of referenced table \"%s\" does not exist",
-					 (char *) lfirst(lc), r->table);
 		physical = lappend(physical, c->physical);
 	}
 	return physical;
@@ -919,15 +1041,24 @@ online_shape(OnlineMigration *m, bool expanded)
 	Oid			nsp = get_namespace_oid(m->schema, true);
 	ErrorContextCallback errcallback;
 
-	if (!OidIsValid(nsp))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("schema \"%s\" of the online migration does not exist", m->schema)));
-
 	errcallback.callback = op_error_callback;
 	errcallback.arg = NULL;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
+
+	if (!OidIsValid(nsp))
+	{
+		/* the first operation that names a schema names this one */
+		foreach(lc, m->ops)
+			if (((OnlineOp *) lfirst(lc))->kind != OP_SQL)
+			{
+				errcallback.arg = lfirst(lc);
+				break;
+			}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schema \"%s\" of the online migration does not exist", m->schema)));
+	}
 
 	foreach(lc, m->ops)
 	{
@@ -938,6 +1069,8 @@ online_shape(OnlineMigration *m, bool expanded)
 
 		errcallback.arg = op;
 		loaded_now = false;
+		if (!expanded && op->kind != OP_SQL)
+			check_schema_allowed(m, op, nsp);
 		if (op->table && op->kind != OP_CREATE_TABLE)
 		{
 			t = shape_find(shape, op->table);
@@ -988,7 +1121,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					break;
 				}
 			case OP_ADD_COLUMN:
-				if (shape_column(t, op->column->name))
+				if (shape_column(t, op->column->name) && !shape_lenient)
 					op_error(op, "column \"%s\" of table \"%s\" already exists",
 							 op->column->name, op->table);
 				c = palloc0(sizeof(ShapeColumn));
@@ -1003,10 +1136,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					t->sync = t->backfill = true;
 				break;
 			case OP_DROP_COLUMN:
-				c = shape_column(t, op->column_name);
-				if (c == NULL)
-					op_error(op, "column \"%s\" of table \"%s\" does not exist",
-							 op->column_name, op->table);
+				c = find_column(op, t, op->column_name, "table");
 				if (c->added_by || c->altered_from)
 					op_error(op, "column \"%s\" is added or altered by this migration", op->column_name);
 				if (!expanded && op->down == NULL && !t->created)
@@ -1032,11 +1162,8 @@ online_shape(OnlineMigration *m, bool expanded)
 					t->sync = true;
 				break;
 			case OP_RENAME_COLUMN:
-				c = shape_column(t, op->column_name);
-				if (c == NULL)
-					op_error(op, "column \"%s\" of table \"%s\" does not exist",
-							 op->column_name, op->table);
-				if (shape_column(t, op->new_name))
+				c = find_column(op, t, op->column_name, "table");
+				if (shape_column(t, op->new_name) && !shape_lenient)
 					op_error(op, "column \"%s\" of table \"%s\" already exists",
 							 op->new_name, op->table);
 				if (c->added_by || c->altered_from)
@@ -1051,9 +1178,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					if (!expanded && OidIsValid(get_relname_relid(op->index_name, nsp)))
 						op_error(op, "relation \"%s.%s\" already exists", m->schema, op->index_name);
 					foreach(cc, op->columns)
-						if (shape_column(t, lfirst(cc)) == NULL)
-							op_error(op, "column \"%s\" of table \"%s\" does not exist",
-									 (char *) lfirst(cc), op->table);
+						(void) find_column(op, t, lfirst(cc), "table");
 					break;
 				}
 			case OP_DROP_INDEX:
@@ -1064,6 +1189,7 @@ online_shape(OnlineMigration *m, bool expanded)
 						break;
 					if (!OidIsValid(idx) || get_rel_relkind(idx) != RELKIND_INDEX)
 						op_error(op, "index \"%s.%s\" does not exist", m->schema, op->index_name);
+					check_relation_allowed(op, idx, m->schema);
 					if (get_index_constraint(idx) != InvalidOid)
 						op_error(op, "index \"%s\" belongs to a constraint", op->index_name);
 					break;
@@ -1075,10 +1201,7 @@ online_shape(OnlineMigration *m, bool expanded)
 					ShapeColumn *nc;
 					char	   *why;
 
-					c = shape_column(t, op->column_name);
-					if (c == NULL)
-						op_error(op, "column \"%s\" of table \"%s\" does not exist",
-								 op->column_name, op->table);
+					c = find_column(op, t, op->column_name, "table");
 					if (c->added_by || c->altered_from)
 						op_error(op, "column \"%s\" is added or altered by this migration: change it there",
 								 op->column_name);
@@ -1154,9 +1277,7 @@ online_shape(OnlineMigration *m, bool expanded)
 						op_error(op, "constraint \"%s\" of table \"%s\" already exists",
 								 op->constraint_name, op->table);
 					foreach(cc, op->columns)
-						if (shape_column(t, lfirst(cc)) == NULL)
-							op_error(op, "column \"%s\" of table \"%s\" does not exist",
-									 (char *) lfirst(cc), op->table);
+						(void) find_column(op, t, lfirst(cc), "table");
 					if (op->references)
 					{
 						char	   *relname;
@@ -1173,6 +1294,29 @@ online_shape(OnlineMigration *m, bool expanded)
 		}
 	}
 	error_context_stack = errcallback.previous;
+	return shape;
+}
+
+/*
+ * The shape of a started migration for its rollback: what the user dropped
+ * since (a table, a column) is taken as gone, not as an error, so that the
+ * rest can be undone.
+ */
+List *
+online_shape_leftovers(OnlineMigration *m)
+{
+	List	   *shape;
+
+	shape_lenient = true;
+	PG_TRY();
+	{
+		shape = online_shape(m, true);
+	}
+	PG_FINALLY();
+	{
+		shape_lenient = false;
+	}
+	PG_END_TRY();
 	return shape;
 }
 

@@ -1,0 +1,191 @@
+-- Online migrations: no document crashes the server or registers half.
+-- Every operation, with each of its fields (nested ones too) null,
+-- missing, of every wrong JSON type, empty or huge, registered by a role
+-- with only the deploy grants: each attempt must fail cleanly (22023, or
+-- the server's own SQLSTATE for a bad type or expression) naming the
+-- operation, or register a valid document.  A crash shows as the rest of
+-- this file failing.  Then what registration refuses outright: too many
+-- or duplicate index columns, system catalogs, migrate's catalog, other
+-- extensions' objects, temporary tables.
+CREATE EXTENSION migrate;
+SET client_min_messages = warning;
+CREATE ROLE security_online_input_deployer LOGIN;
+GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
+      migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
+      migrate_current(), migrate_status(), migrate_verify(text), migrate_validate(),
+      migrate_wait(text, interval), migrate_cancel(text), migrate_resume(text),
+      migrate_backfill(regclass, text, text, integer),
+      migrate_register_online(text, text, jsonb), migrate_complete(text),
+      migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
+   TO security_online_input_deployer;
+GRANT USAGE ON SCHEMA migrate TO security_online_input_deployer;
+GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO security_online_input_deployer;
+
+CREATE TABLE sec_onl_t (id int PRIMARY KEY, a int, b text);
+CREATE INDEX sec_onl_t_a_idx ON sec_onl_t (a);
+CREATE TABLE sec_onl_r (id int PRIMARY KEY);
+ALTER TABLE sec_onl_t OWNER TO security_online_input_deployer;
+ALTER TABLE sec_onl_r OWNER TO security_online_input_deployer;
+
+-- one valid document per operation (and per kind of constraint)
+CREATE TABLE sec_onl_base (op text, body jsonb);
+INSERT INTO sec_onl_base VALUES
+('create_table', '{"schema": "public", "table": "sec_onl_new", "columns": [{"name": "x", "type": "int", "nullable": false, "default": "1", "primary_key": true, "unique": false, "comment": "c"}]}'),
+('add_column', '{"schema": "public", "table": "sec_onl_t", "column": {"name": "c", "type": "int", "nullable": true, "default": "0", "comment": "c"}, "up": "a + 1"}'),
+('drop_column', '{"schema": "public", "table": "sec_onl_t", "column": "b", "down": "''x''"}'),
+('rename_column', '{"schema": "public", "table": "sec_onl_t", "from": "b", "to": "bb"}'),
+('create_index', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a", "b"], "unique": true, "method": "btree", "where": "a > 0"}'),
+('drop_index', '{"schema": "public", "name": "sec_onl_t_a_idx"}'),
+('sql', '{"up": "SELECT 1", "down": "SELECT 2"}'),
+('alter_column', '{"schema": "public", "table": "sec_onl_t", "column": "a", "type": "bigint", "nullable": false, "check": {"name": "sec_onl_ck", "constraint": "a > 0"}, "unique": {"name": "sec_onl_u"}, "default": "1", "comment": "c", "up": "a", "down": "a"}'),
+('alter_column', '{"schema": "public", "table": "sec_onl_t", "column": "a", "references": {"name": "sec_onl_fk", "table": "sec_onl_r", "column": "id", "on_delete": "cascade", "on_update": "no action"}}'),
+('rename_table', '{"schema": "public", "from": "sec_onl_t", "to": "sec_onl_t2"}'),
+('drop_table', '{"schema": "public", "table": "sec_onl_t"}'),
+('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "unique", "columns": ["a", "b"]}'),
+('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "check", "check": "a > 0"}'),
+('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete": "set null", "on_update": "restrict"}}'),
+('drop_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_t_pkey"}');
+
+-- the bad values
+CREATE TABLE sec_onl_bad (label text, value jsonb);
+INSERT INTO sec_onl_bad VALUES
+('null', 'null'), ('zero', '0'), ('negative', '-1'), ('huge number', '1e300'),
+('true', 'true'), ('false', 'false'), ('empty string', '""'), ('blank', '" "'),
+('quotes', '"a\"b''c; DROP TABLE sec_onl_t; --"'), ('unknown name', '"sec_onl_nosuch"'),
+('long name', to_jsonb(repeat('n', 64))), ('huge string', to_jsonb(repeat('x', 100000))),
+('empty array', '[]'), ('array of null', '[null]'), ('array of number', '[1]'),
+('array of strings', '["a", "a"]'), ('huge array', to_jsonb(array_fill('n'::text, ARRAY[100000]))),
+('empty object', '{}'), ('object', '{"a": 1}'), ('nested', '[[[[{"a": [[[]]]}]]]]');
+
+-- every path to a value in a document: object keys and array elements
+CREATE FUNCTION sec_onl_paths(doc jsonb, prefix text[] DEFAULT '{}')
+RETURNS SETOF text[] LANGUAGE sql AS $$
+    SELECT prefix || k FROM jsonb_object_keys(CASE WHEN jsonb_typeof(doc) = 'object' THEN doc ELSE '{}' END) k
+    UNION ALL
+    SELECT sec_onl_paths(doc -> k, prefix || k)
+      FROM jsonb_object_keys(CASE WHEN jsonb_typeof(doc) = 'object' THEN doc ELSE '{}' END) k
+    UNION ALL
+    SELECT prefix || (i - 1)::text FROM jsonb_array_elements(CASE WHEN jsonb_typeof(doc) = 'array' THEN doc ELSE '[]' END) WITH ORDINALITY e(v, i)
+    UNION ALL
+    SELECT sec_onl_paths(v, prefix || (i - 1)::text)
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(doc) = 'array' THEN doc ELSE '[]' END) WITH ORDINALITY e(v, i)
+$$;
+
+-- the attempts: each bad value (and nothing) at each path, and as the
+-- operation's whole value
+CREATE TABLE sec_onl_attempt (op text, path text, label text, doc jsonb,
+                              sqlstate text, message text, context text);
+INSERT INTO sec_onl_attempt (op, path, label, doc)
+SELECT b.op, p::text, v.label,
+       jsonb_build_array(jsonb_build_object(b.op, jsonb_set(b.body, p, v.value)))
+  FROM sec_onl_base b CROSS JOIN LATERAL sec_onl_paths(b.body) p CROSS JOIN sec_onl_bad v
+UNION ALL
+SELECT b.op, p::text, 'missing', jsonb_build_array(jsonb_build_object(b.op, b.body #- p))
+  FROM sec_onl_base b CROSS JOIN LATERAL sec_onl_paths(b.body) p
+UNION ALL
+SELECT b.op, '{}', v.label, jsonb_build_array(jsonb_build_object(b.op, v.value))
+  FROM (SELECT DISTINCT op FROM sec_onl_base) b CROSS JOIN sec_onl_bad v
+UNION ALL
+SELECT b.op, '{}', 'valid', jsonb_build_array(jsonb_build_object(b.op, b.body))
+  FROM sec_onl_base b;
+
+-- one attempt: registered (then undone), or its error
+CREATE FUNCTION sec_onl_try(doc jsonb, OUT state text, OUT msg text, OUT ctx text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM migrate_register_online('1', 'attempt', doc);
+        RAISE EXCEPTION USING ERRCODE = 'XXREG', MESSAGE = 'registered';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                ctx = PG_EXCEPTION_CONTEXT;
+    END;
+END $$;
+
+ALTER TABLE sec_onl_attempt OWNER TO security_online_input_deployer;
+SET ROLE security_online_input_deployer;
+UPDATE sec_onl_attempt a SET (sqlstate, message, context) = (SELECT * FROM sec_onl_try(a.doc));
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- hundreds of inputs, and the server is still up
+SELECT count(*) > 1000 AS many, count(DISTINCT op) AS operations FROM sec_onl_attempt;
+-- every valid document registers
+SELECT op, sqlstate FROM sec_onl_attempt WHERE label = 'valid' ORDER BY op, sqlstate;
+-- how each attempt ended
+SELECT CASE WHEN sqlstate = 'XXREG' THEN 'registered' ELSE sqlstate END AS outcome, count(*) > 0 AS some
+  FROM sec_onl_attempt GROUP BY 1 ORDER BY 1;
+-- none ends in any other way: an internal error, a name or length the
+-- server refused after migrate let it through, a missing privilege
+SELECT op, path, label, sqlstate, left(message, 120) AS message
+  FROM sec_onl_attempt
+ WHERE sqlstate NOT IN ('XXREG', '22023', '42601', '42704', '42883', '42703', '42P01', '42804', '42P17')
+ ORDER BY 1, 2, 3;
+-- every error names the operation (in its message or context)
+SELECT op, path, label, sqlstate, left(message, 120) AS message
+  FROM sec_onl_attempt
+ WHERE sqlstate <> 'XXREG'
+   AND message NOT LIKE 'operation 1 (' || op || ')%'
+   AND message NOT LIKE 'operation 1 must be an object%'
+   AND coalesce(context, '') NOT LIKE '%operation 1 (' || op || ') of the online migration%'
+ ORDER BY 1, 2, 3;
+-- a bad value registers only where it is a valid one (an absent optional
+-- field, a name that is a name, an expression that is one)
+SELECT op, path, string_agg(label, ', ' ORDER BY label) AS registered_with
+  FROM sec_onl_attempt WHERE sqlstate = 'XXREG' AND label <> 'valid'
+ GROUP BY op, path ORDER BY 1, 2;
+-- nothing was left registered
+SELECT count(*) AS registered FROM migrate.migration;
+
+------------------------------------------------------------------------
+-- refused at registration
+------------------------------------------------------------------------
+SET ROLE security_online_input_deployer;
+-- more index columns than an index can have, or a column twice
+SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_index',
+    jsonb_build_object('table', 'sec_onl_t', 'name', 'sec_onl_i', 'columns', to_jsonb(array_fill('a'::text, ARRAY[100000]))))));
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a", "b", "a"]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_t", "name": "sec_onl_c", "type": "unique", "columns": ["a", "a"]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_t", "name": "sec_onl_c", "type": "foreign_key", "columns": ["a", "b"], "references": {"table": "sec_onl_r", "columns": ["id", "id"]}}}]');
+SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_table',
+    jsonb_build_object('table', 'sec_onl_wide', 'columns',
+        (SELECT jsonb_agg(jsonb_build_object('name', 'c' || g, 'type', 'int')) FROM generate_series(1, 1601) g)))));
+SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_table',
+    jsonb_build_object('table', 'sec_onl_wide', 'columns',
+        (SELECT jsonb_agg(jsonb_build_object('name', 'c' || g, 'type', 'int', 'primary_key', true)) FROM generate_series(1, 33) g)))));
+-- system catalogs, migrate's catalog, its version schemas
+SELECT migrate_register_online('1', 'x', '[{"rename_column": {"schema": "pg_catalog", "table": "pg_class", "from": "relname", "to": "x"}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_table": {"schema": "pg_catalog", "table": "x", "columns": [{"name": "a", "type": "int"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_index": {"schema": "pg_catalog", "name": "pg_class_oid_index"}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_table": {"schema": "pg_toast", "table": "pg_toast_1262"}}]');
+SELECT migrate_register_online('1', 'x', '[{"add_column": {"schema": "information_schema", "table": "sql_features", "column": {"name": "x", "type": "int"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"rename_column": {"schema": "migrate", "table": "migration", "from": "name", "to": "x"}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_table": {"schema": "migrate", "table": "event"}}]');
+RESET ROLE;
+CREATE SCHEMA migrate_public_v7;
+CREATE TABLE migrate_public_v7.t (a int);
+SELECT migrate_register_online('1', 'x', '[{"drop_table": {"schema": "migrate_public_v7", "table": "t"}}]');
+DROP SCHEMA migrate_public_v7 CASCADE;
+-- an extension's own table, in an ordinary schema
+CREATE TABLE sec_onl_ext (a int);
+ALTER EXTENSION migrate ADD TABLE sec_onl_ext;
+SELECT migrate_register_online('1', 'x', '[{"add_column": {"table": "sec_onl_ext", "column": {"name": "b", "type": "int"}}}]');
+ALTER EXTENSION migrate DROP TABLE sec_onl_ext;
+DROP TABLE sec_onl_ext;
+-- temporary tables: the background job, in another session, cannot see them
+CREATE TEMP TABLE sec_onl_temp (a int);
+DO $$
+BEGIN
+    PERFORM migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('add_column',
+        jsonb_build_object('schema', pg_my_temp_schema()::regnamespace::text, 'table', 'sec_onl_temp',
+                           'column', '{"name": "b", "type": "int"}'::jsonb))));
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING '%: %', SQLSTATE, regexp_replace(SQLERRM, 'pg_temp_[0-9]+', 'pg_temp_N');
+END $$;
+DROP TABLE sec_onl_temp;
+SELECT count(*) AS registered FROM migrate.migration;
+
+DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r;
+DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]);
+DROP EXTENSION migrate;
+DROP ROLE security_online_input_deployer;
