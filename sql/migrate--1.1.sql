@@ -77,7 +77,11 @@ CREATE TABLE migrate.job (
     target          text,
     current_version text,
     current_step    integer NOT NULL DEFAULT 0,
-    args            jsonb
+    args            jsonb,
+    -- workers started on the job since attempts_since that did not finish it
+    -- (a crash, a restart): past a bound, the job fails instead of looping
+    attempts        integer NOT NULL DEFAULT 0,
+    attempts_since  timestamptz
 );
 CREATE INDEX ON migrate.job (state) WHERE state IN ('queued', 'running');
 COMMENT ON TABLE migrate.job IS 'one row per background job';

@@ -51,6 +51,17 @@
 /* what this worker runs, for its pg_stat_activity line */
 static int64 current_job_id = 0;
 
+/*
+ * A worker that dies (a crash, a kill -9, a restart) leaves its job
+ * 'running'; the launcher (after a crash restart) or migrate_resume() starts
+ * it again.  A job that kills its worker every time would have the server
+ * crash and restart in a loop: once JOB_MAX_UNFINISHED workers started on a
+ * job within JOB_ATTEMPT_WINDOW ended without finishing it, the next one
+ * fails it instead.
+ */
+#define JOB_MAX_UNFINISHED 3
+#define JOB_ATTEMPT_WINDOW "10 min"
+
 /* A background worker of migrate's, to be registered. */
 void
 worker_init(BackgroundWorker *worker, const char *function, const char *name,
@@ -247,7 +258,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 	values[3] = CStringGetTextDatum(sqlstate);
 	catalog_exec("UPDATE migrate.job SET state = $2, last_error = $3, last_sqlstate = $4,"
 				 "       worker_pid = NULL, updated_at = clock_timestamp(),"
-				 "       finished_at = clock_timestamp()"
+				 "       finished_at = clock_timestamp(), attempts = 0, attempts_since = NULL"
 				 " WHERE id = $1 RETURNING coalesce(current_version, version)",
 				 4, argtypes, values, NULL, 0);
 	if (SPI_processed > 0)
@@ -368,6 +379,7 @@ migrate_worker_main(Datum main_arg)
 		Oid			relation;
 		int			current_step;
 		char	   *version;
+		int			attempts;	/* workers started on it lately, this one included */
 	}			job = {0};
 	bool		claimed = false;
 	static int	slot;			/* static: kept across the longjmp below */
@@ -425,14 +437,21 @@ migrate_worker_main(Datum main_arg)
 		catalog_exec("UPDATE migrate.job job SET state = 'running', worker_pid = pg_backend_pid(),"
 					 "       started_at = coalesce(started_at, clock_timestamp()),"
 					 "       updated_at = clock_timestamp(), finished_at = NULL,"
-					 "       last_error = NULL, last_sqlstate = NULL"
+					 "       last_error = NULL, last_sqlstate = NULL,"
+					 /* committed before the job runs: a crash cannot lose the count */
+					 "       attempts = CASE WHEN attempts = 0 OR attempts_since IS NULL"
+					 "                         OR attempts_since < clock_timestamp() - interval '" JOB_ATTEMPT_WINDOW "'"
+					 "                       THEN 1 ELSE attempts + 1 END,"
+					 "       attempts_since = CASE WHEN attempts = 0 OR attempts_since IS NULL"
+					 "                         OR attempts_since < clock_timestamp() - interval '" JOB_ATTEMPT_WINDOW "'"
+					 "                       THEN clock_timestamp() ELSE attempts_since END"
 					 " WHERE id = $1 AND state IN ('queued', 'running')"
 					 /* the job of an online migration no longer in flight is over */
 					 "   AND (kind <> 'online' OR EXISTS (SELECT FROM migrate.migration m"
 					 "                                     WHERE m.version = job.version"
 					 "                                       AND m.state IN ('active', 'failed')))"
 					 " RETURNING kind, target, current_version, current_step, args::text,"
-					 "           relation::oid, version",
+					 "           relation::oid, version, attempts",
 					 1, argtypes, values, NULL, 0);
 		if (SPI_processed > 0)
 		{
@@ -454,6 +473,7 @@ migrate_worker_main(Datum main_arg)
 				job.relation = InvalidOid;
 			job.version = SPI_getvalue(tup, desc, 7);
 			job.version = job.version ? pstrdup(job.version) : NULL;
+			job.attempts = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
 			MemoryContextSwitchTo(old);
 			claimed = true;
 			apply_job_settings(job.args);
@@ -481,6 +501,14 @@ migrate_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
+		if (job.attempts > JOB_MAX_UNFINISHED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job " INT64_FORMAT " is not started again: its last %d workers ended without finishing it",
+							args.job_id, JOB_MAX_UNFINISHED),
+					 errdetail("Each crashed, was killed, or stopped with the server, all within " JOB_ATTEMPT_WINDOW "; the job is failed rather than crashing the server in a loop."),
+					 errhint("Look for the cause in the server log, then continue the job with migrate_resume().")));
+
 		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)
 			background_run(args.job_id, strcmp(job.kind, "upgrade") == 0, job.target,
 						   job.current_version, job.current_step);
@@ -501,7 +529,8 @@ migrate_worker_main(Datum main_arg)
 
 			/* unless a cancel came in between */
 			catalog_exec("UPDATE migrate.job SET state = 'done', worker_pid = NULL,"
-						 "       updated_at = clock_timestamp(), finished_at = clock_timestamp()"
+						 "       updated_at = clock_timestamp(), finished_at = clock_timestamp(),"
+						 "       attempts = 0, attempts_since = NULL"
 						 " WHERE id = $1 AND state = 'running'", 1, argtypes, values, NULL, 0);
 			/* an online migration whose job is done can be completed */
 			catalog_exec("UPDATE migrate.migration m SET state = 'ready', last_error = NULL"
