@@ -62,3 +62,8 @@ UPDATE migrate.job j
        queued_in = (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s)::text
                    || '/' || (SELECT d.oid FROM pg_catalog.pg_database d
                                WHERE d.datname = pg_catalog.current_database())::text;
+
+-- Worker starts that did not finish the job: a job whose worker keeps
+-- crashing fails instead of being restarted in a loop.
+ALTER TABLE migrate.job ADD COLUMN attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE migrate.job ADD COLUMN attempts_since timestamptz;

@@ -83,7 +83,11 @@ CREATE TABLE migrate.job (
     run_as_oid      oid,
     -- where it was queued, 'system identifier/database OID': a job restored
     -- from a dump is not started without an explicit migrate_resume()
-    queued_in       text
+    queued_in       text,
+    -- workers started on the job since attempts_since that did not finish it
+    -- (a crash, a restart): past a bound, the job fails instead of looping
+    attempts        integer NOT NULL DEFAULT 0,
+    attempts_since  timestamptz
 );
 CREATE INDEX ON migrate.job (state) WHERE state IN ('queued', 'running');
 COMMENT ON TABLE migrate.job IS 'one row per background job';

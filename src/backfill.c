@@ -51,6 +51,7 @@
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/itemptr.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -62,6 +63,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(migrate_backfill);
 
@@ -72,7 +74,12 @@ typedef struct BackfillStatement
 	UpdateStmt *stmt;
 	Oid			relid;
 	Oid			index;			/* key batches: the key index (primary key, else a unique index over NOT NULL columns); else none */
+	char	   *relation;		/* the relation's name in source, quoted */
+	char	   *set_clause;
+	char	   *where_clause;
 } BackfillStatement;
+
+static void refuse_key_assignment(BackfillStatement *bs, List *keys, Oid index);
 
 typedef struct BackfillErrorArg
 {
@@ -179,6 +186,9 @@ backfill_parse(Oid relid, const char *set_clause, const char *where_clause)
 	bs->stmt = stmt;
 	bs->relid = relid;
 	bs->index = InvalidOid;
+	bs->relation = relation;
+	bs->set_clause = pstrdup(set_clause);
+	bs->where_clause = where_clause ? pstrdup(where_clause) : NULL;
 	return bs;
 }
 
@@ -374,6 +384,36 @@ backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
 							   ? "The batches need an index scan on the key index (the primary key, or a unique index over NOT NULL columns)."
 							   : "The batches need a TID range scan."),
 					 errhint("A subquery on the same table in the set or where clause can cause this.")));
+	}
+
+	/*
+	 * A subquery over the table itself may pass that check with the values
+	 * of one batch and fail it with those of another (a semi-join over the
+	 * key index, say): it is refused whatever its plan, so that the call,
+	 * not the worker, refuses it.  The final range table holds every
+	 * subquery's relations.
+	 */
+	foreach(lc, plans)
+	{
+		PlannedStmt *pstmt = lfirst_node(PlannedStmt, lc);
+		ListCell   *rt;
+
+		if (pstmt->commandType != CMD_UPDATE)
+			continue;
+		foreach(rt, pstmt->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, rt);
+
+			if (rte->rtekind == RTE_RELATION && rte->relid == bs->relid &&
+				!list_member_int(pstmt->resultRelations, foreach_current_index(rt) + 1))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a batch of the backfill of \"%s\" cannot be planned as a range scan",
+								get_rel_name(bs->relid)),
+						 errdetail("The set or where clause reads \"%s\" in a subquery, which would read it anew in every batch.",
+								   get_rel_name(bs->relid)),
+						 errhint("Read the values from another table: copy them there first.")));
+		}
 	}
 	return plans;
 }
@@ -954,6 +994,12 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 				 errdetail("Only plain tables can be backfilled%s.",
 						   rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE
 						   ? "; backfill each partition" : "")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot backfill temporary table \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("The backfill runs in a background worker, which cannot see this session's temporary tables."),
+				 errhint("Update it with a plain UPDATE.")));
 	nblocks = RelationGetNumberOfBlocks(rel);
 	pkindex = backfill_key_index(rel, NIL, &keys);
 	table_close(rel, AccessShareLock);
@@ -983,6 +1029,7 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 			params->params[i].pflags = 0;
 		}
 		params->numParams = nparams;
+		refuse_key_assignment(bs, keys, pkindex);
 		bs->index = pkindex;
 		(void) backfill_execute(bs, backfill_plan(bs, batch, types, nparams, params),
 								params, true);
@@ -1032,7 +1079,10 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 				appendStringInfoString(&names, ", ");
 			escape_json(&names, lfirst(lc));
 		}
-		appendStringInfo(&args, ", \"key\": [%s], \"last_key\": null, \"end_key\": ", names.data);
+		appendStringInfo(&args, ", \"key\": [%s], \"key_types\": [", names.data);
+		for (int k = 0; k < ki->n; k++)
+			appendStringInfo(&args, "%s\"%u\"", k > 0 ? ", " : "", ki->types[k]);
+		appendStringInfoString(&args, "], \"last_key\": null, \"end_key\": ");
 		{
 			StringInfoData cols;
 			StringInfoData order;
@@ -1078,6 +1128,33 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 	result = MemoryContextStrdup(caller, args.data);
 	SPI_finish();
 	return result;
+}
+
+/*
+ * A set clause that assigns a column of the key the batches walk would move
+ * rows into ranges still ahead, to be updated again there (or, a row moved
+ * behind, pass it by): refused.
+ */
+static void
+refuse_key_assignment(BackfillStatement *bs, List *keys, Oid index)
+{
+	ListCell   *lc;
+
+	foreach(lc, bs->stmt->targetList)
+	{
+		ResTarget  *target = lfirst_node(ResTarget, lc);
+		ListCell   *k;
+
+		foreach(k, keys)
+			if (strcmp(target->name, lfirst(k)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a backfill cannot assign column \"%s\" of the key it walks",
+								target->name),
+						 errdetail("The batches of \"%s\" walk index \"%s\" in order; a row whose key changes can move to a batch still ahead and be updated twice.",
+								   get_rel_name(bs->relid), get_rel_name(index)),
+						 errhint("Change the key with a plain UPDATE.")));
+	}
 }
 
 /* A failing row's description, from its ctid: its key if it has one. */
@@ -1183,6 +1260,9 @@ failing_row_in_pages(Oid relid, BackfillStatement *bs, BlockNumber from,
 {
 	PageProbe	p = {bs, 0, 0, 0, xids};
 
+	/* an error that a batch of no row raises too is not a row's */
+	if (probe_fails(probe_pages, &p))
+		return NULL;
 	for (BlockNumber page = from; page < to; page++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -1229,7 +1309,11 @@ failing_row_in_keys(BackfillStatement *bs, KeyInfo *ki, char **lo, char **hi)
 	uint64		n;
 	int64		a,
 				b;
-	KeyProbe	p = {bs, ki, NULL, NULL};
+	KeyProbe	p = {bs, ki, hi, hi};
+
+	/* an error that a batch of no row, (hi, hi], raises too is not a row's */
+	if (probe_fails(probe_keys, &p))
+		return NULL;
 
 	StartTransactionCommand();
 	SPI_connect();
@@ -1359,6 +1443,82 @@ adapt(int64 size, double ms, int64 max)
 	return Max(1, Min(size, Max(max, 1)));
 }
 
+/*
+ * Whether the batch in flight has got as far as the user's statement: an
+ * error raised before it (the checks of batch_begin, reading the keys) is
+ * about the table, not a row, and is raised as it is.
+ */
+static bool batch_in_statement = false;
+
+/* A key column's type is not the one the job started with. */
+static void
+key_type_changed(const char *column, const char *relname, Oid was, Oid now)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("key column \"%s\" of \"%s\" changed type during the backfill",
+					column, relname),
+			 errdetail("It was %s and is now %s; the position the job reached was taken in the old type's order.",
+					   format_type_be(was), format_type_be(now)),
+			 errhint("Queue the backfill again with migrate_backfill(); the batches before the change were committed.")));
+}
+
+/*
+ * The start of every batch, in its transaction: the table is locked as the
+ * UPDATE will lock it, then checked against what the job was started with.
+ * A table dropped meanwhile fails the job (42P01) rather than the batch
+ * probing for a failing row; a table renamed or moved gets its statement
+ * parsed again; a key whose column changed type fails it, because the
+ * position the job reached was taken in the old type's order.
+ */
+static void
+batch_begin(BackfillStatement *bs, KeyInfo *ki, const char *relname)
+{
+	char	   *relation;
+
+	batch_in_statement = false;
+	LockRelationOid(bs->relid, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(bs->relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s\" of the backfill was dropped", relname),
+				 errdetail("The batches before the drop were committed."),
+				 errhint("A backfill does not follow its table's name to a new table: queue a new one.")));
+
+	relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(bs->relid)),
+										  get_rel_name(bs->relid));
+	if (strcmp(relation, bs->relation) != 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(bs));
+		BackfillStatement *renamed = backfill_parse(bs->relid, bs->set_clause,
+													bs->where_clause);
+
+		renamed->index = bs->index;
+		*bs = *renamed;
+		if (ki)
+			ki->relation = pstrdup(relation);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (ki)
+	{
+		for (int i = 0; i < ki->n; i++)
+		{
+			AttrNumber	att = get_attnum(bs->relid, ki->names[i]);
+			Oid			type;
+
+			if (att == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("key column \"%s\" of the backfill's table is gone",
+								ki->names[i])));
+			type = get_atttype(bs->relid, att);
+			if (type != ki->types[i])
+				key_type_changed(ki->names[i], relname, ki->types[i], type);
+		}
+	}
+}
+
 /* One batch failed: retry it (true), or raise its error, naming the row. */
 static bool
 batch_failed(ErrorData *edata, int *retries, const char *relname, char *(*find) (void *),
@@ -1381,7 +1541,7 @@ batch_failed(ErrorData *edata, int *retries, const char *relname, char *(*find) 
 		locksafe_sleep_ms(delay);
 		return true;
 	}
-	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || !batch_in_statement)
 		ReThrowError(edata);
 
 	/* name the row it fails on; the batches before it stay done */
@@ -1442,6 +1602,7 @@ typedef struct PageBatch
 	BlockNumber to;
 	int64		pages;
 	List	   *xids;
+	const char *relname;
 	uint64		rows;			/* out */
 	TransactionId xid;			/* out */
 } PageBatch;
@@ -1452,7 +1613,10 @@ page_batch(void *arg)
 	PageBatch  *b = (PageBatch *) arg;
 	TimestampTz started = GetCurrentTimestamp();
 
+	batch_begin(b->bs, NULL, b->relname);
+	batch_in_statement = true;
 	b->rows = backfill_pages(b->bs, b->from, b->to, 0, b->xids);
+	batch_in_statement = false;
 	job_progress(b->job_id, b->rows,
 				 psprintf("{\"next_page\": %u, \"pages_per_batch\": " INT64_FORMAT "}",
 						  b->to, b->pages),
@@ -1473,7 +1637,7 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 	{
 		BlockNumber end = Min(next_page + (BlockNumber) pages, pages_total);
 		ErrorData  *edata;
-		PageBatch	batch = {job_id, bs, next_page, end, pages, job_xids, 0, InvalidTransactionId};
+		PageBatch	batch = {job_id, bs, next_page, end, pages, job_xids, relname, 0, InvalidTransactionId};
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1522,6 +1686,7 @@ typedef struct KeyBatch
 	char	  **end_key;
 	int64		batch_rows;
 	MemoryContext context;
+	const char *relname;
 	uint64		rows;			/* out */
 	char	  **hi;				/* out: where the batch ends, once known */
 	char	  **reached;		/* out: the same, once done */
@@ -1533,6 +1698,8 @@ key_batch(void *arg)
 	KeyBatch   *b = (KeyBatch *) arg;
 	TimestampTz started = GetCurrentTimestamp();
 	char	  **hi;
+
+	batch_begin(b->bs, b->ki, b->relname);
 
 	/* the batch ends batch_rows keys on, or at the end key */
 	SPI_connect();
@@ -1549,7 +1716,9 @@ key_batch(void *arg)
 	SPI_finish();
 	b->hi = hi;
 
+	batch_in_statement = true;
 	b->rows = backfill_keys(b->bs, b->ki, b->last_key, hi);
+	batch_in_statement = false;
 	job_progress(b->job_id, b->rows,
 				 psprintf("{\"last_key\": %s, \"rows_per_batch\": " INT64_FORMAT "}",
 						  key_json(b->ki, hi), b->batch_rows),
@@ -1571,7 +1740,7 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 	{
 		char	  **hi;
 		ErrorData  *edata;
-		KeyBatch	batch = {job_id, bs, ki, last_key, end_key, batch_rows, batchcontext, 0, NULL, NULL};
+		KeyBatch	batch = {job_id, bs, ki, last_key, end_key, batch_rows, batchcontext, relname, 0, NULL, NULL};
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1668,6 +1837,23 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/*
+	 * The table may have been dropped since the job was queued (even in the
+	 * transaction that queued it): the job fails, and stays failed.
+	 */
+	LockRelationOid(relid, AccessShareLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the table of backfill job " INT64_FORMAT " does not exist", job_id),
+				 errdetail("It was dropped after the job was queued."),
+				 errhint("A backfill does not follow its table's name to a new table: queue a new one.")));
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot backfill temporary table \"%s\"", get_rel_name(relid)),
+				 errdetail("The backfill runs in a background worker, which cannot see another session's temporary tables.")));
 	{
 		Oid			argtypes[2] = {TEXTOID, OIDOID};
 		Datum		values[2] = {CStringGetTextDatum(args_json), ObjectIdGetDatum(relid)};
@@ -1680,6 +1866,7 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		char	   *key;
 		char	   *last;
 		char	   *end;
+		char	   *key_types;
 
 		if (SPI_execute_with_args("SELECT a->>'set', a->>'where', (a->>'batch_size')::int,"
 								  "       a->>'key', a->>'last_key', a->>'end_key',"
@@ -1690,7 +1877,8 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 								  "       NULL::pg_catalog.text,"
 								  "       (SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0"
 								  "                    THEN c.reltuples / c.relpages END"
-								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2)"
+								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2),"
+								  "       a->>'key_types'"
 								  "  FROM (SELECT $1::pg_catalog.jsonb AS a) s",
 								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read backfill job " INT64_FORMAT, job_id);
@@ -1704,6 +1892,8 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		key = SPI_getvalue(tup, desc, 4);
 		last = SPI_getvalue(tup, desc, 5);
 		end = SPI_getvalue(tup, desc, 6);
+		key_types = SPI_getvalue(tup, desc, 13);
+		key_types = key_types ? pstrdup(key_types) : NULL;
 		key = key ? pstrdup(key) : NULL;
 		last = last ? pstrdup(last) : NULL;
 		end = end ? pstrdup(end) : NULL;
@@ -1729,6 +1919,15 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 			for (int i = 0; i < n; i++)
 				list = lappend(list, pstrdup(names[i]));
 			ki = key_info(relid, list);
+			/* a job queued by migrate 1.0 has no key types */
+			if (key_types)
+			{
+				char	  **was = json_strings(key_types, &n);
+
+				for (int i = 0; i < n && i < ki->n; i++)
+					if (atooid(was[i]) != ki->types[i])
+						key_type_changed(ki->names[i], relname, atooid(was[i]), ki->types[i]);
+			}
 			{
 				Relation	rel = table_open(relid, AccessShareLock);
 				List	   *columns;

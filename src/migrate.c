@@ -24,6 +24,7 @@ int			migrate_batch_delay = 0;
 int			migrate_max_replica_lag = 10000;
 int			migrate_check_mode = MIGRATE_CHECK_WARN;
 int			migrate_large_table_rows = 10000;
+bool		migrate_preloaded = false;
 
 static const struct config_enum_entry check_modes[] = {
 	{"off", MIGRATE_CHECK_OFF, false},
@@ -127,7 +128,10 @@ _PG_init(void)
 
 	/* with shared_preload_libraries, resume unfinished jobs at startup */
 	if (process_shared_preload_libraries_in_progress)
+	{
+		migrate_preloaded = true;
 		launcher_register();
+	}
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("migrate");

@@ -53,6 +53,7 @@ extern bool migrate_allow_out_of_order;
 extern int	migrate_lock_timeout;
 extern int	migrate_lock_retries;
 extern int	migrate_max_workers;
+extern bool migrate_preloaded;	/* in shared_preload_libraries */
 extern int	migrate_batch_size;
 extern int	migrate_batch_target;
 extern int	migrate_batch_delay;

@@ -502,7 +502,9 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("background job " INT64_FORMAT " was interrupted", interrupted),
 						 errdetail("Its worker is gone: the server restarted or the worker was killed."),
-						 errhint("Continue it with migrate_resume(), or preload migrate (shared_preload_libraries) to have that done at startup.")));
+						 migrate_preloaded
+						 ? errhint("Continue it with migrate_resume(); the launcher resumes interrupted jobs only when the server starts.")
+						 : errhint("Continue it with migrate_resume(), or preload migrate (shared_preload_libraries) to have that done at startup.")));
 		}
 		else if (!commit_between)
 		{

@@ -61,6 +61,17 @@ static char *current_job_args = NULL;
  */
 static char *current_run_version = NULL;
 
+/*
+ * A worker that dies (a crash, a kill -9, a restart) leaves its job
+ * 'running'; the launcher (after a crash restart) or migrate_resume() starts
+ * it again.  A job that kills its worker every time would have the server
+ * crash and restart in a loop: once JOB_MAX_UNFINISHED workers started on a
+ * job within JOB_ATTEMPT_WINDOW ended without finishing it, the next one
+ * fails it instead.
+ */
+#define JOB_MAX_UNFINISHED 3
+#define JOB_ATTEMPT_WINDOW "10 min"
+
 /* A background worker of migrate's, to be registered. */
 void
 worker_init(BackgroundWorker *worker, const char *function, const char *name,
@@ -321,7 +332,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 				 "                      THEN current_step ELSE 0 END,"
 				 "       current_version = coalesce($5, current_version),"
 				 "       worker_pid = NULL, updated_at = clock_timestamp(),"
-				 "       finished_at = clock_timestamp()"
+				 "       finished_at = clock_timestamp(), attempts = 0, attempts_since = NULL"
 				 " WHERE id = $1 RETURNING coalesce(current_version, version)",
 				 5, argtypes, values, nulls, 0);
 	if (SPI_processed > 0)
@@ -460,6 +471,7 @@ migrate_worker_main(Datum main_arg)
 		char	   *run_as;
 		Oid			run_as_oid;
 		char	   *queued_in;
+		int			attempts;	/* workers started on it lately, this one included */
 	}			job = {0};
 	bool		claimed = false;
 	static int	slot;			/* static: kept across the longjmp below */
@@ -519,14 +531,21 @@ migrate_worker_main(Datum main_arg)
 		catalog_exec("UPDATE migrate.job job SET state = 'running', worker_pid = pg_backend_pid(),"
 					 "       started_at = coalesce(started_at, clock_timestamp()),"
 					 "       updated_at = clock_timestamp(), finished_at = NULL,"
-					 "       last_error = NULL, last_sqlstate = NULL"
+					 "       last_error = NULL, last_sqlstate = NULL,"
+					 /* committed before the job runs: a crash cannot lose the count */
+					 "       attempts = CASE WHEN attempts = 0 OR attempts_since IS NULL"
+					 "                         OR attempts_since < clock_timestamp() - interval '" JOB_ATTEMPT_WINDOW "'"
+					 "                       THEN 1 ELSE attempts + 1 END,"
+					 "       attempts_since = CASE WHEN attempts = 0 OR attempts_since IS NULL"
+					 "                         OR attempts_since < clock_timestamp() - interval '" JOB_ATTEMPT_WINDOW "'"
+					 "                       THEN clock_timestamp() ELSE attempts_since END"
 					 " WHERE id = $1 AND state IN ('queued', 'running')"
 					 /* the job of an online migration no longer in flight is over */
 					 "   AND (kind <> 'online' OR EXISTS (SELECT FROM migrate.migration m"
 					 "                                     WHERE m.version = job.version"
 					 "                                       AND m.state IN ('active', 'failed')))"
 					 " RETURNING kind, target, current_version, current_step, args::text,"
-					 "           relation::oid, version, run_as, run_as_oid, queued_in",
+					 "           relation::oid, version, run_as, run_as_oid, queued_in, attempts",
 					 1, argtypes, values, NULL, 0);
 		if (SPI_processed > 0)
 		{
@@ -555,6 +574,7 @@ migrate_worker_main(Datum main_arg)
 				job.run_as_oid = InvalidOid;
 			job.queued_in = SPI_getvalue(tup, desc, 10);
 			job.queued_in = job.queued_in ? pstrdup(job.queued_in) : NULL;
+			job.attempts = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 			MemoryContextSwitchTo(old);
 			claimed = true;
 			apply_job_settings(job.args);
@@ -585,6 +605,14 @@ migrate_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
+		if (job.attempts > JOB_MAX_UNFINISHED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job " INT64_FORMAT " is not started again: its last %d workers ended without finishing it",
+							args.job_id, JOB_MAX_UNFINISHED),
+					 errdetail("Each crashed, was killed, or stopped with the server, all within " JOB_ATTEMPT_WINDOW "; the job is failed rather than crashing the server in a loop."),
+					 errhint("Look for the cause in the server log, then continue the job with migrate_resume().")));
+
 		Oid			roleid;
 		char	   *why;
 
@@ -624,7 +652,8 @@ migrate_worker_main(Datum main_arg)
 
 			/* unless a cancel came in between */
 			catalog_exec("UPDATE migrate.job SET state = 'done', worker_pid = NULL,"
-						 "       updated_at = clock_timestamp(), finished_at = clock_timestamp()"
+						 "       updated_at = clock_timestamp(), finished_at = clock_timestamp(),"
+						 "       attempts = 0, attempts_since = NULL"
 						 " WHERE id = $1 AND state = 'running'", 1, argtypes, values, NULL, 0);
 			/* an online migration whose job is done can be completed */
 			catalog_exec("UPDATE migrate.migration m SET state = 'ready', last_error = NULL"
