@@ -605,14 +605,6 @@ migrate_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
-		if (job.attempts > JOB_MAX_UNFINISHED)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("job " INT64_FORMAT " is not started again: its last %d workers ended without finishing it",
-							args.job_id, JOB_MAX_UNFINISHED),
-					 errdetail("Each crashed, was killed, or stopped with the server, all within " JOB_ATTEMPT_WINDOW "; the job is failed rather than crashing the server in a loop."),
-					 errhint("Look for the cause in the server log, then continue the job with migrate_resume().")));
-
 		Oid			roleid;
 		char	   *why;
 
@@ -631,6 +623,14 @@ migrate_worker_main(Datum main_arg)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("job " INT64_FORMAT " was not started: %s", args.job_id, why),
 					 errhint("%s", JOB_REBIND_HINT)));
+
+		if (job.attempts > JOB_MAX_UNFINISHED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job " INT64_FORMAT " is not started again: its last %d workers ended without finishing it",
+							args.job_id, JOB_MAX_UNFINISHED),
+					 errdetail("Each crashed, was killed, or stopped with the server, all within " JOB_ATTEMPT_WINDOW "; the job is failed rather than crashing the server in a loop."),
+					 errhint("Look for the cause in the server log, then continue the job with migrate_resume().")));
 
 		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)
 			background_run(args.job_id, strcmp(job.kind, "upgrade") == 0, job.target,
