@@ -8,7 +8,7 @@ EXTENSION = migrate
 DATA = $(wildcard sql/migrate--*.sql)
 
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup oldversions version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill online online_alter check
+REGRESS = setup oldversions version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill online online_alter check security_online
 # each run gets a throwaway cluster, so installcheck needs no running server
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 

@@ -413,12 +413,14 @@ column_down(ShapeColumn *c)
 }
 
 /*
- * The trigger that keeps both shapes written.  A write by a session whose
+ * The triggers that keep both shapes written.  A write by a session whose
  * search_path starts with the version schema comes from the new shape: the
  * columns it hides get their down expressions.  Any other write comes from
  * the old shape: the added columns get their up expressions.  Expressions
  * see the row's columns as variables named as in their shape; they are the
- * server's deparsed text of what it analysed.
+ * server's deparsed text of what it analysed, every name in it qualified
+ * but pg_catalog's, and the function runs with its search_path pinned to
+ * pg_catalog, so that no writer's search_path changes what they call.
  */
 static void
 create_sync_trigger(OnlineMigration *m, ShapeTable *t)
@@ -433,6 +435,7 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	char	   *table = online_rel_sql(t->relid);
 	const char *marker = quote_identifier(ONLINE_MARKER);
 	Oid			viewid = get_relname_relid(t->name, get_namespace_oid(m->vschema, false));
+	char	   *new_shape;
 	ListCell   *lc;
 
 	initStringInfo(&newside);
@@ -481,9 +484,7 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	/* a volatile default is drawn once per row: when it is backfilled */
 	if (t->backfill && fill.len > 0)
 		appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n", marker, fill.data);
-	appendStringInfo(&body,
-					 "  IF (pg_catalog.current_schemas(false))[1] OPERATOR(pg_catalog.=) %s::pg_catalog.name THEN\n",
-					 quote_literal_cstr(m->vschema));
+	appendStringInfoString(&body, "  IF TG_ARGV[0] = 'new' THEN\n");
 	/*
 	 * A new-shape update of a row the backfill has not reached: what the
 	 * backfill would have filled is filled first (unless the writer set
@@ -510,12 +511,26 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	appendStringInfoString(&body, "  RETURN NEW;\nEND\n");
 
 	ddl(m, "sync trigger",
-		psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
+		psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql"
+				 " SET search_path = " ONLINE_PINNED_PATH " AS %s",
 				 sync_function(m, t), quote_literal_cstr(body.data)));
+
+	/*
+	 * The function runs with its search_path pinned, so the shape of the
+	 * writer is told by the triggers' conditions, evaluated in the writer's
+	 * session: one trigger for each shape, one of them fires.
+	 */
+	new_shape = psprintf("((pg_catalog.current_schemas(false))[1]"
+						 " OPERATOR(pg_catalog.=) %s::pg_catalog.name)",
+						 quote_literal_cstr(m->vschema));
 	ddl(m, "sync trigger",
 		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
-				 " FOR EACH ROW EXECUTE FUNCTION %s()",
-				 quote_identifier(ONLINE_TRIGGER), table, sync_function(m, t)));
+				 " FOR EACH ROW WHEN (%s IS NOT TRUE) EXECUTE FUNCTION %s('old')",
+				 quote_identifier(ONLINE_TRIGGER), table, new_shape, sync_function(m, t)));
+	ddl(m, "sync trigger",
+		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+				 " FOR EACH ROW WHEN (%s IS TRUE) EXECUTE FUNCTION %s('new')",
+				 quote_identifier(ONLINE_TRIGGER_NEW), table, new_shape, sync_function(m, t)));
 }
 
 /* create_index: a concurrent build by the job, on the table's own columns. */
@@ -573,9 +588,30 @@ run_phase(OnlineMigration *m, const char *phase,
 {
 	PhaseCall	call = {m, fn, arg};
 	const char *version = m->version;
+	int			nestlevel = online_phase_begin();
 
-	locksafe_run_whole(&version, phase, phase_call, &call,
-					   "cancel the blocker with pg_cancel_backend(), or try again when it is done");
+	PG_TRY();
+	{
+		locksafe_run_whole(&version, phase, phase_call, &call,
+						   "cancel the blocker with pg_cancel_backend(), or try again when it is done");
+	}
+	PG_CATCH();
+	{
+		online_phase_end(nestlevel, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	online_phase_end(nestlevel, true);
+}
+
+/* An sql operation's own statements run as its caller would run them. */
+static void
+run_sql_operation(OnlineMigration *m, const char *direction, const char *sql)
+{
+	int			nestlevel = online_user_path();
+
+	script_run(m->version, m->name, direction, sql);
+	online_path_end(nestlevel);
 }
 
 /*
@@ -662,7 +698,7 @@ expand(OnlineMigration *m, void *arg)
 				start_drop_table(m, op, t);
 				break;
 			case OP_SQL:
-				script_run(m->version, m->name, "up", op->sql_up);
+				run_sql_operation(m, "up", op->sql_up);
 				break;
 			default:
 				break;
@@ -849,6 +885,9 @@ drop_sync_triggers(OnlineMigration *m, List *shape)
 			continue;
 		ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 										quote_identifier(ONLINE_TRIGGER),
+										online_rel_sql(t->relid)));
+		ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+										quote_identifier(ONLINE_TRIGGER_NEW),
 										online_rel_sql(t->relid)));
 		ddl(m, "sync trigger", psprintf("DROP FUNCTION IF EXISTS %s()",
 										sync_function(m, t)));
@@ -1133,7 +1172,7 @@ undo(OnlineMigration *m, void *arg)
 		switch (op->kind)
 		{
 			case OP_SQL:
-				script_run(m->version, m->name, "down", op->sql_down);
+				run_sql_operation(m, "down", op->sql_down);
 				break;
 			case OP_CREATE_INDEX:
 				ddl(m, "rollback", psprintf("DROP INDEX IF EXISTS %s",
