@@ -1,15 +1,24 @@
 -- Online migrations and security: the code migrate generates names every
--- object it uses, whatever the writer's search_path.
+-- object it uses, whatever the writer's search_path, and the views of a
+-- version schema carry the tables' column privileges.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 
+CREATE ROLE security_online_app LOGIN;
 CREATE ROLE security_online_hostile LOGIN;
 CREATE SCHEMA util;
 CREATE FUNCTION util.norm(text) RETURNS text LANGUAGE sql IMMUTABLE
     AS $$ SELECT lower(trim($1)) $$;
 CREATE TABLE so_users (id int PRIMARY KEY, email varchar(100), nick text, note text);
 INSERT INTO so_users VALUES (1, ' One@Example.COM ', 'one', 'x');
+GRANT USAGE ON SCHEMA public TO security_online_app;
 GRANT USAGE ON SCHEMA util TO PUBLIC;
+GRANT SELECT (id, email), UPDATE (email) ON so_users TO security_online_app;
+-- row level security needs the reader's own checks: its view stays
+-- security_invoker, column grants or not
+CREATE TABLE so_rls (id int, owner name);
+ALTER TABLE so_rls ENABLE ROW LEVEL SECURITY;
+GRANT SELECT (id) ON so_rls TO security_online_app;
 
 -- the expressions are resolved with the search_path of who registers and
 -- starts: norm is util.norm there (util before public), = is pg_catalog's
@@ -70,15 +79,57 @@ RESET search_path;
 SELECT id, email, nick, note, _migrate_new_email_norm FROM so_users ORDER BY id;
 SELECT * FROM so_planted;
 
+-- column privileges reach the view: granted columns read, others refused
+SET ROLE security_online_app;
+SELECT id, email FROM migrate_public_v2.so_users ORDER BY id;
+SELECT handle FROM migrate_public_v2.so_users;
+UPDATE migrate_public_v2.so_users SET email = 'six@x' WHERE id = 3;
+SELECT id, email FROM so_users ORDER BY id;
+RESET ROLE;
+SELECT table_name, grantee, privilege_type, column_name FROM information_schema.column_privileges
+ WHERE table_schema = 'migrate_public_v2' AND grantee LIKE 'security_online%' ORDER BY 1, 2, 3, 4;
+SELECT relname, reloptions FROM pg_class
+ WHERE relnamespace = 'migrate_public_v2'::regnamespace ORDER BY 1;
+
 SELECT migrate_complete();
 SELECT * FROM so_planted;
 
+------------------------------------------------------------------------
+-- every view keeps column privileges: alter_column (a shadow column),
+-- rename_table, drop_table
+------------------------------------------------------------------------
+CREATE TABLE so_orders (id int PRIMARY KEY, qty int, secret text);
+INSERT INTO so_orders VALUES (1, 10, 's');
+CREATE TABLE so_legacy (id int, label text);
+INSERT INTO so_legacy VALUES (1, 'old');
+GRANT SELECT (id, qty) ON so_orders TO security_online_app;
+GRANT SELECT (label) ON so_legacy TO security_online_app;
+SELECT migrate_register_online('3', 'orders', $$[
+  {"alter_column": {"table": "so_orders", "column": "qty", "type": "bigint"}},
+  {"rename_table": {"from": "so_orders", "to": "so_purchases"}},
+  {"drop_table": {"table": "so_legacy"}}
+]$$);
+SELECT * FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait();
+SET ROLE security_online_app;
+SELECT id, qty FROM migrate_public_v3.so_purchases;
+SELECT secret FROM migrate_public_v3.so_purchases;
+SELECT label FROM so_legacy;
+SELECT id FROM so_legacy;
+RESET ROLE;
+SELECT migrate_complete();
+SET ROLE security_online_app;
+SELECT id, qty FROM so_purchases;
+SELECT secret FROM so_purchases;
+RESET ROLE;
+
 -- leave nothing behind
-DROP SCHEMA migrate_public_v2 CASCADE;
-DROP TABLE so_users, so_planted;
+DROP SCHEMA migrate_public_v3 CASCADE;
+DROP TABLE so_users, so_purchases, so_planted, so_rls;
 DROP OPERATOR public.= (text, text);
 DROP FUNCTION public.so_eq(text, text), public.norm(text);
 DROP SCHEMA util CASCADE;
-REVOKE ALL ON SCHEMA public FROM security_online_hostile;
-DROP ROLE security_online_hostile;
+REVOKE ALL ON SCHEMA public FROM security_online_app, security_online_hostile;
+DROP ROLE security_online_app, security_online_hostile;
 DROP EXTENSION migrate;

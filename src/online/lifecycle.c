@@ -242,9 +242,12 @@ unchanged_table(Oid relid, const char *name)
 
 /*
  * A view of a table gets the table's column defaults (so that inserts
- * through it work as on the table) and grants (security_invoker views check
- * the table's too).  Its columns are the new shape's, or the old shape's
- * (old_shape: a dropped table's stand-in).
+ * through it work as on the table) and grants, of the table and of its
+ * columns (security_invoker views check the table's too).  Its columns are
+ * the new shape's, or the old shape's (old_shape: a dropped table's
+ * stand-in).  A shadow column gets the grants of the column it replaces,
+ * on the table too: reading it through the view needs them, and it keeps
+ * them when it takes the column's place.
  */
 static void
 copy_defaults_and_grants(OnlineMigration *m, ShapeTable *t, const char *view, bool old_shape)
@@ -295,6 +298,72 @@ copy_defaults_and_grants(OnlineMigration *m, ShapeTable *t, const char *view, bo
 					 SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1), view,
 					 role ? quote_identifier(role) : "PUBLIC"));
 	}
+
+	catalog_query("SELECT a.attname, p.privilege_type, r.rolname"
+				  "  FROM pg_catalog.pg_attribute a"
+				  "  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+				  " CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) p"
+				  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = p.grantee"
+				  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+				  "   AND p.grantee <> c.relowner"
+				  " ORDER BY a.attnum, 2, 3",
+				  t->relid);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *attname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *privilege = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+		const char *grantee = role ? quote_identifier(role) : "PUBLIC";
+
+		foreach(lc, t->columns)
+		{
+			ShapeColumn *c = lfirst(lc);
+			char	   *name = old_shape ? c->old_name : (c->hidden ? NULL : c->name);
+			ShapeColumn *source = c->altered_from ? c->altered_from : c;
+
+			if (strcmp(source->physical, attname) != 0)
+				continue;
+			if (name && strcmp(privilege, "REFERENCES") != 0)
+				ddl(m, "version schema",
+					psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+							 quote_identifier(name), view, grantee));
+			if (c->altered_from && !old_shape)
+				ddl(m, "version schema",
+					psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+							 quote_identifier(c->physical), online_rel_sql(t->relid),
+							 grantee));
+		}
+	}
+}
+
+/*
+ * Who the table's privileges are checked for when a view of it is read or
+ * written.  A security_invoker view checks every column it shows against
+ * the reader's grants on the table, whatever the reader uses: a role with
+ * grants on some columns only could use none of them through it.  So a
+ * table with column grants gets a view checked as its owner (the role that
+ * starts the migration), which carries the table's grants, table and
+ * column ones; unless the table has row level security, whose policies
+ * must see the reader.
+ */
+static const char *
+view_security(Oid relid)
+{
+	bool		isnull;
+
+	catalog_query("SELECT c.relrowsecurity OR NOT EXISTS ("
+				  "       SELECT FROM pg_catalog.pg_attribute a"
+				  "        CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) p"
+				  "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+				  "          AND p.grantee <> c.relowner)"
+				  "  FROM pg_catalog.pg_class c WHERE c.oid = $1",
+				  relid);
+	if (SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return "security_invoker = true";
+	return "security_invoker = false";
 }
 
 /*
@@ -309,7 +378,8 @@ create_view(OnlineMigration *m, ShapeTable *t)
 	ListCell   *lc;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ", view);
+	appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
+					 view_security(t->relid));
 	foreach(lc, t->columns)
 	{
 		ShapeColumn *c = lfirst(lc);
@@ -626,8 +696,8 @@ start_drop_table(OnlineMigration *m, OnlineOp *op, ShapeTable *t)
 	ddl(m, "drop_table", psprintf("ALTER TABLE %s RENAME TO %s", online_rel_sql(t->relid),
 								  quote_identifier(online_dropped_name(op->table))));
 	t->physical = online_dropped_name(op->table);
-	ddl(m, "drop_table", psprintf("CREATE VIEW %s WITH (security_invoker = true) AS SELECT * FROM %s",
-								  view, online_rel_sql(t->relid)));
+	ddl(m, "drop_table", psprintf("CREATE VIEW %s WITH (%s) AS SELECT * FROM %s",
+								  view, view_security(t->relid), online_rel_sql(t->relid)));
 	copy_defaults_and_grants(m, t, view, true);
 }
 
