@@ -20,6 +20,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -281,6 +282,13 @@ online_run_job(int64 job_id, const char *version, int current_step,
 			   const char *args_json)
 {
 	List	   *steps = read_steps(args_json);
+
+	/*
+	 * The statements were generated at start with every name qualified but
+	 * pg_catalog's (operations.c): they run under the same pinned
+	 * search_path, not the one the job took from the session that queued it.
+	 */
+	SetConfigOption("search_path", ONLINE_PINNED_PATH, PGC_USERSET, PGC_S_SESSION);
 
 	for (int n = current_step; n < list_length(steps); n++)
 	{

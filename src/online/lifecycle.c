@@ -245,9 +245,12 @@ unchanged_table(Oid relid, const char *name)
 
 /*
  * A view of a table gets the table's column defaults (so that inserts
- * through it work as on the table) and grants (security_invoker views check
- * the table's too).  Its columns are the new shape's, or the old shape's
- * (old_shape: a dropped table's stand-in).
+ * through it work as on the table) and grants, of the table and of its
+ * columns (security_invoker views check the table's too).  Its columns are
+ * the new shape's, or the old shape's (old_shape: a dropped table's
+ * stand-in).  A shadow column gets the grants of the column it replaces,
+ * on the table too: reading it through the view needs them, and it keeps
+ * them when it takes the column's place.
  */
 static void
 copy_defaults_and_grants(OnlineMigration *m, ShapeTable *t, const char *view, bool old_shape)
@@ -298,6 +301,72 @@ copy_defaults_and_grants(OnlineMigration *m, ShapeTable *t, const char *view, bo
 					 SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1), view,
 					 role ? quote_identifier(role) : "PUBLIC"));
 	}
+
+	catalog_query("SELECT a.attname, p.privilege_type, r.rolname"
+				  "  FROM pg_catalog.pg_attribute a"
+				  "  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+				  " CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) p"
+				  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = p.grantee"
+				  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+				  "   AND p.grantee <> c.relowner"
+				  " ORDER BY a.attnum, 2, 3",
+				  t->relid);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *attname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *privilege = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+		const char *grantee = role ? quote_identifier(role) : "PUBLIC";
+
+		foreach(lc, t->columns)
+		{
+			ShapeColumn *c = lfirst(lc);
+			char	   *name = old_shape ? c->old_name : (c->hidden ? NULL : c->name);
+			ShapeColumn *source = c->altered_from ? c->altered_from : c;
+
+			if (strcmp(source->physical, attname) != 0)
+				continue;
+			if (name && strcmp(privilege, "REFERENCES") != 0)
+				ddl(m, "version schema",
+					psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+							 quote_identifier(name), view, grantee));
+			if (c->altered_from && !old_shape)
+				ddl(m, "version schema",
+					psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+							 quote_identifier(c->physical), online_rel_sql(t->relid),
+							 grantee));
+		}
+	}
+}
+
+/*
+ * Who the table's privileges are checked for when a view of it is read or
+ * written.  A security_invoker view checks every column it shows against
+ * the reader's grants on the table, whatever the reader uses: a role with
+ * grants on some columns only could use none of them through it.  So a
+ * table with column grants gets a view checked as its owner (the role that
+ * starts the migration), which carries the table's grants, table and
+ * column ones; unless the table has row level security, whose policies
+ * must see the reader.
+ */
+static const char *
+view_security(Oid relid)
+{
+	bool		isnull;
+
+	catalog_query("SELECT c.relrowsecurity OR NOT EXISTS ("
+				  "       SELECT FROM pg_catalog.pg_attribute a"
+				  "        CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) p"
+				  "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+				  "          AND p.grantee <> c.relowner)"
+				  "  FROM pg_catalog.pg_class c WHERE c.oid = $1",
+				  relid);
+	if (SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return "security_invoker = true";
+	return "security_invoker = false";
 }
 
 /*
@@ -312,7 +381,8 @@ create_view(OnlineMigration *m, ShapeTable *t)
 	ListCell   *lc;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE VIEW %s WITH (security_invoker = true) AS SELECT ", view);
+	appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
+					 view_security(t->relid));
 	foreach(lc, t->columns)
 	{
 		ShapeColumn *c = lfirst(lc);
@@ -416,12 +486,14 @@ column_down(ShapeColumn *c)
 }
 
 /*
- * The trigger that keeps both shapes written.  A write by a session whose
+ * The triggers that keep both shapes written.  A write by a session whose
  * search_path starts with the version schema comes from the new shape: the
  * columns it hides get their down expressions.  Any other write comes from
  * the old shape: the added columns get their up expressions.  Expressions
  * see the row's columns as variables named as in their shape; they are the
- * server's deparsed text of what it analysed.
+ * server's deparsed text of what it analysed, every name in it qualified
+ * but pg_catalog's, and the function runs with its search_path pinned to
+ * pg_catalog, so that no writer's search_path changes what they call.
  */
 static void
 create_sync_trigger(OnlineMigration *m, ShapeTable *t)
@@ -436,6 +508,7 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	char	   *table = online_rel_sql(t->relid);
 	const char *marker = quote_identifier(ONLINE_MARKER);
 	Oid			viewid = get_relname_relid(t->name, get_namespace_oid(m->vschema, false));
+	char	   *new_shape;
 	ListCell   *lc;
 
 	initStringInfo(&newside);
@@ -484,9 +557,7 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	/* a volatile default is drawn once per row: when it is backfilled */
 	if (t->backfill && fill.len > 0)
 		appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n", marker, fill.data);
-	appendStringInfo(&body,
-					 "  IF (pg_catalog.current_schemas(false))[1] OPERATOR(pg_catalog.=) %s::pg_catalog.name THEN\n",
-					 quote_literal_cstr(m->vschema));
+	appendStringInfoString(&body, "  IF TG_ARGV[0] = 'new' THEN\n");
 	/*
 	 * A new-shape update of a row the backfill has not reached: what the
 	 * backfill would have filled is filled first (unless the writer set
@@ -513,12 +584,26 @@ create_sync_trigger(OnlineMigration *m, ShapeTable *t)
 	appendStringInfoString(&body, "  RETURN NEW;\nEND\n");
 
 	ddl(m, "sync trigger",
-		psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s",
+		psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql"
+				 " SET search_path = " ONLINE_PINNED_PATH " AS %s",
 				 sync_function(m, t), quote_literal_cstr(body.data)));
+
+	/*
+	 * The function runs with its search_path pinned, so the shape of the
+	 * writer is told by the triggers' conditions, evaluated in the writer's
+	 * session: one trigger for each shape, one of them fires.
+	 */
+	new_shape = psprintf("((pg_catalog.current_schemas(false))[1]"
+						 " OPERATOR(pg_catalog.=) %s::pg_catalog.name)",
+						 quote_literal_cstr(m->vschema));
 	ddl(m, "sync trigger",
 		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
-				 " FOR EACH ROW EXECUTE FUNCTION %s()",
-				 quote_identifier(ONLINE_TRIGGER), table, sync_function(m, t)));
+				 " FOR EACH ROW WHEN (%s IS NOT TRUE) EXECUTE FUNCTION %s('old')",
+				 quote_identifier(ONLINE_TRIGGER), table, new_shape, sync_function(m, t)));
+	ddl(m, "sync trigger",
+		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+				 " FOR EACH ROW WHEN (%s IS TRUE) EXECUTE FUNCTION %s('new')",
+				 quote_identifier(ONLINE_TRIGGER_NEW), table, new_shape, sync_function(m, t)));
 }
 
 /* create_index: a concurrent build by the job, on the table's own columns. */
@@ -576,9 +661,30 @@ run_phase(OnlineMigration *m, const char *phase,
 {
 	PhaseCall	call = {m, fn, arg};
 	const char *version = m->version;
+	int			nestlevel = online_phase_begin();
 
-	locksafe_run_whole(&version, phase, phase_call, &call,
-					   "cancel the blocker with pg_cancel_backend(), or try again when it is done");
+	PG_TRY();
+	{
+		locksafe_run_whole(&version, phase, phase_call, &call,
+						   "cancel the blocker with pg_cancel_backend(), or try again when it is done");
+	}
+	PG_CATCH();
+	{
+		online_phase_end(nestlevel, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	online_phase_end(nestlevel, true);
+}
+
+/* An sql operation's own statements run as its caller would run them. */
+static void
+run_sql_operation(OnlineMigration *m, const char *direction, const char *sql)
+{
+	int			nestlevel = online_user_path();
+
+	script_run(m->version, m->name, direction, sql);
+	online_path_end(nestlevel);
 }
 
 /*
@@ -593,8 +699,8 @@ start_drop_table(OnlineMigration *m, OnlineOp *op, ShapeTable *t)
 	ddl(m, "drop_table", psprintf("ALTER TABLE %s RENAME TO %s", online_rel_sql(t->relid),
 								  quote_identifier(online_dropped_name(op->table))));
 	t->physical = online_dropped_name(op->table);
-	ddl(m, "drop_table", psprintf("CREATE VIEW %s WITH (security_invoker = true) AS SELECT * FROM %s",
-								  view, online_rel_sql(t->relid)));
+	ddl(m, "drop_table", psprintf("CREATE VIEW %s WITH (%s) AS SELECT * FROM %s",
+								  view, view_security(t->relid), online_rel_sql(t->relid)));
 	copy_defaults_and_grants(m, t, view, true);
 }
 
@@ -665,7 +771,7 @@ expand(OnlineMigration *m, void *arg)
 				start_drop_table(m, op, t);
 				break;
 			case OP_SQL:
-				script_run(m->version, m->name, "up", op->sql_up);
+				run_sql_operation(m, "up", op->sql_up);
 				break;
 			default:
 				break;
@@ -865,6 +971,9 @@ drop_sync_triggers(OnlineMigration *m, List *shape)
 			continue;
 		ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 										quote_identifier(ONLINE_TRIGGER),
+										online_rel_sql(t->relid)));
+		ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+										quote_identifier(ONLINE_TRIGGER_NEW),
 										online_rel_sql(t->relid)));
 		ddl(m, "sync trigger", psprintf("DROP FUNCTION IF EXISTS %s()",
 										sync_function(m, t)));
@@ -1175,7 +1284,7 @@ undo(OnlineMigration *m, void *arg)
 		switch (op->kind)
 		{
 			case OP_SQL:
-				script_run(m->version, m->name, "down", op->sql_down);
+				run_sql_operation(m, "down", op->sql_down);
 				break;
 			case OP_CREATE_INDEX:
 				ddl(m, "rollback", psprintf("DROP INDEX IF EXISTS %s",

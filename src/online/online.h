@@ -151,8 +151,17 @@ extern char *online_mapped_expression(const char *expr, OnlineMigration *m,
 extern OnlineMigration *online_load(const char *version, bool for_update,
 									char **state);
 
+/* the search_path of what migrate generates: see operations.c */
+#define ONLINE_PINNED_PATH	"pg_catalog, pg_temp"
+extern int	online_pinned_path(void);
+extern int	online_user_path(void);
+extern void online_path_end(int nestlevel);
+extern int	online_phase_begin(void);
+extern void online_phase_end(int nestlevel, bool ok);
+
 #define ONLINE_MARKER	"_migrate_pending"
-#define ONLINE_TRIGGER	"_migrate_sync"
+#define ONLINE_TRIGGER	"_migrate_sync" /* for writes of the old shape */
+#define ONLINE_TRIGGER_NEW	"_migrate_sync_new"	/* of the new shape */
 
 /* alter.c: alter_column and constraints */
 typedef struct CarriedObject

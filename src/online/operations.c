@@ -39,6 +39,7 @@
 #include "parser/parse_type.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -95,6 +96,71 @@ static bool parse_checks_catalog = true;
  * columns, a missing column one without a table of its own.
  */
 static bool shape_lenient = false;
+
+/*
+ * Names in a document (types, functions, operators of expressions) are
+ * resolved with the search_path of the role that registers or starts the
+ * migration; what migrate generates from them is deparsed, and runs, under
+ * ONLINE_PINNED_PATH, so that it means the same to every writer whatever
+ * its own search_path.  While a phase runs pinned (online_phase_begin),
+ * user_path keeps the caller's path for resolving the document's names.
+ */
+static char *user_path = NULL;
+
+static int
+path_begin(const char *path)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	if (path != NULL)
+		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/* Until online_path_end: names resolve only in pg_catalog (then pg_temp). */
+int
+online_pinned_path(void)
+{
+	return path_begin(ONLINE_PINNED_PATH);
+}
+
+/* Until online_path_end: names resolve as the caller of the phase has them. */
+int
+online_user_path(void)
+{
+	return path_begin(user_path);
+}
+
+/* The end of online_pinned_path or online_user_path: whatever was set goes. */
+void
+online_path_end(int nestlevel)
+{
+	AtEOXact_GUC(false, nestlevel);
+}
+
+/*
+ * A phase runs pinned; the caller's path is kept for the document's names.
+ * Returns what online_phase_end takes.
+ */
+int
+online_phase_begin(void)
+{
+	user_path = MemoryContextStrdup(TopMemoryContext,
+									GetConfigOptionByName("search_path", NULL, false));
+	return online_pinned_path();
+}
+
+/* The end of a phase, also on error (user_path must not outlive it). */
+void
+online_phase_end(int nestlevel, bool ok)
+{
+	if (user_path)
+		pfree(user_path);
+	user_path = NULL;
+	if (ok)
+		online_path_end(nestlevel);
+}
 
 #define op_error(op, ...) \
 	ereport(ERROR, \
@@ -754,7 +820,10 @@ online_serial(const char *type)
 void
 online_type(const char *type, Oid *typid, int32 *typmod)
 {
+	int			nestlevel = online_user_path();
+
 	typenameTypeIdAndMod(NULL, typeStringToTypeName(type), typid, typmod);
+	online_path_end(nestlevel);
 }
 
 /* A table of the new shape, by its name there (dropped ones are not). */
@@ -1418,10 +1487,12 @@ online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
 	Node	   *node;
 	Oid			actual;
 	char	   *result;
+	int			nestlevel;
 
 	if (!OidIsValid(relid))
 		return NULL;
 
+	nestlevel = online_user_path();
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = sql;
 	rel = relation_open(relid, AccessShareLock);
@@ -1443,9 +1514,12 @@ online_expression(const char *expr, Oid relid, Oid type, int32 typmod,
 							format_type_with_typemod(type, typmod))));
 	}
 	assign_expr_collations(pstate, node);
+	online_path_end(nestlevel);
+	nestlevel = online_pinned_path();
 	result = deparse_expression(node,
 								deparse_context_for(RelationGetRelationName(rel), relid),
 								false, false);
+	online_path_end(nestlevel);
 	relation_close(rel, AccessShareLock);
 	free_parsestate(pstate);
 	return result;
@@ -1459,9 +1533,11 @@ default_node(const char *expr)
 	Node	   *raw = parse_expression(expr, &sql);
 	ParseState *pstate = make_parsestate(NULL);
 	Node	   *node;
+	int			nestlevel = online_user_path();
 
 	pstate->p_sourcetext = sql;
 	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, EXPR_KIND_COLUMN_DEFAULT));
+	online_path_end(nestlevel);
 	return node;
 }
 
@@ -1471,16 +1547,23 @@ online_default(const char *expr, Oid typid, int32 typmod)
 {
 	Node	   *node = default_node(expr);
 	Oid			actual = exprType(node);
+	int			nestlevel;
+	char	   *result;
 
+	nestlevel = online_user_path();
 	node = coerce_to_target_type(NULL, node, actual, typid, typmod,
 								 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+	online_path_end(nestlevel);
 	if (node == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("default expression \"%s\" is of type %s, but its column is of type %s",
 						expr, format_type_be(actual), format_type_with_typemod(typid, typmod))));
 	assign_expr_collations(make_parsestate(NULL), node);
-	return deparse_expression(node, NIL, false, false);
+	nestlevel = online_pinned_path();
+	result = deparse_expression(node, NIL, false, false);
+	online_path_end(nestlevel);
+	return result;
 }
 
 /* Would this default differ per row (and so rewrite the table)? */
@@ -1534,6 +1617,8 @@ online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
 	VarMap		vm;
 	ListCell   *lc;
 	int			i = 0;
+	int			nestlevel = online_user_path();
+	char	   *result;
 
 	pstate->p_sourcetext = sql;
 	view = relation_open(viewid, AccessShareLock);
@@ -1545,6 +1630,7 @@ online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
 	node = coerce_to_boolean(pstate, node, kind == EXPR_KIND_CHECK_CONSTRAINT ? "CHECK" : "WHERE");
 	assign_expr_collations(pstate, node);
 	relation_close(view, AccessShareLock);
+	online_path_end(nestlevel);
 
 	/* view column i is the i-th visible column of the shape */
 	vm.map = palloc0(sizeof(AttrNumber) * (list_length(t->columns) + 1));
@@ -1558,8 +1644,11 @@ online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
 	}
 	vm.n = i;
 	node = map_vars_mutator(node, &vm);
-	return deparse_expression(node, deparse_context_for(get_rel_name(t->relid), t->relid),
-							  false, false);
+	nestlevel = online_pinned_path();
+	result = deparse_expression(node, deparse_context_for(get_rel_name(t->relid), t->relid),
+								false, false);
+	online_path_end(nestlevel);
+	return result;
 }
 
 /*
