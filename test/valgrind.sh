@@ -190,6 +190,7 @@ awk -v report="$report" '
         else if (kind ~ /uninitialised/) k = "uninitialised value"
         else if (kind ~ /definitely lost/) k = "definite leak"
         else if (kind ~ /free|delete/) k = "bad free"
+        else if (kind ~ /overlap/) k = "overlapping copy"
         else k = "other"
         if (mine) {
             n_mine++; count[k]++
@@ -201,6 +202,7 @@ awk -v report="$report" '
     inerr {
         line = $0
         sub(/^==[0-9]+== ?/, "", line)
+        sub(/\(in [^)]*\/postgres\.real\)/, "(in postgres)", line)
         if (kind == "" && line != "") kind = line
         if (line ~ /\(src\/[^:)]+\.[ch]:[0-9]+\)/ || line ~ /migrate\.so/) mine = 1
         text = text line "\n"
