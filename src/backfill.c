@@ -1875,8 +1875,9 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 								  "       coalesce((a->>'next_page')::bigint, 0),"
 								  "       coalesce((a->>'pages_per_batch')::bigint, 0),"
 								  "       NULL::pg_catalog.text,"
-								  "       (SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0"
-								  "                    THEN c.reltuples / c.relpages END"
+								  "       (SELECT CASE WHEN c.relpages OPERATOR(pg_catalog.>) 0"
+								  "                         AND c.reltuples OPERATOR(pg_catalog.>) 0"
+								  "                    THEN c.reltuples OPERATOR(pg_catalog./) c.relpages END"
 								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2),"
 								  "       a->>'key_types'"
 								  "  FROM (SELECT $1::pg_catalog.jsonb AS a) s",

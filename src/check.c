@@ -237,7 +237,7 @@ report_blockers(CheckState *st, TableInfo *t)
 	values[0] = ObjectIdGetDatum(t->relid);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT l.pid, l.mode, a.state,"
-							  "       floor(extract(epoch FROM now() - a.xact_start))::bigint"
+							  "       pg_catalog.floor(extract(epoch FROM pg_catalog.now() - a.xact_start))::bigint"
 							  "  FROM pg_catalog.pg_locks l"
 							  "  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
 							  " WHERE l.locktype = 'relation' AND l.relation = $1 AND l.granted"
@@ -428,7 +428,7 @@ has_not_null_check(CheckState *st, TableInfo *t, const char *column)
 								  "  JOIN pg_catalog.pg_attribute a"
 								  "    ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
 								  " WHERE c.conrelid = $1 AND c.contype = 'c' AND c.convalidated"
-								  "   AND cardinality(c.conkey) = 1 AND a.attname = $2"
+								  "   AND pg_catalog.cardinality(c.conkey) = 1 AND a.attname = $2"
 								  "   AND pg_catalog.pg_get_constraintdef(c.oid) ="
 								  "       'CHECK ((' || pg_catalog.quote_ident($2) || ' IS NOT NULL))'",
 								  2, argtypes, values, NULL, true, 1) == SPI_OK_SELECT)
@@ -687,8 +687,8 @@ equivalent_index(TableInfo *t, IndexStmt *stmt)
 
 		if (SPI_execute_with_args("SELECT i.indexrelid::regclass::text FROM pg_catalog.pg_index i"
 								  " WHERE i.indrelid = $1 AND i.indpred IS NULL AND i.indexprs IS NULL"
-								  "   AND (SELECT string_agg(a.attname, ',' ORDER BY k.n)"
-								  "          FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n)"
+								  "   AND (SELECT pg_catalog.string_agg(a.attname, ',' ORDER BY k.n)"
+								  "          FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY k(attnum, n)"
 								  "          JOIN pg_catalog.pg_attribute a"
 								  "            ON a.attrelid = i.indrelid AND a.attnum = k.attnum) = $2"
 								  " LIMIT 1",
@@ -709,11 +709,12 @@ static void
 report_long_transactions(CheckState *st)
 {
 	SPI_connect();
-	if (SPI_execute("SELECT count(*), max(floor(extract(epoch FROM now() - xact_start)))::bigint"
+	if (SPI_execute("SELECT pg_catalog.count(*),"
+					"       pg_catalog.max(pg_catalog.floor(extract(epoch FROM pg_catalog.now() - xact_start)))::bigint"
 					"  FROM pg_catalog.pg_stat_activity"
-					" WHERE datname = current_database() AND pid <> pg_catalog.pg_backend_pid()"
+					" WHERE datname = pg_catalog.current_database() AND pid <> pg_catalog.pg_backend_pid()"
 					"   AND backend_xmin IS NOT NULL AND backend_type = 'client backend'"
-					"   AND xact_start < now() - interval '1 second'",
+					"   AND xact_start < pg_catalog.now() - interval '1 second'",
 					true, 1) == SPI_OK_SELECT &&
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "0") != 0)
 	{

@@ -16,6 +16,7 @@
 #include "migrate.h"
 
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -68,11 +69,23 @@ version_check_arg(const char *version, const char *argname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be NULL", argname)));
 	if (version_parse(version) == NIL)
+	{
+		/*
+		 * Echo at most a valid version's length: a megabyte of garbage
+		 * must not become a megabyte of error message and server log.
+		 */
+		const char *shown = version;
+
+		if (strlen(version) > VERSION_MAX_LEN)
+			shown = psprintf("%s...",
+							 pnstrdup(version, pg_mbcliplen(version, strlen(version),
+															VERSION_MAX_LEN)));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid migration version \"%s\"", version),
+				 errmsg("invalid migration version \"%s\"", shown),
 				 errdetail("A version is dot-separated non-negative integers of at most %d characters, such as \"1\", \"1.2\" or \"20260326120000\".",
 						   VERSION_MAX_LEN)));
+	}
 }
 
 static int
