@@ -146,6 +146,41 @@ SELECT count(*) FILTER (WHERE note = 'x') AS t_done FROM security_inputs_t;
 SELECT planted, ran_as FROM public.security_inputs_hits ORDER BY 1;
 TRUNCATE public.security_inputs_hits;
 
+-- A backfill keyed by a varchar primary key: its batches compare keys with
+-- the key's own btree operators, named with their schema, never with the
+-- planted >(varchar, varchar) or <=(varchar, varchar) the path would find
+SET ROLE security_inputs_victim;
+SELECT migrate_backfill('security_inputs_v', 'n = n + 100', NULL, 7) IS NOT NULL AS queued;
+RESET ROLE;
+CALL settle();
+SELECT migrate_wait();
+SELECT count(*) FILTER (WHERE n > 100) AS v_done, count(*) AS v_rows FROM security_inputs_v;
+SELECT planted, ran_as FROM public.security_inputs_hits ORDER BY 1;
+TRUNCATE public.security_inputs_hits;
+
+-- Online migrations: registering an alter_column asks the catalog why the
+-- column could not be altered (here: it is the primary key), and starting
+-- one copies the indexes of the column it shadows (with their options)
+-- under a pinned path; neither runs the planted quote_ident(name),
+-- !~(name, name), unnest(text[]) or string_agg(name, text)
+SET ROLE security_inputs_victim;
+SELECT migrate_register_online('2.1', 'pk type', '[{"alter_column": {"table": "security_inputs_t",
+    "column": "id", "type": "bigint", "up": "id", "down": "id::int"}}]');
+\echo :LAST_ERROR_SQLSTATE
+CREATE INDEX security_inputs_t_note ON security_inputs_t (note) WITH (fillfactor = 70);
+SELECT migrate_register_online('2.1', 'note type', '[{"alter_column": {"table": "security_inputs_t",
+    "column": "note", "type": "varchar(100)", "up": "note", "down": "note"}}]');
+SELECT * FROM migrate_upgrade();
+RESET ROLE;
+CALL settle();
+SELECT migrate_wait();
+SET ROLE security_inputs_victim;
+SELECT migrate_complete();
+RESET ROLE;
+SELECT pg_get_indexdef('security_inputs_t_note'::regclass) AS note_index;
+SELECT planted, ran_as FROM public.security_inputs_hits ORDER BY 1;
+TRUNCATE public.security_inputs_hits;
+
 -- Hostile text in every argument.  The hostile role works in a schema of its
 -- own; a table of the victim's sits next to it, and must survive.
 CREATE SCHEMA security_inputs_h AUTHORIZATION security_inputs_hostile;
@@ -321,6 +356,7 @@ SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'secur
 
 DROP EXTENSION migrate;
 DROP SCHEMA security_inputs_h CASCADE;
+DROP SCHEMA migrate_public_v2_1 CASCADE;
 DROP TABLE security_inputs_t, security_inputs_v, security_inputs_victim_data;
 DROP TABLE public.security_inputs_hits CASCADE;
 DROP OWNED BY security_inputs_hostile;

@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/stratnum.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -37,6 +38,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
@@ -192,7 +194,7 @@ backfill_parse(Oid relid, const char *set_clause, const char *where_clause)
 	return bs;
 }
 
-/* "ctid <op> $n" as parse nodes */
+/* "ctid OPERATOR(pg_catalog.<op>) $n" as parse nodes */
 static Node *
 ctid_condition(const char *op, int param)
 {
@@ -203,11 +205,13 @@ ctid_condition(const char *op, int param)
 	ctid->location = -1;
 	ref->number = param;
 	ref->location = -1;
-	return (Node *) makeSimpleA_Expr(AEXPR_OP, pstrdup(op), (Node *) ctid, (Node *) ref, -1);
+	return (Node *) makeA_Expr(AEXPR_OP,
+							   list_make2(makeString(pstrdup("pg_catalog")), makeString(pstrdup(op))),
+							   (Node *) ctid, (Node *) ref, -1);
 }
 
 /*
- * "NOT (xmin = ANY ($n))": a row version that an earlier batch of this job
+ * "NOT (xmin OPERATOR(pg_catalog.=) ANY ($n))": a row version that an earlier batch of this job
  * wrote (and that landed on a page still ahead) is not updated again.
  */
 static Node *
@@ -221,7 +225,9 @@ not_written_by_job(int param)
 	ref->number = param;
 	ref->location = -1;
 	return (Node *) makeBoolExpr(NOT_EXPR,
-								 list_make1(makeA_Expr(AEXPR_OP_ANY, list_make1(makeString(pstrdup("="))),
+								 list_make1(makeA_Expr(AEXPR_OP_ANY,
+													   list_make2(makeString(pstrdup("pg_catalog")),
+																  makeString(pstrdup("="))),
 													   (Node *) xmin, (Node *) ref, -1)),
 								 -1);
 }
@@ -526,7 +532,77 @@ typedef struct KeyInfo
 	Oid		   *ioparams;
 	char	   *list;			/* quoted, "k1, k2" */
 	char	   *relation;		/* quoted, qualified */
+	/* the key's ordering operators, ">" and "<=", by schema and name */
+	char	   *opschema;
+	char	   *gt;
+	char	   *le;
 } KeyInfo;
+
+/*
+ * The schema and name of the operator of a btree strategy in the default
+ * ordering of a type, or false.  A key comparison names its operators so:
+ * resolved through the search_path of the job's role, "ROW(k) > ROW($1)"
+ * could run an operator that anyone with CREATE on a schema in that path
+ * planted (one of varchar's, say, a closer match than pg_catalog's text's).
+ */
+static bool
+key_operator(Oid type, int16 strategy, char **schema, char **name)
+{
+	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+	Oid			opintype;
+	Oid			oper;
+	HeapTuple	tup;
+	Form_pg_operator form;
+
+	if (!OidIsValid(opclass))
+		return false;
+	opintype = get_opclass_input_type(opclass);
+	oper = get_opfamily_member(get_opclass_family(opclass), opintype, opintype, strategy);
+	if (!OidIsValid(oper))
+		return false;
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(oper));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	form = (Form_pg_operator) GETSTRUCT(tup);
+	*schema = get_namespace_name(form->oprnamespace);
+	*name = pstrdup(NameStr(form->oprname));
+	ReleaseSysCache(tup);
+	return *schema != NULL;
+}
+
+/*
+ * The ordering operators of a key's types, all of one schema and names:
+ * else (columns of types from different schemas, rare) false, and the key
+ * is not used, for one qualified name must serve the whole row comparison.
+ */
+static bool
+key_operators(List *types, char **schema, char **gt, char **le)
+{
+	ListCell   *lc;
+
+	*schema = *gt = *le = NULL;
+	foreach(lc, types)
+	{
+		char	   *s1,
+				   *s2,
+				   *g,
+				   *l;
+
+		if (!key_operator(lfirst_oid(lc), BTGreaterStrategyNumber, &s1, &g) ||
+			!key_operator(lfirst_oid(lc), BTLessEqualStrategyNumber, &s2, &l) ||
+			strcmp(s1, s2) != 0)
+			return false;
+		if (*schema == NULL)
+		{
+			*schema = s1;
+			*gt = g;
+			*le = l;
+		}
+		else if (strcmp(*schema, s1) != 0 || strcmp(*gt, g) != 0 || strcmp(*le, l) != 0)
+			return false;
+	}
+	return *schema != NULL;
+}
 
 /*
  * The index keyset batches walk: the primary key, else a unique index over
@@ -543,6 +619,9 @@ backfill_key_index(Relation rel, List *names, List **columns)
 	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
+	char	   *schema,
+			   *gt,
+			   *le;
 
 	*columns = NIL;
 	if (OidIsValid(pkoid))
@@ -552,6 +631,7 @@ backfill_key_index(Relation rel, List *names, List **columns)
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = idx->rd_index;
 		List	   *cols = NIL;
+		List	   *types = NIL;
 		bool		usable = form->indisunique && form->indisvalid && form->indimmediate &&
 			RelationGetIndexExpressions(idx) == NIL &&
 			RelationGetIndexPredicate(idx) == NIL;
@@ -581,9 +661,13 @@ backfill_key_index(Relation rel, List *names, List **columns)
 				idx->rd_indcollation[i] != attr->attcollation)
 				usable = false;
 			else
+			{
 				cols = lappend(cols, get_attname(RelationGetRelid(rel), att, false));
+				types = lappend_oid(types, attr->atttypid);
+			}
 		}
 		index_close(idx, AccessShareLock);
+		usable = usable && key_operators(types, &schema, &gt, &le);
 		if (!usable)
 			continue;
 		if (names != NIL)
@@ -646,15 +730,29 @@ key_info(Oid relid, List *names)
 		i++;
 	}
 	ki->list = list.data;
+	{
+		List	   *types = NIL;
+
+		for (int k = 0; k < ki->n; k++)
+			types = lappend_oid(types, ki->types[k]);
+		if (!key_operators(types, &ki->opschema, &ki->gt, &ki->le))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the key of the backfill's table has no ordering of one schema")));
+	}
 	ki->relation = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											  get_rel_name(relid));
 	return ki;
 }
 
-/* "ROW(keys) <op> ROW($first, ...)" as parse nodes */
+/*
+ * "ROW(keys) OPERATOR(schema.op) ROW($first, ...)" as parse nodes, op being
+ * BTGreaterStrategyNumber or BTLessEqualStrategyNumber.
+ */
 static Node *
-key_condition(KeyInfo *ki, const char *op, int first)
+key_condition(KeyInfo *ki, int strategy, int first)
 {
+	const char *op = strategy == BTGreaterStrategyNumber ? ki->gt : ki->le;
 	RowExpr    *keys = makeNode(RowExpr);
 	RowExpr    *params = makeNode(RowExpr);
 
@@ -674,7 +772,9 @@ key_condition(KeyInfo *ki, const char *op, int first)
 	keys->location = -1;
 	params->row_format = COERCE_IMPLICIT_CAST;
 	params->location = -1;
-	return (Node *) makeSimpleA_Expr(AEXPR_OP, pstrdup(op), (Node *) keys, (Node *) params, -1);
+	return (Node *) makeA_Expr(AEXPR_OP,
+							   list_make2(makeString(pstrdup(ki->opschema)), makeString(pstrdup(op))),
+							   (Node *) keys, (Node *) params, -1);
 }
 
 /*
@@ -746,10 +846,10 @@ backfill_keys(BackfillStatement *bs, KeyInfo *ki, char **lo, char **hi)
 	}
 	params->numParams = nparams;
 
-	batch = key_condition(ki, "<=", lo ? ki->n + 1 : 1);
+	batch = key_condition(ki, BTLessEqualStrategyNumber, lo ? ki->n + 1 : 1);
 	if (lo)
 		batch = (Node *) makeBoolExpr(AND_EXPR,
-									  list_make2(key_condition(ki, ">", 1), batch), -1);
+									  list_make2(key_condition(ki, BTGreaterStrategyNumber, 1), batch), -1);
 	return backfill_execute(bs, backfill_plan(bs, batch, types, nparams, params),
 							params, false);
 }
@@ -779,7 +879,8 @@ select_keys(KeyInfo *ki, char **lo, char **hi, int64 limit, bool last_only)
 	{
 		Datum	   *v = key_datums(ki, lo);
 
-		appendStringInfo(&query, "ROW(%s) > ROW(", ki->list);
+		appendStringInfo(&query, "ROW(%s) OPERATOR(%s.%s) ROW(", ki->list,
+						 quote_identifier(ki->opschema), ki->gt);
 		for (int i = 0; i < ki->n; i++, p++)
 		{
 			types[p] = ki->types[i];
@@ -791,7 +892,8 @@ select_keys(KeyInfo *ki, char **lo, char **hi, int64 limit, bool last_only)
 	{
 		Datum	   *v = key_datums(ki, hi);
 
-		appendStringInfo(&query, "ROW(%s) <= ROW(", ki->list);
+		appendStringInfo(&query, "ROW(%s) OPERATOR(%s.%s) ROW(", ki->list,
+						 quote_identifier(ki->opschema), ki->le);
 		for (int i = 0; i < ki->n; i++, p++)
 		{
 			types[p] = ki->types[i];
@@ -1016,8 +1118,8 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 		Oid		   *types = palloc(sizeof(Oid) * nparams);
 		ParamListInfo params = makeParamList(nparams);
 		Node	   *batch = (Node *) makeBoolExpr(AND_EXPR,
-												  list_make2(key_condition(ki, ">", 1),
-															 key_condition(ki, "<=", ki->n + 1)),
+												  list_make2(key_condition(ki, BTGreaterStrategyNumber, 1),
+															 key_condition(ki, BTLessEqualStrategyNumber, ki->n + 1)),
 												  -1);
 
 		for (int i = 0; i < nparams; i++)

@@ -78,6 +78,7 @@ online_carried(ShapeTable *t, ShapeColumn *c)
 	Oid			argtypes[2] = {OIDOID, INT2OID};
 	Datum		values[2] = {ObjectIdGetDatum(t->relid), Int16GetDatum(attnum)};
 	List	   *carried = NIL;
+	int			nestlevel = online_pinned_path();
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT CASE WHEN c.oid IS NULL THEN 'i' ELSE 'u' END,"
@@ -116,6 +117,7 @@ online_carried(ShapeTable *t, ShapeColumn *c)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+	online_path_end(nestlevel);
 	return carried;
 }
 
@@ -210,6 +212,7 @@ carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 	char	   *predicate;
 	bool		nulls_not_distinct;
 	MemoryContext caller = CurrentMemoryContext;
+	int			nestlevel = online_pinned_path();
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT i.indisunique, a.amname, i.indnkeyatts,"
@@ -303,6 +306,7 @@ carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 		appendStringInfo(&sql, " WHERE %s", predicate);
 	result = MemoryContextStrdup(caller, sql.data);
 	SPI_finish();
+	online_path_end(nestlevel);
 	return result;
 }
 
@@ -611,7 +615,7 @@ online_constraint_start(OnlineMigration *m, OnlineOp *op, List *shape, StringInf
 	ListCell   *lc;
 
 	initStringInfo(&cols);
-	foreach(lc, shape_physical(t, op->columns))
+	foreach(lc, op->physical)
 		appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "", quote_identifier(lfirst(lc)));
 
 	if (strcmp(op->constraint_type, "unique") == 0)

@@ -620,9 +620,9 @@ index_step(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
 	if (op->method)
 		appendStringInfo(&sql, " USING %s", quote_identifier(op->method));
 	appendStringInfoString(&sql, " (");
-	foreach(lc, op->columns)
+	foreach(lc, op->physical)
 		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
-						 quote_identifier(shape_column(t, lfirst(lc))->physical));
+						 quote_identifier(lfirst(lc)));
 	appendStringInfoChar(&sql, ')');
 	if (op->where)
 		appendStringInfo(&sql, " WHERE %s",

@@ -86,6 +86,13 @@ typedef struct OnlineOp
 	char	   *constraint_type;	/* create_constraint: unique, check,
 									 * foreign_key */
 	struct ShapeTable *st;		/* its table, as online_shape left it */
+	List	   *physical;		/* create_index, create_constraint: its
+								 * columns' physical names, as they were when
+								 * it came (a later operation may rename or
+								 * drop them in the new shape) */
+	List	   *ref_physical;	/* references: the same, of the referenced
+								 * columns ... */
+	char	   *ref_relname;	/* ... and table */
 	struct ShapeColumn *sc;		/* alter_column: the column altered */
 	List	   *carried;		/* ... and what it carries (complete) */
 } OnlineOp;
@@ -132,7 +139,6 @@ extern List *online_shape(OnlineMigration *m, bool expanded);
 extern List *online_shape_leftovers(OnlineMigration *m);
 extern ShapeTable *shape_find(List *shape, const char *table);
 extern bool online_alter_shadows(OnlineOp *op);
-extern List *shape_physical(ShapeTable *t, List *names);
 extern List *online_reference_target(OnlineMigration *m, OnlineOp *op, List *shape,
 									 char **relname);
 extern ShapeColumn *shape_column(ShapeTable *t, const char *name);

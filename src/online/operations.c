@@ -1033,6 +1033,7 @@ alter_refusal(Oid relid, const char *column)
 	HeapTuple	tup;
 	Form_pg_attribute att;
 	char	   *why = NULL;
+	int			nestlevel;
 
 	if (attnum <= 0)
 		return NULL;
@@ -1048,6 +1049,8 @@ alter_refusal(Oid relid, const char *column)
 	if (why)
 		return why;
 
+	/* names in it resolve in pg_catalog, whoever registers and whatever path */
+	nestlevel = online_pinned_path();
 	SPI_connect();
 	{
 		Oid			argtypes[2] = {OIDOID, INT2OID};
@@ -1093,6 +1096,7 @@ alter_refusal(Oid relid, const char *column)
 									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	}
 	SPI_finish();
+	online_path_end(nestlevel);
 	return why;
 }
 
@@ -1246,8 +1250,10 @@ online_shape(OnlineMigration *m, bool expanded)
 
 					if (!expanded && OidIsValid(get_relname_relid(op->index_name, nsp)))
 						op_error(op, "relation \"%s.%s\" already exists", m->schema, op->index_name);
+					op->physical = NIL;
 					foreach(cc, op->columns)
-						(void) find_column(op, t, lfirst(cc), "table");
+						op->physical = lappend(op->physical,
+											   find_column(op, t, lfirst(cc), "table")->physical);
 					break;
 				}
 			case OP_DROP_INDEX:
@@ -1292,7 +1298,8 @@ online_shape(OnlineMigration *m, bool expanded)
 					{
 						char	   *relname;
 
-						(void) reference_target(m, op, shape, expanded, &relname);
+						op->ref_physical = reference_target(m, op, shape, expanded, &relname);
+						op->ref_relname = relname;
 					}
 					op->sc = c;
 					if (!online_alter_shadows(op))
@@ -1345,13 +1352,16 @@ online_shape(OnlineMigration *m, bool expanded)
 									  OidIsValid(get_relname_relid(op->constraint_name, nsp))))
 						op_error(op, "constraint \"%s\" of table \"%s\" already exists",
 								 op->constraint_name, op->table);
+					op->physical = NIL;
 					foreach(cc, op->columns)
-						(void) find_column(op, t, lfirst(cc), "table");
+						op->physical = lappend(op->physical,
+											   find_column(op, t, lfirst(cc), "table")->physical);
 					if (op->references)
 					{
 						char	   *relname;
 
-						(void) reference_target(m, op, shape, expanded, &relname);
+						op->ref_physical = reference_target(m, op, shape, expanded, &relname);
+						op->ref_relname = relname;
 					}
 					break;
 				}
@@ -1389,23 +1399,17 @@ online_shape_leftovers(OnlineMigration *m)
 	return shape;
 }
 
-/* The physical names of a list of new-shape column names. */
-List *
-shape_physical(ShapeTable *t, List *names)
-{
-	List	   *physical = NIL;
-	ListCell   *lc;
-
-	foreach(lc, names)
-		physical = lappend(physical, shape_column(t, lfirst(lc))->physical);
-	return physical;
-}
-
-/* The referenced table and columns of op, during the migration. */
+/*
+ * The referenced table and columns of op, during the migration: as they
+ * were when op came (a later operation may rename them in the new shape).
+ */
 List *
 online_reference_target(OnlineMigration *m, OnlineOp *op, List *shape, char **relname)
 {
-	return reference_target(m, op, shape, true, relname);
+	if (op->ref_relname == NULL)
+		op->ref_physical = reference_target(m, op, shape, true, &op->ref_relname);
+	*relname = op->ref_relname;
+	return op->ref_physical;
 }
 
 /* Errors in an expression point into it, not into the caller's query. */
