@@ -114,7 +114,44 @@ SELECT migrate_complete();
 SELECT count(*) FILTER (WHERE c = a * 2) AS filled, count(*) AS total FROM of_heap;
 SELECT * FROM online_faults_leftovers;
 
+------------------------------------------------------------------------
+-- an index or constraint on a column that a later operation of the same
+-- migration renames or drops: built on the column as that operation saw it
+-- (this crashed the server)
+------------------------------------------------------------------------
+SELECT migrate_register('5', 'index table', $$
+    CREATE TABLE of_ref (k int PRIMARY KEY);
+    CREATE TABLE of_idx (id int PRIMARY KEY, code int NOT NULL, v int, w int);
+    INSERT INTO of_ref SELECT g FROM generate_series(1, 10) g;
+    INSERT INTO of_idx SELECT g, g, g, g FROM generate_series(1, 10) g;
+$$);
+SELECT * FROM migrate_upgrade();
+SELECT migrate_register_online('6', 'index then drop', '[
+    {"create_index": {"table": "of_idx", "name": "of_idx_v", "columns": ["v"]}},
+    {"drop_column": {"table": "of_idx", "column": "v"}},
+    {"create_index": {"table": "of_idx", "name": "of_idx_w", "columns": ["w"], "where": "ww > 0"}},
+    {"create_constraint": {"table": "of_idx", "name": "of_idx_code", "type": "unique", "columns": ["code"]}},
+    {"rename_column": {"table": "of_idx", "from": "w", "to": "ww"}},
+    {"rename_column": {"table": "of_idx", "from": "code", "to": "c"}},
+    {"create_constraint": {"table": "of_idx", "name": "of_idx_fk", "type": "foreign_key",
+                           "columns": ["id"], "references": {"table": "of_ref", "columns": ["k"]}}},
+    {"rename_column": {"table": "of_ref", "from": "k", "to": "kk"}}]');
+SELECT * FROM migrate_upgrade();
+CALL settle();
+SELECT indexrelid::regclass::text AS index, pg_get_indexdef(indexrelid) AS definition
+  FROM pg_index WHERE indrelid = 'of_idx'::regclass ORDER BY 1;
+SELECT migrate_rollback();
+SELECT * FROM online_faults_leftovers;
+SELECT * FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_complete();
+SELECT indexrelid::regclass::text AS index, pg_get_indexdef(indexrelid) AS definition
+  FROM pg_index WHERE indrelid = 'of_idx'::regclass ORDER BY 1;
+SELECT conname, pg_get_constraintdef(oid) AS definition
+  FROM pg_constraint WHERE conrelid = 'of_idx'::regclass ORDER BY 1;
+SELECT * FROM online_faults_leftovers;
+
 DROP VIEW online_faults_leftovers;
 DROP EXTENSION migrate;
-DROP SCHEMA migrate_public_v4 CASCADE;
-DROP TABLE of_kept, of_heap;
+DROP SCHEMA migrate_public_v6 CASCADE;
+DROP TABLE of_kept, of_heap, of_idx, of_ref;
