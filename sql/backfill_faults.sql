@@ -79,5 +79,22 @@ SELECT migrate_wait();
 \echo :LAST_ERROR_SQLSTATE
 SELECT state, last_sqlstate, rows_done < 1000 AS stopped FROM migrate.job WHERE id = :retyped_job;
 
-DROP TABLE bff_keyed, bff_pair, bff_unique;
+DELETE FROM migrate.job WHERE id = :retyped_job;
+
+-- the same with a table walked by pages that was rewritten since: its rows
+-- moved, so the pages done no longer tell which rows are done
+CREATE TABLE bff_pages (a int, b int);
+INSERT INTO bff_pages SELECT g, 0 FROM generate_series(1, 2000) g;
+UPDATE bff_pages SET a = 0 WHERE a = 1500;
+SELECT migrate_backfill('bff_pages', 'b = 1000 / a', batch_size => 100) AS rewritten_job \gset
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+UPDATE bff_pages SET a = 1 WHERE a = 0;
+VACUUM FULL bff_pages;
+SELECT migrate_resume();
+SELECT migrate_wait();
+\echo :LAST_ERROR_SQLSTATE
+SELECT state, last_sqlstate FROM migrate.job WHERE id = :rewritten_job;
+
+DROP TABLE bff_keyed, bff_pair, bff_unique, bff_pages;
 DROP EXTENSION migrate;

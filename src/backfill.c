@@ -76,6 +76,7 @@ typedef struct BackfillStatement
 	UpdateStmt *stmt;
 	Oid			relid;
 	Oid			index;			/* key batches: the key index (primary key, else a unique index over NOT NULL columns); else none */
+	Oid			relfilenode;	/* page batches: the table's storage they walk */
 	char	   *relation;		/* the relation's name in source, quoted */
 	char	   *set_clause;
 	char	   *where_clause;
@@ -1552,6 +1553,31 @@ adapt(int64 size, double ms, int64 max)
  */
 static bool batch_in_statement = false;
 
+/* The table's storage now (its relfilenode), or InvalidOid when it is gone. */
+static Oid
+current_relfilenode(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			result;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	result = ((Form_pg_class) GETSTRUCT(tup))->relfilenode;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* Page batches: the pages done no longer say which rows are done. */
+static void
+table_rewritten(const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("\"%s\" was rewritten during the backfill", relname),
+			 errdetail("Its rows moved to other pages (VACUUM FULL, CLUSTER, TRUNCATE or an ALTER TABLE that rewrites it), so the pages the job has done no longer tell which rows it has done."),
+			 errhint("Queue the backfill again with migrate_backfill(); the batches before the rewrite were committed.")));
+}
+
 /* A key column's type is not the one the job started with. */
 static void
 key_type_changed(const char *column, const char *relname, Oid was, Oid now)
@@ -1571,7 +1597,8 @@ key_type_changed(const char *column, const char *relname, Oid was, Oid now)
  * A table dropped meanwhile fails the job (42P01) rather than the batch
  * probing for a failing row; a table renamed or moved gets its statement
  * parsed again; a key whose column changed type fails it, because the
- * position the job reached was taken in the old type's order.
+ * position the job reached was taken in the old type's order, and so does
+ * a rewrite of a table walked by pages.
  */
 static void
 batch_begin(BackfillStatement *bs, KeyInfo *ki, const char *relname)
@@ -1596,11 +1623,16 @@ batch_begin(BackfillStatement *bs, KeyInfo *ki, const char *relname)
 													bs->where_clause);
 
 		renamed->index = bs->index;
+		renamed->relfilenode = bs->relfilenode;
 		*bs = *renamed;
 		if (ki)
 			ki->relation = pstrdup(relation);
 		MemoryContextSwitchTo(old);
 	}
+
+	if (!ki && OidIsValid(bs->relfilenode) &&
+		current_relfilenode(bs->relid) != bs->relfilenode)
+		table_rewritten(relname);
 
 	if (ki)
 	{
@@ -1720,8 +1752,9 @@ page_batch(void *arg)
 	b->rows = backfill_pages(b->bs, b->from, b->to, 0, b->xids);
 	batch_in_statement = false;
 	job_progress(b->job_id, b->rows,
-				 psprintf("{\"next_page\": %u, \"pages_per_batch\": " INT64_FORMAT "}",
-						  b->to, b->pages),
+				 psprintf("{\"next_page\": %u, \"pages_per_batch\": " INT64_FORMAT ","
+						  " \"relfilenode\": \"%u\"}",
+						  b->to, b->pages, b->bs->relfilenode),
 				 (double) (GetCurrentTimestamp() - started) / 1000.0, true);
 	b->xid = GetTopTransactionId();
 }
@@ -1981,7 +2014,7 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 								  "                         AND c.reltuples OPERATOR(pg_catalog.>) 0"
 								  "                    THEN c.reltuples OPERATOR(pg_catalog./) c.relpages END"
 								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2),"
-								  "       a->>'key_types'"
+								  "       a->>'key_types', (a->>'relfilenode')::pg_catalog.oid"
 								  "  FROM (SELECT $1::pg_catalog.jsonb AS a) s",
 								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read backfill job " INT64_FORMAT, job_id);
@@ -2064,6 +2097,15 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		}
 		else
 		{
+			/*
+			 * The storage the batches walk, recorded with each batch: a
+			 * rewrite since the last one moved the rows the job has done.
+			 */
+			bs->relfilenode = current_relfilenode(relid);
+			if (!heap_attisnull(tup, 14, desc) &&
+				DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull)) != bs->relfilenode)
+				table_rewritten(relname);
+
 			/* the transactions of the job's batches so far */
 			{
 				Oid			types[1] = {INT8OID};
