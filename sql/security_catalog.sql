@@ -4,16 +4,7 @@
 CREATE EXTENSION migrate;
 -- a deploy role with the grants the README gives, and nothing more
 CREATE ROLE security_catalog_deployer LOGIN;
-GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
-      migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
-      migrate_current(), migrate_status(), migrate_verify(text), migrate_validate(),
-      migrate_wait(text, interval), migrate_cancel(text), migrate_resume(text),
-      migrate_backfill(regclass, text, text, integer),
-      migrate_register_online(text, text, jsonb), migrate_complete(text),
-      migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
-   TO security_catalog_deployer;
-GRANT USAGE ON SCHEMA migrate TO security_catalog_deployer;
-GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO security_catalog_deployer;
+CALL grant_deploy('security_catalog_deployer');
 CREATE SCHEMA security_catalog AUTHORIZATION security_catalog_deployer;
 SET ROLE security_catalog_deployer;
 CREATE TABLE security_catalog.items (id int PRIMARY KEY, a int, b int);

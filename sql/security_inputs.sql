@@ -6,17 +6,7 @@
 CREATE EXTENSION migrate;
 \set VERBOSITY terse
 CREATE ROLE security_inputs_hostile LOGIN;
-GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
-      migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
-      migrate_current(), migrate_status(), migrate_verify(text), migrate_validate(),
-      migrate_wait(text, interval), migrate_cancel(text), migrate_resume(text),
-      migrate_backfill(regclass, text, text, integer),
-      migrate_register_online(text, text, jsonb), migrate_complete(text),
-      migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
-   TO security_inputs_hostile;
-GRANT EXECUTE ON PROCEDURE migrate_await(text, interval, text) TO security_inputs_hostile;
-GRANT USAGE ON SCHEMA migrate TO security_inputs_hostile;
-GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO security_inputs_hostile;
+CALL grant_deploy('security_inputs_hostile');
 GRANT CREATE ON SCHEMA public TO security_inputs_hostile;
 CREATE ROLE security_inputs_victim SUPERUSER LOGIN;
 SET search_path = "$user", public;

@@ -10,16 +10,7 @@
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 CREATE ROLE security_online_input_deployer LOGIN;
-GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
-      migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
-      migrate_current(), migrate_status(), migrate_verify(text), migrate_validate(),
-      migrate_wait(text, interval), migrate_cancel(text), migrate_resume(text),
-      migrate_backfill(regclass, text, text, integer),
-      migrate_register_online(text, text, jsonb), migrate_complete(text),
-      migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
-   TO security_online_input_deployer;
-GRANT USAGE ON SCHEMA migrate TO security_online_input_deployer;
-GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO security_online_input_deployer;
+CALL grant_deploy('security_online_input_deployer');
 
 CREATE TABLE sec_onl_t (id int PRIMARY KEY, a int, b text);
 CREATE INDEX sec_onl_t_a_idx ON sec_onl_t (a);

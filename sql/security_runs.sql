@@ -6,16 +6,7 @@ CREATE EXTENSION migrate;
 \set VERBOSITY terse
 -- a deploy role with only the grants the README gives
 CREATE ROLE security_runs_deployer LOGIN;
-GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
-      migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
-      migrate_current(), migrate_status(), migrate_verify(text), migrate_validate(),
-      migrate_wait(text, interval), migrate_cancel(text), migrate_resume(text),
-      migrate_backfill(regclass, text, text, integer),
-      migrate_register_online(text, text, jsonb), migrate_complete(text),
-      migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
-   TO security_runs_deployer;
-GRANT USAGE ON SCHEMA migrate TO security_runs_deployer;
-GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO security_runs_deployer;
+CALL grant_deploy('security_runs_deployer');
 CREATE SCHEMA security_runs AUTHORIZATION security_runs_deployer;
 CREATE ROLE security_runs_app;
 GRANT security_runs_app TO security_runs_deployer;

@@ -16,6 +16,24 @@ BEGIN
         PERFORM pg_sleep(0.1);
     END LOOP;
 END $$;
+-- For the later files: the deploy grants of the README (Privileges: a deploy
+-- role), no more, to a role that plays a deployer; privileges.sql spells
+-- them out.
+CREATE PROCEDURE grant_deploy(role name) LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($g$
+        GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean),
+              migrate_upgrade(text), migrate_downgrade(text), migrate_baseline(text),
+              migrate_current(), migrate_status(), migrate_verify(text), migrate_validate(),
+              migrate_wait(text, interval), migrate_cancel(text), migrate_resume(text),
+              migrate_backfill(regclass, text, text, integer),
+              migrate_register_online(text, text, jsonb), migrate_complete(text),
+              migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
+           TO %1$I;
+        GRANT EXECUTE ON PROCEDURE migrate_await(text, interval, text) TO %1$I;
+        GRANT USAGE ON SCHEMA migrate TO %1$I;
+        GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO %1$I$g$, role);
+END $$;
 CREATE EXTENSION migrate;
 
 SELECT extname, extrelocatable, extversion, extnamespace::regnamespace AS schema

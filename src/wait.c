@@ -332,6 +332,23 @@ raise_job_error(int64 job_id, char *error, const char *sqlstate)
 }
 
 /*
+ * The failed job the query just run found (id, last_error, last_sqlstate),
+ * if any: its error ends the wait.
+ */
+static void
+raise_found_job_error(void)
+{
+	bool		isnull;
+
+	if (SPI_processed == 0)
+		return;
+	raise_job_error(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1, &isnull)),
+					SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+					SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+}
+
+/*
  * The final state: raise the error of a failed job, else return the state
  * of the migration (version given) or 'done' / 'cancelled'.  A job that
  * failed before the wait began counts too: any migration in scope that a
@@ -377,15 +394,7 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
 					 " WHERE m.state = 'failed' AND ($1 IS NULL OR m.version = $1)"
 					 " ORDER BY m.version_key LIMIT 1",
 					 1, argtypes, values, nulls, 1);
-		if (SPI_processed > 0)
-		{
-			bool		isnull;
-
-			raise_job_error(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull)),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
-		}
+		raise_found_job_error();
 
 		/*
 		 * A downgrade that failed leaves its migration applied: the latest
@@ -398,15 +407,7 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
 					 "   AND NOT EXISTS (SELECT FROM migrate.job l"
 					 "                    WHERE l.id > j.id AND l.kind IN ('upgrade', 'downgrade'))",
 					 1, argtypes, values, nulls, 1);
-		if (SPI_processed > 0)
-		{
-			bool		isnull;
-
-			raise_job_error(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull)),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
-		}
+		raise_found_job_error();
 	}
 
 	if (version)
