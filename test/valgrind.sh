@@ -140,10 +140,12 @@ EOF
 chmod 755 "$pgbin/postgres"
 
 # Settings for valgrind's pace: less shared memory for each exiting process's
-# leak scan to read through; no statement limit.
+# leak scan to read through; no statement limit; no JIT, whose loading of
+# LLVM (dlopen) only adds reports of the dynamic loader and time.
 cat >"$src/test/valgrind.conf" <<EOF
 shared_buffers = 16MB
 statement_timeout = 0
+jit = off
 EOF
 chown -R postgres: "$src" "$logs"
 
