@@ -151,7 +151,26 @@ SELECT conname, pg_get_constraintdef(oid) AS definition
   FROM pg_constraint WHERE conrelid = 'of_idx'::regclass ORDER BY 1;
 SELECT * FROM online_faults_leftovers;
 
+------------------------------------------------------------------------
+-- two tables without a key in one migration: each step walks its own
+-- table's pages, whatever the step before it recorded
+------------------------------------------------------------------------
+SELECT migrate_register('7', 'heaps', $$
+    CREATE TABLE of_heap2 (a int);
+    INSERT INTO of_heap2 SELECT g FROM generate_series(1, 500) g;
+$$);
+SELECT * FROM migrate_upgrade();
+SELECT migrate_register_online('8', 'two heaps', '[
+    {"add_column": {"table": "of_heap", "column": {"name": "d", "type": "int"}, "up": "a + 1"}},
+    {"add_column": {"table": "of_heap2", "column": {"name": "d", "type": "int"}, "up": "a + 1"}}]');
+SELECT * FROM migrate_upgrade();
+CALL settle();
+SELECT state, last_sqlstate FROM migrate.job WHERE version = '8';
+SELECT migrate_complete();
+SELECT (SELECT count(*) FILTER (WHERE d = a + 1) FROM of_heap) AS heap_filled,
+       (SELECT count(*) FILTER (WHERE d = a + 1) FROM of_heap2) AS heap2_filled;
+
 DROP VIEW online_faults_leftovers;
 DROP EXTENSION migrate;
-DROP SCHEMA migrate_public_v6 CASCADE;
-DROP TABLE of_kept, of_heap, of_idx, of_ref;
+DROP SCHEMA migrate_public_v8 CASCADE;
+DROP TABLE of_kept, of_heap, of_heap2, of_idx, of_ref;

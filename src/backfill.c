@@ -1921,6 +1921,19 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 	}
 }
 
+/*
+ * A job's arguments that do not say what the job needs (edited by hand, or
+ * restored from elsewhere): the job fails rather than guess.
+ */
+static void
+job_args_malformed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the arguments of the backfill job are malformed"),
+			 errdetail("A value the job needs (its set clause, or an element of its key or position) is missing, null or of another length.")));
+}
+
 /* A jsonb array of strings (args->key and friends) as a C array, or NULL. */
 static char **
 json_strings(const char *json_text, int *n)
@@ -1939,7 +1952,11 @@ json_strings(const char *json_text, int *n)
 	*n = SPI_processed;
 	result = palloc(sizeof(char *) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
+	{
 		result[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		if (result[i] == NULL)
+			job_args_malformed();
+	}
 	return result;
 }
 
@@ -2003,7 +2020,8 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		char	   *end;
 		char	   *key_types;
 
-		if (SPI_execute_with_args("SELECT a->>'set', a->>'where', (a->>'batch_size')::int,"
+		/* as migrate's catalog queries run: with a pinned search_path */
+		if (catalog_exec("SELECT a->>'set', a->>'where', (a->>'batch_size')::int,"
 								  "       a->>'key', a->>'last_key', a->>'end_key',"
 								  "       coalesce((a->>'rows_per_batch')::bigint, 0),"
 								  "       coalesce((a->>'pages_total')::bigint, 0),"
@@ -2014,13 +2032,16 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 								  "                         AND c.reltuples OPERATOR(pg_catalog.>) 0"
 								  "                    THEN c.reltuples OPERATOR(pg_catalog./) c.relpages END"
 								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2),"
-								  "       a->>'key_types', (a->>'relfilenode')::pg_catalog.oid"
+								  "       a->>'key_types', (a->>'relfilenode')::pg_catalog.oid,"
+								  "       a OPERATOR(pg_catalog.?) 'backfill_step'"
 								  "  FROM (SELECT $1::pg_catalog.jsonb AS a) s",
-								  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+								  2, argtypes, values, NULL, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read backfill job " INT64_FORMAT, job_id);
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
 		old = MemoryContextSwitchTo(jobcontext);
+		if (heap_attisnull(tup, 1, desc))
+			job_args_malformed();
 		set_clause = pstrdup(SPI_getvalue(tup, desc, 1));
 		where_clause = SPI_getvalue(tup, desc, 2);
 		where_clause = where_clause ? pstrdup(where_clause) : NULL;
@@ -2080,6 +2101,8 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 			{
 				char	  **v = json_strings(end, &n);
 
+				if (n != ki->n)
+					job_args_malformed();
 				end_key = palloc(sizeof(char *) * n);
 				for (int i = 0; i < n; i++)
 					end_key[i] = pstrdup(v[i]);
@@ -2088,6 +2111,8 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 			{
 				char	  **v = json_strings(last, &n);
 
+				if (n != ki->n)
+					job_args_malformed();
 				last_key = palloc(sizeof(char *) * n);
 				for (int i = 0; i < n; i++)
 					last_key[i] = pstrdup(v[i]);
@@ -2100,11 +2125,17 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 			/*
 			 * The storage the batches walk, recorded with each batch: a
 			 * rewrite since the last one moved the rows the job has done.
+			 * Not for the step of an online migration: its rows say
+			 * themselves whether they are done (_migrate_pending), and the
+			 * job goes over the table again while any is not.
 			 */
-			bs->relfilenode = current_relfilenode(relid);
-			if (!heap_attisnull(tup, 14, desc) &&
-				DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull)) != bs->relfilenode)
-				table_rewritten(relname);
+			if (!DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)))
+			{
+				bs->relfilenode = current_relfilenode(relid);
+				if (!heap_attisnull(tup, 14, desc) &&
+					DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull)) != bs->relfilenode)
+					table_rewritten(relname);
+			}
 
 			/* the transactions of the job's batches so far */
 			{

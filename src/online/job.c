@@ -134,7 +134,7 @@ run_backfill(int64 job_id, int n, OnlineStep *step)
 				 "   SET args = CASE WHEN (args->>'backfill_step')::int IS DISTINCT FROM $3"
 				 "                   THEN (args - ARRAY['key', 'last_key', 'end_key', 'rows_per_batch',"
 				 "                                      'pages_total', 'next_page', 'pages_per_batch',"
-				 "                                      'batches', 'longest_batch_ms'])"
+				 "                                      'batches', 'longest_batch_ms', 'relfilenode'])"
 				 "                        || $2::jsonb || jsonb_build_object('backfill_step', $3)"
 				 "                   ELSE args END,"
 				 "       relation = $4"
