@@ -57,6 +57,8 @@ SELECT migrate_register('4', 'sets things', $m$
     SET search_path = security_runs_elsewhere;
     SET statement_timeout = '42s';
     SET work_mem = '1234kB';
+    SET default_transaction_isolation = 'repeatable read';
+    SET default_transaction_read_only = on;
     VACUUM public.security_runs_app_t;
 $m$, NULL, transactional => false);
 SELECT migrate_register('5', 'sees them', $m$
@@ -64,7 +66,9 @@ SELECT migrate_register('5', 'sees them', $m$
     SELECT current_user = session_user AS same_user,
            current_setting('search_path') AS search_path,
            current_setting('statement_timeout') AS statement_timeout,
-           current_setting('work_mem') = '1234kB' AS work_mem_leaked
+           current_setting('work_mem') = '1234kB' AS work_mem_leaked,
+           current_setting('transaction_isolation') AS isolation,
+           current_setting('transaction_read_only') AS read_only
 $m$);
 SELECT * FROM migrate_upgrade();
 CALL settle();

@@ -220,6 +220,7 @@ extern void failure_record_autonomously(const char *version, ErrorData *edata);
 extern void worker_report(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *job_settings_json(void);
 extern void worker_session_restore(void);
+extern void worker_transaction_defaults(void);
 extern void worker_note_version(const char *version);
 extern void worker_reload_config(void);
 

@@ -542,6 +542,7 @@ record_step(void *arg)
 static void
 worker_transaction_begin(void)
 {
+	worker_transaction_defaults();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
