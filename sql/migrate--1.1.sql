@@ -84,8 +84,9 @@ CREATE TABLE migrate.job (
     -- where it was queued, 'system identifier/database OID': a job restored
     -- from a dump is not started without an explicit migrate_resume()
     queued_in       text,
-    -- workers started on the job since attempts_since that did not finish it
-    -- (a crash, a restart): past a bound, the job fails instead of looping
+    -- workers started on the job in a row, since attempts_since, that ended
+    -- (a crash, a restart) before it made progress: past a bound, the job
+    -- fails instead of looping
     attempts        integer NOT NULL DEFAULT 0,
     attempts_since  timestamptz
 );

@@ -1517,7 +1517,7 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 	nulls[4] = keep_xid ? ' ' : 'n';
 	SPI_connect();
 	catalog_exec("UPDATE migrate.job"
-				 "   SET rows_done = rows_done + $2, updated_at = clock_timestamp(),"
+				 "   SET rows_done = rows_done + $2, updated_at = clock_timestamp(), attempts = 0,"
 				 "       args = args || $3::jsonb || jsonb_build_object("
 				 "           'batches', coalesce((args->>'batches')::bigint, 0) + 1,"
 				 "           'longest_batch_ms', greatest(coalesce((args->>'longest_batch_ms')::float8, 0),"

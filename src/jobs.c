@@ -490,8 +490,9 @@ set_job_state(int64 id, const char *state)
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(state)};
 
+	/* a person's decision: the count of unfinished workers starts afresh */
 	catalog_exec("UPDATE migrate.job SET state = $2, worker_pid = NULL,"
-				 "       updated_at = clock_timestamp()"
+				 "       updated_at = clock_timestamp(), attempts = 0, attempts_since = NULL"
 				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
 }
 

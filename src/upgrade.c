@@ -508,7 +508,7 @@ job_set_position(int64 job_id, const char *version, int step, bool advance)
 	catalog_exec("UPDATE migrate.job"
 				 "   SET current_version = $2, current_step = $3,"
 				 "       rows_done = rows_done + CASE WHEN $4 THEN 1 ELSE 0 END,"
-				 "       updated_at = clock_timestamp()"
+				 "       updated_at = clock_timestamp(), attempts = 0"
 				 " WHERE id = $1", 4, argtypes, values, nulls, 0);
 }
 

@@ -65,12 +65,13 @@ static char *current_run_version = NULL;
  * A worker that dies (a crash, a kill -9, a restart) leaves its job
  * 'running'; the launcher (after a crash restart) or migrate_resume() starts
  * it again.  A job that kills its worker every time would have the server
- * crash and restart in a loop: once JOB_MAX_UNFINISHED workers started on a
- * job within JOB_ATTEMPT_WINDOW ended without finishing it, the next one
- * fails it instead.
+ * crash and restart in a loop, however long each attempt takes: once
+ * JOB_MAX_UNFINISHED workers in a row started on a job and ended without
+ * recording any progress (a batch, a statement, a step), the next one fails
+ * it instead.  Progress, and a migrate_resume() or cancel by a person,
+ * start the count afresh.
  */
 #define JOB_MAX_UNFINISHED 3
-#define JOB_ATTEMPT_WINDOW "10 min"
 
 /* A background worker of migrate's, to be registered. */
 void
@@ -552,11 +553,8 @@ migrate_worker_main(Datum main_arg)
 					 "       updated_at = clock_timestamp(), finished_at = NULL,"
 					 "       last_error = NULL, last_sqlstate = NULL,"
 					 /* committed before the job runs: a crash cannot lose the count */
-					 "       attempts = CASE WHEN attempts = 0 OR attempts_since IS NULL"
-					 "                         OR attempts_since < clock_timestamp() - interval '" JOB_ATTEMPT_WINDOW "'"
-					 "                       THEN 1 ELSE attempts + 1 END,"
+					 "       attempts = attempts + 1,"
 					 "       attempts_since = CASE WHEN attempts = 0 OR attempts_since IS NULL"
-					 "                         OR attempts_since < clock_timestamp() - interval '" JOB_ATTEMPT_WINDOW "'"
 					 "                       THEN clock_timestamp() ELSE attempts_since END"
 					 " WHERE id = $1 AND state IN ('queued', 'running')"
 					 /* the job of an online migration no longer in flight is over */
@@ -648,7 +646,7 @@ migrate_worker_main(Datum main_arg)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("job " INT64_FORMAT " is not started again: its last %d workers ended without finishing it",
 							args.job_id, JOB_MAX_UNFINISHED),
-					 errdetail("Each crashed, was killed, or stopped with the server, all within " JOB_ATTEMPT_WINDOW "; the job is failed rather than crashing the server in a loop."),
+					 errdetail("Each crashed, was killed, or stopped with the server before the job made any progress; the job is failed rather than crashing the server in a loop."),
 					 errhint("Look for the cause in the server log, then continue the job with migrate_resume().")));
 
 		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)

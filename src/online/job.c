@@ -54,7 +54,8 @@ record_step(void *arg)
 
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_exec("UPDATE migrate.job SET current_step = $2, updated_at = clock_timestamp()"
+	catalog_exec("UPDATE migrate.job SET current_step = $2, updated_at = clock_timestamp(),"
+				 "       attempts = 0"
 				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
 	PopActiveSnapshot();
 	SPI_finish();

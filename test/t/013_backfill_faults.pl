@@ -116,15 +116,17 @@ $node->safe_psql('postgres', "SELECT migrate_resume()");
 is(job_outcome($jobs{bf_retype}, $offset), 'failed 55000', 'resumed, it stays failed');
 is(crashes_since($offset), 0, 'no worker crashed');
 
-# 3. A worker that dies every time: the job fails after a bounded number of
-# starts, instead of crash-restarting the server forever.
+# 3. A worker that dies every time before the job makes progress: the job
+# fails after a bounded number of starts, instead of crash-restarting the
+# server forever.  (A first batch of 100 rows takes half a second: each kill
+# lands in it, before any batch commits.)
 $node->safe_psql('postgres', q{
 	CREATE TABLE bf_slow (id int PRIMARY KEY, b int);
 	INSERT INTO bf_slow SELECT g, 0 FROM generate_series(1, 1000) g;
 });
 $job = $node->safe_psql('postgres', q{
 	SET migrate.batch_delay = 200;
-	SELECT migrate_backfill('bf_slow', 'b = b + slow_one()', batch_size => 10);
+	SELECT migrate_backfill('bf_slow', 'b = b + slow_one()', batch_size => 100);
 });
 $offset = -s $node->logfile;
 my $backfilling = qq{
@@ -152,6 +154,8 @@ like($node->safe_psql('postgres', "SELECT last_error FROM migrate.job WHERE id =
 	qr/^job $job is not started again: its last 3 workers ended without finishing it/,
 	'the error says why');
 is(crashes_since($offset), 3, 'the server log shows three killed workers, no more');
+is($node->safe_psql('postgres', "SELECT rows_done FROM migrate.job WHERE id = $job"),
+	'0', 'no batch was done by any of them');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is up');
 
 # resumed by hand, the job gets a fresh count and finishes
