@@ -1776,6 +1776,8 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
+		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
+		worker_reload_config();
 		wait_for_replicas();
 		worker_report("backfill %s: page %u of %u: %s",
 					  relname, next_page, pages_total, bs->source);
@@ -1879,6 +1881,8 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
+		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
+		worker_reload_config();
 		wait_for_replicas();
 		worker_report("backfill %s: from key %s: %s",
 					  relname, last_key ? key_text(ki, last_key) : "(start)", bs->source);

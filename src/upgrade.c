@@ -703,6 +703,8 @@ background_run(int64 job_id, bool up, const char *target,
 		List	   *statements;
 
 		CHECK_FOR_INTERRUPTS();
+		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
+		worker_reload_config();
 		MemoryContextReset(runcontext);
 		oldcontext = MemoryContextSwitchTo(runcontext);
 

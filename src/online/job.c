@@ -296,6 +296,8 @@ online_run_job(int64 job_id, const char *version, int current_step,
 		OnlineStep *step = list_nth(steps, n);
 
 		CHECK_FOR_INTERRUPTS();
+		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
+		worker_reload_config();
 		if (step->backfill)
 		{
 			StepDone	done = {job_id, n + 1};
