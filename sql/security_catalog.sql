@@ -121,8 +121,20 @@ SELECT migrate_wait();
 SELECT version, name, state FROM migrate.migration WHERE version_key >= '{7}' ORDER BY version_key;
 SELECT state, last_sqlstate FROM migrate.job ORDER BY id DESC LIMIT 1;
 
+-- That failed run belongs to the role that queued it, by OID: a role of the
+-- same name created after the first was dropped may not change what the run
+-- will apply when it is resumed.
+RESET ROLE;
+DROP OWNED BY security_catalog_deployer;
+DROP ROLE security_catalog_deployer;
+CREATE ROLE security_catalog_deployer LOGIN;
+CALL grant_deploy('security_catalog_deployer');
+SET ROLE security_catalog_deployer;
+SELECT migrate_register('7', 'a namesake''s version', 'SELECT 1', NULL, transactional => false);
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, name FROM migrate.migration WHERE version = '7';
+
 RESET ROLE;
 DROP EXTENSION migrate;
-DROP SCHEMA security_catalog CASCADE;
 DROP OWNED BY security_catalog_deployer;
 DROP ROLE security_catalog_deployer;

@@ -191,7 +191,7 @@ run_plan_guard(const char *version, const char *checksum)
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(version);
-	catalog_exec("SELECT j.id, j.run_as, e.n - 1, j.state"
+	catalog_exec("SELECT j.id, j.run_as, e.n - 1, j.state, j.run_as_oid"
 				 "  FROM migrate.job j,"
 				 "       jsonb_array_elements(j.args -> 'plan') WITH ORDINALITY AS e (p, n)"
 				 " WHERE j.kind IN ('upgrade', 'downgrade')"
@@ -207,8 +207,25 @@ run_plan_guard(const char *version, const char *checksum)
 										 &isnull));
 	run_as = spi_getstr(0, 2);
 	index = spi_getstr(0, 3);
-	roleid = get_role_oid(run_as, true);
+	/*
+	 * The job's role is the one it was queued by, by OID (a role of the same
+	 * name created later is another role); a job queued by migrate 1.0 has
+	 * only the name.
+	 */
+	roleid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5,
+											&isnull));
+	if (isnull)
+		roleid = get_role_oid(run_as, true);
 	if (!OidIsValid(roleid) || !has_privs_of_role(GetUserId(), roleid))
+	{
+		if (strcmp(GetUserNameFromId(GetUserId(), false), run_as) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("migration %s belongs to background job " INT64_FORMAT ", which was queued by another role named \"%s\"",
+							version, job_id, run_as),
+					 errdetail("The job is %s; the role that queued it was dropped or renamed since.",
+							   spi_getstr(0, 4)),
+					 errhint("Register the change as a new version, or first take the job over with migrate_resume() naming its version.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("migration %s belongs to background job " INT64_FORMAT ", which runs as role \"%s\"",
@@ -217,6 +234,7 @@ run_plan_guard(const char *version, const char *checksum)
 						   spi_getstr(0, 4)),
 				 errhint("Register the change as role \"%s\", or register it as a new version.",
 						 run_as)));
+	}
 
 	values[0] = CStringGetTextDatum(index);
 	values[1] = Int64GetDatum(job_id);
