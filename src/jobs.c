@@ -122,7 +122,7 @@ job_identity_problem(const char *run_as, Oid run_as_oid, const char *queued_in,
 
 	*roleid = InvalidOid;
 	if (queued_in == NULL || strcmp(queued_in, here) != 0)
-		return psprintf("it was queued in another database or cluster (%s, this one is %s), so it comes from a dump",
+		return psprintf("it was queued in another database or cluster (%s, this one is %s), so it was restored from a dump, or the cluster went through pg_upgrade",
 						queued_in ? queued_in : "unknown", here);
 	name = OidIsValid(run_as_oid) ? GetUserNameFromId(run_as_oid, true) : NULL;
 	if (name == NULL)
