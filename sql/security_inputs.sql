@@ -171,6 +171,29 @@ SELECT pg_get_indexdef('security_inputs_t_note'::regclass) AS note_index;
 SELECT planted, ran_as FROM public.security_inputs_hits ORDER BY 1;
 TRUNCATE public.security_inputs_hits;
 
+-- A concurrent reindex in a background run looks for its own leftovers
+-- (indexes named *_ccnew) in a catalog query: it runs under a pinned path,
+-- so an IMMUTABLE =(oid, integer) the planner could fold is never called
+SET ROLE security_inputs_hostile;
+CREATE FUNCTION public.security_inputs_oid_int(a oid, b int) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM public.security_inputs_hit('=(oid, int)'); RETURN a::int8 = b; END $$;
+CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = int, FUNCTION = public.security_inputs_oid_int);
+RESET ROLE;
+SET ROLE security_inputs_victim;
+SELECT migrate_register('2.2', 'reindex', 'REINDEX INDEX CONCURRENTLY security_inputs_t_code',
+                        NULL, transactional => false);
+SELECT * FROM migrate_upgrade();
+RESET ROLE;
+CALL settle();
+SELECT migrate_wait();
+SELECT planted, ran_as FROM public.security_inputs_hits ORDER BY 1;
+TRUNCATE public.security_inputs_hits;
+SET ROLE security_inputs_hostile;
+DROP OPERATOR public.= (oid, int);
+DROP FUNCTION public.security_inputs_oid_int(oid, int);
+RESET ROLE;
+
 -- Hostile text in every argument.  The hostile role works in a schema of its
 -- own; a table of the victim's sits next to it, and must survive.
 CREATE SCHEMA security_inputs_h AUTHORIZATION security_inputs_hostile;

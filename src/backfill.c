@@ -1471,7 +1471,7 @@ wait_for_replicas(void)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		if (SPI_execute("SELECT coalesce(max(GREATEST(write_lag, flush_lag, replay_lag)),"
+		if (SPI_execute("SELECT coalesce(pg_catalog.max(GREATEST(write_lag, flush_lag, replay_lag)),"
 						"                '0'::pg_catalog.interval)"
 						"  FROM pg_catalog.pg_stat_replication", true, 1) == SPI_OK_SELECT &&
 			SPI_processed > 0)

@@ -50,6 +50,28 @@ catalog_owner(void)
 }
 
 /*
+ * Until search_path_unpin: names resolve in pg_catalog only (pg_temp is
+ * searched for relations only, never for functions or operators).  For
+ * migrate's queries that run as the caller, not as the catalog's owner.
+ */
+int
+search_path_pin(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+search_path_unpin(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * SPI_execute_with_args for migrate's own queries, with a fresh snapshot
  * (never read_only: a deployer that waited for the deploy lock must see what
  * the other one committed).  The caller is connected to SPI.

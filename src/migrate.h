@@ -119,6 +119,8 @@ extern ErrorData *subxact_run(void (*fn) (void *), void *arg);
 extern ErrorData *xact_catch(void (*fn) (void *), void *arg);
 
 /* catalog_query.c: migrate's own queries, as the catalog's owner */
+extern int	search_path_pin(void);
+extern void search_path_unpin(int nestlevel);
 extern int	catalog_exec(const char *sql, int nargs, Oid *argtypes,
 						 Datum *values, const char *nulls, long count);
 

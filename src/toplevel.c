@@ -180,7 +180,8 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 		Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(indexid)};
 
 		SPI_connect();
-		SPI_execute_with_args("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
+		/* as migrate's catalog queries run: with a pinned search_path */
+		catalog_exec("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
 							  "  FROM pg_catalog.pg_index i"
 							  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
 							  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -204,7 +205,7 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indexprs, i.indrelid)"
 							  "                  AND pg_catalog.pg_get_expr(o.indpred, o.indrelid)"
 							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indpred, i.indrelid))",
-							  2, argtypes, values, NULL, true, 0);
+							  2, argtypes, values, NULL, 0);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			/* the list outlives SPI and this transaction */

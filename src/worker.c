@@ -170,8 +170,10 @@ apply_job_settings(const char *args)
 		values[0] = CStringGetTextDatum(args);
 		values[1] = CStringGetTextDatum(job_settings[i]);
 		/* an upgrade run keeps them at the top, a backfill under "settings" */
-		SPI_execute_with_args("SELECT coalesce($1::pg_catalog.jsonb ->> $2,"
-							  "                $1::pg_catalog.jsonb -> 'settings' ->> $2)",
+		/* operators named: the settings applied so far include search_path */
+		SPI_execute_with_args("SELECT coalesce($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) $2,"
+							  "                ($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'settings')"
+							  "                OPERATOR(pg_catalog.->>) $2)",
 							  2, argtypes, values, NULL, true, 1);
 		if (SPI_processed > 0)
 		{
