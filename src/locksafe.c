@@ -163,12 +163,15 @@ describe_process(StringInfo buf, int pid)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(pid)};
 
+	int			nestlevel = search_path_pin();
+
 	/* as far as this role may see: this query runs as the caller */
 	SPI_execute_with_args("SELECT coalesce(nullif(application_name, ''), backend_type),"
 						  "       state, left(query, 80),"
 						  "       (extract(epoch FROM clock_timestamp() - xact_start))::int"
 						  "  FROM pg_catalog.pg_stat_activity WHERE pid = $1",
 						  1, argtypes, values, NULL, true, 1);
+	search_path_unpin(nestlevel);
 	if (SPI_processed > 0)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];

@@ -73,14 +73,15 @@ read_steps(const char *args_json)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute_with_args("SELECT (b->>'relation')::pg_catalog.oid, b->>'backfill', NULL"
+	/* as migrate's catalog queries run: with a pinned search_path */
+	if (catalog_exec("SELECT (b->>'relation')::pg_catalog.oid, b->>'backfill', NULL"
 							  "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'backfills')"
 							  "       WITH ORDINALITY AS x(b, n)"
 							  " UNION ALL"
 							  " SELECT * FROM (SELECT NULL::pg_catalog.oid, NULL, s->>'sql'"
 							  "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'steps')"
 							  "       WITH ORDINALITY AS y(s, n) ORDER BY n) z",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, argtypes, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the steps of an online migration's job");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
