@@ -649,6 +649,41 @@ run_plan(int64 job_id, bool up, const char *target, int *count,
 }
 
 /*
+ * Before a background upgrade run applies version: no migration below it
+ * may be pending that the run's plan leaves out.  Registration refuses
+ * such a version (run_order_guard) unless migrate.allow_out_of_order was
+ * on; the run would skip it, and the next deploy apply it below migrations
+ * applied already.
+ */
+static void
+run_order_check(int64 job_id, const char *version)
+{
+	Oid			argtypes[2] = {INT8OID, NUMERICARRAYOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = version_key_datum(version);
+	catalog_exec("SELECT m.version FROM migrate.migration m"
+				 " WHERE ((m.kind = 'sql' AND m.state IN ('pending', 'failed'))"
+				 "        OR (m.kind = 'online' AND m.state IN ('pending', 'rolled_back')))"
+				 "   AND m.version_key < $2"
+				 "   AND m.version NOT IN (SELECT e.p ->> 'version'"
+				 "                           FROM migrate.job j,"
+				 "                                jsonb_array_elements(j.args -> 'plan') AS e (p)"
+				 "                          WHERE j.id = $1)"
+				 " ORDER BY m.version_key LIMIT 1",
+				 2, argtypes, values, NULL, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("background job " INT64_FORMAT " would apply migration %s out of order",
+						job_id, version),
+				 errdetail("Migration %s, below it, is pending and not among the migrations the job was queued with.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Deploy again with migrate_upgrade(), which applies the pending migrations in order, rather than resuming the job.")));
+}
+
+/*
  * The body of a background run (job kind 'upgrade' or 'downgrade', in a
  * worker): apply the migrations of its plan in order (or revert them), each
  * in its own transaction, or, when it is non-transactional, each of its
@@ -728,6 +763,8 @@ background_run(int64 job_id, bool up, const char *target,
 			continue;
 		}
 
+		if (up)
+			run_order_check(job_id, plan[p].version);
 		if (strcmp(rows[0].checksum, plan[p].checksum) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
