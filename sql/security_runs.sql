@@ -31,15 +31,27 @@ SELECT * FROM migrate_upgrade();
 SELECT e.p ->> 'version' AS planned FROM migrate.job j,
        jsonb_array_elements(j.args -> 'plan') e(p) ORDER BY 1;
 SET ROLE security_runs_deployer;
+-- a new version below one the run has yet to apply: the run would skip it
+\set VERBOSITY default
 SELECT migrate_register('2', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+\set VERBOSITY terse
+\echo :LAST_ERROR_SQLSTATE
 -- a version of the run cannot change while it is queued or running
 SELECT migrate_register('3', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
 \echo :LAST_ERROR_SQLSTATE
+-- out of order on purpose: registered, but the run stops before it skips it
+SET migrate.allow_out_of_order = on;
+SELECT migrate_register('2', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+RESET migrate.allow_out_of_order;
 SET ROLE security_runs_super;
 INSERT INTO security_runs_gate VALUES (true);
 CALL settle();
+\set VERBOSITY default
 SELECT migrate_wait();
+\set VERBOSITY terse
+\echo :LAST_ERROR_SQLSTATE
 SELECT version, state, applied_by = current_user AS by_me FROM migrate.migration ORDER BY version;
+SELECT state, current_version, last_sqlstate FROM migrate.job;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'security_runs_deployer';
 -- the next deploy applies 2, as whoever deploys it
 SET ROLE security_runs_deployer;
@@ -105,6 +117,9 @@ SELECT state, current_version, last_sqlstate FROM migrate.job ORDER BY id DESC L
 SET ROLE security_runs_deployer;
 SELECT migrate_register('7', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
 \echo :LAST_ERROR_SQLSTATE
+-- nor add a version below what it resumes with
+SELECT migrate_register('7.5', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
+\echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register('8', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
 \echo :LAST_ERROR_SQLSTATE
 SET ROLE security_runs_super;
@@ -147,20 +162,20 @@ SELECT version, state FROM migrate.migration WHERE version IN ('9', '10') ORDER 
 SELECT rolsuper FROM pg_roles WHERE rolname = 'security_runs_deployer';
 
 -- A run queued without a plan (by migrate 1.0) applies only what was
--- registered before it was queued
+-- registered before it was queued, up to its target
 SELECT migrate_register('11', 'index x', 'CREATE INDEX CONCURRENTLY security_runs_t_x ON security_runs_t (x)',
                         NULL, transactional => false);
 SELECT migrate_register('12', 'column y', 'ALTER TABLE security_runs_t ADD COLUMN y int');
--- the worker waits for this lock (one run at a time) before it reads the plan
-SELECT pg_advisory_lock(1835624306, 2);
 BEGIN;
 SELECT * FROM migrate_upgrade();
 UPDATE migrate.job SET args = args - 'plan' WHERE state = 'queued';
-COMMIT;
+-- before its worker starts (and plans), the target bounds what it applies
+SAVEPOINT planless;
 SET ROLE security_runs_deployer;
 SELECT migrate_register('11.5', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
-SET ROLE security_runs_super;
-SELECT pg_advisory_unlock(1835624306, 2);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO SAVEPOINT planless;
+COMMIT;
 CALL settle();
 SELECT migrate_wait();
 SELECT version, state FROM migrate.migration WHERE version IN ('9', '11', '11.5', '12') ORDER BY version;

@@ -245,6 +245,49 @@ run_plan_guard(const char *version, const char *checksum)
 				 3, argtypes, values, NULL, 0);
 }
 
+/*
+ * A background upgrade run that has not finished (queued, running, or
+ * failed or cancelled and resumable, i.e. not superseded by a later run)
+ * applies exactly its plan.  A new version that sorts below a migration
+ * the run has yet to apply would be skipped by it, left pending below an
+ * applied one, and applied out of order by the next deploy: refuse it, as
+ * a version below an applied one is.  A run queued by migrate 1.0 has no
+ * plan until its worker starts: its target is the highest it applies.
+ */
+static void
+run_order_guard(const char *version, Datum key)
+{
+	Oid			argtypes[1] = {NUMERICARRAYOID};
+	Datum		values[1] = {key};
+	char	   *highest;
+
+	catalog_exec("SELECT j.id, j.state, m.version"
+				 "  FROM migrate.job j, migrate.migration m"
+				 " WHERE j.kind = 'upgrade'"
+				 "   AND j.state IN ('queued', 'running', 'failed', 'cancelled')"
+				 "   AND NOT EXISTS (SELECT FROM migrate.job l"
+				 "                    WHERE l.id > j.id AND l.kind IN ('upgrade', 'downgrade'))"
+				 "   AND CASE WHEN jsonb_typeof(j.args -> 'plan') = 'array'"
+				 "            THEN m.version IN (SELECT e.p ->> 'version'"
+				 "                                 FROM jsonb_array_elements(j.args -> 'plan') AS e (p))"
+				 "            ELSE m.version = j.target END"
+				 "   AND m.kind = 'sql' AND m.state IN ('pending', 'failed')"
+				 "   AND m.version_key >= $1"
+				 " ORDER BY m.version_key DESC LIMIT 1",
+				 1, argtypes, values, NULL, 0);
+	if (SPI_processed == 0)
+		return;
+	highest = spi_getstr(0, 3);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("migration %s is older than migration %s, which background job %s has yet to apply",
+					version, highest, spi_getstr(0, 1)),
+			 errdetail("Job %s is %s and applies only the migrations it was queued with, up to version %s: it would skip %s and apply the ones above it, out of order.",
+					   spi_getstr(0, 1), spi_getstr(0, 2), highest, version),
+			 errhint("Give it a version above %s. To register it below, first wait for the job with migrate_wait() or cancel it with migrate_cancel(), then set migrate.allow_out_of_order to on.",
+					 highest)));
+}
+
 /* The version and name of a migration to register must be usable. */
 void
 register_check_names(const char *version, const char *name)
@@ -447,6 +490,7 @@ register_definition(const MigrationDefinition *def)
 						 errhint("Give it a version above %s, or set migrate.allow_out_of_order to on.",
 								 highest)));
 		}
+		run_order_guard(version, key);
 	}
 
 	/* migrate.check: findings about the new SQL, before it is stored */

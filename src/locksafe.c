@@ -139,6 +139,14 @@ describe_locktag(const LOCKTAG *tag)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
+	/* what a background run waits for (deploy_lock_acquire) */
+	if (tag->locktag_type == LOCKTAG_ADVISORY && tag->locktag_field1 == MyDatabaseId &&
+		tag->locktag_field2 == MIGRATE_LOCK_KEY1 && tag->locktag_field3 == MIGRATE_LOCK_KEY2 &&
+		tag->locktag_field4 == MIGRATE_LOCKTAG_FIELD4)
+	{
+		appendStringInfoString(&buf, "migrate's deploy lock");
+		return buf.data;
+	}
 	if (tag->locktag_type == LOCKTAG_RELATION && tag->locktag_field1 == MyDatabaseId)
 	{
 		Oid			relid = tag->locktag_field2;

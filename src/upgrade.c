@@ -24,6 +24,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
@@ -79,6 +80,67 @@ deploy_lock_acquire(void)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
 						 MIGRATE_LOCK_KEY2, MIGRATE_LOCKTAG_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* One attempt at the deploy lock, bounded by *timeout_ms. */
+static void
+deploy_lock_attempt(void *arg)
+{
+	int			timeout_ms = *(int *) arg;
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("lock_timeout", psprintf("%d", timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	deploy_lock_acquire();
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * The deploy lock, for a background run.  Any role that may register a
+ * migration can hold it in a transaction left open, and a worker's own
+ * lock_timeout is 0: the run would wait without end, unseen.  So it waits
+ * migrate.lock_timeout at a time with the backoff of a migration's
+ * statements, each retry logged and kept as a lock_retry event naming the
+ * holder, and once migrate.lock_retries retries are used up the job fails
+ * with 55P03 (migrate_resume() continues it).  With migrate.lock_timeout
+ * at 0 it waits as the statements then do, without a bound.  The caller is
+ * connected to SPI, in a transaction.
+ */
+static void
+deploy_lock_acquire_bounded(const char *version)
+{
+	int			timeout_ms = migrate_lock_timeout;
+
+	if (timeout_ms <= 0)
+	{
+		deploy_lock_acquire();
+		return;
+	}
+
+	for (int attempt = 0;; attempt++)
+	{
+		ErrorData  *edata;
+		char	   *blockers;
+		char	   *blocked_by;
+
+		locksafe_watch_start(timeout_ms);
+		edata = subxact_run(deploy_lock_attempt, &timeout_ms);
+		locksafe_watch_stop();
+		if (edata == NULL)
+			return;
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+
+		blockers = locksafe_blockers();
+		blocked_by = blockers ? psprintf("Blocked by: %s.", blockers) : NULL;
+		if (attempt < migrate_lock_retries)
+			locksafe_note_retry(version, psprintf("deploy lock, attempt %d: %s", attempt + 1,
+												  blockers ? blockers : "blocker unknown"));
+		edata->message = pstrdup("could not obtain migrate's deploy lock");
+		locksafe_retry_or_give_up(edata, attempt, timeout_ms, LOG, version, "deploy lock",
+								  blocked_by, NULL, "continue the job with migrate_resume()");
+	}
 }
 
 /*
@@ -650,6 +712,41 @@ run_plan(int64 job_id, bool up, const char *target, int *count,
 }
 
 /*
+ * Before a background upgrade run applies version: no migration below it
+ * may be pending that the run's plan leaves out.  Registration refuses
+ * such a version (run_order_guard) unless migrate.allow_out_of_order was
+ * on; the run would skip it, and the next deploy apply it below migrations
+ * applied already.
+ */
+static void
+run_order_check(int64 job_id, const char *version)
+{
+	Oid			argtypes[2] = {INT8OID, NUMERICARRAYOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = version_key_datum(version);
+	catalog_exec("SELECT m.version FROM migrate.migration m"
+				 " WHERE ((m.kind = 'sql' AND m.state IN ('pending', 'failed'))"
+				 "        OR (m.kind = 'online' AND m.state IN ('pending', 'rolled_back')))"
+				 "   AND m.version_key < $2"
+				 "   AND m.version NOT IN (SELECT e.p ->> 'version'"
+				 "                           FROM migrate.job j,"
+				 "                                jsonb_array_elements(j.args -> 'plan') AS e (p)"
+				 "                          WHERE j.id = $1)"
+				 " ORDER BY m.version_key LIMIT 1",
+				 2, argtypes, values, NULL, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("background job " INT64_FORMAT " would apply migration %s out of order",
+						job_id, version),
+				 errdetail("Migration %s, below it, is pending and not among the migrations the job was queued with.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Deploy again with migrate_upgrade(), which applies the pending migrations in order, rather than resuming the job.")));
+}
+
+/*
  * The body of a background run (job kind 'upgrade' or 'downgrade', in a
  * worker): apply the migrations of its plan in order (or revert them), each
  * in its own transaction, or, when it is non-transactional, each of its
@@ -713,7 +810,7 @@ background_run(int64 job_id, bool up, const char *target,
 		worker_transaction_begin();
 		worker_note_version(plan[p].version);
 		worker_session_restore();
-		deploy_lock_acquire();
+		deploy_lock_acquire_bounded(plan[p].version);
 		rows = fetch_migrations("WHERE version_key = $1 FOR UPDATE",
 								plan[p].version, &count);
 		if (count == 0)
@@ -731,6 +828,8 @@ background_run(int64 job_id, bool up, const char *target,
 			continue;
 		}
 
+		if (up)
+			run_order_check(job_id, plan[p].version);
 		if (strcmp(rows[0].checksum, plan[p].checksum) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
@@ -791,7 +890,9 @@ background_run(int64 job_id, bool up, const char *target,
 										  resuming && k == step, record_step, &done);
 			}
 			worker_transaction_begin();
-			deploy_lock_acquire();
+			/* the role and settings of the run, not those a statement SET */
+			worker_session_restore();
+			deploy_lock_acquire_bounded(version);
 		}
 
 		/* recorded as the run's role, whatever role the migration set */

@@ -56,12 +56,20 @@ kill 'KILL', $pid;
 $node->poll_query_until('postgres', q{SELECT state = 'interrupted' FROM migrate.progress})
   or die 'the job never showed as interrupted';
 
-# meanwhile the deploy role registers a version inside the run's range
+# meanwhile the deploy role tries to register a version inside the run's range
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 	SET ROLE deployer;
 	SELECT migrate_register('2', 'escalate', 'ALTER ROLE deployer SUPERUSER');
 }, on_error_stop => 1);
-is($ret, 0, 'a new version may be registered while the run is interrupted') or diag $stderr;
+like($stderr, qr/migration 2 is older than migration 3, which background job 1 has yet to apply/,
+	'a new version below one the interrupted run has yet to apply is refused');
+# out of order on purpose: registered, and the resumed run stops before 3
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+	SET ROLE deployer;
+	SET migrate.allow_out_of_order = on;
+	SELECT migrate_register('2', 'escalate', 'ALTER ROLE deployer SUPERUSER');
+}, on_error_stop => 1);
+is($ret, 0, 'with migrate.allow_out_of_order on, it is registered') or diag $stderr;
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 	SET ROLE deployer;
 	SELECT migrate_register('3', 'escalate', 'ALTER ROLE deployer SUPERUSER');
@@ -69,18 +77,21 @@ is($ret, 0, 'a new version may be registered while the run is interrupted') or d
 like($stderr, qr/background run of migrations is in progress/,
 	'a version of the run may not be replaced');
 
-# the superuser resumes the run: it applies 1 and 3, not 2
+# the superuser resumes the run: it applies 1, not 2, and stops before 3
 $node->safe_psql('postgres', 'SELECT migrate_resume()');
 ($ret, $stdout, $stderr) = wait_while_opening($node, 'SELECT migrate_wait()',
 	'INSERT INTO gate VALUES (true)');
-is($stdout, 'done', 'the resumed run finishes') or diag $stderr;
+like($stderr, qr/background job 1 would apply migration 3 out of order/,
+	'the resumed run fails rather than skip 2');
 is($node->safe_psql('postgres',
 		q{SELECT string_agg(version || ' ' || state, ', ' ORDER BY version) FROM migrate.migration}),
-	'1 applied, 2 pending, 3 applied', 'the run applied what it was queued with, and only that');
+	'1 applied, 2 pending, 3 failed', 'the run applied what it was queued with, and only that');
 is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'deployer'}),
 	'f', 'the deploy role did not become a superuser');
-# (before runs had plans, 2 was applied, so this fails: go on regardless)
-$node->psql('postgres', q{SELECT migrate_register('2', 'harmless', 'SELECT 1')});
+# the superuser replaces 2 (no run has it in its plan) and deploys again
+$node->safe_psql('postgres', q{SELECT migrate_register('2', 'harmless', 'SELECT 1')});
+is($node->safe_psql('postgres', q{SELECT string_agg(version, ', ' ORDER BY version) FROM migrate_upgrade()}),
+	'2, 3', 'the next deploy applies 2, then 3');
 
 # a failed run, observed from a session that did not queue it
 $node->safe_psql('postgres', q{
@@ -95,7 +106,7 @@ $node->poll_query_until('postgres', q{SELECT state = 'failed' FROM migrate.job O
 like($stderr, qr/division by zero/, 'migrate_wait() in a new session raises the failure');
 isnt($ret, 0, 'and fails');
 is($node->safe_psql('postgres',
-		q{SELECT version || ' ' || sqlstate FROM migrate.event WHERE action = 'fail'}),
+		q{SELECT version || ' ' || sqlstate FROM migrate.event WHERE action = 'fail' ORDER BY id DESC LIMIT 1}),
 	'5 22012', 'the fail event names the migration that failed');
 is($node->safe_psql('postgres',
 		q{SELECT state || ' ' || (last_error LIKE '22012: division by zero%') FROM migrate.migration WHERE version = '5'}),
