@@ -1759,6 +1759,30 @@ page_batch(void *arg)
 	b->xid = GetTopTransactionId();
 }
 
+/*
+ * The pause after a batch, migrate.batch_delay from the batch's end.  A
+ * latch set by anything (a sinval catch-up, a reload) ends one wait early,
+ * so wait again until the time is up; the setting is read again each time,
+ * so that a reload changes the pause under way.
+ */
+static void
+batch_pause(TimestampTz batch_end)
+{
+	for (;;)
+	{
+		long		left;
+
+		if (migrate_batch_delay <= 0)
+			return;
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+											   TimestampTzPlusMilliseconds(batch_end,
+																		   migrate_batch_delay));
+		if (left <= 0)
+			return;
+		locksafe_sleep_ms((int) left);
+	}
+}
+
 /* Page batches from next_page up to pages_total. */
 static void
 run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
@@ -1805,8 +1829,9 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 			MemoryContextSwitchTo(old);
 		}
 		pages = adapt(pages, (double) (GetCurrentTimestamp() - started) / 1000.0, pages_total);
-		if (migrate_batch_delay > 0)
-			locksafe_sleep_ms(migrate_batch_delay);
+		/* no pause after the last batch: the job is done */
+		if (next_page < pages_total)
+			batch_pause(GetCurrentTimestamp());
 	}
 }
 
@@ -1920,8 +1945,8 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		}
 		batch_rows = adapt(batch_rows, (double) (GetCurrentTimestamp() - started) / 1000.0,
 						   PG_INT32_MAX);
-		if (migrate_batch_delay > 0)
-			locksafe_sleep_ms(migrate_batch_delay);
+		if (!done)
+			batch_pause(GetCurrentTimestamp());
 	}
 }
 
