@@ -50,13 +50,20 @@ fi
 regress=""
 any_regress=""
 isolation=""
+# a name may be both (security_locks is): it runs in both suites
 for name in "$@"; do
-    if [ -f "$top/sql/$name.sql" ] && [ -f "$top/expected/$name.out" ]; then
-        any_regress=yes
+    found=""
+    if [ -f "$top/sql/$name.sql" ] && [ -f "$top/expected/$name.out" ] &&
+       [[ " $regress " != *" $name "* ]]; then
+        any_regress=yes found=yes
         [ "$name" = setup ] || regress="$regress $name"
-    elif [ -f "$top/test/isolation/specs/$name.spec" ]; then
+    fi
+    if [ -f "$top/test/isolation/specs/$name.spec" ] &&
+       [[ " $isolation " != *" $name "* ]]; then
+        found=yes
         isolation="$isolation $name"
-    else
+    fi
+    if [ -z "$found" ] && [[ " $regress $isolation setup " != *" $name "* ]]; then
         echo "test/valgrind.sh: no pg_regress test or isolation spec named \"$name\"" >&2
         exit 2
     fi
