@@ -117,6 +117,7 @@ extern void locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout
 /* subxact.c: work in a subtransaction, its error caught */
 extern ErrorData *subxact_run(void (*fn) (void *), void *arg);
 extern ErrorData *xact_catch(void (*fn) (void *), void *arg);
+extern void xact_defaults_reset(void);
 
 /* catalog_query.c: migrate's own queries, as the catalog's owner */
 extern int	search_path_pin(void);
@@ -222,7 +223,6 @@ extern void failure_record_autonomously(const char *version, ErrorData *edata);
 extern void worker_report(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *job_settings_json(void);
 extern void worker_session_restore(void);
-extern void worker_transaction_defaults(void);
 extern void worker_note_version(const char *version);
 extern void worker_reload_config(void);
 

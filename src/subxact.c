@@ -15,6 +15,7 @@
 #include "migrate.h"
 
 #include "access/xact.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -76,4 +77,22 @@ xact_catch(void (*fn) (void *), void *arg)
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcontext);
 	return edata;
+}
+
+/*
+ * Before a transaction migrate starts itself (in a worker): READ COMMITTED, read
+ * and write, whatever a migration or a backfill's expression SET as the
+ * defaults before.  worker_session_restore comes too late for these: a
+ * transaction takes its isolation level and read-only flag when it starts,
+ * and one that inherited "read only" could not even record its failure.
+ */
+void
+xact_defaults_reset(void)
+{
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("default_transaction_read_only", "off",
+					PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("default_transaction_deferrable", "off",
+					PGC_USERSET, PGC_S_SESSION);
 }

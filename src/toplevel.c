@@ -587,7 +587,7 @@ one_attempt(void *arg)
 	SetConfigOption("lock_timeout", psprintf("%d", call->timeout_ms),
 					PGC_USERSET, PGC_S_SESSION);
 	/* what the statement records commits with it: read and write */
-	worker_transaction_defaults();
+	xact_defaults_reset();
 	StartTransactionCommand();
 	SetCurrentStatementStartTimestamp();
 	worker_report("migration %s, %s: %s", call->version, call->where, call->sql);
@@ -623,7 +623,7 @@ toplevel_execute_retrying(const char *sql, const char *version,
 		ErrorData  *edata;
 		char	   *blockers;
 
-		worker_transaction_defaults();
+		xact_defaults_reset();
 		if (concurrent_index_prepare(sql, resuming || attempt > 0))
 		{
 			StartTransactionCommand();

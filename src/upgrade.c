@@ -604,7 +604,7 @@ record_step(void *arg)
 static void
 worker_transaction_begin(void)
 {
-	worker_transaction_defaults();
+	xact_defaults_reset();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());

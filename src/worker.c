@@ -132,7 +132,7 @@ worker_report(const char *fmt,...)
 static void
 begin_catalog_transaction(void)
 {
-	worker_transaction_defaults();
+	xact_defaults_reset();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -238,24 +238,6 @@ worker_session_restore(void)
 	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("statement_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 	apply_job_settings(current_job_args);
-}
-
-/*
- * Before a transaction of migrate's own in a worker: READ COMMITTED, read
- * and write, whatever a migration or a backfill's expression SET as the
- * defaults before.  worker_session_restore comes too late for these: a
- * transaction takes its isolation level and read-only flag when it starts,
- * and one that inherited "read only" could not even record its failure.
- */
-void
-worker_transaction_defaults(void)
-{
-	SetConfigOption("default_transaction_isolation", "read committed",
-					PGC_USERSET, PGC_S_SESSION);
-	SetConfigOption("default_transaction_read_only", "off",
-					PGC_USERSET, PGC_S_SESSION);
-	SetConfigOption("default_transaction_deferrable", "off",
-					PGC_USERSET, PGC_S_SESSION);
 }
 
 /* Note the migration a background run is at (NULL: none). */
