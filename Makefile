@@ -32,3 +32,16 @@ EXTRA_CLEAN = tmp_regress tmp_check tmp_check_iso test/isolation/results \
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The client, pg_migrate (client/), is a program of its own: built and
+# installed (into bindir, next to psql) with the extension.
+all: client-all
+install: client-install
+clean: client-clean
+client-all:
+	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG)
+client-install: client-all
+	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG) install
+client-clean:
+	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG) clean
+.PHONY: client-all client-install client-clean

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_migrate.h
+ *	  What the parts of the client share: a migration read from a file, and
+ *	  the set of them that a directory holds.
+ *
+ * files.c reads a directory (every supported format) into a MigrationSet;
+ * script.c renders a set as a psql script; pg_migrate.c (commands, the
+ * connection) and progress.c talk to the server.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_MIGRATE_H
+#define PG_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef enum MigrationKind
+{
+	MIG_SQL,					/* migrate_register */
+	MIG_ONLINE,					/* migrate_register_online: a .json document */
+	MIG_REPEATABLE				/* migrate_register_repeatable: no version */
+} MigrationKind;
+
+typedef struct Migration
+{
+	MigrationKind kind;
+	char	   *version;		/* normalized ("1_2" reads as "1.2"); NULL for
+								 * a repeatable */
+	char	   *name;			/* description, from the file name */
+	char	   *up;				/* SQL as written (placeholders not replaced) */
+	char	   *down;			/* NULL: irreversible */
+	char	   *operations;		/* MIG_ONLINE: the JSON document as written */
+	bool		transactional;
+	char	   *path;			/* the file that defines it, for messages */
+	char	   *down_path;		/* the file of down, when another one */
+	char	   *placeholders;	/* JSON object of the values of the ${name}s
+								 * that up and down use; NULL when none */
+} Migration;
+
+typedef struct MigrationSet
+{
+	const char *format;			/* "flyway", "dbmate", "golang-migrate",
+								 * "migrate" */
+	Migration  *items;			/* versioned ones in version order, then the
+								 * repeatables in name order */
+	int			count;
+} MigrationSet;
+
+/* -v name=value options */
+typedef struct PlaceholderValues
+{
+	char	  **names;
+	char	  **values;
+	int			count;
+} PlaceholderValues;
+
+/* files.c */
+extern const char *const migration_formats[];	/* NULL-terminated */
+extern bool load_migrations(const char *dir, const char *format,
+							MigrationSet *set, char **error);
+extern bool resolve_placeholders(MigrationSet *set,
+								 const PlaceholderValues *values,
+								 char **error);
+extern int	compare_versions(const char *a, const char *b);
+extern bool new_migration(const char *dir, const char *format,
+						  const char *name, char **path, char **error);
+
+/* script.c */
+extern void print_script(FILE *out, const MigrationSet *set,
+						 const char *target);
+
+#endif							/* PG_MIGRATE_H */
