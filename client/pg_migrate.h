@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "libpq-fe.h"
+
 typedef enum MigrationKind
 {
 	MIG_SQL,					/* migrate_register */
@@ -66,6 +68,25 @@ extern bool resolve_placeholders(MigrationSet *set,
 extern int	compare_versions(const char *a, const char *b);
 extern bool new_migration(const char *dir, const char *format,
 						  const char *name, char **path, char **error);
+
+/* db.c: the connection, the server's messages, registration */
+typedef struct ConnOptions
+{
+	const char *dbname;			/* -d: a database name, conninfo or URI */
+	const char *host;			/* -h */
+	const char *port;			/* -p */
+	const char *username;		/* -U */
+} ConnOptions;
+
+extern const char *progname;
+extern char *extschema;
+extern const char *migrate_fn(char *buf, size_t size, const char *call);
+extern PGconn *db_connect(const ConnOptions *options, const char *conninfo);
+extern void db_report(PGconn *conn, const PGresult *res, const char *context);
+extern PGresult *db_query(PGconn *conn, const char *sql, int nparams,
+						  const char *const *params, const char *context);
+extern bool db_command(PGconn *conn, const char *sql, const char *context);
+extern bool register_set(PGconn *conn, const MigrationSet *set);
 
 /* script.c */
 extern void print_script(FILE *out, const MigrationSet *set,
