@@ -79,11 +79,37 @@ catalog_query(const char *sql, Oid arg)
 }
 
 /*
+ * Whether a registered version below this one is not applied yet.  Its
+ * migrations may create the tables and columns that the document names, so
+ * the document is then checked against the catalog when it starts (start
+ * checks it again in any case), not at registration: a whole history,
+ * registered on a fresh database in one transaction, must not be refused
+ * for naming a table that an earlier migration of it creates.
+ */
+static bool
+lower_version_unapplied(const char *version)
+{
+	Oid			argtypes[1] = {NUMERICARRAYOID};
+	Datum		values[1];
+	bool		unapplied;
+
+	values[0] = version_key_datum(version);
+	SPI_connect();
+	catalog_exec("SELECT FROM migrate.migration"
+				 " WHERE version_key < $1 AND state <> 'applied' LIMIT 1",
+				 1, argtypes, values, NULL, 1);
+	unapplied = SPI_processed > 0;
+	SPI_finish();
+	return unapplied;
+}
+
+/*
  * migrate_register_online(version text, name text, operations jsonb)
  *		RETURNS text
  *
  * Registers an online migration after checking its whole document; nothing
- * is registered when any of it is wrong.
+ * is registered when any of it is wrong.  Its names are checked against the
+ * catalog now unless an unapplied version below it may create them.
  */
 Datum
 migrate_register_online(PG_FUNCTION_ARGS)
@@ -103,7 +129,8 @@ migrate_register_online(PG_FUNCTION_ARGS)
 				 errmsg("operations must not be NULL")));
 	operations = PG_GETARG_JSONB_P(2);
 	m = online_parse(version, name, operations, true);
-	(void) online_shape(m, false);
+	if (!lower_version_unapplied(version))
+		(void) online_shape(m, false);
 
 	def.version = version;
 	def.name = name;

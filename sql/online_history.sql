@@ -1,0 +1,41 @@
+-- A whole history registered in one transaction, as pg_migrate deploy does
+-- on a fresh database: an online migration that names a table created by an
+-- earlier pending migration is checked against the catalog when it starts,
+-- not refused at registration.
+CREATE EXTENSION migrate;
+SET client_min_messages = warning;
+
+BEGIN;
+SELECT migrate_register('1', 'create items',
+    $$CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+      INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g$$,
+    'DROP TABLE items');
+SELECT migrate_register_online('2', 'items.label',
+    '[{"add_column": {"table": "items", "column": {"name": "label", "type": "text"}, "up": "upper(name)"}}]');
+SELECT * FROM migrate_upgrade();
+COMMIT;
+SELECT migrate_wait('2');
+SELECT migrate_complete('2');
+SELECT version, state FROM migrate.migration ORDER BY version_key;
+SELECT count(*) FILTER (WHERE label = upper(name)) AS backfilled FROM items;
+
+-- nothing unapplied below it: the names are checked at registration
+SELECT migrate_register_online('3', 'bad',
+    '[{"add_column": {"table": "nosuch", "column": {"name": "x", "type": "text"}}}]');
+\echo :LAST_ERROR_SQLSTATE
+
+-- an unapplied version below it: the same mistake is found at start, and
+-- the whole run is rolled back
+BEGIN;
+SELECT migrate_register('3', 'plain', 'CREATE TABLE plain3 (id int)');
+SELECT migrate_register_online('4', 'bad',
+    '[{"add_column": {"table": "nosuch", "column": {"name": "x", "type": "text"}}}]');
+SELECT * FROM migrate_upgrade();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT version, state FROM migrate.migration ORDER BY version_key;
+SELECT to_regclass('plain3') IS NULL AS plain3_gone;
+
+DROP SCHEMA migrate_public_v2 CASCADE;
+DROP TABLE items;
+DROP EXTENSION migrate;
