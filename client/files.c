@@ -1132,7 +1132,8 @@ load_migrations(const char *dir, const char *format, MigrationSet *set,
 		}
 	}
 
-	qsort(b.items, b.count, sizeof(Migration), cmp_migrations);
+	if (b.count > 0)
+		qsort(b.items, b.count, sizeof(Migration), cmp_migrations);
 	set->format = migration_formats[fmtno];
 	set->items = b.items;
 	set->count = b.count;
