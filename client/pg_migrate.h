@@ -68,6 +68,10 @@ extern bool resolve_placeholders(MigrationSet *set,
 extern int	compare_versions(const char *a, const char *b);
 extern bool new_migration(const char *dir, const char *format,
 						  const char *name, char **path, char **error);
+extern bool new_migration_ex(const char *dir, const char *format,
+							 const char *name, bool online,
+							 bool transactional, char **path,
+							 char **error);
 
 /* db.c: the connection, the server's messages, registration */
 typedef struct ConnOptions
@@ -91,5 +95,6 @@ extern bool register_set(PGconn *conn, const MigrationSet *set);
 /* script.c */
 extern void print_script(FILE *out, const MigrationSet *set,
 						 const char *target);
+extern bool starts_phase(const MigrationSet *set, const char *target, int i);
 
 #endif							/* PG_MIGRATE_H */
