@@ -116,12 +116,8 @@ print_comment_path(FILE *out, const char *path)
  * schema is the psql variable migrate_schema (default public), so that no
  * function of the same name elsewhere on search_path is called instead.
  *
- * An online migration is checked against the catalog when it is registered
- * (its tables and columns must exist), so on a database where the versions
- * before it are still pending it cannot be registered together with them:
- * the script first applies everything before it (and waits for that), then
- * registers it and the rest.  Without online migrations up to the target,
- * it is one transaction as deploy's.
+ * It is one transaction, as deploy's: an online migration registered before
+ * the migrations that create its tables have run is checked when it starts.
  */
 void
 print_script(FILE *out, const MigrationSet *set, const char *target)
@@ -138,19 +134,6 @@ print_script(FILE *out, const MigrationSet *set, const char *target)
 	for (int i = 0; i < set->count; i++)
 	{
 		const Migration *m = &set->items[i];
-
-		if (i > 0 && starts_phase(set, target, i))
-		{
-			fputs("\n-- online migration ", out);
-			fputs(m->version, out);
-			fputs(" is checked against the tables when registered: apply what comes before it first\n", out);
-			fputs("SELECT * FROM :\"migrate_schema\".migrate_upgrade(", out);
-			print_literal(out, set->items[i - 1].version);
-			fputs(");\n", out);
-			fputs("COMMIT;\n", out);
-			fputs("CALL :\"migrate_schema\".migrate_await();\n", out);
-			fputs("BEGIN;\n", out);
-		}
 
 		fputc('\n', out);
 		fputs("-- ", out);
@@ -211,4 +194,35 @@ print_script(FILE *out, const MigrationSet *set, const char *target)
 	fputs(");\n", out);
 	fputs("COMMIT;\n", out);
 	fputs("CALL :\"migrate_schema\".migrate_await();\n", out);
+
+	/*
+	 * An online migration after a non-transactional one is started by the
+	 * next migrate_upgrade(), once the background run is done: one more
+	 * round for each (a round with nothing to do is a no-op, one behind an
+	 * online migration in flight a NOTICE).
+	 */
+	{
+		bool		background = false;
+
+		for (int i = 0; i < set->count; i++)
+		{
+			const Migration *m = &set->items[i];
+
+			if (m->kind == MIG_REPEATABLE ||
+				(target && compare_versions(m->version, target) > 0))
+				continue;
+			if (m->kind == MIG_SQL && !m->transactional)
+				background = true;
+			else if (m->kind == MIG_ONLINE && background)
+			{
+				fputs("\n-- online migration ", out);
+				fputs(m->version, out);
+				fputs(" starts once the background run before it is done\n", out);
+				fputs("SELECT * FROM :\"migrate_schema\".migrate_upgrade(", out);
+				print_literal(out, target);
+				fputs(");\n", out);
+				fputs("CALL :\"migrate_schema\".migrate_await();\n", out);
+			}
+		}
+	}
 }
