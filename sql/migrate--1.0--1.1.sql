@@ -67,3 +67,13 @@ UPDATE migrate.job j
 -- crashing fails instead of being restarted in a loop.
 ALTER TABLE migrate.job ADD COLUMN attempts integer NOT NULL DEFAULT 0;
 ALTER TABLE migrate.job ADD COLUMN attempts_since timestamptz;
+
+-- migrate_plan: what migrate_upgrade would do, with the locks of each statement (issue 13)
+CREATE FUNCTION migrate_plan(target text DEFAULT NULL)
+RETURNS TABLE(version text, name text, runs text, statement integer, sql text,
+              locks text[], findings text[])
+AS 'MODULE_PATHNAME', 'migrate_plan'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_plan(text)
+    IS 'what migrate_upgrade would do now, statement by statement, with the locks each takes and migrate_check''s findings; changes nothing';
+REVOKE EXECUTE ON FUNCTION migrate_plan(text) FROM PUBLIC;

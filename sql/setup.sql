@@ -31,6 +31,7 @@ BEGIN
               migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
            TO %1$I;
         GRANT EXECUTE ON PROCEDURE migrate_await(text, interval, text) TO %1$I;
+        GRANT EXECUTE ON FUNCTION migrate_plan(text) TO %1$I;
         GRANT USAGE ON SCHEMA migrate TO %1$I;
         GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO %1$I$g$, role);
 END $$;

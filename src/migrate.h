@@ -67,6 +67,10 @@ extern int	migrate_large_table_rows;
 
 /* check.c: migrate_check, and its use at registration */
 extern void check_at_registration(const char *version, const char *sql);
+extern List **check_statement_findings(const char *sql, int n);
+
+/* locks.c: the locks a statement takes, for migrate_plan */
+extern List *statement_locks(Node *stmt);
 
 /* version.c */
 extern List *version_parse(const char *version);
@@ -91,6 +95,7 @@ extern void script_run(const char *version, const char *name,
 					   const char *direction, const char *sql);
 extern List *script_statements(const char *version, const char *name,
 							   const char *sql);
+extern char *script_statement_text(const char *sql, RawStmt *raw);
 
 /* locksafe.c: statements under lock_timeout, retried with backoff */
 extern int	locksafe_backoff_ms(int n);
