@@ -138,6 +138,13 @@ SELECT * FROM migrate_plan(repeat('1.', 100) || '1');
 -- the first migrations applied: the plan starts at the non-transactional one
 SELECT migrate_baseline('2');
 SELECT DISTINCT version, runs FROM migrate_plan() ORDER BY 1;
+-- a background run queued (or running): migrate_upgrade would refuse to
+-- start; the run applies its own migrations, the others wait
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT version, action FROM migrate_upgrade();
+SELECT DISTINCT version, runs FROM migrate_plan() ORDER BY 1;
+ROLLBACK;
 -- the online migration first: started by the run, the rest waits
 SELECT migrate_baseline('4');
 SELECT DISTINCT version, runs FROM migrate_plan() ORDER BY 1;

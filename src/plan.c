@@ -10,7 +10,8 @@
  * migration is in flight; in the caller's transaction up to the first
  * non-transactional migration, handed to a background run from there on;
  * the first online migration started and the rest left waiting for its
- * completion.  It takes no deploy lock and writes nothing, so it works in
+ * completion; while a background run is queued or running, its migrations
+ * are its own and the others wait.  It takes no deploy lock and writes nothing, so it works in
  * a READ ONLY transaction, and on a standby; what it shows is what the
  * catalog holds as it runs.
  *
@@ -240,6 +241,8 @@ migrate_plan(PG_FUNCTION_ARGS)
 	int			count;
 	const char *runs = "transaction";
 	PlanOutput	out = {rsinfo, NULL, NULL, NULL};
+	List	   *in_background_run = NIL;
+	ListCell   *lc;
 
 	if (target)
 		version_check_arg(target, "target");
@@ -252,6 +255,31 @@ migrate_plan(PG_FUNCTION_ARGS)
 	/* while an online migration is in flight, every later one waits */
 	if (online_in_flight(NULL) != NULL)
 		runs = "waits";
+
+	/*
+	 * While a background run is queued or running, migrate_upgrade refuses
+	 * to start (55000): the migrations of the run's plan are the run's, the
+	 * others wait for a deploy after it.  (A run queued before runs had
+	 * plans gets its plan when it starts: until then all wait.)
+	 */
+	catalog_exec("SELECT e.p ->> 'version'"
+				 "  FROM migrate.job j"
+				 "  LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN j.kind = 'upgrade'"
+				 "                                              THEN j.args -> 'plan' END) AS e (p)"
+				 "       ON true"
+				 " WHERE j.kind IN ('upgrade', 'downgrade') AND j.state IN ('queued', 'running')",
+				 0, NULL, NULL, NULL, 0);
+	if (SPI_processed > 0)
+	{
+		runs = "waits";
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *version = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			if (version)
+				in_background_run = lappend(in_background_run, version);
+		}
+	}
 
 	/* the pending migrations migrate_upgrade would apply, in its order */
 	values[0] = target ? version_key_datum(target) : (Datum) 0;
@@ -319,6 +347,9 @@ migrate_plan(PG_FUNCTION_ARGS)
 		if (!m->transactional && strcmp(runs, "transaction") == 0)
 			runs = "background";
 		out.runs = runs;
+		foreach(lc, in_background_run)
+			if (strcmp(lfirst(lc), m->version) == 0)
+				out.runs = "background";
 		/* TODO(placeholders): plan the SQL as it will run, with placeholders_apply() */
 		plan_sql(&out, m->up);
 	}
