@@ -37,6 +37,7 @@ typedef struct PlanMigration
 	char	   *up;
 	char	   *operations;
 	bool		transactional;
+	char	   *placeholders;	/* jsonb text, or NULL */
 } PlanMigration;
 
 typedef struct PlanOutput
@@ -225,6 +226,56 @@ plan_online(PlanOutput *out, const char *operations)
 }
 
 /*
+ * The background run queued or running, if any: the versions of its plan
+ * and the repeatable migrations it applies at its end ("name\nchecksum").
+ * Returns whether there is one.
+ */
+static bool
+background_run_in_progress(List **versions, List **repeatables)
+{
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	catalog_exec("SELECT e.p ->> 'version', r.p ->> 'name', r.p ->> 'checksum'"
+				 "  FROM migrate.job j"
+				 "  LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN j.kind = 'upgrade'"
+				 "                                               AND jsonb_typeof(j.args -> 'plan') = 'array'"
+				 "                                              THEN j.args -> 'plan' END) AS e (p)"
+				 "       ON true"
+				 "  LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN j.kind = 'upgrade'"
+				 "                                               AND jsonb_typeof(j.args -> 'repeatables') = 'array'"
+				 "                                              THEN j.args -> 'repeatables' END) AS r (p)"
+				 "       ON true"
+				 " WHERE j.kind IN ('upgrade', 'downgrade') AND j.state IN ('queued', 'running')",
+				 0, NULL, NULL, NULL, 0);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *version = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		char	   *checksum = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+
+		if (version)
+			*versions = lappend(*versions, version);
+		if (name && checksum)
+			*repeatables = lappend(*repeatables, psprintf("%s\n%s", name, checksum));
+	}
+	return n > 0;
+}
+
+static bool
+string_member(List *list, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+		if (strcmp(lfirst(lc), s) == 0)
+			return true;
+	return false;
+}
+
+/*
  * migrate_plan(target text DEFAULT NULL)
  *		RETURNS TABLE(version text, name text, runs text, statement integer,
  *					  sql text, locks text[], findings text[])
@@ -241,8 +292,10 @@ migrate_plan(PG_FUNCTION_ARGS)
 	int			count;
 	const char *runs = "transaction";
 	PlanOutput	out = {rsinfo, NULL, NULL, NULL};
-	List	   *in_background_run = NIL;
-	ListCell   *lc;
+	bool		run_in_progress;
+	List	   *run_versions = NIL;
+	List	   *run_repeatables = NIL;
+	SPITupleTable *tuptable;
 
 	if (target)
 		version_check_arg(target, "target");
@@ -262,30 +315,15 @@ migrate_plan(PG_FUNCTION_ARGS)
 	 * others wait for a deploy after it.  (A run queued before runs had
 	 * plans gets its plan when it starts: until then all wait.)
 	 */
-	catalog_exec("SELECT e.p ->> 'version'"
-				 "  FROM migrate.job j"
-				 "  LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN j.kind = 'upgrade'"
-				 "                                              THEN j.args -> 'plan' END) AS e (p)"
-				 "       ON true"
-				 " WHERE j.kind IN ('upgrade', 'downgrade') AND j.state IN ('queued', 'running')",
-				 0, NULL, NULL, NULL, 0);
-	if (SPI_processed > 0)
-	{
+	run_in_progress = background_run_in_progress(&run_versions, &run_repeatables);
+	if (run_in_progress)
 		runs = "waits";
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			char	   *version = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
-			if (version)
-				in_background_run = lappend(in_background_run, version);
-		}
-	}
 
 	/* the pending migrations migrate_upgrade would apply, in its order */
 	values[0] = target ? version_key_datum(target) : (Datum) 0;
 	nulls[0] = target ? ' ' : 'n';
 	catalog_exec("SELECT version, name, kind, up_sql, down_sql, operations::text,"
-				 "       transactional, checksum"
+				 "       transactional, checksum, placeholders::text"
 				 "  FROM migrate.migration"
 				 " WHERE ((kind = 'sql' AND state IN ('pending', 'failed'))"
 				 "        OR (kind = 'online' AND state IN ('pending', 'rolled_back')))"
@@ -293,11 +331,12 @@ migrate_plan(PG_FUNCTION_ARGS)
 				 " ORDER BY version_key",
 				 1, argtypes, values, nulls, 0);
 	count = SPI_processed;
+	tuptable = SPI_tuptable;
 	rows = palloc0(sizeof(PlanMigration) * Max(count, 1));
 	for (int i = 0; i < count; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = tuptable->vals[i];
+		TupleDesc	tupdesc = tuptable->tupdesc;
 		bool		isnull;
 		char	   *computed;
 		char	   *checksum;
@@ -309,6 +348,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 		rows[i].operations = SPI_getvalue(tup, tupdesc, 6);
 		rows[i].transactional = DatumGetBool(SPI_getbinval(tup, tupdesc, 7, &isnull));
 		checksum = SPI_getvalue(tup, tupdesc, 8);
+		rows[i].placeholders = SPI_getvalue(tup, tupdesc, 9);
 
 		/* migrate_upgrade refuses a definition edited by hand: so does its plan */
 		computed = migration_checksum(rows[i].kind, rows[i].name, rows[i].up,
@@ -346,21 +386,52 @@ migrate_plan(PG_FUNCTION_ARGS)
 		/* from the first non-transactional one on, a background run */
 		if (!m->transactional && strcmp(runs, "transaction") == 0)
 			runs = "background";
-		out.runs = runs;
-		foreach(lc, in_background_run)
-			if (strcmp(lfirst(lc), m->version) == 0)
-				out.runs = "background";
-		/* TODO(placeholders): plan the SQL as it will run, with placeholders_apply() */
-		plan_sql(&out, m->up);
+		out.runs = string_member(run_versions, m->version) ? "background" : runs;
+		/* the SQL as it will run, its placeholders replaced */
+		plan_sql(&out, placeholders_apply(m->up, m->placeholders,
+										  psprintf("migration %s", m->version)));
 	}
 
 	/*
-	 * TODO(repeatables): the repeatables whose checksum differs from the
-	 * one applied (or never applied), ORDER BY name COLLATE "C", runs
-	 * 'repeatable' (or 'waits' when runs is "waits": the run stops at an
-	 * online migration), version NULL, through plan_sql().  They come with
-	 * migrate.repeatable (issue 13, part a).
+	 * Then the repeatable migrations never applied or changed since, in
+	 * name order: applied at the end of a run that reaches its end (by the
+	 * background run when there is one), not while an online migration
+	 * stays in flight; a background run in progress applies those it was
+	 * queued with, unchanged since.
 	 */
+	catalog_exec("SELECT name, up_sql, checksum, placeholders::text"
+				 "  FROM migrate.repeatable"
+				 " WHERE applied_checksum IS DISTINCT FROM checksum"
+				 " ORDER BY name COLLATE \"C\"",
+				 0, NULL, NULL, NULL, 0);
+	tuptable = SPI_tuptable;
+	count = SPI_processed;
+	out.version = NULL;
+	for (int i = 0; i < count; i++)
+	{
+		char	   *name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *up = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		char	   *checksum = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+		char	   *placeholders = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
+		char	   *computed = migration_checksum("repeatable", name, up, NULL, NULL, true);
+
+		if (strcmp(checksum, computed) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
+					 errmsg("definition of repeatable migration \"%s\" does not match its checksum",
+							name),
+					 errdetail("Registered checksum: %s, checksum of the stored definition: %s.",
+							   checksum, computed),
+					 errhint("The catalog was edited outside migrate_register_repeatable. Register it again.")));
+		out.name = name;
+		if (run_in_progress)
+			out.runs = string_member(run_repeatables, psprintf("%s\n%s", name, checksum)) ?
+				"repeatable" : "waits";
+		else
+			out.runs = strcmp(runs, "waits") == 0 ? "waits" : "repeatable";
+		plan_sql(&out, placeholders_apply(up, placeholders,
+										  psprintf("repeatable migration \"%s\"", name)));
+	}
 
 	SPI_finish();
 	return (Datum) 0;
