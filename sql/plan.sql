@@ -39,7 +39,7 @@ SELECT * FROM plan();
 ------------------------------------------------------------------------
 SELECT migrate_register('1', 'alter', $$
     ALTER TABLE plan_o ADD COLUMN y bigint;
-    ALTER TABLE plan_o ADD CONSTRAINT plan_o_y_fkey FOREIGN KEY (y) REFERENCES plan_p NOT VALID;
+    ALTER TABLE plan_o ADD CONSTRAINT plan_o_x_fkey FOREIGN KEY (x) REFERENCES plan_p NOT VALID;
     ALTER TABLE plan_o ADD COLUMN z bigint REFERENCES plan_p;
     ALTER TABLE plan_o VALIDATE CONSTRAINT plan_o_pid_fkey;
     ALTER TABLE plan_o SET (fillfactor = 90), ALTER COLUMN x SET STATISTICS 500;
@@ -100,6 +100,76 @@ SELECT migrate_register('3', 'concurrently', $$
     VACUUM plan_p;
 $$, NULL, false);
 SELECT * FROM plan();
+
+-- the plan against what the server takes: each statement that runs in a
+-- transaction is run (and rolled back), and pg_locks read before the
+-- rollback.  Every lock the plan names must be taken; every lock taken on a
+-- table or view that existed before, but ACCESS SHARE, must be named (or a
+-- stronger one on the same relation).  Statements that fail on their own,
+-- without the statements before them, are listed.
+CREATE TEMP TABLE plan_rels AS
+SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, c.relkind
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('public', 'Plan Space');
+CREATE TEMP TABLE plan_taken (version text, statement int, taken text[], error text);
+DO $$
+DECLARE
+    r record;
+    taken text;
+BEGIN
+    FOR r IN SELECT p.version, p.statement, p.sql FROM migrate_plan() p
+              WHERE p.runs = 'transaction' AND p.statement IS NOT NULL
+    LOOP
+        BEGIN
+            EXECUTE r.sql;
+            SELECT string_agg(upper(regexp_replace(regexp_replace(l.mode, 'Lock$', ''),
+                                                   '([a-z])([A-Z])', '\1 \2', 'g'))
+                              || ' on ' || x.name, ',')
+              INTO taken
+              FROM pg_locks l JOIN plan_rels x ON x.oid = l.relation
+             WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted;
+            RAISE EXCEPTION 'rolled back' USING DETAIL = coalesce(taken, '');
+        EXCEPTION WHEN OTHERS THEN
+            IF SQLERRM = 'rolled back' THEN
+                GET STACKED DIAGNOSTICS taken = PG_EXCEPTION_DETAIL;
+                INSERT INTO plan_taken VALUES (r.version, r.statement,
+                                               string_to_array(nullif(taken, ''), ','), NULL);
+            ELSE
+                INSERT INTO plan_taken VALUES (r.version, r.statement, NULL, SQLERRM);
+            END IF;
+        END;
+    END LOOP;
+END $$;
+CREATE FUNCTION plan_rank(lock text) RETURNS int LANGUAGE sql AS $$
+    SELECT array_position(ARRAY['ACCESS SHARE', 'ROW SHARE', 'ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE',
+                                'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE'],
+                          split_part(lock, ' on ', 1))
+$$;
+SELECT count(DISTINCT (t.version, t.statement)) AS statements_run, count(l) AS locks_taken
+  FROM plan_taken t LEFT JOIN unnest(t.taken) AS l ON true WHERE t.error IS NULL;
+SELECT t.version, t.statement, t.error FROM plan_taken t WHERE t.error IS NOT NULL
+ ORDER BY 1, 2;
+-- named by the plan, not taken
+SELECT t.version, t.statement, planned AS not_taken
+  FROM plan_taken t
+  JOIN migrate_plan() p ON p.version = t.version AND p.statement = t.statement,
+       unnest(p.locks) AS planned
+ WHERE t.error IS NULL
+   AND split_part(planned, ' on ', 2) IN (SELECT name FROM plan_rels)
+   AND planned <> ALL (coalesce(t.taken, '{}'))
+ ORDER BY 1, 2;
+-- taken, not named
+SELECT t.version, t.statement, l AS not_planned
+  FROM plan_taken t
+  JOIN migrate_plan() p ON p.version = t.version AND p.statement = t.statement,
+       unnest(t.taken) AS l
+ WHERE t.error IS NULL AND l NOT LIKE 'ACCESS SHARE %'
+   AND (SELECT relkind FROM plan_rels WHERE name = split_part(l, ' on ', 2)) IN ('r', 'p', 'v', 'm')
+   AND NOT EXISTS (SELECT FROM unnest(p.locks) AS planned
+                    WHERE split_part(planned, ' on ', 2) = split_part(l, ' on ', 2)
+                      AND plan_rank(planned) >= plan_rank(l))
+ ORDER BY 1, 2;
+DROP FUNCTION plan_rank(text);
 
 ------------------------------------------------------------------------
 -- repeatable migrations: after the versions, in name order (C collation),
