@@ -64,7 +64,7 @@ add_lock(LockList *ll, LOCKMODE mode, const char *relation)
 	LockEntry  *e;
 	ListCell   *lc;
 
-	if (mode <= NoLock || mode > AccessExclusiveLock)
+	if (mode <= NoLock || mode > AccessExclusiveLock || relation == NULL)
 		return;
 	foreach(lc, ll->locks)
 	{
@@ -79,10 +79,10 @@ add_lock(LockList *ll, LOCKMODE mode, const char *relation)
 }
 
 /*
- * Does holding "stronger" block everything "weaker" blocks?  For the lock
- * modes a higher number conflicts with a superset of what a lower one
- * conflicts with, except that SHARE does not conflict with itself, as ROW
- * EXCLUSIVE and SHARE UPDATE EXCLUSIVE do.
+ * Does holding "stronger" block everything "weaker" blocks?  A lock mode of
+ * a higher number conflicts with a superset of what a lower one conflicts
+ * with, except SHARE: it does not conflict with SHARE, which both ROW
+ * EXCLUSIVE and SHARE UPDATE EXCLUSIVE conflict with.
  */
 static bool
 lock_covers(LOCKMODE stronger, LOCKMODE weaker)
@@ -93,12 +93,20 @@ lock_covers(LOCKMODE stronger, LOCKMODE weaker)
 	return stronger > weaker;
 }
 
-/* A relation by its OID: schema-qualified, quoted where needed. */
+/*
+ * A relation by its OID: schema-qualified, quoted where needed.  NULL when
+ * it is gone: nothing is locked, so a concurrent DROP may have removed it
+ * since it was looked up.
+ */
 static char *
 relation_by_oid(Oid relid)
 {
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+
+	if (relname == NULL || nspname == NULL)
+		return NULL;
+	return quote_qualified_identifier(nspname, relname);
 }
 
 /* The relation a RangeVar names now (InvalidOid: none), and its name. */
@@ -106,11 +114,12 @@ static char *
 relation_name(RangeVar *rv, Oid *relid)
 {
 	Oid			oid = RangeVarGetRelid(rv, NoLock, true);
+	char	   *name = OidIsValid(oid) ? relation_by_oid(oid) : NULL;
 
 	if (relid)
-		*relid = oid;
-	if (OidIsValid(oid))
-		return relation_by_oid(oid);
+		*relid = name ? oid : InvalidOid;
+	if (name)
+		return name;
 	return rv->schemaname ? quote_qualified_identifier(rv->schemaname, rv->relname) :
 		pstrdup(quote_identifier(rv->relname));
 }
@@ -342,7 +351,7 @@ drop_locks(LockList *ll, DropStmt *stmt)
 					rv = makeRangeVarFromNameList(lfirst(lc));
 					index = relation_name(rv, &relid);
 					if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_INDEX)
-						add_lock(ll, mode, relation_by_oid(IndexGetRelation(relid, false)));
+						add_lock(ll, mode, relation_by_oid(IndexGetRelation(relid, true)));
 					add_lock(ll, mode, index);
 					break;
 				}
@@ -447,7 +456,7 @@ reindex_locks(LockList *ll, ReindexStmt *stmt)
 
 		if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_INDEX)
 			add_lock(ll, concurrently ? ShareUpdateExclusiveLock : ShareLock,
-					 relation_by_oid(IndexGetRelation(relid, false)));
+					 relation_by_oid(IndexGetRelation(relid, true)));
 		add_lock(ll, concurrently ? ShareUpdateExclusiveLock : AccessExclusiveLock, index);
 	}
 	else if (stmt->kind == REINDEX_OBJECT_TABLE && stmt->relation)
