@@ -10,10 +10,11 @@
  * migration is in flight; in the caller's transaction up to the first
  * non-transactional migration, handed to a background run from there on;
  * the first online migration started and the rest left waiting for its
- * completion; while a background run is queued or running, its migrations
- * are its own and the others wait.  It takes no deploy lock and writes nothing, so it works in
- * a READ ONLY transaction, and on a standby; what it shows is what the
- * catalog holds as it runs.
+ * completion; the repeatable migrations at the end of a run that reaches
+ * its end; while a background run is queued or running, its migrations are
+ * its own and the others wait.  It takes no deploy lock and writes
+ * nothing, so it works in a READ ONLY transaction; what it shows is what
+ * the catalog holds as it runs.
  *
  *-------------------------------------------------------------------------
  */
