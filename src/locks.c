@@ -28,6 +28,7 @@
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "storage/lockdefs.h"
@@ -66,6 +67,8 @@ add_lock(LockList *ll, LOCKMODE mode, const char *relation)
 
 	if (mode <= NoLock || mode > AccessExclusiveLock || relation == NULL)
 		return;
+	/* quadratic: a statement naming thousands of tables can be cancelled */
+	CHECK_FOR_INTERRUPTS();
 	foreach(lc, ll->locks)
 	{
 		e = lfirst(lc);
@@ -641,6 +644,8 @@ statement_locks(Node *stmt)
 		LockEntry  *e = lfirst(lc);
 		bool		covered = false;
 		ListCell   *oc;
+
+		CHECK_FOR_INTERRUPTS();
 
 		foreach(oc, ll.locks)
 		{
