@@ -1137,11 +1137,35 @@ migrate_check(PG_FUNCTION_ARGS)
 }
 
 /*
+ * For migrate_plan: the findings of each of the n statements of sql, as
+ * an array of n lists of "<severity> <rule>: <message>" strings.
+ */
+List	  **
+check_statement_findings(const char *sql, int n)
+{
+	List	  **found = palloc0(sizeof(List *) * Max(n, 1));
+	ListCell   *lc;
+
+	foreach(lc, check_sql(sql))
+	{
+		Finding    *f = lfirst(lc);
+
+		/* a finding before the first statement (none so far) is the first's */
+		if (f->statement > n)
+			continue;
+		found[Max(f->statement, 1) - 1] =
+			lappend(found[Max(f->statement, 1) - 1],
+					psprintf("%s %s: %s", f->severity, f->rule, f->message));
+	}
+	return found;
+}
+
+/*
  * At registration (migrate.check): the findings of severity warning or
  * error become NOTICEs, or (error) refuse the migration with MG005.
  */
 void
-check_at_registration(const char *version, const char *sql)
+check_at_registration(const char *what, const char *sql)
 {
 	StringInfoData detail;
 	ListCell   *lc;
@@ -1159,7 +1183,7 @@ check_at_registration(const char *version, const char *sql)
 		n++;
 		if (migrate_check_mode == MIGRATE_CHECK_WARN)
 			ereport(NOTICE,
-					(errmsg("migration %s, statement %d: %s [%s]", version, f->statement,
+					(errmsg("%s, statement %d: %s [%s]", what, f->statement,
 							f->message, f->rule),
 					 f->hint ? errhint("%s", f->hint) : 0));
 		else
@@ -1169,8 +1193,9 @@ check_at_registration(const char *version, const char *sql)
 	if (migrate_check_mode == MIGRATE_CHECK_ERROR && n > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MIGRATE_CHECK_REFUSED),
-				 errmsg("migration %s is refused by migrate_check: %d finding%s", version, n,
-						n == 1 ? "" : "s"),
+				 errmsg_plural("%s is refused by migrate_check: %d finding",
+							   "%s is refused by migrate_check: %d findings",
+							   n, what, n),
 				 errdetail("%s", detail.data),
 				 errhint("Fix them, suppress one with a \"-- migrate:allow RULE\" comment before its statement, or SET migrate.\"check\" = warn (check is a keyword: quote it).")));
 }
