@@ -793,19 +793,26 @@ check_drop(CheckState *st, DropStmt *stmt)
 		else if (!stmt->concurrent)
 		{
 			Oid			idx = RangeVarGetRelid(rv, NoLock, true);
+			Oid			relid;
+			char	   *relname;
+			char	   *nspname;
 			TableInfo  *t;
 
 			if (!OidIsValid(idx) || get_rel_relkind(idx) != RELKIND_INDEX)
 				continue;
-			t = palloc0(sizeof(TableInfo));
-			t->relid = IndexGetRelation(idx, false);
-			t->name = get_rel_name(t->relid);
-			{
-				RangeVar   *trv = makeRangeVar(get_namespace_name(get_rel_namespace(t->relid)),
-											   t->name, -1);
 
-				t = table_info(st, trv);
-			}
+			/*
+			 * No lock is taken: the index or its table may be dropped
+			 * meanwhile, and then there is nothing to report.
+			 */
+			relid = IndexGetRelation(idx, true);
+			if (!OidIsValid(relid))
+				continue;
+			relname = get_rel_name(relid);
+			nspname = get_namespace_name(get_rel_namespace(relid));
+			if (relname == NULL || nspname == NULL)
+				continue;
+			t = table_info(st, makeRangeVar(nspname, relname, -1));
 			report_blocking(st, t, "index-not-concurrently",
 							psprintf("DROP INDEX %s takes an ACCESS EXCLUSIVE lock on", rv->relname),
 							pstrdup("Use DROP INDEX CONCURRENTLY, in a non-transactional migration."));
