@@ -43,6 +43,7 @@ extern char *query_value(PGconn *conn, const char *sql, int nparams,
 extern void *pg_malloc_or_die(size_t size);
 extern void *pg_realloc_or_die(void *p, size_t size);
 extern char *pg_strdup_or_die(const char *s);
+extern char *make_text_array(char *const *items, int n);
 
 /* progress.c */
 extern bool wait_for_jobs(PGconn *conn, bool quiet);

@@ -306,36 +306,6 @@ read_golang_migrate(PGconn *conn, const char *table, History *h, const char *too
 	return true;
 }
 
-/* text[] literal of the given strings, for a parameter */
-static char *
-text_array(char **items, int n)
-{
-	size_t		size = 3;
-	char	   *buf;
-	char	   *p;
-
-	for (int i = 0; i < n; i++)
-		size += strlen(items[i]) * 2 + 3;
-	buf = p = pg_malloc_or_die(size);
-	*p++ = '{';
-	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			*p++ = ',';
-		*p++ = '"';
-		for (const char *s = items[i]; *s; s++)
-		{
-			if (*s == '"' || *s == '\\')
-				*p++ = '\\';
-			*p++ = *s;
-		}
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p = '\0';
-	return buf;
-}
-
 /*
  * The history table, schema-qualified and quoted, as the server resolves
  * the name given (default: the tool's), or NULL after a message.
@@ -460,8 +430,8 @@ import_history(PGconn *conn, const Options *opts, const MigrationSet *set)
 		return EXIT_ERROR;
 	source = pg_malloc_or_die(strlen(tool) + strlen(table) + 2);
 	sprintf(source, "%s %s", tool, table);
-	params[0] = text_array(versions, nversions);
-	params[1] = text_array(repeatables, nrepeatables);
+	params[0] = make_text_array(versions, nversions);
+	params[1] = make_text_array(repeatables, nrepeatables);
 	params[2] = source;
 	snprintf(sql, sizeof(sql),
 			 "SELECT %s.migrate_adopt($1::pg_catalog.text[], $2::pg_catalog.text[], $3)",

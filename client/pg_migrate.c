@@ -138,6 +138,36 @@ pg_strdup_or_die(const char *s)
 	return p;
 }
 
+/* A text[] literal of the given strings, for a query parameter. */
+char *
+make_text_array(char *const *items, int n)
+{
+	size_t		size = 3;
+	char	   *buf;
+	char	   *p;
+
+	for (int i = 0; i < n; i++)
+		size += strlen(items[i]) * 2 + 3;
+	buf = p = pg_malloc_or_die(size);
+	*p++ = '{';
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *s = items[i]; *s; s++)
+		{
+			if (*s == '"' || *s == '\\')
+				*p++ = '\\';
+			*p++ = *s;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return buf;
+}
+
 static void
 usage_error(const char *fmt, const char *arg)
 {
@@ -259,6 +289,20 @@ run_unfinished(PGconn *conn, bool *ok)
 	return unfinished;
 }
 
+/* Has the extension repeatable migrations (1.1)? */
+static bool
+has_repeatables(PGconn *conn)
+{
+	bool		ok;
+	char	   *v = query_value(conn,
+								"SELECT pg_catalog.to_regclass('migrate.repeatable_status') IS NOT NULL",
+								0, NULL, &ok);
+	bool		has = v && strcmp(v, "t") == 0;
+
+	free(v);
+	return has;
+}
+
 /*
  * Why the database is not where the deploy should have brought it, as the
  * exit status: an online migration in flight (3), anything else pending
@@ -307,11 +351,12 @@ check_reached(PGconn *conn, const Options *opts)
 	/* changed repeatables wait for the end of a run that reached the target */
 	if (status == EXIT_OK)
 	{
-		res = db_query(conn,
-					   "SELECT r.name, r.state FROM migrate.repeatable_status r"
-					   " WHERE pg_catalog.to_regclass('migrate.repeatable_status') IS NOT NULL"
-					   "   AND r.state OPERATOR(pg_catalog.<>) 'applied'",
-					   0, NULL, NULL);
+		res = NULL;
+		if (has_repeatables(conn))
+			res = db_query(conn,
+						   "SELECT r.name, r.state FROM migrate.repeatable_status r"
+						   " WHERE r.state OPERATOR(pg_catalog.<>) 'applied'",
+						   0, NULL, "while checking what is applied");
 		if (res && PQntuples(res) > 0)
 		{
 			fprintf(stderr, "%s: error: repeatable migration \"%s\" is %s, not applied\n",
@@ -321,6 +366,29 @@ check_reached(PGconn *conn, const Options *opts)
 		PQclear(res);
 	}
 	return status;
+}
+
+/* What became of the migrations handed to the background. */
+static bool
+report_waited(PGconn *conn, char **versions, int n)
+{
+	const char *params[1];
+	PGresult   *res;
+
+	params[0] = make_text_array(versions, n);
+	res = db_query(conn,
+				   "SELECT m.version, m.name, m.state FROM migrate.migration m"
+				   " WHERE m.version OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+				   " ORDER BY m.version_key",
+				   1, params, "while reading what was applied");
+	free((char *) params[0]);
+	if (res == NULL)
+		return false;
+	for (int i = 0; i < PQntuples(res); i++)
+		printf("%-8s %s \"%s\"\n", PQgetvalue(res, i, 2), PQgetvalue(res, i, 0),
+			   PQgetvalue(res, i, 1));
+	PQclear(res);
+	return true;
 }
 
 /*
@@ -338,6 +406,8 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	char		sql[256];
 	bool		ok;
 	bool		background = false;
+	char	  **waited;
+	int			nwaited = 0;
 	int			status;
 
 	*before = *after = NULL;
@@ -367,7 +437,10 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 		goto fail;
 	snprintf(sql, sizeof(sql),
 			 "SELECT version, name, action FROM %s.migrate_upgrade($1)", extschema);
+	/* its NOTICEs say to commit and wait: the lines below say what it did */
+	suppress_notices(true);
 	res = db_query(conn, sql, 1, params, "while applying the migrations");
+	suppress_notices(false);
 	if (res == NULL)
 		goto fail;
 	if (!db_command(conn, "COMMIT", "while committing the migrations"))
@@ -376,12 +449,17 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 		goto fail;
 	}
 
+	waited = pg_malloc_or_die(sizeof(char *) * (PQntuples(res) + 1));
 	for (int i = 0; i < PQntuples(res); i++)
 	{
 		const char *action = PQgetvalue(res, i, 2);
 
 		if (strcmp(action, "queued") == 0 || strcmp(action, "started") == 0)
+		{
 			background = true;
+			if (!PQgetisnull(res, i, 0))
+				waited[nwaited++] = pg_strdup_or_die(PQgetvalue(res, i, 0));
+		}
 		if (opts->quiet)
 			continue;
 		if (PQgetisnull(res, i, 0))
@@ -400,6 +478,8 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	if (background && !opts->no_wait)
 	{
 		if (!wait_for_jobs(conn, opts->quiet))
+			goto fail;
+		if (!opts->quiet && !report_waited(conn, waited, nwaited))
 			goto fail;
 	}
 
@@ -727,43 +807,6 @@ deploy_targets(const Options *opts, const MigrationSet *set)
  *----------
  */
 
-/* A text[] literal of the set's versions, for a parameter. */
-static char *
-versions_array(const MigrationSet *set)
-{
-	size_t		size = 3;
-	char	   *buf;
-	char	   *p;
-	bool		first = true;
-
-	for (int i = 0; i < set->count; i++)
-		if (set->items[i].version)
-			size += strlen(set->items[i].version) * 2 + 3;
-	buf = p = pg_malloc_or_die(size);
-	*p++ = '{';
-	for (int i = 0; i < set->count; i++)
-	{
-		const char *v = set->items[i].version;
-
-		if (v == NULL)
-			continue;
-		if (!first)
-			*p++ = ',';
-		first = false;
-		*p++ = '"';
-		for (; *v; v++)
-		{
-			if (*v == '"' || *v == '\\')
-				*p++ = '\\';
-			*p++ = *v;
-		}
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p = '\0';
-	return buf;
-}
-
 static void
 print_array_lines(const char *label, const char *array)
 {
@@ -888,7 +931,16 @@ cmd_plan(const Options *opts, const MigrationSet *set)
 		printf("nothing to apply\n");
 
 	/* registered versions whose files are gone */
-	array = versions_array(set);
+	{
+		char	  **versions = pg_malloc_or_die(sizeof(char *) * (set->count + 1));
+		int			n = 0;
+
+		for (int i = 0; i < set->count; i++)
+			if (set->items[i].version)
+				versions[n++] = set->items[i].version;
+		array = make_text_array(versions, n);
+		free(versions);
+	}
 	params[0] = array;
 	{
 		PGresult   *gone = db_query(conn,
@@ -963,34 +1015,23 @@ cmd_status(const Options *opts)
 		return EXIT_ERROR;
 	printf("database \"%s\" is at version %s\n\n", PQdb(conn), version ? version : "none");
 
+	/* the view is in version order */
 	res = db_query(conn,
 				   "SELECT version, name, kind, state,"
 				   "       pg_catalog.to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS') AS applied_at,"
-				   "       job, last_error"
-				   "  FROM migrate.status ORDER BY version_key", 0, NULL, NULL);
+				   "       job, last_error FROM migrate.status",
+				   0, NULL, "while reading migrate.status");
 	if (res == NULL)
-	{
-		/* version_key is not a column of the view: order as it does */
-		res = db_query(conn,
-					   "SELECT version, name, kind, state,"
-					   "       pg_catalog.to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS') AS applied_at,"
-					   "       job, last_error FROM migrate.status",
-					   0, NULL, "while reading migrate.status");
-		if (res == NULL)
-			return EXIT_ERROR;
-	}
+		return EXIT_ERROR;
 	if (PQntuples(res) == 0)
 		printf("no migration is registered\n");
 	else
 		print_table(res);
 	PQclear(res);
 
-	res = db_query(conn,
-				   "SELECT pg_catalog.to_regclass('migrate.repeatable_status') IS NOT NULL",
-				   0, NULL, NULL);
-	if (res && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+	res = NULL;
+	if (has_repeatables(conn))
 	{
-		PQclear(res);
 		res = db_query(conn,
 					   "SELECT name AS repeatable, state,"
 					   "       pg_catalog.to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS') AS applied_at,"
