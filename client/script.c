@@ -100,6 +100,13 @@ print_comment_path(FILE *out, const char *path)
  * (NULL: all), commit, then wait for the background part.  The extension's
  * schema is the psql variable migrate_schema (default public), so that no
  * function of the same name elsewhere on search_path is called instead.
+ *
+ * An online migration is checked against the catalog when it is registered
+ * (its tables and columns must exist), so on a database where the versions
+ * before it are still pending it cannot be registered together with them:
+ * the script first applies everything before it (and waits for that), then
+ * registers it and the rest.  Without online migrations up to the target,
+ * it is one transaction as deploy's.
  */
 void
 print_script(FILE *out, const MigrationSet *set, const char *target)
@@ -116,6 +123,21 @@ print_script(FILE *out, const MigrationSet *set, const char *target)
 	for (int i = 0; i < set->count; i++)
 	{
 		const Migration *m = &set->items[i];
+
+		if (m->kind == MIG_ONLINE && i > 0 &&
+			set->items[i - 1].kind != MIG_REPEATABLE &&
+			(target == NULL || compare_versions(m->version, target) <= 0))
+		{
+			fputs("\n-- online migration ", out);
+			fputs(m->version, out);
+			fputs(" is checked against the tables when registered: apply what comes before it first\n", out);
+			fputs("SELECT * FROM :\"migrate_schema\".migrate_upgrade(", out);
+			print_literal(out, set->items[i - 1].version);
+			fputs(");\n", out);
+			fputs("COMMIT;\n", out);
+			fputs("CALL :\"migrate_schema\".migrate_await();\n", out);
+			fputs("BEGIN;\n", out);
+		}
 
 		fputc('\n', out);
 		fputs("-- ", out);

@@ -1,0 +1,5 @@
+-- migrate:up
+ALTER TABLE users ADD COLUMN display_name text;
+UPDATE users SET display_name = split_part(email, '@', 1);
+
+-- migrate:down

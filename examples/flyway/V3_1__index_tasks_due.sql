@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY tasks_due_idx ON tasks (due) WHERE NOT done;
