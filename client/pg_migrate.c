@@ -392,8 +392,171 @@ report_waited(PGconn *conn, char **versions, int n)
 }
 
 /*
- * Deploy the set to one database: register everything and upgrade in one
- * transaction, then wait for the background part.  *before and *after get
+ * The set without the online migrations the database has applied: an
+ * online migration's document is checked against the catalog before its
+ * checksum is compared, and once completed it no longer fits the tables it
+ * changed (a column it added exists), so registering it again fails.
+ * out->items is malloc'd.  False after an error.
+ */
+static bool
+skip_applied_online(PGconn *conn, const MigrationSet *set, MigrationSet *out)
+{
+	PGresult   *res;
+
+	*out = *set;
+	out->items = pg_malloc_or_die(sizeof(Migration) * (set->count + 1));
+	out->count = 0;
+	res = db_query(conn,
+				   "SELECT m.version FROM migrate.migration m"
+				   " WHERE m.kind OPERATOR(pg_catalog.=) 'online'"
+				   "   AND m.state OPERATOR(pg_catalog.=) 'applied'",
+				   0, NULL, "while reading the applied online migrations");
+	if (res == NULL)
+		return false;
+	for (int i = 0; i < set->count; i++)
+	{
+		const Migration *m = &set->items[i];
+		bool		skip = false;
+
+		if (m->kind == MIG_ONLINE)
+			for (int r = 0; r < PQntuples(res); r++)
+				if (strcmp(PQgetvalue(res, r, 0), m->version) == 0)
+					skip = true;
+		if (!skip)
+			out->items[out->count++] = *m;
+	}
+	PQclear(res);
+	return true;
+}
+
+/*
+ * How many of the set's migrations this round registers.  An online
+ * migration is checked against the catalog when it is registered (its
+ * tables and columns must exist), so while a version before it is not
+ * applied yet, a round registers and applies only what precedes it; the
+ * next round registers it and the rest.  -1 after an error.
+ */
+static int
+round_cut(PGconn *conn, const Options *opts, const MigrationSet *set)
+{
+	for (int i = 1; i < set->count; i++)
+	{
+		const Migration *m = &set->items[i];
+		char	  **before;
+		char	   *array;
+		const char *params[2];
+		char	   *n;
+		bool		ok;
+		bool		cut;
+
+		if (m->kind != MIG_ONLINE)
+			continue;
+		if (opts->target && compare_versions(m->version, opts->target) > 0)
+			return set->count;
+		before = pg_malloc_or_die(sizeof(char *) * i);
+		for (int k = 0; k < i; k++)
+			before[k] = set->items[k].version;
+		array = make_text_array(before, i);
+		params[0] = m->version;
+		params[1] = array;
+		/* registered already, or everything before it applied: no cut */
+		n = query_value(conn,
+						"SELECT NOT EXISTS (SELECT FROM migrate.migration m"
+						"                    WHERE m.version OPERATOR(pg_catalog.=) $1)"
+						"   AND (SELECT pg_catalog.count(*) FROM migrate.migration m"
+						"         WHERE m.version OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])"
+						"           AND m.state OPERATOR(pg_catalog.=) 'applied')"
+						"       OPERATOR(pg_catalog.<) pg_catalog.cardinality($2::pg_catalog.text[])",
+						2, params, &ok);
+		cut = n && strcmp(n, "t") == 0;
+		free(n);
+		free(array);
+		free(before);
+		if (!ok)
+			return -1;
+		if (cut)
+			return i;
+	}
+	return set->count;
+}
+
+/*
+ * One round of a deploy: register everything and upgrade in one
+ * transaction, and print what the upgrade did.  *background tells whether
+ * it handed work to a worker (queued) or started an online migration;
+ * *applied whether it did anything.  False after reporting an error, the
+ * transaction rolled back.
+ */
+static bool
+deploy_round(PGconn *conn, const Options *opts, const MigrationSet *set,
+			 const char *target, bool *background, bool *started,
+			 bool *applied, char ***waited, int *nwaited)
+{
+	const char *params[1] = {target};
+	char		sql[256];
+	PGresult   *res;
+
+	*background = *started = *applied = false;
+	if (!db_command(conn, "BEGIN", NULL))
+		return false;
+	if (!register_set(conn, set))
+		goto rollback;
+	snprintf(sql, sizeof(sql),
+			 "SELECT version, name, action FROM %s.migrate_upgrade($1)", extschema);
+	/* its NOTICEs say to commit and wait: the lines below say what it did */
+	suppress_notices(true);
+	res = db_query(conn, sql, 1, params, "while applying the migrations");
+	suppress_notices(false);
+	if (res == NULL)
+		goto rollback;
+	if (!db_command(conn, "COMMIT", "while committing the migrations"))
+	{
+		PQclear(res);
+		goto rollback;
+	}
+
+	*waited = pg_realloc_or_die(*waited, sizeof(char *) * (*nwaited + PQntuples(res) + 1));
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		const char *action = PQgetvalue(res, i, 2);
+
+		*applied = true;
+		if (strcmp(action, "queued") == 0 || strcmp(action, "started") == 0)
+		{
+			*background = true;
+			if (action[0] == 's')
+				*started = true;
+			if (!PQgetisnull(res, i, 0))
+				(*waited)[(*nwaited)++] = pg_strdup_or_die(PQgetvalue(res, i, 0));
+		}
+		if (opts->quiet)
+			continue;
+		if (PQgetisnull(res, i, 0))
+			printf("%-8s repeatable \"%s\"\n", action, PQgetvalue(res, i, 1));
+		else
+			printf("%-8s %s \"%s\"%s\n", action, PQgetvalue(res, i, 0),
+				   PQgetvalue(res, i, 1),
+				   strcmp(action, "queued") == 0 ? " (in the background)" :
+				   strcmp(action, "started") == 0 ? " (online)" : "");
+	}
+	PQclear(res);
+	fflush(stdout);
+	return true;
+
+rollback:
+	/* one transaction: none of this round's registrations or migrations */
+	PQclear(PQexec(conn, "ROLLBACK"));
+	fprintf(stderr, "%s: error: deploy failed: nothing was applied\n", progname);
+	return false;
+}
+
+/*
+ * Deploy the set to one database, in rounds: the upgrade of each round
+ * applies what it can in its transaction and hands the rest to a worker,
+ * which the client waits for before the next round; an online migration
+ * after a non-transactional one is started by the round after it.  The
+ * deploy stops when a round applies nothing, or starts an online
+ * migration (whose end, complete, is for later).  *before and *after get
  * the versions (malloc'd, NULL when none or unknown).
  */
 static int
@@ -401,12 +564,12 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 		   char **before, char **after)
 {
 	PGconn	   *conn;
-	PGresult   *res;
-	const char *params[1] = {opts->target};
-	char		sql[256];
 	bool		ok;
 	bool		background = false;
-	char	  **waited;
+	bool		started = false;
+	bool		applied = false;
+	bool		anything = false;
+	char	  **waited = NULL;
 	int			nwaited = 0;
 	int			status;
 
@@ -431,57 +594,50 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	if (!ok)
 		goto fail;
 
-	if (!db_command(conn, "BEGIN", NULL))
-		goto fail;
-	if (!register_set(conn, set))
-		goto fail;
-	snprintf(sql, sizeof(sql),
-			 "SELECT version, name, action FROM %s.migrate_upgrade($1)", extschema);
-	/* its NOTICEs say to commit and wait: the lines below say what it did */
-	suppress_notices(true);
-	res = db_query(conn, sql, 1, params, "while applying the migrations");
-	suppress_notices(false);
-	if (res == NULL)
-		goto fail;
-	if (!db_command(conn, "COMMIT", "while committing the migrations"))
+	for (;;)
 	{
-		PQclear(res);
-		goto fail;
-	}
+		MigrationSet todo;
+		int			cut;
+		MigrationSet part;
+		bool		partial;
+		const char *target = opts->target;
 
-	waited = pg_malloc_or_die(sizeof(char *) * (PQntuples(res) + 1));
-	for (int i = 0; i < PQntuples(res); i++)
-	{
-		const char *action = PQgetvalue(res, i, 2);
-
-		if (strcmp(action, "queued") == 0 || strcmp(action, "started") == 0)
+		if (!skip_applied_online(conn, set, &todo))
+			goto fail;
+		cut = round_cut(conn, opts, &todo);
+		part = todo;
+		if (cut < 0)
+			goto fail;
+		partial = cut < todo.count;
+		if (partial)
 		{
-			background = true;
-			if (!PQgetisnull(res, i, 0))
-				waited[nwaited++] = pg_strdup_or_die(PQgetvalue(res, i, 0));
+			/* up to the version before the online migration */
+			part.count = cut;
+			target = todo.items[cut - 1].version;
 		}
-		if (opts->quiet)
+		if (!deploy_round(conn, opts, &part, target, &background, &started,
+						  &applied, &waited, &nwaited))
+			goto fail;
+		anything |= applied;
+		if (background && !opts->no_wait)
+		{
+			if (!wait_for_jobs(conn, opts->quiet))
+				goto fail;
+			if (!opts->quiet && !report_waited(conn, waited, nwaited))
+				goto fail;
+			nwaited = 0;
+		}
+		if (started || (background && opts->no_wait))
+			break;
+		/* the rest of the set, after what the online migration needs */
+		free(todo.items);
+		if (partial && applied)
 			continue;
-		if (PQgetisnull(res, i, 0))
-			printf("%-8s repeatable \"%s\"\n", action, PQgetvalue(res, i, 1));
-		else
-			printf("%-8s %s \"%s\"%s\n", action, PQgetvalue(res, i, 0),
-				   PQgetvalue(res, i, 1),
-				   strcmp(action, "queued") == 0 ? " (in the background)" :
-				   strcmp(action, "started") == 0 ? " (online)" : "");
+		if (!background)
+			break;
 	}
-	if (PQntuples(res) == 0 && !opts->quiet)
+	if (!anything && !opts->quiet)
 		printf("nothing to apply\n");
-	PQclear(res);
-	fflush(stdout);
-
-	if (background && !opts->no_wait)
-	{
-		if (!wait_for_jobs(conn, opts->quiet))
-			goto fail;
-		if (!opts->quiet && !report_waited(conn, waited, nwaited))
-			goto fail;
-	}
 
 	*after = current_version(conn, &ok);
 	if (!ok)
@@ -497,6 +653,14 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	return status;
 
 fail:
+	/* where it is now, for the summary of --targets */
+	if (PQstatus(conn) == CONNECTION_OK)
+	{
+		if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+			PQclear(PQexec(conn, "ROLLBACK"));
+		free(*after);
+		*after = current_version(conn, &ok);
+	}
 	PQfinish(conn);
 	return EXIT_ERROR;
 }
@@ -841,8 +1005,11 @@ print_array_lines(const char *label, const char *array)
 }
 
 static int
-cmd_plan(const Options *opts, const MigrationSet *set)
+cmd_plan(const Options *opts, const MigrationSet *all)
 {
+	MigrationSet todo;
+	const MigrationSet *set = &todo;
+	int			unplanned = 0;
 	PGconn	   *conn = connect_to(opts, NULL);
 	PGresult   *res;
 	const char *params[1];
@@ -855,7 +1022,8 @@ cmd_plan(const Options *opts, const MigrationSet *set)
 
 	if (conn == NULL)
 		return EXIT_ERROR;
-	if (!db_command(conn, "BEGIN", NULL))
+	if (!db_command(conn, "BEGIN", NULL) ||
+		!skip_applied_online(conn, all, &todo))
 		return EXIT_ERROR;
 
 	/* register each in a savepoint: a changed applied one is reported */
@@ -874,6 +1042,16 @@ cmd_plan(const Options *opts, const MigrationSet *set)
 					   set->items[i].version ? set->items[i].version : set->items[i].name,
 					   set->items[i].path);
 				changed++;
+			}
+			else if (set->items[i].kind == MIG_ONLINE)
+			{
+				/* checked against tables that the versions before it make */
+				printf("%s \"%s\" (online): not planned before the versions before it are applied: %s",
+					   set->items[i].version, set->items[i].name,
+					   PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+					   PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "");
+				putchar('\n');
+				unplanned++;
 			}
 			else
 			{
@@ -927,17 +1105,17 @@ cmd_plan(const Options *opts, const MigrationSet *set)
 		print_array_lines("lock: ", PQgetvalue(res, i, 5));
 		print_array_lines("", PQgetvalue(res, i, 6));
 	}
-	if (pending == 0)
+	if (pending == 0 && unplanned == 0)
 		printf("nothing to apply\n");
 
 	/* registered versions whose files are gone */
 	{
-		char	  **versions = pg_malloc_or_die(sizeof(char *) * (set->count + 1));
+		char	  **versions = pg_malloc_or_die(sizeof(char *) * (all->count + 1));
 		int			n = 0;
 
-		for (int i = 0; i < set->count; i++)
-			if (set->items[i].version)
-				versions[n++] = set->items[i].version;
+		for (int i = 0; i < all->count; i++)
+			if (all->items[i].version)
+				versions[n++] = all->items[i].version;
 		array = make_text_array(versions, n);
 		free(versions);
 	}
@@ -965,7 +1143,7 @@ cmd_plan(const Options *opts, const MigrationSet *set)
 	PQclear(res);
 	db_command(conn, "ROLLBACK", NULL);
 	PQfinish(conn);
-	return (pending > 0 || changed > 0) ? EXIT_PENDING : EXIT_OK;
+	return (pending > 0 || changed > 0 || unplanned > 0) ? EXIT_PENDING : EXIT_OK;
 }
 
 /*----------
