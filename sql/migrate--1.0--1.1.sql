@@ -67,3 +67,77 @@ UPDATE migrate.job j
 -- crashing fails instead of being restarted in a loop.
 ALTER TABLE migrate.job ADD COLUMN attempts integer NOT NULL DEFAULT 0;
 ALTER TABLE migrate.job ADD COLUMN attempts_since timestamptz;
+
+-- Issue 13: ${name} placeholders, repeatable migrations, adopting another
+-- tool's history.
+ALTER TABLE migrate.migration ADD COLUMN placeholders jsonb;
+ALTER TABLE migrate.event ADD COLUMN repeatable text;
+CREATE INDEX ON migrate.event (repeatable, id) WHERE repeatable IS NOT NULL;
+
+CREATE TABLE migrate.repeatable (
+    name             text PRIMARY KEY,
+    up_sql           text NOT NULL,
+    checksum         text NOT NULL,
+    placeholders     jsonb,
+    registered_at    timestamptz NOT NULL DEFAULT now(),
+    registered_by    name NOT NULL DEFAULT current_user,
+    applied_checksum text,
+    applied_at       timestamptz,
+    applied_by       name,
+    duration         interval,
+    last_error       text
+);
+COMMENT ON TABLE migrate.repeatable IS 'one row per repeatable migration';
+SELECT pg_catalog.pg_extension_config_dump('migrate.repeatable', '');
+
+CREATE VIEW migrate.repeatable_status AS
+SELECT r.name,
+       CASE WHEN r.applied_checksum IS NULL THEN 'pending'
+            WHEN r.applied_checksum = r.checksum THEN 'applied'
+            ELSE 'changed' END AS state,
+       r.checksum,
+       r.applied_at,
+       r.applied_by,
+       r.duration,
+       coalesce(r.last_error, f.error) AS last_error
+  FROM migrate.repeatable r
+  -- a failure recorded since it was last registered or applied
+  LEFT JOIN LATERAL (
+        SELECT e.sqlstate || ': ' || e.detail AS error
+          FROM migrate.event e
+         WHERE e.repeatable = r.name AND e.action = 'fail'
+           AND r.applied_checksum IS DISTINCT FROM r.checksum
+           AND e.id > coalesce((SELECT max(x.id) FROM migrate.event x
+                                 WHERE x.repeatable = r.name
+                                   AND x.action IN ('register', 'upgrade', 'baseline')), 0)
+         ORDER BY e.id DESC LIMIT 1) f ON true
+ ORDER BY r.name COLLATE "C";
+COMMENT ON VIEW migrate.repeatable_status IS 'a row per repeatable migration: pending, applied or changed since applied, in name order';
+
+CREATE FUNCTION migrate_register(version text, name text, up text, down text,
+                                 transactional boolean, placeholders jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_register'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb)
+    IS 'register a plain SQL migration whose ${name} placeholders take these values when it runs; returns its version';
+
+CREATE FUNCTION migrate_register_repeatable(name text, up text, placeholders jsonb DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_register_repeatable'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_register_repeatable(text, text, jsonb)
+    IS 'register or replace a repeatable migration, applied at the end of an upgrade whenever it changed; returns its name';
+
+CREATE FUNCTION migrate_adopt(versions text[], repeatables text[] DEFAULT NULL,
+                              source text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'migrate_adopt'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_adopt(text[], text[], text)
+    IS 'mark exactly these registered migrations (and repeatables) as applied without running them: the history of another tool';
+
+REVOKE ALL ON migrate.repeatable, migrate.repeatable_status FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_register_repeatable(text, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_adopt(text[], text[], text) FROM PUBLIC;

@@ -30,6 +30,9 @@ CREATE TABLE migrate.migration (
     -- a non-transactional migration being applied (or reverted) statement by
     -- statement: how many of its statements are done
     steps_done      integer NOT NULL DEFAULT 0,
+    -- values of the ${name} placeholders of up_sql and down_sql, replaced
+    -- when they run (the checksum is of the SQL as written)
+    placeholders    jsonb,
     CHECK (kind <> 'sql' OR up_sql IS NOT NULL),
     CHECK ((state = 'applied') = (applied_at IS NOT NULL))
 );
@@ -43,10 +46,31 @@ CREATE TABLE migrate.event (
     actor       name NOT NULL DEFAULT current_user,
     duration    interval,
     detail      text,
-    sqlstate    text
+    sqlstate    text,
+    -- the repeatable migration it is about (version is then NULL)
+    repeatable  text
 );
 CREATE INDEX ON migrate.event (version, id);
+CREATE INDEX ON migrate.event (repeatable, id) WHERE repeatable IS NOT NULL;
 COMMENT ON TABLE migrate.event IS 'append-only history of everything migrate did';
+
+-- Repeatable migrations: SQL (views, functions, grants) applied again at the
+-- end of every upgrade run whenever its checksum differs from the one last
+-- applied.
+CREATE TABLE migrate.repeatable (
+    name             text PRIMARY KEY,
+    up_sql           text NOT NULL,
+    checksum         text NOT NULL,
+    placeholders     jsonb,
+    registered_at    timestamptz NOT NULL DEFAULT now(),
+    registered_by    name NOT NULL DEFAULT current_user,
+    applied_checksum text,
+    applied_at       timestamptz,
+    applied_by       name,
+    duration         interval,
+    last_error       text
+);
+COMMENT ON TABLE migrate.repeatable IS 'one row per repeatable migration';
 
 -- Background jobs: a run of migrations handed to a worker (kinds 'upgrade'
 -- and 'downgrade'), a standalone backfill ('backfill'), and the background
@@ -127,6 +151,7 @@ SELECT pg_catalog.pg_extension_config_dump('migrate.job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.job_xid', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate.event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('migrate.repeatable', '');
 
 CREATE VIEW migrate.progress AS
 SELECT j.id,
@@ -209,6 +234,30 @@ SELECT m.version,
  ORDER BY m.version_key;
 COMMENT ON VIEW migrate.status IS 'a row per migration: its state and timings, in version order';
 
+CREATE VIEW migrate.repeatable_status AS
+SELECT r.name,
+       CASE WHEN r.applied_checksum IS NULL THEN 'pending'
+            WHEN r.applied_checksum = r.checksum THEN 'applied'
+            ELSE 'changed' END AS state,
+       r.checksum,
+       r.applied_at,
+       r.applied_by,
+       r.duration,
+       coalesce(r.last_error, f.error) AS last_error
+  FROM migrate.repeatable r
+  -- a failure recorded since it was last registered or applied
+  LEFT JOIN LATERAL (
+        SELECT e.sqlstate || ': ' || e.detail AS error
+          FROM migrate.event e
+         WHERE e.repeatable = r.name AND e.action = 'fail'
+           AND r.applied_checksum IS DISTINCT FROM r.checksum
+           AND e.id > coalesce((SELECT max(x.id) FROM migrate.event x
+                                 WHERE x.repeatable = r.name
+                                   AND x.action IN ('register', 'upgrade', 'baseline')), 0)
+         ORDER BY e.id DESC LIMIT 1) f ON true
+ ORDER BY r.name COLLATE "C";
+COMMENT ON VIEW migrate.repeatable_status IS 'a row per repeatable migration: pending, applied or changed since applied, in name order';
+
 CREATE FUNCTION migrate_register(version text, name text, up text,
                                  down text DEFAULT NULL,
                                  transactional boolean DEFAULT true)
@@ -217,6 +266,29 @@ AS 'MODULE_PATHNAME', 'migrate_register'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_register(text, text, text, text, boolean)
     IS 'register a plain SQL migration; returns its version';
+
+CREATE FUNCTION migrate_register(version text, name text, up text, down text,
+                                 transactional boolean, placeholders jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_register'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb)
+    IS 'register a plain SQL migration whose ${name} placeholders take these values when it runs; returns its version';
+
+CREATE FUNCTION migrate_register_repeatable(name text, up text, placeholders jsonb DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_register_repeatable'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_register_repeatable(text, text, jsonb)
+    IS 'register or replace a repeatable migration, applied at the end of an upgrade whenever it changed; returns its name';
+
+CREATE FUNCTION migrate_adopt(versions text[], repeatables text[] DEFAULT NULL,
+                              source text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'migrate_adopt'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_adopt(text[], text[], text)
+    IS 'mark exactly these registered migrations (and repeatables) as applied without running them: the history of another tool';
 
 CREATE FUNCTION migrate_upgrade(target text DEFAULT NULL)
 RETURNS TABLE (version text, name text, action text)
@@ -361,3 +433,6 @@ REVOKE EXECUTE ON FUNCTION migrate_complete(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_rollback(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_version_schema(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_check(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_register_repeatable(text, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_adopt(text[], text[], text) FROM PUBLIC;

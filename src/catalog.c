@@ -90,17 +90,19 @@ current_actor(void)
 }
 
 /*
- * Append a row to migrate.event.  started is when the action began (0 for
- * none): its duration is measured up to now.  The caller is connected to SPI.
+ * Append a row to migrate.event, about a migration (version) or a
+ * repeatable one (repeatable).  started is when the action began (0 for
+ * none): its duration is measured up to now.  The caller is connected to
+ * SPI.
  */
-void
-event_log(const char *version, const char *action, TimestampTz started,
-		  const char *detail, const char *sqlstate)
+static void
+event_insert(const char *version, const char *repeatable, const char *action,
+			 TimestampTz started, const char *detail, const char *sqlstate)
 {
-	Oid			argtypes[6] = {TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID,
-	TEXTOID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[7] = {TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID,
+	TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = version ? CStringGetTextDatum(version) : (Datum) 0;
 	nulls[0] = version ? ' ' : 'n';
@@ -112,12 +114,28 @@ event_log(const char *version, const char *action, TimestampTz started,
 	nulls[4] = detail ? ' ' : 'n';
 	values[5] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
 	nulls[5] = sqlstate ? ' ' : 'n';
+	values[6] = repeatable ? CStringGetTextDatum(repeatable) : (Datum) 0;
+	nulls[6] = repeatable ? ' ' : 'n';
 
 	if (catalog_exec("INSERT INTO migrate.event"
-							  " (version, action, actor, duration, detail, sqlstate)"
-							  " VALUES ($1, $2, $3, clock_timestamp() - $4, $5, $6)",
-							  6, argtypes, values, nulls, 0) != SPI_OK_INSERT)
+					 " (version, action, actor, duration, detail, sqlstate, repeatable)"
+					 " VALUES ($1, $2, $3, clock_timestamp() - $4, $5, $6, $7)",
+					 7, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record migrate event");
+}
+
+void
+event_log(const char *version, const char *action, TimestampTz started,
+		  const char *detail, const char *sqlstate)
+{
+	event_insert(version, NULL, action, started, detail, sqlstate);
+}
+
+void
+event_log_repeatable(const char *name, const char *action, TimestampTz started,
+					 const char *detail, const char *sqlstate)
+{
+	event_insert(NULL, name, action, started, detail, sqlstate);
 }
 
 /* Text argument n, or NULL. */
@@ -140,10 +158,10 @@ spi_getstr(int row, int col)
 static void
 store_definition(const MigrationDefinition *def, const char *new_checksum)
 {
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, NAMEOID,
-	TEXTOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, NAMEOID,
+	TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(def->version);
 	values[1] = CStringGetTextDatum(def->name);
@@ -158,16 +176,19 @@ store_definition(const MigrationDefinition *def, const char *new_checksum)
 	values[7] = CStringGetTextDatum(def->kind);
 	values[8] = def->operations ? CStringGetTextDatum(def->operations) : (Datum) 0;
 	nulls[8] = def->operations ? ' ' : 'n';
+	values[9] = def->placeholders ? CStringGetTextDatum(def->placeholders) : (Datum) 0;
+	nulls[9] = def->placeholders ? ' ' : 'n';
 	if (catalog_exec("UPDATE migrate.migration"
 					 "   SET name = $2, kind = $8, up_sql = $3, down_sql = $4,"
 					 "       operations = $9::jsonb, transactional = $5,"
+					 "       placeholders = $10::jsonb,"
 					 "       checksum = coalesce($6, checksum),"
 					 "       state = CASE WHEN $6 IS NULL THEN state ELSE 'pending' END,"
 					 "       last_error = CASE WHEN $6 IS NULL THEN last_error END,"
 					 "       registered_at = CASE WHEN $6 IS NULL THEN registered_at ELSE now() END,"
 					 "       registered_by = CASE WHEN $6 IS NULL THEN registered_by ELSE $7 END"
 					 " WHERE version = $1",
-					 9, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
+					 10, argtypes, values, nulls, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not store the definition of migration %s", def->version);
 }
 
@@ -305,11 +326,13 @@ register_check_names(const char *version, const char *name)
 }
 
 /*
- * migrate_register(version, name, up, down, transactional) returns version
+ * migrate_register(version, name, up, down, transactional
+ *					[, placeholders jsonb]) returns version
  *
- * Registers a plain SQL migration.  Its SQL is parsed and checked now, so a
- * syntax error or a forbidden statement is found by the deploy step that
- * registers it, not by the one that applies it.
+ * Registers a plain SQL migration.  Its SQL is parsed and checked now, as
+ * it will run (placeholders replaced), so a syntax error or a forbidden
+ * statement is found by the deploy step that registers it, not by the one
+ * that applies it.
  */
 Datum
 migrate_register(PG_FUNCTION_ARGS)
@@ -318,6 +341,8 @@ migrate_register(PG_FUNCTION_ARGS)
 	char	   *name = text_arg(fcinfo, 1);
 	char	   *up = text_arg(fcinfo, 2);
 	char	   *down = text_arg(fcinfo, 3);
+	char	   *placeholders = NULL;
+	char	   *what;
 	bool		transactional;
 	MigrationScript up_script = {0};
 	MigrationScript down_script = {0};
@@ -325,6 +350,7 @@ migrate_register(PG_FUNCTION_ARGS)
 	migrate_guard_begin("migrate_register");
 
 	register_check_names(version, name);
+	what = psprintf("migration %s", version);
 	if (up == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -334,11 +360,13 @@ migrate_register(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("transactional must not be NULL")));
 	transactional = PG_GETARG_BOOL(4);
+	if (PG_NARGS() > 5)
+		placeholders = placeholders_check(fcinfo, 5, what);
 
 	up_script.version = down_script.version = version;
 	up_script.name = down_script.name = name;
 	up_script.direction = "up";
-	up_script.sql = up;
+	up_script.sql = placeholders_apply(up, placeholders, what);
 	script_parse(&up_script);
 	if (up_script.stmts == NIL)
 		ereport(ERROR,
@@ -348,13 +376,14 @@ migrate_register(PG_FUNCTION_ARGS)
 	if (down != NULL)
 	{
 		down_script.direction = "down";
-		down_script.sql = down;
+		down_script.sql = placeholders_apply(down, placeholders, what);
 		script_parse(&down_script);
 		script_check(&down_script, transactional);
 	}
 
 	{
-		MigrationDefinition def = {version, name, "sql", up, down, NULL, transactional};
+		MigrationDefinition def = {version, name, "sql", up, down, NULL, transactional,
+		placeholders};
 
 		register_definition(&def);
 	}
@@ -388,7 +417,7 @@ register_definition(const MigrationDefinition *def)
 		Datum		values[1] = {key};
 
 		catalog_exec("SELECT version, checksum, state, kind, name, up_sql, down_sql,"
-					 "       operations::text, transactional, steps_done"
+					 "       operations::text, transactional, steps_done, placeholders::text"
 					 "  FROM migrate.migration WHERE version_key = $1"
 					 "   FOR UPDATE",
 					 1, argtypes, values, NULL, 1);
@@ -400,6 +429,8 @@ register_definition(const MigrationDefinition *def)
 		char	   *state = spi_getstr(0, 3);
 		char	   *kind = spi_getstr(0, 4);
 		bool		isnull;
+		char	   *old_placeholders;
+		bool		same_placeholders;
 		char	   *stored = migration_checksum(spi_getstr(0, 4), spi_getstr(0, 5),
 												spi_getstr(0, 6), spi_getstr(0, 7),
 												spi_getstr(0, 8),
@@ -413,6 +444,37 @@ register_definition(const MigrationDefinition *def)
 					 errmsg("version \"%s\" is the same as registered version \"%s\"",
 							version, old_version),
 					 errdetail("Versions compare numerically, segment by segment.")));
+
+		old_placeholders = spi_getstr(0, 11);
+		same_placeholders = (old_placeholders == NULL) == (def->placeholders == NULL) &&
+			(old_placeholders == NULL || strcmp(old_placeholders, def->placeholders) == 0);
+
+		if (strcmp(old_checksum, checksum) == 0 && strcmp(stored, checksum) == 0 &&
+			!same_placeholders)
+		{
+			/*
+			 * Same SQL, other values: the values are this database's, not
+			 * part of the definition, so even an applied migration takes
+			 * them (for a downgrade).  A background run about to apply it
+			 * must not see them change, nor any role but the one that
+			 * queued a run it left unfinished.
+			 */
+			if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											10, &isnull)) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("migration %s is partly applied and its placeholder values have changed",
+								version),
+						 errhint("Let migrate_resume() finish it with the values it started with.")));
+			background_run_guard();
+			run_plan_guard(version, checksum);
+			store_definition(def, NULL);
+			event_log(version, "register", started,
+					  def->placeholders ? psprintf("placeholder values replaced: %s", def->placeholders) :
+					  pstrdup("placeholder values removed"), NULL);
+			SPI_finish();
+			return;
+		}
 
 		if (strcmp(old_checksum, checksum) == 0 && strcmp(stored, checksum) == 0)
 		{
@@ -462,7 +524,9 @@ register_definition(const MigrationDefinition *def)
 		/* not applied yet: the new definition replaces the old one */
 		run_plan_guard(version, checksum);
 		if (strcmp(def->kind, "sql") == 0)
-			check_at_registration(version, def->up);
+			check_at_registration(psprintf("migration %s", version),
+								  placeholders_apply(def->up, def->placeholders,
+													 psprintf("migration %s", version)));
 		store_definition(def, checksum);
 		event_log(version, "register", started,
 				  psprintf("definition replaced (checksum %s, was %s)",
@@ -493,15 +557,17 @@ register_definition(const MigrationDefinition *def)
 		run_order_guard(version, key);
 	}
 
-	/* migrate.check: findings about the new SQL, before it is stored */
+	/* migrate.check_level: findings about the new SQL, before it is stored */
 	if (strcmp(def->kind, "sql") == 0)
-		check_at_registration(version, def->up);
+		check_at_registration(psprintf("migration %s", version),
+							  placeholders_apply(def->up, def->placeholders,
+												 psprintf("migration %s", version)));
 
 	{
-		Oid			argtypes[10] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,
-		TEXTOID, BOOLOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID};
-		Datum		values[10];
-		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			argtypes[11] = {TEXTOID, NUMERICARRAYOID, TEXTOID, TEXTOID,
+		TEXTOID, BOOLOID, TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[11];
+		char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		values[0] = CStringGetTextDatum(version);
 		values[1] = key;
@@ -516,15 +582,120 @@ register_definition(const MigrationDefinition *def)
 		values[8] = CStringGetTextDatum(def->kind);
 		values[9] = def->operations ? CStringGetTextDatum(def->operations) : (Datum) 0;
 		nulls[9] = def->operations ? ' ' : 'n';
+		values[10] = def->placeholders ? CStringGetTextDatum(def->placeholders) : (Datum) 0;
+		nulls[10] = def->placeholders ? ' ' : 'n';
 		if (catalog_exec("INSERT INTO migrate.migration"
 						 " (version, version_key, name, kind, up_sql,"
-						 "  down_sql, transactional, checksum, registered_by, operations)"
-						 " VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, $10::jsonb)",
-						 10, argtypes, values, nulls, 0) != SPI_OK_INSERT)
+						 "  down_sql, transactional, checksum, registered_by, operations,"
+						 "  placeholders)"
+						 " VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, $10::jsonb, $11::jsonb)",
+						 11, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not register migration %s", version);
 	}
 	event_log(version, "register", started, psprintf("checksum %s", checksum), NULL);
 
 	SPI_finish();
 	return;
+}
+
+/*
+ * migrate_register_repeatable(name, up, placeholders jsonb DEFAULT NULL)
+ *		returns name
+ *
+ * Registers a repeatable migration, or replaces its SQL: unlike a
+ * versioned one it may always change, and migrate_upgrade applies it again
+ * at the end of its run whenever its checksum is not the one last applied.
+ * Its SQL is checked now as a transactional migration's is.
+ */
+PG_FUNCTION_INFO_V1(migrate_register_repeatable);
+
+Datum
+migrate_register_repeatable(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0);
+	char	   *up = text_arg(fcinfo, 1);
+	char	   *placeholders;
+	char	   *what;
+	char	   *checksum;
+	char	   *old_checksum = NULL;
+	MigrationScript script = {0};
+	TimestampTz started = GetCurrentTimestamp();
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	migrate_guard_begin("migrate_register_repeatable");
+
+	if (name == NULL || name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("repeatable migration name must not be NULL or empty")));
+	what = psprintf("repeatable migration \"%s\"", name);
+	if (up == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("up SQL of %s must not be NULL", what)));
+	placeholders = placeholders_check(fcinfo, 2, what);
+
+	script.version = NULL;
+	script.name = name;
+	script.direction = "up";
+	script.sql = placeholders_apply(up, placeholders, what);
+	script_parse(&script);
+	if (script.stmts == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("up SQL of %s has no statements", what)));
+	script_check(&script, true);
+	checksum = migration_checksum("repeatable", name, up, NULL, NULL, true);
+
+	SPI_connect();
+	deploy_lock_acquire();
+
+	values[0] = CStringGetTextDatum(name);
+	catalog_exec("SELECT checksum, placeholders::text, up_sql"
+				 "  FROM migrate.repeatable WHERE name = $1 FOR UPDATE",
+				 1, argtypes, values, NULL, 1);
+	if (SPI_processed > 0)
+	{
+		char	   *old_placeholders = spi_getstr(0, 2);
+		char	   *stored = migration_checksum("repeatable", name, spi_getstr(0, 3),
+												NULL, NULL, true);
+
+		old_checksum = spi_getstr(0, 1);
+		if (strcmp(old_checksum, checksum) == 0 && strcmp(stored, checksum) == 0 &&
+			(old_placeholders == NULL) == (placeholders == NULL) &&
+			(placeholders == NULL || strcmp(old_placeholders, placeholders) == 0))
+		{
+			/* the same again: re-running a deploy script is a no-op */
+			SPI_finish();
+			migrate_guard_end();
+			PG_RETURN_TEXT_P(cstring_to_text(name));
+		}
+	}
+
+	check_at_registration(what, script.sql);
+
+	values[1] = CStringGetTextDatum(up);
+	values[2] = CStringGetTextDatum(checksum);
+	values[3] = placeholders ? CStringGetTextDatum(placeholders) : (Datum) 0;
+	nulls[3] = placeholders ? ' ' : 'n';
+	values[4] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	if (catalog_exec("INSERT INTO migrate.repeatable AS r"
+					 " (name, up_sql, checksum, placeholders, registered_by)"
+					 " VALUES ($1, $2, $3, $4::jsonb, $5)"
+					 " ON CONFLICT (name) DO UPDATE"
+					 "   SET up_sql = $2, checksum = $3, placeholders = $4::jsonb,"
+					 "       registered_at = now(), registered_by = $5, last_error = NULL",
+					 5, argtypes, values, nulls, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not register repeatable migration \"%s\"", name);
+	event_log_repeatable(name, "register", started,
+						 old_checksum == NULL ? psprintf("checksum %s", checksum) :
+						 strcmp(old_checksum, checksum) == 0 ?
+						 psprintf("placeholder values replaced (checksum %s)", checksum) :
+						 psprintf("definition replaced (checksum %s, was %s)",
+								  checksum, old_checksum), NULL);
+	SPI_finish();
+	migrate_guard_end();
+	PG_RETURN_TEXT_P(cstring_to_text(name));
 }

@@ -1141,7 +1141,7 @@ migrate_check(PG_FUNCTION_ARGS)
  * error become NOTICEs, or (error) refuse the migration with MG005.
  */
 void
-check_at_registration(const char *version, const char *sql)
+check_at_registration(const char *what, const char *sql)
 {
 	StringInfoData detail;
 	ListCell   *lc;
@@ -1159,7 +1159,7 @@ check_at_registration(const char *version, const char *sql)
 		n++;
 		if (migrate_check_mode == MIGRATE_CHECK_WARN)
 			ereport(NOTICE,
-					(errmsg("migration %s, statement %d: %s [%s]", version, f->statement,
+					(errmsg("%s, statement %d: %s [%s]", what, f->statement,
 							f->message, f->rule),
 					 f->hint ? errhint("%s", f->hint) : 0));
 		else
@@ -1169,8 +1169,9 @@ check_at_registration(const char *version, const char *sql)
 	if (migrate_check_mode == MIGRATE_CHECK_ERROR && n > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MIGRATE_CHECK_REFUSED),
-				 errmsg("migration %s is refused by migrate_check: %d finding%s", version, n,
-						n == 1 ? "" : "s"),
+				 errmsg_plural("%s is refused by migrate_check: %d finding",
+							   "%s is refused by migrate_check: %d findings",
+							   n, what, n),
 				 errdetail("%s", detail.data),
 				 errhint("Fix them, suppress one with a \"-- migrate:allow RULE\" comment before its statement, or SET migrate.\"check\" = warn (check is a keyword: quote it).")));
 }

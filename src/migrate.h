@@ -65,8 +65,12 @@ extern int	migrate_large_table_rows;
 #define MIGRATE_CHECK_WARN	1
 #define MIGRATE_CHECK_ERROR	2
 
-/* check.c: migrate_check, and its use at registration */
-extern void check_at_registration(const char *version, const char *sql);
+/* check.c: migrate_check, and its use at registration (what: "migration 1.2") */
+extern void check_at_registration(const char *what, const char *sql);
+
+/* placeholders.c: ${name} in migration SQL */
+extern char *placeholders_check(FunctionCallInfo fcinfo, int argno, const char *what);
+extern char *placeholders_apply(const char *sql, const char *values, const char *what);
 
 /* version.c */
 extern List *version_parse(const char *version);
@@ -77,7 +81,7 @@ extern void version_check_arg(const char *version, const char *argname);
 /* script.c: migration SQL as a list of statements */
 typedef struct MigrationScript
 {
-	const char *version;		/* for error context */
+	const char *version;		/* for error context; NULL: a repeatable */
 	const char *name;
 	const char *direction;		/* "up" or "down" */
 	const char *sql;			/* the whole text */
@@ -132,6 +136,9 @@ extern char *migration_checksum(const char *kind, const char *name,
 extern void event_log(const char *version, const char *action,
 					  TimestampTz started, const char *detail,
 					  const char *sqlstate);
+extern void event_log_repeatable(const char *name, const char *action,
+								 TimestampTz started, const char *detail,
+								 const char *sqlstate);
 extern char *current_actor(void);
 
 /* a migration's definition, as registered */
@@ -144,6 +151,7 @@ typedef struct MigrationDefinition
 	const char *down;
 	const char *operations;		/* jsonb text, kind "online" */
 	bool		transactional;
+	const char *placeholders;	/* jsonb text: values of ${name} in up and down */
 } MigrationDefinition;
 
 extern void register_check_names(const char *version, const char *name);
@@ -219,11 +227,13 @@ extern PGDLLEXPORT void migrate_launcher_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_resumer_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_recorder_main(Datum main_arg);
 extern void launcher_register(void);
-extern void failure_record_autonomously(const char *version, ErrorData *edata);
+extern void failure_record_autonomously(const char *version, bool repeatable,
+										ErrorData *edata);
 extern void worker_report(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *job_settings_json(void);
 extern void worker_session_restore(void);
 extern void worker_note_version(const char *version);
+extern void worker_note_repeatable(const char *name);
 extern void worker_reload_config(void);
 
 /* toplevel.c: a statement run as a top-level command, in a worker */

@@ -25,6 +25,24 @@ typedef struct ScriptErrorArg
 	int			stmtno;			/* 1-based; 0 while parsing */
 } ScriptErrorArg;
 
+/* "migration 1.2 \"name\"", or "repeatable migration \"name\"" */
+static char *
+script_label(MigrationScript *s)
+{
+	if (s->version == NULL)
+		return psprintf("repeatable migration \"%s\"", s->name);
+	return psprintf("migration %s \"%s\"", s->version, s->name);
+}
+
+/* "migration 1.2", or "repeatable migration \"name\"", for messages */
+static char *
+script_what(MigrationScript *s)
+{
+	if (s->version == NULL)
+		return psprintf("repeatable migration \"%s\"", s->name);
+	return psprintf("migration %s", s->version);
+}
+
 static void
 script_error_callback(void *arg)
 {
@@ -42,12 +60,11 @@ script_error_callback(void *arg)
 			internalerrposition(pos);
 			internalerrquery(s->sql);
 		}
-		errcontext("migration %s \"%s\", %s SQL", s->version, s->name,
-				   s->direction);
+		errcontext("%s, %s SQL", script_label(s), s->direction);
 	}
 	else
-		errcontext("migration %s \"%s\", %s statement %d of %d",
-				   s->version, s->name, s->direction, e->stmtno,
+		errcontext("%s, %s statement %d of %d",
+				   script_label(s), s->direction, e->stmtno,
 				   list_length(s->stmts));
 }
 
@@ -171,8 +188,8 @@ script_check(MigrationScript *script, bool transactional)
 		if (IsA(stmt, TransactionStmt))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("migration %s must not contain transaction control statements",
-							script->version),
+					 errmsg("%s must not contain transaction control statements",
+							script_what(script)),
 					 errdetail("The %s SQL, statement %d, is: %s",
 							   script->direction, stmtno,
 							   statement_text(script->sql, raw)),
@@ -182,8 +199,8 @@ script_check(MigrationScript *script, bool transactional)
 			((CopyStmt *) stmt)->filename == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("migration %s must not use COPY %s",
-							script->version,
+					 errmsg("%s must not use COPY %s",
+							script_what(script),
 							((CopyStmt *) stmt)->is_from ? "FROM STDIN" : "TO STDOUT"),
 					 errdetail("The %s SQL, statement %d, copies to or from the client, and no client is attached while a migration runs.",
 							   script->direction, stmtno),
@@ -193,8 +210,8 @@ script_check(MigrationScript *script, bool transactional)
 			((IndexStmt *) stmt)->idxname == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("CREATE INDEX CONCURRENTLY in migration %s must name its index",
-							script->version),
+					 errmsg("CREATE INDEX CONCURRENTLY in %s must name its index",
+							script_what(script)),
 					 errdetail("A concurrent build that fails halfway leaves an invalid index behind, which migrate drops before it tries again; it finds that index by its name (%s SQL, statement %d).",
 							   script->direction, stmtno),
 					 errhint("Write CREATE INDEX CONCURRENTLY index_name ON ...")));
@@ -204,8 +221,13 @@ script_check(MigrationScript *script, bool transactional)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s cannot run inside a transactional migration",
 							what),
+					 script->version == NULL ?
+					 errdetail("Repeatable migration \"%s\", statement %d.",
+							   script->name, stmtno) :
 					 errdetail("Migration %s, %s SQL, statement %d.",
 							   script->version, script->direction, stmtno),
+					 script->version == NULL ?
+					 errhint("A repeatable migration runs in a transaction: move the statement into a non-transactional versioned migration.") :
 					 errhint("Register the migration with transactional => false.")));
 	}
 }

@@ -23,6 +23,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -47,13 +48,25 @@ typedef struct MigrationRow
 	char	   *computed;		/* of the definition as stored */
 	char	   *state;
 	int			steps_done;		/* of a non-transactional one, in progress */
+	char	   *placeholders;	/* values of its ${name} placeholders, jsonb text */
 } MigrationRow;
 
-static char *run_args(MigrationRow *rows, int from, int to);
+/* A repeatable migration, copied out of SPI's result. */
+typedef struct RepeatableRow
+{
+	char	   *name;
+	char	   *up;
+	char	   *checksum;
+	char	   *placeholders;	/* jsonb text, or NULL */
+} RepeatableRow;
+
+static char *run_args(MigrationRow *rows, int from, int to,
+					  RepeatableRow *reps, int nreps);
 
 #define MIGRATION_COLUMNS \
 	"SELECT version, name, kind, up_sql, down_sql, operations::text," \
-	"       transactional, checksum, state, steps_done FROM migrate.migration "
+	"       transactional, checksum, state, steps_done, placeholders::text" \
+	"  FROM migrate.migration "
 
 /*
  * Take the transaction-level advisory lock that admits one deployer per
@@ -200,6 +213,7 @@ fetch_migrations(const char *where, const char *key_version, int *count)
 		rows[i].checksum = SPI_getvalue(tup, tupdesc, 8);
 		rows[i].state = SPI_getvalue(tup, tupdesc, 9);
 		rows[i].steps_done = DatumGetInt32(SPI_getbinval(tup, tupdesc, 10, &isnull));
+		rows[i].placeholders = SPI_getvalue(tup, tupdesc, 11);
 		rows[i].computed = migration_checksum(rows[i].kind, rows[i].name,
 											  rows[i].up, rows[i].down,
 											  SPI_getvalue(tup, tupdesc, 6),
@@ -259,7 +273,8 @@ put_result(ReturnSetInfo *rsinfo, const char *version, const char *name,
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
-	values[0] = CStringGetTextDatum(version);
+	values[0] = version ? CStringGetTextDatum(version) : (Datum) 0;
+	nulls[0] = version == NULL;
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(action);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -337,6 +352,86 @@ warn_of_drift(void)
 					   n, n == 1 ? "" : "s", drift.list.data), NULL);
 }
 
+/*
+ * The repeatable migrations to apply: never applied, or applied at another
+ * checksum; all of them (name NULL), or the one named.  In name order,
+ * locked.  A stored definition that no longer matches its checksum (the
+ * catalog edited by hand) is refused, as a migration's is.
+ */
+static RepeatableRow *
+fetch_repeatables(const char *name, int *count)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1];
+	RepeatableRow *reps;
+
+	values[0] = name ? CStringGetTextDatum(name) : (Datum) 0;
+	nulls[0] = name ? ' ' : 'n';
+	if (catalog_exec("SELECT name, up_sql, checksum, placeholders::text"
+					 "  FROM migrate.repeatable"
+					 " WHERE applied_checksum IS DISTINCT FROM checksum"
+					 "   AND ($1 IS NULL OR name = $1)"
+					 " ORDER BY name COLLATE \"C\" FOR UPDATE",
+					 1, argtypes, values, nulls, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read migrate.repeatable");
+	*count = SPI_processed;
+	reps = palloc0(sizeof(RepeatableRow) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		char	   *computed;
+
+		reps[i].name = SPI_getvalue(tup, tupdesc, 1);
+		reps[i].up = SPI_getvalue(tup, tupdesc, 2);
+		reps[i].checksum = SPI_getvalue(tup, tupdesc, 3);
+		reps[i].placeholders = SPI_getvalue(tup, tupdesc, 4);
+		computed = migration_checksum("repeatable", reps[i].name, reps[i].up,
+									  NULL, NULL, true);
+		if (strcmp(reps[i].checksum, computed) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
+					 errmsg("definition of repeatable migration \"%s\" does not match its checksum",
+							reps[i].name),
+					 errdetail("Registered checksum: %s, checksum of the stored definition: %s.",
+							   reps[i].checksum, computed),
+					 errhint("The catalog was edited outside migrate_register_repeatable. Register it again.")));
+	}
+	return reps;
+}
+
+/* Run a repeatable migration's SQL, its placeholders replaced. */
+static void
+repeatable_run(RepeatableRow *rep)
+{
+	script_run(NULL, rep->name, "up",
+			   placeholders_apply(rep->up, rep->placeholders,
+								  psprintf("repeatable migration \"%s\"", rep->name)));
+}
+
+/* A repeatable migration ran: record it, with the checksum it ran at. */
+static void
+repeatable_applied(RepeatableRow *rep, TimestampTz started, const char *detail)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(rep->name);
+	values[1] = CStringGetTextDatum(rep->checksum);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[3] = TimestampTzGetDatum(started);
+	if (catalog_exec("UPDATE migrate.repeatable"
+					 "   SET applied_checksum = $2, applied_at = clock_timestamp(),"
+					 "       applied_by = $3, duration = clock_timestamp() - $4,"
+					 "       last_error = NULL"
+					 " WHERE name = $1",
+					 4, argtypes, values, NULL, 0) != SPI_OK_UPDATE ||
+		SPI_processed != 1)
+		elog(ERROR, "could not update repeatable migration \"%s\"", rep->name);
+	event_log_repeatable(rep->name, "upgrade", started, detail, NULL);
+}
+
 /* Work done in the caller's transaction, for in_caller_subtransaction. */
 typedef struct CallerWork
 {
@@ -345,6 +440,9 @@ typedef struct CallerWork
 	ReturnSetInfo *rsinfo;
 	const char *current;		/* the migration at work, for the record */
 	bool		down;			/* reverting rows (down SQL), not applying */
+	RepeatableRow *reps;		/* then these repeatable migrations */
+	int			nreps;
+	bool		current_repeatable; /* current names one of them */
 } CallerWork;
 
 /*
@@ -360,7 +458,7 @@ in_caller_subtransaction(void (*fn) (void *), CallerWork *work)
 
 	if (edata)
 	{
-		failure_record_autonomously(work->current, edata);
+		failure_record_autonomously(work->current, work->current_repeatable, edata);
 		ReThrowError(edata);
 	}
 }
@@ -371,6 +469,7 @@ run_rows_once(void *arg)
 {
 	CallerWork *work = (CallerWork *) arg;
 
+	work->current_repeatable = false;
 	for (int i = 0; i < work->n; i++)
 	{
 		MigrationRow *row = &work->rows[i];
@@ -378,9 +477,19 @@ run_rows_once(void *arg)
 
 		work->current = row->version;
 		script_run(row->version, row->name, work->down ? "down" : "up",
-				   work->down ? row->down : row->up);
+				   placeholders_apply(work->down ? row->down : row->up, row->placeholders,
+									  psprintf("migration %s", row->version)));
 		set_state(row->version, work->down ? "pending" : "applied", work->down ? 0 : started);
 		event_log(row->version, work->down ? "downgrade" : "upgrade", started, NULL, NULL);
+	}
+	for (int i = 0; i < work->nreps; i++)
+	{
+		TimestampTz started = GetCurrentTimestamp();
+
+		work->current = work->reps[i].name;
+		work->current_repeatable = true;
+		repeatable_run(&work->reps[i]);
+		repeatable_applied(&work->reps[i], started, NULL);
 	}
 }
 
@@ -398,6 +507,8 @@ apply_rows(void *arg)
 					   "cancel the blocker with pg_cancel_backend(), or deploy again when it is done");
 	for (int i = 0; i < work->n; i++)
 		put_result(work->rsinfo, work->rows[i].version, work->rows[i].name, "applied");
+	for (int i = 0; i < work->nreps; i++)
+		put_result(work->rsinfo, NULL, work->reps[i].name, "applied");
 }
 
 /* One migration of a background run, in the worker's transaction. */
@@ -444,6 +555,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	int			count;
 	int			handoff;
 	int			online;
+	RepeatableRow *reps = NULL;
+	int			nreps = 0;
 
 	migrate_guard_begin("migrate_upgrade");
 
@@ -504,15 +617,24 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 			break;
 		}
 
-	if (count > 0)
+	/*
+	 * The repeatable migrations come at the end of a run that reaches its
+	 * end: not while an online migration it starts stays in flight.
+	 */
+	if (online == count)
+		reps = fetch_repeatables(NULL, &nreps);
+
+	if (count > 0 || nreps > 0)
 		warn_of_drift();
 	{
-		CallerWork	work = {rows, handoff, rsinfo, NULL};
+		/* in this transaction, unless a background run applies them last */
+		CallerWork	work = {rows, handoff, rsinfo, NULL, false,
+		reps, handoff == count ? nreps : 0, false};
 
 		in_caller_subtransaction(apply_rows, &work);
 	}
-	if (handoff > 0)
-		fingerprint_record("upgrade", rows[handoff - 1].version);
+	if (handoff > 0 || (handoff == count && nreps > 0))
+		fingerprint_record("upgrade", handoff > 0 ? rows[handoff - 1].version : NULL);
 
 	if (handoff < online)
 	{
@@ -520,9 +642,11 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 
 		job_id = job_queue("upgrade", rows[handoff].version,
 						   rows[online - 1].version, InvalidOid, online - handoff,
-						   run_args(rows, handoff, online));
+						   run_args(rows, handoff, online, reps, nreps));
 		for (int i = handoff; i < online; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
+		for (int i = 0; i < nreps; i++)
+			put_result(rsinfo, NULL, reps[i].name, "queued");
 		ereport(NOTICE,
 				(errmsg("migration%s %s%s%s %s applied by background job " INT64_FORMAT " once this transaction commits",
 						online - handoff > 1 ? "s" : "", rows[handoff].version,
@@ -627,7 +751,7 @@ worker_transaction_end(void)
  * another role queued.
  */
 static char *
-run_args(MigrationRow *rows, int from, int to)
+run_args(MigrationRow *rows, int from, int to, RepeatableRow *reps, int nreps)
 {
 	char	   *settings = job_settings_json();
 	StringInfoData buf;
@@ -644,7 +768,27 @@ run_args(MigrationRow *rows, int from, int to)
 		escape_json(&buf, rows[i].checksum);
 		appendStringInfoChar(&buf, '}');
 	}
-	appendStringInfoString(&buf, "]}");
+	appendStringInfoChar(&buf, ']');
+	/* and the repeatable migrations it applies at its end, with their values */
+	if (nreps > 0)
+	{
+		appendStringInfoString(&buf, ", \"repeatables\": [");
+		for (int i = 0; i < nreps; i++)
+		{
+			appendStringInfoString(&buf, i > 0 ? ", {\"name\": " : "{\"name\": ");
+			escape_json(&buf, reps[i].name);
+			appendStringInfoString(&buf, ", \"checksum\": ");
+			escape_json(&buf, reps[i].checksum);
+			appendStringInfoString(&buf, ", \"placeholders\": ");
+			if (reps[i].placeholders)
+				escape_json(&buf, reps[i].placeholders);
+			else
+				appendStringInfoString(&buf, "null");
+			appendStringInfoChar(&buf, '}');
+		}
+		appendStringInfoChar(&buf, ']');
+	}
+	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
 
@@ -744,6 +888,105 @@ run_order_check(int64 job_id, const char *version)
 				 errdetail("Migration %s, below it, is pending and not among the migrations the job was queued with.",
 						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 				 errhint("Deploy again with migrate_upgrade(), which applies the pending migrations in order, rather than resuming the job.")));
+}
+
+/*
+ * The end of a background upgrade run: the repeatable migrations it was
+ * queued with, each in its own transaction as a transactional migration,
+ * with the run's role and settings.  One changed since (its SQL or its
+ * placeholder values) is left to the next deploy: a run applies only what
+ * its role queued.  One applied since (by this run before it was
+ * interrupted) is done.
+ */
+static void
+background_repeatables(int64 job_id, MemoryContext runcontext)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	RepeatableRow *planned;
+	int			nplanned;
+
+	MemoryContextReset(runcontext);
+	worker_transaction_begin();
+	catalog_exec("SELECT e.r ->> 'name', e.r ->> 'checksum', e.r ->> 'placeholders'"
+				 "  FROM migrate.job j,"
+				 "       jsonb_array_elements(CASE WHEN jsonb_typeof(j.args -> 'repeatables') = 'array'"
+				 "                                 THEN j.args -> 'repeatables' ELSE '[]' END)"
+				 "         WITH ORDINALITY AS e (r, n)"
+				 " WHERE j.id = $1 ORDER BY e.n",
+				 1, argtypes, values, NULL, 0);
+	nplanned = SPI_processed;
+	planned = MemoryContextAllocZero(runcontext, sizeof(RepeatableRow) * Max(nplanned, 1));
+	for (int i = 0; i < nplanned; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *checksum = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *placeholders = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+
+		if (name == NULL || checksum == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the plan of background job " INT64_FORMAT " is malformed", job_id),
+					 errhint("Cancel the job with migrate_cancel() and deploy again.")));
+		planned[i].name = MemoryContextStrdup(runcontext, name);
+		planned[i].checksum = MemoryContextStrdup(runcontext, checksum);
+		planned[i].placeholders = placeholders ? MemoryContextStrdup(runcontext, placeholders) : NULL;
+	}
+	worker_transaction_end();
+
+	for (int i = 0; i < nplanned; i++)
+	{
+		MemoryContext oldcontext;
+		RepeatableRow *rep;
+		int			count;
+		TimestampTz started;
+
+		CHECK_FOR_INTERRUPTS();
+		worker_reload_config();
+		oldcontext = MemoryContextSwitchTo(runcontext);
+
+		locksafe_forget_retries();
+		worker_transaction_begin();
+		worker_note_repeatable(planned[i].name);
+		worker_session_restore();
+		deploy_lock_acquire_bounded(NULL);
+		rep = fetch_repeatables(planned[i].name, &count);
+		if (count == 0)
+		{
+			/* applied already, or dropped from the catalog */
+			worker_transaction_end();
+			MemoryContextSwitchTo(oldcontext);
+			continue;
+		}
+		if (strcmp(rep->checksum, planned[i].checksum) != 0 ||
+			(rep->placeholders == NULL) != (planned[i].placeholders == NULL) ||
+			(rep->placeholders && strcmp(rep->placeholders, planned[i].placeholders) != 0))
+		{
+			ereport(LOG,
+					(errmsg("migrate: repeatable migration \"%s\" changed after background job " INT64_FORMAT " was queued: the next deploy applies it",
+							rep->name, job_id)));
+			worker_transaction_end();
+			MemoryContextSwitchTo(oldcontext);
+			continue;
+		}
+
+		started = GetCurrentTimestamp();
+		worker_report("repeatable migration \"%s\"", rep->name);
+		{
+			ScriptCall	call = {NULL, rep->name, "up",
+				placeholders_apply(rep->up, rep->placeholders,
+								   psprintf("repeatable migration \"%s\"", rep->name))};
+
+			locksafe_run_whole(&call.version, "up", script_call, &call,
+							   "continue the job with migrate_resume()");
+		}
+		/* recorded as the run's role, whatever role the migration set */
+		worker_session_restore();
+		repeatable_applied(rep, started, psprintf("applied by job " INT64_FORMAT, job_id));
+		fingerprint_record("upgrade", NULL);
+		worker_transaction_end();
+		MemoryContextSwitchTo(oldcontext);
+	}
 }
 
 /*
@@ -854,7 +1097,9 @@ background_run(int64 job_id, bool up, const char *target,
 		MemoryContextSwitchTo(runcontext);
 		version = pstrdup(rows[0].version);
 		name = pstrdup(rows[0].name);
-		sql = pstrdup(up ? rows[0].up : rows[0].down);
+		sql = placeholders_apply(up ? rows[0].up : rows[0].down, rows[0].placeholders,
+								 psprintf("migration %s", version));
+		sql = pstrdup(sql);
 		/*
 		 * Where to start: the migration records how many of its statements
 		 * are done (in this direction), whichever run did them.
@@ -908,6 +1153,8 @@ background_run(int64 job_id, bool up, const char *target,
 		resume_version = NULL;
 		MemoryContextSwitchTo(oldcontext);
 	}
+	if (up)
+		background_repeatables(job_id, runcontext);
 	worker_note_version(NULL);
 	MemoryContextDelete(runcontext);
 	MemoryContextDelete(plancontext);
@@ -1011,7 +1258,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		int64		job_id;
 
 		job_id = job_queue("downgrade", rows[handoff].version, all ? "0" : target,
-						   InvalidOid, count - handoff, run_args(rows, handoff, count));
+						   InvalidOid, count - handoff, run_args(rows, handoff, count, NULL, 0));
 		for (int i = handoff; i < count; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
 		ereport(NOTICE,
@@ -1075,6 +1322,172 @@ migrate_baseline(PG_FUNCTION_ARGS)
 					  "baseline", started, "marked applied without running", NULL);
 		fingerprint_record("baseline", version);
 	}
+
+	SPI_finish();
+	migrate_guard_end();
+	PG_RETURN_INT32(count);
+}
+
+/* The elements of a text[] argument; NULL elements are refused. */
+static char **
+text_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
+{
+	ArrayType  *array;
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	*n = 0;
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", argname)));
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not contain NULL", argname)));
+		out[i] = TextDatumGetCString(elems[i]);
+	}
+	return out;
+}
+
+/*
+ * migrate_adopt(versions text[], repeatables text[] DEFAULT NULL,
+ *				 source text DEFAULT NULL) RETURNS integer
+ *
+ * Marks exactly the listed registered migrations as applied without
+ * running them, and the listed repeatable ones as applied at their current
+ * checksum: how a database another tool applied them to takes over that
+ * tool's history.  Unlike migrate_baseline, nothing unlisted is touched, so
+ * a version the other tool skipped stays pending.  Returns how many it
+ * marked; those applied already are skipped.
+ */
+PG_FUNCTION_INFO_V1(migrate_adopt);
+
+Datum
+migrate_adopt(PG_FUNCTION_ARGS)
+{
+	int			nversions;
+	int			nrepeatables;
+	char	  **versions;
+	char	  **repeatables;
+	char	   *source = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *detail;
+	char	   *highest = NULL;
+	bool	   *adopt;
+	int			count = 0;
+	TimestampTz started = GetCurrentTimestamp();
+
+	migrate_guard_begin("migrate_adopt");
+
+	versions = text_array_arg(fcinfo, 0, "versions", &nversions);
+	repeatables = text_array_arg(fcinfo, 1, "repeatables", &nrepeatables);
+	for (int i = 0; i < nversions; i++)
+		version_check_arg(versions[i], "versions");
+	detail = source ? psprintf("adopted from %s", source) : pstrdup("adopted");
+
+	SPI_connect();
+	deploy_lock_acquire();
+	background_run_guard();
+
+	/* refuse before anything is marked */
+	adopt = palloc0(sizeof(bool) * Max(nversions, 1));
+	for (int i = 0; i < nversions; i++)
+	{
+		Oid			argtypes[1] = {NUMERICARRAYOID};
+		Datum		values[1] = {version_key_datum(versions[i])};
+		char	   *state;
+
+		catalog_exec("SELECT version, state, kind FROM migrate.migration"
+					 " WHERE version_key = $1 FOR UPDATE",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),
+					 errmsg("migration version %s is not registered", versions[i]),
+					 errhint("Register every migration to adopt before migrate_adopt().")));
+		versions[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3), "online") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("migration %s is an online migration, which cannot be adopted",
+							versions[i]),
+					 errdetail("Its expand and contract phases are migrate's own; no other tool applied them.")));
+		if (strcmp(state, "applied") == 0)
+			continue;
+		if (strcmp(state, "pending") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("migration %s is %s and cannot be adopted", versions[i], state),
+					 errdetail("Only a pending migration can be marked applied without running it.")));
+		adopt[i] = true;
+	}
+	for (int i = 0; i < nrepeatables; i++)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(repeatables[i])};
+
+		catalog_exec("SELECT 1 FROM migrate.repeatable WHERE name = $1 FOR UPDATE",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),
+					 errmsg("repeatable migration \"%s\" is not registered", repeatables[i]),
+					 errhint("Register every repeatable migration to adopt before migrate_adopt().")));
+	}
+
+	for (int i = 0; i < nversions; i++)
+	{
+		Oid			argtypes[2] = {TEXTOID, NAMEOID};
+		Datum		values[2];
+
+		if (!adopt[i])
+			continue;
+		values[0] = CStringGetTextDatum(versions[i]);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+		/* a version listed twice is marked once */
+		if (catalog_exec("UPDATE migrate.migration"
+						 "   SET state = 'applied', last_error = NULL, steps_done = 0,"
+						 "       applied_at = clock_timestamp(),"
+						 "       applied_by = $2, duration = '0'::interval"
+						 " WHERE version = $1 AND state = 'pending'",
+						 2, argtypes, values, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not adopt migration %s", versions[i]);
+		if (SPI_processed == 0)
+			continue;
+		event_log(versions[i], "baseline", started, detail, NULL);
+		if (highest == NULL || version_cmp(versions[i], highest) > 0)
+			highest = versions[i];
+		count++;
+	}
+	for (int i = 0; i < nrepeatables; i++)
+	{
+		Oid			argtypes[2] = {TEXTOID, NAMEOID};
+		Datum		values[2];
+
+		values[0] = CStringGetTextDatum(repeatables[i]);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+		if (catalog_exec("UPDATE migrate.repeatable"
+						 "   SET applied_checksum = checksum, applied_at = clock_timestamp(),"
+						 "       applied_by = $2, duration = '0'::interval, last_error = NULL"
+						 " WHERE name = $1 AND applied_checksum IS DISTINCT FROM checksum",
+						 2, argtypes, values, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not adopt repeatable migration \"%s\"", repeatables[i]);
+		if (SPI_processed == 0)
+			continue;
+		event_log_repeatable(repeatables[i], "baseline", started, detail, NULL);
+		count++;
+	}
+	if (count > 0)
+		fingerprint_record("baseline", highest);
 
 	SPI_finish();
 	migrate_guard_end();

@@ -110,8 +110,9 @@ migrate_verify(PG_FUNCTION_ARGS)
 		char	   *kind;
 		bool		transactional;
 
-		catalog_exec("SELECT name, state, kind, up_sql, down_sql, transactional"
-							  "  FROM migrate.migration WHERE version = $1",
+		catalog_exec("SELECT name, state, kind, up_sql, down_sql, transactional,"
+					 "       placeholders::text"
+					 "  FROM migrate.migration WHERE version = $1",
 							  1, argtypes, values, NULL, 1);
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
@@ -121,6 +122,11 @@ migrate_verify(PG_FUNCTION_ARGS)
 		up = SPI_getvalue(tup, desc, 4);
 		down = SPI_getvalue(tup, desc, 5);
 		transactional = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		/* verified as it will run: placeholders replaced */
+		up = placeholders_apply(up, SPI_getvalue(tup, desc, 7),
+								psprintf("migration %s", version));
+		down = placeholders_apply(down, SPI_getvalue(tup, desc, 7),
+								  psprintf("migration %s", version));
 
 		if (strcmp(state, "pending") != 0 && strcmp(state, "failed") != 0)
 			ereport(ERROR,
@@ -145,7 +151,8 @@ migrate_verify(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {NUMERICARRAYOID};
 		Datum		values[1] = {version_key_datum(version)};
 
-		catalog_exec("SELECT version, name, up_sql, kind = 'sql' AND transactional"
+		catalog_exec("SELECT version, name, up_sql, kind = 'sql' AND transactional,"
+					 "       placeholders::text"
 					 "  FROM migrate.migration"
 					 " WHERE state IN ('pending', 'failed') AND version_key < $1"
 					 " ORDER BY version_key",
@@ -162,7 +169,9 @@ migrate_verify(PG_FUNCTION_ARGS)
 
 			pred_version[i] = SPI_getvalue(tup, desc, 1);
 			pred_name[i] = SPI_getvalue(tup, desc, 2);
-			pred_up[i] = SPI_getvalue(tup, desc, 3);
+			pred_up[i] = placeholders_apply(SPI_getvalue(tup, desc, 3),
+											SPI_getvalue(tup, desc, 5),
+											psprintf("migration %s", pred_version[i]));
 			if (!DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

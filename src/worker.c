@@ -60,6 +60,8 @@ static char *current_job_args = NULL;
  * update of that row: the failure must be recorded against this one.
  */
 static char *current_run_version = NULL;
+/* current_run_version is the name of a repeatable migration */
+static bool current_run_repeatable = false;
 
 /*
  * A worker that dies (a crash, a kill -9, a restart) leaves its job
@@ -247,6 +249,15 @@ worker_note_version(const char *version)
 	if (current_run_version)
 		pfree(current_run_version);
 	current_run_version = version ? MemoryContextStrdup(TopMemoryContext, version) : NULL;
+	current_run_repeatable = false;
+}
+
+/* Note the repeatable migration a background run is at. */
+void
+worker_note_repeatable(const char *name)
+{
+	worker_note_version(name);
+	current_run_repeatable = name != NULL;
 }
 
 /* The text of a failure as the history keeps it: message, detail, hint, context. */
@@ -328,8 +339,9 @@ record_job_failure(int64 job_id, ErrorData *edata)
 	values[1] = CStringGetTextDatum(cancelled ? "cancelled" : "failed");
 	values[2] = CStringGetTextDatum(detail);
 	values[3] = CStringGetTextDatum(sqlstate);
-	values[4] = current_run_version ? CStringGetTextDatum(current_run_version) : (Datum) 0;
-	nulls[4] = current_run_version ? ' ' : 'n';
+	values[4] = current_run_version && !current_run_repeatable ?
+		CStringGetTextDatum(current_run_version) : (Datum) 0;
+	nulls[4] = current_run_version && !current_run_repeatable ? ' ' : 'n';
 	/* a run failed at the migration it was at, which its row may not say */
 	catalog_exec("UPDATE migrate.job SET state = $2, last_error = $3, last_sqlstate = $4,"
 				 "       current_step = CASE WHEN $5 IS NULL OR $5 = current_version"
@@ -341,6 +353,23 @@ record_job_failure(int64 job_id, ErrorData *edata)
 				 5, argtypes, values, nulls, 0);
 	if (SPI_processed > 0)
 		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+	/* a run that failed at a repeatable migration, after its versioned ones */
+	if (current_run_repeatable)
+	{
+		Oid			rtypes[2] = {TEXTOID, TEXTOID};
+		Datum		rvalues[2];
+
+		rvalues[0] = CStringGetTextDatum(current_run_version);
+		rvalues[1] = CStringGetTextDatum(psprintf("%s: %s", sqlstate, detail));
+		if (!cancelled)
+			catalog_exec("UPDATE migrate.repeatable SET last_error = $2 WHERE name = $1",
+						 2, rtypes, rvalues, NULL, 0);
+		event_log_repeatable(current_run_version, cancelled ? "cancel" : "fail", 0,
+							 psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
+		end_catalog_transaction();
+		return;
+	}
 
 	if (!cancelled && version)
 	{
@@ -864,6 +893,7 @@ typedef struct FailureRecord
 	Oid			dboid;
 	Oid			roleid;
 	NameData	actor;
+	bool		repeatable;		/* version is the name of a repeatable migration */
 	char		version[256];
 	char		sqlstate[6];
 	/* the failure's text, NUL, then its lock retries ("version US detail" RS ...), NUL */
@@ -876,7 +906,7 @@ typedef struct FailureRecord
  * for it.  The caller is in a valid (sub)transaction.
  */
 void
-failure_record_autonomously(const char *version, ErrorData *edata)
+failure_record_autonomously(const char *version, bool repeatable, ErrorData *edata)
 {
 	char	   *detail = failure_text(edata);
 	char	   *notes = retry_notes_text();
@@ -899,6 +929,7 @@ failure_record_autonomously(const char *version, ErrorData *edata)
 	/* as the deployer; as the catalog's owner if the deployer cannot log in */
 	record->roleid = role_can_login(GetUserId()) ? GetUserId() : InvalidOid;
 	namestrcpy(&record->actor, current_actor());
+	record->repeatable = repeatable;
 	strlcpy(record->version, version, sizeof(record->version));
 	strlcpy(record->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(record->sqlstate));
 	strcpy(record->detail, detail);
@@ -923,8 +954,9 @@ migrate_recorder_main(Datum main_arg)
 {
 	dsm_segment *seg;
 	FailureRecord *record;
-	Oid			argtypes[4] = {TEXTOID, NAMEOID, TEXTOID, TEXTOID};
-	Datum		values[4];
+	Oid			argtypes[5] = {TEXTOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -943,11 +975,14 @@ migrate_recorder_main(Datum main_arg)
 	begin_catalog_transaction();
 	record_retry_notes(record->detail + strlen(record->detail) + 1, NameStr(record->actor));
 	values[0] = CStringGetTextDatum(record->version);
+	nulls[0] = record->repeatable ? 'n' : ' ';
 	values[1] = NameGetDatum(&record->actor);
 	values[2] = CStringGetTextDatum(record->detail);
 	values[3] = CStringGetTextDatum(record->sqlstate);
-	catalog_exec("INSERT INTO migrate.event (version, action, actor, detail, sqlstate)"
-				 " VALUES ($1, 'fail', $2, $3, $4)", 4, argtypes, values, NULL, 0);
+	values[4] = CStringGetTextDatum(record->version);
+	nulls[4] = record->repeatable ? ' ' : 'n';
+	catalog_exec("INSERT INTO migrate.event (version, action, actor, detail, sqlstate, repeatable)"
+				 " VALUES ($1, 'fail', $2, $3, $4, $5)", 5, argtypes, values, nulls, 0);
 	end_catalog_transaction();
 
 	dsm_detach(seg);
