@@ -455,9 +455,9 @@ format_name(int format, const char *file, FileName *fn)
  */
 
 /*
- * The start of the next line at or after p that is a marker "--
- * migrate:<word>" (dbmate allows spaces after the dashes), or NULL.
- * *rest is set to what follows the word on that line.
+ * The start of the first line of text that is a marker "-- migrate:<word>"
+ * (dbmate allows no or several spaces after the dashes), or NULL.  *rest
+ * is set to what follows the word on that line: its options.
  */
 static const char *
 find_marker(const char *text, const char *word, const char **rest)
@@ -523,18 +523,29 @@ only_space(const char *s)
 	return true;
 }
 
+/* The start of the line after the one p is on (or the end of the text) */
+static const char *
+next_line(const char *p)
+{
+	const char *eol = strchr(p, '\n');
+
+	return eol ? eol + 1 : p + strlen(p);
+}
+
 /*
  * Split a dbmate file into its up and down sections: what follows the
- * marker lines, as written.
+ * marker lines, as written.  Options on the "-- migrate:up" line decide
+ * for the whole migration (it has one transactional flag).
  */
 static bool
 dbmate_sections(const char *path, const char *text, char **up, char **down,
 				bool *transactional, char **error)
 {
 	const char *up_rest;
-	const char *down_rest = NULL;
+	const char *down_rest;
+	const char *other;
 	const char *up_marker = find_marker(text, "up", &up_rest);
-	const char *down_marker;
+	const char *down_marker = find_marker(text, "down", &down_rest);
 	const char *up_start;
 
 	if (up_marker == NULL)
@@ -542,33 +553,27 @@ dbmate_sections(const char *path, const char *text, char **up, char **down,
 		*error = fmt("file \"%s\" has no \"-- migrate:up\" line", path);
 		return false;
 	}
-	down_marker = find_marker(text, "down", &down_rest);
 	if (down_marker && down_marker < up_marker)
 	{
 		*error = fmt("file \"%s\" has \"-- migrate:down\" before \"-- migrate:up\"",
 					 path);
 		return false;
 	}
-	if (find_marker(up_rest, "up", &up_rest) != NULL ||
-		(down_marker && find_marker(down_rest, "down", &down_rest) != NULL))
+	if (find_marker(next_line(up_marker), "up", &other) != NULL ||
+		(down_marker && find_marker(next_line(down_marker), "down", &other) != NULL))
 	{
 		*error = fmt("file \"%s\" has more than one \"-- migrate:up\" or \"-- migrate:down\" line",
 					 path);
 		return false;
 	}
-	/* find_marker above moved the rests; look them up again */
-	find_marker(text, "up", &up_rest);
+
 	*transactional = marker_transactional(up_rest);
-	up_start = strchr(up_rest, '\n');
-	up_start = up_start ? up_start + 1 : up_rest + strlen(up_rest);
+	up_start = next_line(up_marker);
 	if (down_marker)
 	{
-		const char *down_start;
+		const char *down_start = next_line(down_marker);
 
-		find_marker(up_start, "down", &down_rest);
-		down_start = strchr(down_rest, '\n');
-		down_start = down_start ? down_start + 1 : down_rest + strlen(down_rest);
-		*up = xstrndup(up_start, down_marker > up_start ? down_marker - up_start : 0);
+		*up = xstrndup(up_start, down_marker - up_start);
 		*down = only_space(down_start) ? NULL : xstrdup(down_start);
 	}
 	else
@@ -767,6 +772,12 @@ detect_format(DirFile *files, int n, int *format, char **error)
 		for (int k = 0; k < NFORMATS && other < 0; k++)
 			if (odd->detect[priority[k]])
 				other = priority[k];
+		if (other < 0 && counts[best] == 0)
+		{
+			*error = fmt("file \"%s\" matches no file name pattern of any format",
+						 odd->path);
+			return false;
+		}
 		if (other < 0)
 		{
 			*error = fmt("file \"%s\" matches no file name pattern of any format (most files are %s files)",
@@ -1121,7 +1132,8 @@ load_migrations(const char *dir, const char *format, MigrationSet *set,
 		}
 	}
 
-	qsort(b.items, b.count, sizeof(Migration), cmp_migrations);
+	if (b.count > 0)
+		qsort(b.items, b.count, sizeof(Migration), cmp_migrations);
 	set->format = migration_formats[fmtno];
 	set->items = b.items;
 	set->count = b.count;
@@ -1132,6 +1144,9 @@ load_migrations(const char *dir, const char *format, MigrationSet *set,
  * Placeholders
  * ----------------------------------------------------------------
  */
+
+/* [A-Za-z_], whatever the locale says */
+#define NAME_START(c) (((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || (c) == '_')
 
 typedef struct NameList
 {
@@ -1157,13 +1172,12 @@ collect_placeholders(const char *sql, NameList *list)
 		bool		seen = false;
 		char	   *name;
 
-		if (!(isalpha((unsigned char) *q) || *q == '_') || !isascii((unsigned char) *q))
+		if (!NAME_START(*q))
 		{
 			p += 2;
 			continue;
 		}
-		while (isascii((unsigned char) *q) &&
-			   (isalnum((unsigned char) *q) || *q == '_'))
+		while (NAME_START(*q) || (*q >= '0' && *q <= '9'))
 			q++;
 		if (*q != '}')
 		{
