@@ -138,6 +138,17 @@ pg_strdup_or_die(const char *s)
 	return p;
 }
 
+/* "prefix" and a string, malloc'd */
+static char *
+psprintf_or_die(const char *fmt, const char *arg)
+{
+	size_t		size = strlen(fmt) + strlen(arg) + 1;
+	char	   *buf = pg_malloc_or_die(size);
+
+	snprintf(buf, size, fmt, arg);
+	return buf;
+}
+
 /* A text[] literal of the given strings, for a query parameter. */
 char *
 make_text_array(char *const *items, int n)
@@ -368,14 +379,28 @@ check_reached(PGconn *conn, const Options *opts)
 	return status;
 }
 
-/* What became of the migrations handed to the background. */
+/*
+ * What became of the migrations handed to the background: waited holds
+ * their versions, and "R:name" for a repeatable.
+ */
 static bool
-report_waited(PGconn *conn, char **versions, int n)
+report_waited(PGconn *conn, char **waited, int n)
 {
+	char	  **versions = pg_malloc_or_die(sizeof(char *) * (n + 1));
+	char	  **names = pg_malloc_or_die(sizeof(char *) * (n + 1));
+	int			nversions = 0;
+	int			nnames = 0;
 	const char *params[1];
 	PGresult   *res;
 
-	params[0] = make_text_array(versions, n);
+	for (int i = 0; i < n; i++)
+	{
+		if (strncmp(waited[i], "R:", 2) == 0)
+			names[nnames++] = waited[i] + 2;
+		else
+			versions[nversions++] = waited[i];
+	}
+	params[0] = make_text_array(versions, nversions);
 	res = db_query(conn,
 				   "SELECT m.version, m.name, m.state FROM migrate.migration m"
 				   " WHERE m.version OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
@@ -388,6 +413,26 @@ report_waited(PGconn *conn, char **versions, int n)
 		printf("%-8s %s \"%s\"\n", PQgetvalue(res, i, 2), PQgetvalue(res, i, 0),
 			   PQgetvalue(res, i, 1));
 	PQclear(res);
+
+	/* the run applies the changed repeatables at its end */
+	if (nnames > 0)
+	{
+		params[0] = make_text_array(names, nnames);
+		res = db_query(conn,
+					   "SELECT r.name, r.state FROM migrate.repeatable_status r"
+					   " WHERE r.name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+					   " ORDER BY r.name COLLATE \"C\"",
+					   1, params, "while reading what was applied");
+		free((char *) params[0]);
+		if (res == NULL)
+			return false;
+		for (int i = 0; i < PQntuples(res); i++)
+			printf("%-8s repeatable \"%s\"\n", PQgetvalue(res, i, 1),
+				   PQgetvalue(res, i, 0));
+		PQclear(res);
+	}
+	free(versions);
+	free(names);
 	return true;
 }
 
@@ -528,6 +573,8 @@ deploy_round(PGconn *conn, const Options *opts, const MigrationSet *set,
 				*started = true;
 			if (!PQgetisnull(res, i, 0))
 				(*waited)[(*nwaited)++] = pg_strdup_or_die(PQgetvalue(res, i, 0));
+			else
+				(*waited)[(*nwaited)++] = psprintf_or_die("R:%s", PQgetvalue(res, i, 1));
 		}
 		if (opts->quiet)
 			continue;
@@ -1101,7 +1148,15 @@ cmd_plan(const Options *opts, const MigrationSet *all)
 		}
 		last_version = version;
 		last_name = name;
-		printf("  %s: %s\n", PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+		printf("  %s: ", PQgetvalue(res, i, 3));
+		/* a statement of several lines stays under its number */
+		for (const char *c = PQgetvalue(res, i, 4); *c; c++)
+		{
+			putchar(*c);
+			if (*c == '\n')
+				fputs("     ", stdout);
+		}
+		putchar('\n');
 		print_array_lines("lock: ", PQgetvalue(res, i, 5));
 		print_array_lines("", PQgetvalue(res, i, 6));
 	}

@@ -57,6 +57,15 @@ sub make_dir
 my $readme = slurp_file("$top/README.md");
 my ($grants) = $readme =~ /### Privileges: a deploy role.*?```sql\n(.*?)```/s
   or die 'no deploy grants in the README';
+# The functions of 1.1 that pg_migrate calls, for as long as the README's
+# list lacks them (granting twice is harmless).
+for my $fn ('migrate_register(text, text, text, text, boolean, jsonb)',
+	'migrate_register_repeatable(text, text, jsonb)',
+	'migrate_adopt(text[], text[], text)', 'migrate_plan(text)')
+{
+	$grants .= "GRANT EXECUTE ON FUNCTION $fn TO deployer;\n"
+	  unless $grants =~ /\Q$fn\E/;
+}
 my $role_made = 0;
 
 sub fresh_db
