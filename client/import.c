@@ -176,10 +176,11 @@ read_flyway(PGconn *conn, const char *table, History *h, const char *tool)
 	for (int r = 0; r < PQntuples(res); r++)
 		if (strcmp(PQgetvalue(res, r, 6), "t") != 0)
 		{
-			fprintf(stderr, "%s: error: %s's history shows a failed migration: %s%s\"%s\" (%s, installed_rank %s)\n",
+			fprintf(stderr, "%s: error: %s's history shows a failed migration: %s%s%s\"%s\" (%s, installed_rank %s)\n",
 					progname, tool,
 					PQgetisnull(res, r, 1) ? "" : "version ",
 					PQgetisnull(res, r, 1) ? "" : PQgetvalue(res, r, 1),
+					PQgetisnull(res, r, 1) ? "" : " ",
 					PQgetvalue(res, r, 2), PQgetvalue(res, r, 4),
 					PQgetvalue(res, r, 0));
 			fprintf(stderr, "%s: hint: Fix the database and repair the history with Flyway (flyway repair), then import again.\n",
