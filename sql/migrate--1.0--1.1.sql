@@ -141,3 +141,13 @@ REVOKE ALL ON migrate.repeatable, migrate.repeatable_status FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_register_repeatable(text, text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_adopt(text[], text[], text) FROM PUBLIC;
+
+-- migrate_plan: what migrate_upgrade would do, with the locks of each statement (issue 13)
+CREATE FUNCTION migrate_plan(target text DEFAULT NULL)
+RETURNS TABLE(version text, name text, runs text, statement integer, sql text,
+              locks text[], findings text[])
+AS 'MODULE_PATHNAME', 'migrate_plan'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_plan(text)
+    IS 'what migrate_upgrade would do now, statement by statement, with the locks each takes and migrate_check''s findings; changes nothing';
+REVOKE EXECUTE ON FUNCTION migrate_plan(text) FROM PUBLIC;

@@ -412,6 +412,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_check(text)
     IS 'safety analysis of migration SQL against the live catalog: rewrites, long locks, breaking changes';
 
+CREATE FUNCTION migrate_plan(target text DEFAULT NULL)
+RETURNS TABLE(version text, name text, runs text, statement integer, sql text,
+              locks text[], findings text[])
+AS 'MODULE_PATHNAME', 'migrate_plan'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION migrate_plan(text)
+    IS 'what migrate_upgrade would do now, statement by statement, with the locks each takes and migrate_check''s findings; changes nothing';
+
 REVOKE ALL ON SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA migrate FROM PUBLIC;
@@ -436,3 +444,4 @@ REVOKE EXECUTE ON FUNCTION migrate_check(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_register_repeatable(text, text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_adopt(text[], text[], text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION migrate_plan(text) FROM PUBLIC;

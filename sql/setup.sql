@@ -34,6 +34,7 @@ BEGIN
         GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb) TO %1$I;
         GRANT EXECUTE ON FUNCTION migrate_register_repeatable(text, text, jsonb) TO %1$I;
         GRANT EXECUTE ON FUNCTION migrate_adopt(text[], text[], text) TO %1$I;
+        GRANT EXECUTE ON FUNCTION migrate_plan(text) TO %1$I;
         GRANT USAGE ON SCHEMA migrate TO %1$I;
         GRANT SELECT ON ALL TABLES IN SCHEMA migrate TO %1$I$g$, role);
 END $$;

@@ -1137,6 +1137,30 @@ migrate_check(PG_FUNCTION_ARGS)
 }
 
 /*
+ * For migrate_plan: the findings of each of the n statements of sql, as
+ * an array of n lists of "<severity> <rule>: <message>" strings.
+ */
+List	  **
+check_statement_findings(const char *sql, int n)
+{
+	List	  **found = palloc0(sizeof(List *) * Max(n, 1));
+	ListCell   *lc;
+
+	foreach(lc, check_sql(sql))
+	{
+		Finding    *f = lfirst(lc);
+
+		/* a finding before the first statement (none so far) is the first's */
+		if (f->statement > n)
+			continue;
+		found[Max(f->statement, 1) - 1] =
+			lappend(found[Max(f->statement, 1) - 1],
+					psprintf("%s %s: %s", f->severity, f->rule, f->message));
+	}
+	return found;
+}
+
+/*
  * At registration (migrate.check): the findings of severity warning or
  * error become NOTICEs, or (error) refuse the migration with MG005.
  */

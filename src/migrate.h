@@ -67,10 +67,14 @@ extern int	migrate_large_table_rows;
 
 /* check.c: migrate_check, and its use at registration (what: "migration 1.2") */
 extern void check_at_registration(const char *what, const char *sql);
+extern List **check_statement_findings(const char *sql, int n);
 
 /* placeholders.c: ${name} in migration SQL */
 extern char *placeholders_check(FunctionCallInfo fcinfo, int argno, const char *what);
 extern char *placeholders_apply(const char *sql, const char *values, const char *what);
+
+/* locks.c: the locks a statement takes, for migrate_plan */
+extern List *statement_locks(Node *stmt);
 
 /* version.c */
 extern List *version_parse(const char *version);
@@ -95,6 +99,7 @@ extern void script_run(const char *version, const char *name,
 					   const char *direction, const char *sql);
 extern List *script_statements(const char *version, const char *name,
 							   const char *sql);
+extern char *script_statement_text(const char *sql, RawStmt *raw);
 
 /* locksafe.c: statements under lock_timeout, retried with backoff */
 extern int	locksafe_backoff_ms(int n);

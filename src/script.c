@@ -86,6 +86,13 @@ statement_text(const char *sql, RawStmt *raw)
 	return pnstrdup(start, len);
 }
 
+/* The same, for migrate_plan. */
+char *
+script_statement_text(const char *sql, RawStmt *raw)
+{
+	return statement_text(sql, raw);
+}
+
 /* Parse the script's SQL into raw statements; a syntax error is raised. */
 void
 script_parse(MigrationScript *script)
