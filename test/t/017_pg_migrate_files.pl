@@ -91,6 +91,8 @@ $node->safe_psql('postgres', 'CREATE DATABASE probe');
 $node->safe_psql('probe', 'CREATE EXTENSION migrate');
 my $has_repeatable = $node->safe_psql('probe',
 	q{SELECT count(*) FROM pg_proc WHERE proname = 'migrate_register_repeatable'}) > 0;
+my $has_placeholders = $node->safe_psql('probe',
+	q{SELECT count(*) FROM pg_proc WHERE proname = 'migrate_register' AND pronargs = 6}) > 0;
 
 my %expect = (
 	flyway => {
@@ -393,6 +395,32 @@ SKIP:
 	like($err, qr/"[^"]*U1__a\.sql": placeholder "\$\{Quote\}" has no value.*PG_MIGRATE_QUOTE/,
 		'placeholders: names the file and the placeholder');
 	is($out, '', 'placeholders: nothing on stdout');
+
+	# the server replaces them when it runs the SQL, and keeps the file as
+	# written
+	SKIP:
+	{
+		skip 'placeholders or repeatables are not in this server build', 4
+		  unless $has_placeholders && $has_repeatable;
+		$dir = make_dir(
+			'V1__t.sql' => "CREATE TABLE \${tbl} (id int);\n",
+			'R__v.sql' => "CREATE OR REPLACE VIEW \${tbl}_v AS SELECT id FROM \${tbl};\n");
+		($rc, $out, $err) = pg_migrate('-v', 'tbl=from_v', 'script', $dir);
+		$node->safe_psql('postgres', 'CREATE DATABASE placeholders');
+		$node->safe_psql('placeholders', 'CREATE EXTENSION migrate');
+		my ($prc, $pout, $perr) = $node->psql('placeholders', $out);
+		is($prc, 0, 'placeholders: psql runs the script') or diag $perr;
+		is($node->safe_psql('placeholders',
+				q{SELECT to_regclass('public.from_v') IS NOT NULL AND to_regclass('public.from_v_v') IS NOT NULL}),
+			't', 'placeholders: replaced when run, in versions and repeatables');
+		is($node->safe_psql('placeholders',
+				q{SELECT up_sql = E'CREATE TABLE ${tbl} (id int);\n' FROM migrate.migration WHERE version = '1'}),
+			't', 'placeholders: registered as written');
+		($rc, $out, $err) = pg_migrate('-v', 'tbl=other', 'script', $dir);
+		($prc, $pout, $perr) = $node->psql('placeholders', $out);
+		is($prc, 0, 'placeholders: another value for an applied file is no checksum mismatch')
+		  or diag $perr;
+	}
 
 	# .json documents are not scanned
 	$dir = make_dir('1__a.json' => qq{[{"sql": {"up": "SELECT '\${x}'"}}]\n});
