@@ -158,7 +158,7 @@ register_migration(PGconn *conn, const Migration *m)
 {
 	const char *params[6];
 	const char *call;
-	char		sql[256];
+	char		sql[512];
 	int			nparams;
 
 	switch (m->kind)

@@ -365,7 +365,7 @@ import_history(PGconn *conn, const Options *opts, const MigrationSet *set)
 	int			nrepeatables = 0;
 	char	   *source;
 	const char *params[3];
-	char		sql[256];
+	char		sql[512];
 	PGresult   *res;
 
 	memset(&h, 0, sizeof(h));

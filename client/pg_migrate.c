@@ -261,7 +261,7 @@ query_value(PGconn *conn, const char *sql, int nparams,
 static char *
 current_version(PGconn *conn, bool *ok)
 {
-	char		sql[256];
+	char		sql[512];
 
 	snprintf(sql, sizeof(sql), "SELECT %s.migrate_current()", extschema);
 	return query_value(conn, sql, 0, NULL, ok);
@@ -538,7 +538,7 @@ deploy_round(PGconn *conn, const Options *opts, const MigrationSet *set,
 			 bool *applied, char ***waited, int *nwaited)
 {
 	const char *params[1] = {target};
-	char		sql[256];
+	char		sql[512];
 	PGresult   *res;
 
 	*background = *started = *applied = false;
@@ -1308,7 +1308,7 @@ cmd_online(const Options *opts, const char *function, const char *version)
 	PGconn	   *conn = connect_to(opts, NULL);
 	PGresult   *res;
 	const char *params[1] = {version};
-	char		sql[256];
+	char		sql[512];
 
 	if (conn == NULL)
 		return EXIT_ERROR;

@@ -16,6 +16,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,8 +92,9 @@ wait_for_jobs(PGconn *conn, bool quiet)
 {
 	bool		tty = !quiet && isatty(STDOUT_FILENO);
 	int			drawn = 0;		/* lines drawn last time, on a terminal */
+	int			width = 1023;	/* of the terminal, less one */
 	time_t		last_plain = time(NULL);
-	char		sql[256];
+	char		sql[512];
 	PGresult   *res;
 	bool		ok;
 
@@ -116,6 +118,11 @@ wait_for_jobs(PGconn *conn, bool quiet)
 		if (tty)
 		{
 			char		line[1024];
+			struct winsize ws;
+
+			/* a line that wraps would throw the cursor movements off */
+			if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+				width = ws.ws_col - 1 < (int) sizeof(line) ? ws.ws_col - 1 : (int) sizeof(line) - 1;
 
 			/* back to the first line drawn, then each line afresh */
 			if (drawn > 0)
@@ -123,6 +130,7 @@ wait_for_jobs(PGconn *conn, bool quiet)
 			for (int i = 0; i < PQntuples(res); i++)
 			{
 				format_job(res, i, line, sizeof(line));
+				line[width] = '\0';
 				printf("\r\033[K%s\n", line);
 			}
 			/* what is left of the last drawing, when fewer jobs remain */

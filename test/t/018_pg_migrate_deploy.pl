@@ -307,6 +307,29 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 	like($out, qr/dbname='target3'.*  none -> 2  ok$/m, 'third target deployed');
 }
 
+# the extension in another schema, and functions of its names planted on the
+# deploy role's search_path: pg_migrate calls the extension's own
+{
+	my $sql = $grants =~ s/CREATE ROLE deployer LOGIN;//r;
+	$node->safe_psql('postgres', q{CREATE DATABASE elsewhere});
+	$node->safe_psql('elsewhere', qq{CREATE SCHEMA tools;
+		CREATE EXTENSION migrate SCHEMA tools;
+		SET search_path = tools, public;
+		$sql
+		GRANT USAGE ON SCHEMA tools TO deployer;
+		GRANT CREATE ON SCHEMA public TO deployer;
+		CREATE FUNCTION public.migrate_upgrade(text)
+		  RETURNS TABLE(version text, name text, action text)
+		  LANGUAGE sql AS \$\$ SELECT 'planted', 'planted', 'applied' \$\$;
+		CREATE FUNCTION public.migrate_current() RETURNS text
+		  LANGUAGE sql AS \$\$ SELECT 'planted' \$\$;});
+	my $dir = make_dir('1__t.sql' => "CREATE TABLE t (id int);\n");
+	($rc, $out, $err) = pg_migrate('-d', $node->connstr('elsewhere') . ' user=deployer', 'deploy', $dir);
+	is($rc, 0, 'extension in schema tools: deploy exits 0') or diag $err;
+	unlike($out, qr/planted/, 'no planted function was called');
+	is(applied('elsewhere'), '1:applied', 'the extension\'s upgrade applied it');
+}
+
 # status
 {
 	($rc, $out, $err) = pg_migrate('-d', $node->connstr('killed') . ' user=deployer', 'status');
