@@ -201,9 +201,10 @@ in_list(const char *const *list, const char *s)
 
 /*
  * The server's NOTICEs and WARNINGs, as psql shows them.  -q drops NOTICEs
- * (the findings of migrate_check at registration stay WARNINGs only when
- * the server makes them so); the wait drops migrate_await's own NOTICEs,
- * since the progress lines say the same.
+ * (and INFOs), never WARNINGs.  They are dropped too while the client says
+ * itself what a call did: migrate_upgrade's "commit, then wait" and
+ * migrate_await's "waiting …" would only repeat the lines of the deploy
+ * and of the progress.
  */
 static void
 notice_receiver(void *arg, const PGresult *res)
