@@ -149,6 +149,67 @@ db_command(PGconn *conn, const char *sql, const char *context)
 }
 
 /*
+ * Register one migration in the caller's transaction, and return the
+ * server's answer as it is (the caller checks it and clears it): plan tells
+ * a changed applied migration (MG001) from other errors.
+ */
+PGresult *
+register_migration(PGconn *conn, const Migration *m)
+{
+	const char *params[6];
+	const char *call;
+	char		sql[512];
+	int			nparams;
+
+	switch (m->kind)
+	{
+		case MIG_SQL:
+			params[0] = m->version;
+			params[1] = m->name;
+			params[2] = m->up;
+			params[3] = m->down;
+			params[4] = m->transactional ? "true" : "false";
+			params[5] = m->placeholders;
+			if (m->placeholders)
+			{
+				call = "migrate_register($1, $2, $3, $4, $5::pg_catalog.bool, $6::pg_catalog.jsonb)";
+				nparams = 6;
+			}
+			else
+			{
+				call = "migrate_register($1, $2, $3, $4, $5::pg_catalog.bool)";
+				nparams = 5;
+			}
+			break;
+		case MIG_ONLINE:
+			params[0] = m->version;
+			params[1] = m->name;
+			params[2] = m->operations;
+			call = "migrate_register_online($1, $2, $3::pg_catalog.jsonb)";
+			nparams = 3;
+			break;
+		case MIG_REPEATABLE:
+		default:
+			params[0] = m->name;
+			params[1] = m->up;
+			params[2] = m->placeholders;
+			if (m->placeholders)
+			{
+				call = "migrate_register_repeatable($1, $2, $3::pg_catalog.jsonb)";
+				nparams = 3;
+			}
+			else
+			{
+				call = "migrate_register_repeatable($1, $2)";
+				nparams = 2;
+			}
+			break;
+	}
+	snprintf(sql, sizeof(sql), "SELECT %s.%s", extschema, call);
+	return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+/*
  * Register every migration of the set, in the caller's transaction: the
  * same definition again is a no-op on the server, so a deploy re-registers
  * the whole directory each time.  False after reporting the first error,
@@ -160,62 +221,17 @@ register_set(PGconn *conn, const MigrationSet *set)
 	for (int i = 0; i < set->count; i++)
 	{
 		const Migration *m = &set->items[i];
-		const char *params[6];
-		const char *call;
-		char		sql[256];
-		int			nparams;
-		char		context[1024];
-		PGresult   *res;
+		PGresult   *res = register_migration(conn, m);
 
-		switch (m->kind)
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
-			case MIG_SQL:
-				params[0] = m->version;
-				params[1] = m->name;
-				params[2] = m->up;
-				params[3] = m->down;
-				params[4] = m->transactional ? "true" : "false";
-				params[5] = m->placeholders;
-				if (m->placeholders)
-				{
-					call = "migrate_register($1, $2, $3, $4, $5::pg_catalog.bool, $6::pg_catalog.jsonb)";
-					nparams = 6;
-				}
-				else
-				{
-					call = "migrate_register($1, $2, $3, $4, $5::pg_catalog.bool)";
-					nparams = 5;
-				}
-				break;
-			case MIG_ONLINE:
-				params[0] = m->version;
-				params[1] = m->name;
-				params[2] = m->operations;
-				call = "migrate_register_online($1, $2, $3::pg_catalog.jsonb)";
-				nparams = 3;
-				break;
-			case MIG_REPEATABLE:
-			default:
-				params[0] = m->name;
-				params[1] = m->up;
-				params[2] = m->placeholders;
-				if (m->placeholders)
-				{
-					call = "migrate_register_repeatable($1, $2, $3::pg_catalog.jsonb)";
-					nparams = 3;
-				}
-				else
-				{
-					call = "migrate_register_repeatable($1, $2)";
-					nparams = 2;
-				}
-				break;
-		}
-		snprintf(sql, sizeof(sql), "SELECT %s.%s", extschema, call);
-		snprintf(context, sizeof(context), "while registering %s", m->path);
-		res = db_query(conn, sql, nparams, params, context);
-		if (res == NULL)
+			char		context[1024];
+
+			snprintf(context, sizeof(context), "while registering %s", m->path);
+			db_report(conn, res, context);
+			PQclear(res);
 			return false;
+		}
 		PQclear(res);
 	}
 	return true;

@@ -90,6 +90,7 @@ extern void db_report(PGconn *conn, const PGresult *res, const char *context);
 extern PGresult *db_query(PGconn *conn, const char *sql, int nparams,
 						  const char *const *params, const char *context);
 extern bool db_command(PGconn *conn, const char *sql, const char *context);
+extern PGresult *register_migration(PGconn *conn, const Migration *m);
 extern bool register_set(PGconn *conn, const MigrationSet *set);
 
 /* script.c */
