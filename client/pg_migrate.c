@@ -438,95 +438,6 @@ report_waited(PGconn *conn, char **waited, int n)
 }
 
 /*
- * The set without the online migrations the database has applied: an
- * online migration's document is checked against the catalog before its
- * checksum is compared, and once completed it no longer fits the tables it
- * changed (a column it added exists), so registering it again fails.
- * out->items is malloc'd.  False after an error.
- */
-static bool
-skip_applied_online(PGconn *conn, const MigrationSet *set, MigrationSet *out)
-{
-	PGresult   *res;
-
-	*out = *set;
-	out->items = pg_malloc_or_die(sizeof(Migration) * (set->count + 1));
-	out->count = 0;
-	res = db_query(conn,
-				   "SELECT m.version FROM migrate.migration m"
-				   " WHERE m.kind OPERATOR(pg_catalog.=) 'online'"
-				   "   AND m.state OPERATOR(pg_catalog.=) 'applied'",
-				   0, NULL, "while reading the applied online migrations");
-	if (res == NULL)
-		return false;
-	for (int i = 0; i < set->count; i++)
-	{
-		const Migration *m = &set->items[i];
-		bool		skip = false;
-
-		if (m->kind == MIG_ONLINE)
-			for (int r = 0; r < PQntuples(res); r++)
-				if (strcmp(PQgetvalue(res, r, 0), m->version) == 0)
-					skip = true;
-		if (!skip)
-			out->items[out->count++] = *m;
-	}
-	PQclear(res);
-	return true;
-}
-
-/*
- * How many of the set's migrations this round registers.  An online
- * migration is checked against the catalog when it is registered (its
- * tables and columns must exist), so while a version before it is not
- * applied yet, a round registers and applies only what precedes it; the
- * next round registers it and the rest.  -1 after an error.
- */
-static int
-round_cut(PGconn *conn, const Options *opts, const MigrationSet *set)
-{
-	for (int i = 1; i < set->count; i++)
-	{
-		const Migration *m = &set->items[i];
-		char	  **before;
-		char	   *array;
-		const char *params[2];
-		char	   *n;
-		bool		ok;
-		bool		cut;
-
-		if (m->kind != MIG_ONLINE)
-			continue;
-		if (opts->target && compare_versions(m->version, opts->target) > 0)
-			return set->count;
-		before = pg_malloc_or_die(sizeof(char *) * i);
-		for (int k = 0; k < i; k++)
-			before[k] = set->items[k].version;
-		array = make_text_array(before, i);
-		params[0] = m->version;
-		params[1] = array;
-		/* registered already, or everything before it applied: no cut */
-		n = query_value(conn,
-						"SELECT NOT EXISTS (SELECT FROM migrate.migration m"
-						"                    WHERE m.version OPERATOR(pg_catalog.=) $1)"
-						"   AND (SELECT pg_catalog.count(*) FROM migrate.migration m"
-						"         WHERE m.version OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])"
-						"           AND m.state OPERATOR(pg_catalog.=) 'applied')"
-						"       OPERATOR(pg_catalog.<) pg_catalog.cardinality($2::pg_catalog.text[])",
-						2, params, &ok);
-		cut = n && strcmp(n, "t") == 0;
-		free(n);
-		free(array);
-		free(before);
-		if (!ok)
-			return -1;
-		if (cut)
-			return i;
-	}
-	return set->count;
-}
-
-/*
  * One round of a deploy: register everything and upgrade in one
  * transaction, and print what the upgrade did.  *background tells whether
  * it handed work to a worker (queued) or started an online migration;
@@ -644,26 +555,7 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 
 	for (;;)
 	{
-		MigrationSet todo;
-		int			cut;
-		MigrationSet part;
-		bool		partial;
-		const char *target = opts->target;
-
-		if (!skip_applied_online(conn, set, &todo))
-			goto fail;
-		cut = round_cut(conn, opts, &todo);
-		part = todo;
-		if (cut < 0)
-			goto fail;
-		partial = cut < todo.count;
-		if (partial)
-		{
-			/* up to the version before the online migration */
-			part.count = cut;
-			target = todo.items[cut - 1].version;
-		}
-		if (!deploy_round(conn, opts, &part, target, &background, &started,
+		if (!deploy_round(conn, opts, set, opts->target, &background, &started,
 						  &applied, &waited, &nwaited))
 			goto fail;
 		anything |= applied;
@@ -677,10 +569,7 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 		}
 		if (started || (background && opts->no_wait))
 			break;
-		/* the rest of the set, after what the online migration needs */
-		free(todo.items);
-		if (partial && applied)
-			continue;
+		/* after a background run, the next round starts what waited for it */
 		if (!background)
 			break;
 	}
@@ -1055,8 +944,7 @@ print_array_lines(const char *label, const char *array)
 static int
 cmd_plan(const Options *opts, const MigrationSet *all)
 {
-	MigrationSet todo;
-	const MigrationSet *set = &todo;
+	const MigrationSet *set = all;
 	int			unplanned = 0;
 	PGconn	   *conn = connect_to(opts, NULL);
 	PGresult   *res;
@@ -1070,8 +958,7 @@ cmd_plan(const Options *opts, const MigrationSet *all)
 
 	if (conn == NULL)
 		return EXIT_ERROR;
-	if (!db_command(conn, "BEGIN", NULL) ||
-		!skip_applied_online(conn, all, &todo))
+	if (!db_command(conn, "BEGIN", NULL))
 		return EXIT_ERROR;
 
 	/* register each in a savepoint: a changed applied one is reported */

@@ -96,6 +96,5 @@ extern bool register_set(PGconn *conn, const MigrationSet *set);
 /* script.c */
 extern void print_script(FILE *out, const MigrationSet *set,
 						 const char *target);
-extern bool starts_phase(const MigrationSet *set, const char *target, int i);
 
 #endif							/* PG_MIGRATE_H */

@@ -85,21 +85,6 @@ print_literal(FILE *out, const char *text)
 }
 
 /*
- * Whether item i must be registered in a transaction of its own, after the
- * ones before it are applied: an online migration up to the target, which
- * migrate_register_online checks against the tables that those create.
- */
-bool
-starts_phase(const MigrationSet *set, const char *target, int i)
-{
-	const Migration *m = &set->items[i];
-
-	return i > 0 && m->kind == MIG_ONLINE &&
-		set->items[i - 1].kind != MIG_REPEATABLE &&
-		(target == NULL || compare_versions(m->version, target) <= 0);
-}
-
-/*
  * A file name in a comment line: a control character in it (a newline)
  * would end the comment and make the rest of the name a statement.
  */

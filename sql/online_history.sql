@@ -19,6 +19,15 @@ SELECT migrate_complete('2');
 SELECT version, state FROM migrate.migration ORDER BY version_key;
 SELECT count(*) FILTER (WHERE label = upper(name)) AS backfilled FROM items;
 
+-- a deploy registers the whole history again: the completed online
+-- migration (whose column now exists) is the same definition, a no-op; a
+-- changed one is MG001, not a complaint about the tables
+SELECT migrate_register_online('2', 'items.label',
+    '[{"add_column": {"table": "items", "column": {"name": "label", "type": "text"}, "up": "upper(name)"}}]');
+SELECT migrate_register_online('2', 'items.label',
+    '[{"add_column": {"table": "items", "column": {"name": "label", "type": "text"}, "up": "lower(name)"}}]');
+\echo :LAST_ERROR_SQLSTATE
+
 -- nothing unapplied below it: the names are checked at registration
 SELECT migrate_register_online('3', 'bad',
     '[{"add_column": {"table": "nosuch", "column": {"name": "x", "type": "text"}}}]');

@@ -79,28 +79,32 @@ catalog_query(const char *sql, Oid arg)
 }
 
 /*
- * Whether a registered version below this one is not applied yet.  Its
- * migrations may create the tables and columns that the document names, so
- * the document is then checked against the catalog when it starts (start
- * checks it again in any case), not at registration: a whole history,
- * registered on a fresh database in one transaction, must not be refused
- * for naming a table that an earlier migration of it creates.
+ * Whether the document is checked against the catalog at registration.  Not
+ * when a registered version below it is not applied yet: its migrations may
+ * create the tables and columns that the document names (a whole history
+ * registered on a fresh database in one transaction), and start checks the
+ * document again in any case.  Nor when this version has started already:
+ * the tables no longer have the shape it starts from (a column it added
+ * exists), and registering the same definition again is a no-op, another
+ * one MG001.
  */
 static bool
-lower_version_unapplied(const char *version)
+check_shape_now(const char *version)
 {
 	Oid			argtypes[1] = {NUMERICARRAYOID};
 	Datum		values[1];
-	bool		unapplied;
+	bool		now;
 
 	values[0] = version_key_datum(version);
 	SPI_connect();
 	catalog_exec("SELECT FROM migrate.migration"
-				 " WHERE version_key < $1 AND state <> 'applied' LIMIT 1",
+				 " WHERE (version_key < $1 AND state <> 'applied')"
+				 "    OR (version_key = $1 AND state NOT IN ('pending', 'rolled_back'))"
+				 " LIMIT 1",
 				 1, argtypes, values, NULL, 1);
-	unapplied = SPI_processed > 0;
+	now = SPI_processed == 0;
 	SPI_finish();
-	return unapplied;
+	return now;
 }
 
 /*
@@ -109,7 +113,7 @@ lower_version_unapplied(const char *version)
  *
  * Registers an online migration after checking its whole document; nothing
  * is registered when any of it is wrong.  Its names are checked against the
- * catalog now unless an unapplied version below it may create them.
+ * catalog now or at start (check_shape_now).
  */
 Datum
 migrate_register_online(PG_FUNCTION_ARGS)
@@ -129,7 +133,7 @@ migrate_register_online(PG_FUNCTION_ARGS)
 				 errmsg("operations must not be NULL")));
 	operations = PG_GETARG_JSONB_P(2);
 	m = online_parse(version, name, operations, true);
-	if (!lower_version_unapplied(version))
+	if (check_shape_now(version))
 		(void) online_shape(m, false);
 
 	def.version = version;
