@@ -179,6 +179,14 @@ read_file(const char *path, char **content, char **error)
 		free(buf);
 		return false;
 	}
+
+	/*
+	 * A UTF-8 byte order mark, which some Windows editors write, is not
+	 * SQL: the server would fail on it.  Flyway drops it too, before its
+	 * checksum, so the registered text is the one Flyway ran.
+	 */
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+		memmove(buf, buf + 3, len - 2);
 	*content = buf;
 	return true;
 }

@@ -513,5 +513,14 @@ sub files_of
 	is(scalar(grep { /zzz_new/ } files_of($dir)), 0, 'new: refused, nothing created');
 }
 
+# a UTF-8 byte order mark is not SQL: dropped, as Flyway drops it
+{
+	my $dir = make_dir('V1__bom.sql' => "\xEF\xBB\xBFCREATE TABLE bom (id int);\n");
+	my ($rc, $script) = pg_migrate('script', $dir);
+	is($rc, 0, 'byte order mark: script');
+	like($script, qr/\n\$migrate\$CREATE TABLE bom \(id int\);\n\$migrate\$/,
+		'byte order mark: dropped from the registered text');
+}
+
 $node->stop;
 done_testing();
