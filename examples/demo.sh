@@ -3,10 +3,13 @@
 #
 #   examples/demo.sh            (as root, or through sudo)
 #
-# Installs the Debian packages and migrate, starts a throwaway cluster on
-# port 5499 (data in /var/tmp/migrate-demo) with shared_preload_libraries =
-# 'migrate', creates database "demo" and runs examples/deploy.sql in it, then
-# the online (zero-downtime) migration of examples/online.sql.
+# Installs the Debian packages, migrate and its client pg_migrate, starts a
+# throwaway cluster on port 5499 (data in /var/tmp/migrate-demo) with
+# shared_preload_libraries = 'migrate', deploys the migration files of
+# examples/migrate/ to database "app" with pg_migrate (plan, deploy, an
+# online migration completed, deploy again), then creates database "demo"
+# and runs examples/deploy.sql in it, then the online (zero-downtime)
+# migration of examples/online.sql.
 # Running it again restarts the cluster (with the migrate just built) and
 # recreates the database "demo".
 set -euo pipefail
@@ -45,6 +48,26 @@ else
 fi
 # a fresh database each time: the deploy is shown from the start, with the
 # migrate just built
+as_pg "$bin/dropdb" -h /tmp -p "$port" --if-exists app
+as_pg "$bin/createdb" -h /tmp -p "$port" app
+as_pg "$bin/psql" -h /tmp -p "$port" -d app -X -q -c 'CREATE EXTENSION migrate'
+
+# postgres may not be able to read the checkout: pg_migrate reads a copy
+dir=$(mktemp -d /tmp/migrate-demo-files.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+cp -r "$top/examples/migrate/." "$dir"
+chown -R postgres: "$dir"
+pgm() { as_pg "$bin/pg_migrate" -h /tmp -p "$port" -d app "$@"; }
+
+echo "== pg_migrate plan examples/migrate: what deploy would do (exit status 2: something is pending)"
+pgm plan "$dir" || [ $? -eq 2 ]
+echo "== pg_migrate deploy examples/migrate (exit status 3: stopped at the online migration in flight)"
+pgm deploy "$dir" || [ $? -eq 3 ]
+echo "== the new application is out: pg_migrate complete 0005, then deploy the rest"
+pgm complete 0005
+pgm deploy "$dir"
+pgm status
+
 as_pg "$bin/dropdb" -h /tmp -p "$port" --if-exists demo
 as_pg "$bin/createdb" -h /tmp -p "$port" demo
 
@@ -57,7 +80,8 @@ as_pg "$bin/psql" -h /tmp -p "$port" -d demo -X -v ON_ERROR_STOP=1 < "$top/examp
 cat <<MSG
 
 The cluster keeps running.
-  connect:  runuser -u postgres -- psql -h /tmp -p $port demo
+  connect:  runuser -u postgres -- psql -h /tmp -p $port demo   (or app)
+  deploy:   runuser -u postgres -- pg_migrate -h /tmp -p $port -d app deploy DIR
   stop:     runuser -u postgres -- $bin/pg_ctl -D $data stop
   remove:   stop it, then rm -rf $data
 MSG

@@ -22,7 +22,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 
-"$top/test/setup.sh"
+"$top/test/setup.sh" --test
 
 # initdb and postgres refuse to run as root, and the checkout may sit where
 # postgres cannot enter: run the suites in a copy that postgres owns.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what migrate needs on a Debian bookworm machine, then builds and
 # installs the extension.  Run as root (or with sudo) from the source tree.
-# Used by test/run.sh (the test suite) and examples/demo.sh (the example).
+# Used by test/run.sh (the test suite, with --test: also the tools the
+# tests drive) and examples/demo.sh (the example).
 set -euo pipefail
 
 PG_MAJOR=${PG_MAJOR:-15}
@@ -24,8 +25,9 @@ if [ -n "$need" ]; then
 fi
 
 # dbmate writes the history that pg_migrate import takes over in
-# test/t/019_pg_migrate_import.pl.  Optional: without it that part skips.
-if ! command -v dbmate >/dev/null 2>&1; then
+# test/t/019_pg_migrate_import.pl (test/run.sh passes --test; the demo
+# does not need it).  Optional: without it that part skips.
+if [ "${1:-}" = --test ] && ! command -v dbmate >/dev/null 2>&1; then
     echo "== installing dbmate (nodejs, npm, npm install -g dbmate)"
     if ! command -v npm >/dev/null 2>&1; then
         export DEBIAN_FRONTEND=noninteractive

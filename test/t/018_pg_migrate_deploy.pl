@@ -98,6 +98,10 @@ my ($rc, $out, $err);
 	($rc, $out, $err) = pg_migrate('--help');
 	is($rc, 0, '--help exits 0');
 	is($out, $shown, '--help is exactly what doc/pg_migrate.md shows');
+	my $readme = slurp_file("$top/README.md");
+	my ($in_readme) = $readme =~ /`pg_migrate --help` says[^\n]*\n[^\n]*\n\n```text\n(.*?)^```$/ms
+	  or die 'no --help block in README.md';
+	is($out, $in_readme, '--help is exactly what README.md shows');
 	for my $word (qw(deploy plan script import status new complete rollback
 		--format --target --set --targets --jobs --no-wait --quiet --from
 		--history-table --online --no-transaction --version --help --dbname
