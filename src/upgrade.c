@@ -388,7 +388,7 @@ fetch_repeatables(const char *name, int *count)
 		reps[i].checksum = SPI_getvalue(tup, tupdesc, 3);
 		reps[i].placeholders = SPI_getvalue(tup, tupdesc, 4);
 		computed = migration_checksum("repeatable", reps[i].name, reps[i].up,
-									  NULL, NULL, true);
+									  NULL, reps[i].placeholders, true);
 		if (strcmp(reps[i].checksum, computed) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
