@@ -8,7 +8,7 @@ EXTENSION = migrate
 DATA = $(wildcard sql/migrate--*.sql)
 
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup adopt security_inputs security_runs security_online_input security_locks security_catalog build_retry online_faults oldversions version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill backfill_faults online online_history online_alter check plan await security_online
+REGRESS = setup repeatable placeholders adopt security_inputs security_runs security_online_input security_locks security_catalog build_retry online_faults oldversions version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill backfill_faults online online_history online_alter check plan await security_online
 # each run gets a throwaway cluster, so installcheck needs no running server
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 

@@ -647,7 +647,11 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("up SQL of %s has no statements", what)));
 	script_check(&script, true);
-	checksum = migration_checksum("repeatable", name, up, NULL, NULL, true);
+	/*
+	 * Unlike a versioned migration's, the values count: a repeatable one
+	 * runs again when what it runs changes, and nothing refuses a change.
+	 */
+	checksum = migration_checksum("repeatable", name, up, NULL, placeholders, true);
 
 	SPI_connect();
 	deploy_lock_acquire();
@@ -658,14 +662,11 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 				 1, argtypes, values, NULL, 1);
 	if (SPI_processed > 0)
 	{
-		char	   *old_placeholders = spi_getstr(0, 2);
 		char	   *stored = migration_checksum("repeatable", name, spi_getstr(0, 3),
-												NULL, NULL, true);
+												NULL, spi_getstr(0, 2), true);
 
 		old_checksum = spi_getstr(0, 1);
-		if (strcmp(old_checksum, checksum) == 0 && strcmp(stored, checksum) == 0 &&
-			(old_placeholders == NULL) == (placeholders == NULL) &&
-			(placeholders == NULL || strcmp(old_placeholders, placeholders) == 0))
+		if (strcmp(old_checksum, checksum) == 0 && strcmp(stored, checksum) == 0)
 		{
 			/* the same again: re-running a deploy script is a no-op */
 			SPI_finish();
@@ -692,7 +693,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 	event_log_repeatable(name, "register", started,
 						 old_checksum == NULL ? psprintf("checksum %s", checksum) :
 						 strcmp(old_checksum, checksum) == 0 ?
-						 psprintf("placeholder values replaced (checksum %s)", checksum) :
+						 psprintf("definition restored to match checksum %s", checksum) :
 						 psprintf("definition replaced (checksum %s, was %s)",
 								  checksum, old_checksum), NULL);
 	SPI_finish();

@@ -1168,7 +1168,7 @@ check_statement_findings(const char *sql, int n)
 }
 
 /*
- * At registration (migrate.check): the findings of severity warning or
+ * At registration (migrate.check_level): the findings of severity warning or
  * error become NOTICEs, or (error) refuse the migration with MG005.
  */
 void
@@ -1177,8 +1177,9 @@ check_at_registration(const char *what, const char *sql)
 	StringInfoData detail;
 	ListCell   *lc;
 	int			n = 0;
+	int			mode = migrate_check_mode();
 
-	if (migrate_check_mode == MIGRATE_CHECK_OFF)
+	if (mode == MIGRATE_CHECK_OFF)
 		return;
 	initStringInfo(&detail);
 	foreach(lc, check_sql(sql))
@@ -1188,7 +1189,7 @@ check_at_registration(const char *what, const char *sql)
 		if (strcmp(f->severity, "info") == 0)
 			continue;
 		n++;
-		if (migrate_check_mode == MIGRATE_CHECK_WARN)
+		if (mode == MIGRATE_CHECK_WARN)
 			ereport(NOTICE,
 					(errmsg("%s, statement %d: %s [%s]", what, f->statement,
 							f->message, f->rule),
@@ -1197,12 +1198,12 @@ check_at_registration(const char *what, const char *sql)
 			appendStringInfo(&detail, "%sstatement %d: %s: %s [%s]", n > 1 ? "\n" : "",
 							 f->statement, f->severity, f->message, f->rule);
 	}
-	if (migrate_check_mode == MIGRATE_CHECK_ERROR && n > 0)
+	if (mode == MIGRATE_CHECK_ERROR && n > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MIGRATE_CHECK_REFUSED),
 				 errmsg_plural("%s is refused by migrate_check: %d finding",
 							   "%s is refused by migrate_check: %d findings",
 							   n, what, n),
 				 errdetail("%s", detail.data),
-				 errhint("Fix them, suppress one with a \"-- migrate:allow RULE\" comment before its statement, or SET migrate.\"check\" = warn (check is a keyword: quote it).")));
+				 errhint("Fix them, suppress one with a \"-- migrate:allow RULE\" comment before its statement, or SET migrate.check_level = warn.")));
 }

@@ -22,7 +22,8 @@ int			migrate_batch_size = 1000;
 int			migrate_batch_target = 100;
 int			migrate_batch_delay = 0;
 int			migrate_max_replica_lag = 10000;
-int			migrate_check_mode = MIGRATE_CHECK_WARN;
+int			migrate_check_level = MIGRATE_CHECK_WARN;
+int			migrate_check_legacy = MIGRATE_CHECK_UNSET;
 int			migrate_large_table_rows = 10000;
 bool		migrate_preloaded = false;
 
@@ -32,6 +33,42 @@ static const struct config_enum_entry check_modes[] = {
 	{"error", MIGRATE_CHECK_ERROR, false},
 	{NULL, 0, false}
 };
+
+/* migrate.check, the old name: "unset" (hidden) until it is set */
+static const struct config_enum_entry legacy_check_modes[] = {
+	{"off", MIGRATE_CHECK_OFF, false},
+	{"warn", MIGRATE_CHECK_WARN, false},
+	{"error", MIGRATE_CHECK_ERROR, false},
+	{"unset", MIGRATE_CHECK_UNSET, true},
+	{NULL, 0, false}
+};
+
+/*
+ * What registration does with migrate_check's findings: migrate.check_level,
+ * unless the deprecated migrate.check is set (then it still decides, so
+ * that configurations written for 1.0 keep their meaning).
+ */
+int
+migrate_check_mode(void)
+{
+	return migrate_check_legacy != MIGRATE_CHECK_UNSET ? migrate_check_legacy
+		: migrate_check_level;
+}
+
+/* SHOW migrate.check: the mode in effect, as 1.0 showed it */
+static const char *
+show_legacy_check(void)
+{
+	switch (migrate_check_mode())
+	{
+		case MIGRATE_CHECK_OFF:
+			return "off";
+		case MIGRATE_CHECK_ERROR:
+			return "error";
+		default:
+			return "warn";
+	}
+}
 
 void		_PG_init(void);
 
@@ -110,13 +147,21 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	DefineCustomEnumVariable("migrate.check",
+	DefineCustomEnumVariable("migrate.check_level",
 							 "What migrate_register does with the findings of migrate_check.",
 							 "off: nothing; warn: a NOTICE per finding of severity warning or error; error: refuses the migration (MG005).",
-							 &migrate_check_mode,
+							 &migrate_check_level,
 							 MIGRATE_CHECK_WARN, check_modes,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("migrate.check",
+							 "Deprecated name of migrate.check_level: when set, it decides instead.",
+							 "Kept until version 1.1 is released; check is a keyword, so SQL must quote it.",
+							 &migrate_check_legacy,
+							 MIGRATE_CHECK_UNSET, legacy_check_modes,
+							 PGC_USERSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, show_legacy_check);
 
 	DefineCustomIntVariable("migrate.large_table_rows",
 							"Sets the row count from which migrate_check takes a table for large.",

@@ -58,12 +58,15 @@ extern int	migrate_batch_size;
 extern int	migrate_batch_target;
 extern int	migrate_batch_delay;
 extern int	migrate_max_replica_lag;
-extern int	migrate_check_mode;
+extern int	migrate_check_level;
+extern int	migrate_check_legacy;	/* migrate.check, deprecated */
+extern int	migrate_check_mode(void);
 extern int	migrate_large_table_rows;
 
 #define MIGRATE_CHECK_OFF	0
 #define MIGRATE_CHECK_WARN	1
 #define MIGRATE_CHECK_ERROR	2
+#define MIGRATE_CHECK_UNSET	(-1)	/* migrate.check not set */
 
 /* check.c: migrate_check, and its use at registration (what: "migration 1.2") */
 extern void check_at_registration(const char *what, const char *sql);

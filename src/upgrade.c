@@ -388,7 +388,7 @@ fetch_repeatables(const char *name, int *count)
 		reps[i].checksum = SPI_getvalue(tup, tupdesc, 3);
 		reps[i].placeholders = SPI_getvalue(tup, tupdesc, 4);
 		computed = migration_checksum("repeatable", reps[i].name, reps[i].up,
-									  NULL, NULL, true);
+									  NULL, reps[i].placeholders, true);
 		if (strcmp(reps[i].checksum, computed) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
@@ -442,7 +442,7 @@ typedef struct CallerWork
 	bool		down;			/* reverting rows (down SQL), not applying */
 	RepeatableRow *reps;		/* then these repeatable migrations */
 	int			nreps;
-	bool		current_repeatable; /* current names one of them */
+	const char *repeatable;		/* the one at work (current is then NULL) */
 } CallerWork;
 
 /*
@@ -458,7 +458,10 @@ in_caller_subtransaction(void (*fn) (void *), CallerWork *work)
 
 	if (edata)
 	{
-		failure_record_autonomously(work->current, work->current_repeatable, edata);
+		const char *failed = work->repeatable ? work->repeatable : work->current;
+
+		if (failed != NULL)
+			failure_record_autonomously(failed, work->repeatable != NULL, edata);
 		ReThrowError(edata);
 	}
 }
@@ -469,7 +472,7 @@ run_rows_once(void *arg)
 {
 	CallerWork *work = (CallerWork *) arg;
 
-	work->current_repeatable = false;
+	work->repeatable = NULL;
 	for (int i = 0; i < work->n; i++)
 	{
 		MigrationRow *row = &work->rows[i];
@@ -486,8 +489,9 @@ run_rows_once(void *arg)
 	{
 		TimestampTz started = GetCurrentTimestamp();
 
-		work->current = work->reps[i].name;
-		work->current_repeatable = true;
+		/* a repeatable's lock retries are not any version's */
+		work->current = NULL;
+		work->repeatable = work->reps[i].name;
 		repeatable_run(&work->reps[i]);
 		repeatable_applied(&work->reps[i], started, NULL);
 	}
@@ -629,7 +633,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	{
 		/* in this transaction, unless a background run applies them last */
 		CallerWork	work = {rows, handoff, rsinfo, NULL, false,
-		reps, handoff == count ? nreps : 0, false};
+		reps, handoff == count ? nreps : 0, NULL};
 
 		in_caller_subtransaction(apply_rows, &work);
 	}
