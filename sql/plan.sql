@@ -183,11 +183,11 @@ SELECT migrate_register_repeatable('c_broken', 'SELECT ${x}', '{"x": "1"}');
 SELECT migrate_register_repeatable('d_applied', 'SELECT 2');
 SELECT migrate_adopt('{}', '{d_applied}');
 SELECT * FROM plan() WHERE version IS NULL OR version = '3';
--- the catalog edited by hand: placeholder values are not in the checksum
--- (one set of files, different values in different databases), and a value
--- can break the SQL: a finding, as SQL that does not parse
+-- the catalog edited by hand: a repeatable's placeholder values are in its
+-- checksum (it runs again when they change), so the edit is found
 UPDATE migrate.repeatable SET placeholders = '{"x": "1; DROP"}' WHERE name = 'c_broken';
 SELECT * FROM plan() WHERE name = 'c_broken';
+UPDATE migrate.repeatable SET placeholders = '{"x": "1"}' WHERE name = 'c_broken';
 
 ------------------------------------------------------------------------
 -- how each runs: in the caller's transaction, then in the background from
@@ -206,6 +206,12 @@ SELECT version, name, runs, count(*) AS statements
 SELECT version, statement, sql, locks, findings FROM migrate_plan() WHERE version = '5';
 -- placeholders replaced
 SELECT version, statement, sql, locks FROM migrate_plan() WHERE version = '4';
+-- the catalog edited by hand: a versioned migration's values are not in its
+-- checksum (one set of files, different values in different databases), and
+-- a value that breaks the SQL is a finding, as SQL that does not parse
+UPDATE migrate.migration SET placeholders = '{"tbl": "plan_p SET"}' WHERE version = '4';
+SELECT version, statement, sql, findings FROM migrate_plan() WHERE version = '4';
+UPDATE migrate.migration SET placeholders = '{"tbl": "plan_p"}' WHERE version = '4';
 
 -- a target: the migrations up to it
 SELECT version, runs, count(*) FROM migrate_plan('2') GROUP BY 1, 2 ORDER BY 1;

@@ -414,7 +414,9 @@ migrate_plan(PG_FUNCTION_ARGS)
 		char	   *up = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
 		char	   *checksum = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
 		char	   *placeholders = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
-		char	   *computed = migration_checksum("repeatable", name, up, NULL, NULL, true);
+		/* a repeatable's checksum covers its placeholder values */
+		char	   *computed = migration_checksum("repeatable", name, up, NULL,
+												  placeholders, true);
 
 		if (strcmp(checksum, computed) != 0)
 			ereport(ERROR,
