@@ -293,7 +293,7 @@ run_unfinished(PGconn *conn, bool *ok)
 {
 	char	   *n = query_value(conn,
 								"SELECT pg_catalog.count(*) FROM migrate.progress"
-								" WHERE kind IN ('upgrade', 'downgrade')",
+								" WHERE kind OPERATOR(pg_catalog.=) ANY ('{upgrade,downgrade}')",
 								0, NULL, ok);
 	bool		unfinished = n && strcmp(n, "0") != 0;
 
@@ -422,7 +422,7 @@ report_waited(PGconn *conn, char **waited, int n)
 		res = db_query(conn,
 					   "SELECT r.name, r.state FROM migrate.repeatable_status r"
 					   " WHERE r.name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
-					   " ORDER BY r.name COLLATE \"C\"",
+					   " ORDER BY r.name COLLATE pg_catalog.\"C\"",
 					   1, params, "while reading what was applied");
 		free((char *) params[0]);
 		if (res == NULL)

@@ -1,0 +1,136 @@
+# pg_migrate against hostile input: a role that planted operators and
+# functions named like migrate's on the deployer's search_path (with
+# pg_catalog after public), the extension in a schema whose name needs
+# quoting (capitals, a space); files that are not regular files (a FIFO, /dev/zero); pg_migrate
+# script with file names and contents meant to break out of its quoting,
+# run through psql and compared byte for byte with the files; a targets
+# file whose unparsable line holds a password; import from history tables
+# holding control characters, a view, and a table with a row-level
+# security policy; and the client under valgrind.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use File::Path qw(make_path);
+use Digest::MD5 qw(md5_hex);
+use IPC::Run;
+use POSIX qw(mkfifo);
+
+my $top = "$FindBin::RealBin/../..";
+
+my $node = PostgreSQL::Test::Cluster->new('hostile');
+$node->init;
+$node->append_conf('postgresql.conf', "max_worker_processes = 16");
+$node->start;
+
+# pg_migrate ARGS: (exit status, stdout, stderr); undef status on timeout
+sub pg_migrate
+{
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run([ 'pg_migrate', @_ ], '<', \undef, '>', \$out,
+			'2>', \$err, IPC::Run::timeout(60));
+		1;
+	};
+	return (undef, $out, $err) unless $ok;
+	return ($? >> 8, $out, $err);
+}
+
+sub write_file
+{
+	my ($path, $content) = @_;
+	open my $fh, '>', $path or die "could not write $path: $!";
+	binmode $fh;
+	print $fh $content;
+	close $fh;
+}
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my $ndirs = 0;
+
+sub make_dir
+{
+	my (%files) = @_;
+	my $dir = "$tmp/d" . $ndirs++;
+	make_path($dir);
+	write_file("$dir/$_", $files{$_}) for keys %files;
+	return $dir;
+}
+
+# The extension in a schema whose name needs quoting; the deploy role with
+# the README's grants (made in that schema) and CREATE on public.
+my $schema = 'Mig s-x';
+(my $qschema = $schema) =~ s/"/""/g;
+$qschema = qq{"$qschema"};
+my $readme = slurp_file("$top/README.md");
+my ($grants) = $readme =~ /### Privileges: a deploy role.*?```sql\n(.*?)```/s
+  or die 'no deploy grants in the README';
+for my $fn ('migrate_register(text, text, text, text, boolean, jsonb)',
+	'migrate_register_repeatable(text, text, jsonb)',
+	'migrate_adopt(text[], text[], text)', 'migrate_plan(text)')
+{
+	$grants .= "GRANT EXECUTE ON FUNCTION $fn TO deployer;\n"
+	  unless $grants =~ /\Q$fn\E/;
+}
+$node->safe_psql('postgres', 'CREATE DATABASE hostile');
+$node->safe_psql('hostile', qq{CREATE SCHEMA $qschema;
+	CREATE EXTENSION migrate SCHEMA $qschema;
+	SET search_path = $qschema;
+	$grants
+	GRANT USAGE ON SCHEMA $qschema TO deployer;
+	GRANT CREATE ON SCHEMA public TO deployer;
+	GRANT CREATE ON DATABASE hostile TO deployer;});
+my $db = $node->connstr('hostile') . ' user=deployer';
+
+my ($rc, $out, $err);
+
+# A role that may create in public plants look-alikes of what a client
+# could call unqualified: the comparison operators of name and text, and
+# the extension's functions.  The deployer's search_path puts pg_catalog
+# after public (a database owner can set that for everyone), so only a
+# qualified name escapes them.
+$node->safe_psql('hostile', q{
+	CREATE ROLE hostile_evil LOGIN;
+	GRANT CREATE ON SCHEMA public TO hostile_evil;
+	SET ROLE hostile_evil;
+	CREATE FUNCTION public.evil_name_eq(name, name) RETURNS boolean
+		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL name=name'; RETURN pg_catalog.nameeq($1, $2); END$$;
+	CREATE OPERATOR public.= (leftarg = name, rightarg = name, function = public.evil_name_eq);
+	CREATE FUNCTION public.evil_text_eq(text, text) RETURNS boolean
+		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL text=text'; RETURN pg_catalog.texteq($1, $2); END$$;
+	CREATE OPERATOR public.= (leftarg = text, rightarg = text, function = public.evil_text_eq);
+	CREATE OPERATOR public.<> (leftarg = text, rightarg = text, function = public.evil_text_eq);
+	CREATE FUNCTION public.migrate_current() RETURNS text
+		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL migrate_current'; RETURN '0'; END$$;
+	CREATE FUNCTION public.migrate_upgrade(text) RETURNS TABLE(version text, name text, action text)
+		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL migrate_upgrade'; END$$;
+	RESET ROLE;
+	ALTER ROLE deployer IN DATABASE hostile SET search_path = public, pg_catalog;
+});
+
+{
+	my $dir = make_dir(
+		'0001__items.sql' => "CREATE TABLE items (id int PRIMARY KEY, sku text);\n",
+		'0002__sku.sql' =>
+		  "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY items_sku ON items (sku);\n",
+		'R__item_view.sql' => "CREATE OR REPLACE VIEW item_view AS SELECT id FROM items;\n");
+
+	($rc, $out, $err) = pg_migrate('-d', $db, 'status');
+	is($rc, 0, 'status with planted look-alikes exits 0');
+	unlike($err, qr/EVIL/, 'status calls nothing planted');
+	($rc, $out, $err) = pg_migrate('-d', $db, 'plan', $dir);
+	is($rc, 2, 'plan with planted look-alikes exits 2');
+	unlike($err, qr/EVIL/, 'plan calls nothing planted');
+	($rc, $out, $err) = pg_migrate('-d', $db, 'deploy', $dir);
+	is($rc, 0, 'deploy with planted look-alikes exits 0') or diag $err;
+	unlike($err, qr/EVIL/, 'deploy calls nothing planted');
+	like($out, qr/is at version 0002/, 'deploy applied everything');
+	($rc, $out, $err) = pg_migrate('-d', $db, 'deploy', $dir);
+	is($rc, 0, 'second deploy with planted look-alikes exits 0');
+	unlike($err, qr/EVIL/, 'second deploy calls nothing planted');
+	like($out, qr/nothing to apply/, 'second deploy applies nothing');
+}
+
+done_testing();
