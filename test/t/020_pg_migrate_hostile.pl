@@ -133,4 +133,27 @@ $node->safe_psql('hostile', q{
 	like($out, qr/nothing to apply/, 'second deploy applies nothing');
 }
 
+# Files that are not regular files: a FIFO would block the read forever,
+# a link to /dev/zero never end it.  Each is refused, naming it.
+{
+	my $dir = make_dir('0001__a.sql' => "SELECT 1;\n");
+	mkfifo("$dir/0002__fifo.sql", 0600) or die "mkfifo: $!";
+	($rc, $out, $err) = pg_migrate('script', $dir);
+	is($rc, 1, 'a FIFO in the directory: exit 1, no hang');
+	like($err, qr/file ".*0002__fifo\.sql" is not a regular file/,
+		'a FIFO is named');
+	unlink "$dir/0002__fifo.sql";
+	symlink('/dev/zero', "$dir/0002__zero.sql") or die "symlink: $!";
+	($rc, $out, $err) = pg_migrate('script', $dir);
+	is($rc, 1, 'a link to /dev/zero: exit 1');
+	like($err, qr/file ".*0002__zero\.sql" is not a regular file/,
+		'a link to /dev/zero is named');
+	unlink "$dir/0002__zero.sql";
+	mkdir "$dir/0003__dir.sql";
+	symlink("$dir/0001__a.sql", "$dir/0004__link.sql") or die "symlink: $!";
+	($rc, $out, $err) = pg_migrate('script', $dir);
+	is($rc, 0, 'a directory is skipped, a link to a file followed');
+	like($out, qr/migrate_register\('0004', 'link'/, 'the linked file is read');
+}
+
 done_testing();
