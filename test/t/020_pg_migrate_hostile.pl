@@ -156,4 +156,74 @@ $node->safe_psql('hostile', q{
 	like($out, qr/migrate_register\('0004', 'link'/, 'the linked file is read');
 }
 
+# pg_migrate script: names, contents and placeholder values built to end
+# its quoting early or to run psql backslash commands.  Run through psql
+# (the extension in a schema that needs quoting), every file is
+# registered byte for byte, nothing else runs, and deploy then finds each
+# definition unchanged.
+{
+	my $pwned = "$tmp/pwned";
+	my %files = (
+		"0001__a b'c\$d\".sql" =>
+		  "SELECT 1; -- \$migrate\$ \$migrate_1\$ \$migrate_2 \\echo hi\n"
+		  . "SELECT \$q\$:foo :'bar' :\"baz\" \$\$x\$\$ \$q\$;\n-- \$migrate",
+		"0002__x\ny\e[31m.sql" => "SELECT 2; -- \$migrate_",
+		"0003__\$migrate\$.sql" =>
+		  "SELECT \$s\$\n\\! touch $pwned\n\\set ON_ERROR_STOP off\n\$s\$; -- \$migrate_1\$ \$migrate\$\n-- \$migrate_2",
+		"0004__ph.sql" => "SELECT \$v\$\${tbl}\$v\$; -- \${tbl\n",
+		"0004__ph.down.sql" => "SELECT \$v\$\${tbl}\$v\$; -- \$",
+		"R__r'\\x\$.sql" => "SELECT 1; -- \$");
+	my $value = "x'\"\$\$y\nz\\ \$migrate\$ \e";
+	my $dir = make_dir(%files);
+
+	$node->safe_psql('postgres', 'CREATE DATABASE script');
+	$node->safe_psql('script', qq{CREATE SCHEMA $qschema; CREATE EXTENSION migrate SCHEMA $qschema;});
+	($rc, $out, $err) = pg_migrate('-v', "tbl=$value", 'script', $dir);
+	is($rc, 0, 'script of hostile files exits 0') or diag $err;
+	my $script = "$tmp/script.sql";
+	write_file($script, $out);
+
+	my ($pout, $perr) = ('', '');
+	IPC::Run::run([ 'psql', '-X', '-d', $node->connstr('script'), '-v',
+			"migrate_schema=$schema", '-f', $script ],
+		'<', \undef, '>', \$pout, '2>', \$perr);
+	is($? >> 8, 0, 'psql runs the script') or diag $perr;
+	ok(!-e $pwned, 'no backslash command of a file ran');
+
+	my %registered;
+	for my $row (split /\x{1}\n/, $node->safe_psql('script', q{
+		SELECT version || chr(2) || name || chr(2) || md5(up_sql) || chr(2)
+		       || coalesce(md5(down_sql), '') || chr(2)
+		       || coalesce(placeholders->>'tbl', '') || chr(1)
+		  FROM migrate.migration ORDER BY version_key}) . "\n")
+	{
+		my ($v, $name, $up, $down, $ph) = split /\x{2}/, $row, -1;
+		$registered{$v} = [ $name, $up, $down, $ph ];
+	}
+	is($registered{'0001'}[0], "a b'c\$d\"", 'a name with quotes and $ as written');
+	is($registered{'0001'}[1], md5_hex($files{"0001__a b'c\$d\".sql"}),
+		'a file holding the tags and ending in $migrate: byte for byte');
+	is($registered{'0002'}[0], "x\ny\e[31m", 'a name with a newline as written');
+	is($registered{'0002'}[1], md5_hex($files{"0002__x\ny\e[31m.sql"}),
+		'a file ending in $migrate_: byte for byte');
+	is($registered{'0003'}[1], md5_hex($files{"0003__\$migrate\$.sql"}),
+		'a file with backslash commands in a string: byte for byte');
+	is($registered{'0004'}[1], md5_hex($files{'0004__ph.sql'}),
+		'a file with a placeholder: as written');
+	is($registered{'0004'}[2], md5_hex($files{'0004__ph.down.sql'}),
+		'its down ending in $: as written');
+	is($registered{'0004'}[3], $value,
+		'a placeholder value with quotes, $$, a newline, a tag: as given');
+	is( $node->safe_psql('script',
+			q{SELECT name || ' ' || md5(up_sql) FROM migrate.repeatable}),
+		"r'\\x\$ " . md5_hex($files{"R__r'\\x\$.sql"}),
+		'a repeatable with quotes and a backslash in its name: as written');
+
+	# deploy sends the same definitions: nothing changed, nothing to apply
+	($rc, $out, $err) = pg_migrate('-d', $node->connstr('script'), '-v',
+		"tbl=$value", 'deploy', $dir);
+	is($rc, 0, 'deploy after the script exits 0') or diag $err;
+	like($out, qr/nothing to apply/, 'deploy after the script applies nothing');
+}
+
 done_testing();
