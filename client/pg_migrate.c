@@ -660,6 +660,7 @@ read_targets(const char *file, int *count)
 	int			n = 0;
 	char	   *line = NULL;
 	size_t		cap = 0;
+	int			lineno = 0;
 
 	if (f == NULL)
 	{
@@ -672,6 +673,7 @@ read_targets(const char *file, int *count)
 		char	   *s = line;
 		char	   *e;
 
+		lineno++;
 		while (*s == ' ' || *s == '\t')
 			s++;
 		e = s + strlen(s);
@@ -679,6 +681,28 @@ read_targets(const char *file, int *count)
 			*--e = '\0';
 		if (*s == '\0' || *s == '#')
 			continue;
+
+		/*
+		 * A line libpq would read as a conninfo or URI (not a plain
+		 * database name) but cannot parse fails before any target is
+		 * deployed.  It is not shown, nor libpq's message quoting it: it
+		 * may hold a password that target_label could not find.
+		 */
+		if (strchr(s, '=') != NULL || strncmp(s, "postgres://", 11) == 0 ||
+			strncmp(s, "postgresql://", 13) == 0)
+		{
+			char	   *errmsg = NULL;
+			PQconninfoOption *parsed = PQconninfoParse(s, &errmsg);
+
+			if (parsed == NULL)
+			{
+				fprintf(stderr, "%s: error: line %d of targets file \"%s\" is not a valid connection string (the line is not shown: it may hold a password)\n",
+						progname, lineno, file);
+				exit(EXIT_ERROR);
+			}
+			PQconninfoFree(parsed);
+			PQfreemem(errmsg);
+		}
 		targets = pg_realloc_or_die(targets, sizeof(Target) * (n + 1));
 		memset(&targets[n], 0, sizeof(Target));
 		targets[n].conninfo = pg_strdup_or_die(s);

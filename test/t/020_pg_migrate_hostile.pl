@@ -226,4 +226,30 @@ $node->safe_psql('hostile', q{
 	like($out, qr/nothing to apply/, 'deploy after the script applies nothing');
 }
 
+# A targets file: a line with a password is shown without it; a line that
+# libpq cannot parse stops the deploy before any target starts, and is not
+# shown (nor libpq's message, which quotes it): it may hold a password.
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE targets');
+	$node->safe_psql('targets', 'CREATE EXTENSION migrate');
+	my $dir = make_dir('0001__a.sql' => "SELECT 1;\n");
+	my $conn = $node->connstr('targets');
+	my $file = "$tmp/targets.txt";
+	write_file($file, "# fleet\n\n$conn password=sekrit1\n"
+		  . "$conn password=sek rit2\n$conn password='sekrit3\n");
+	($rc, $out, $err) = pg_migrate('--targets', $file, 'deploy', $dir);
+	is($rc, 1, 'a targets line that is not a conninfo: exit 1');
+	like($err, qr/line 4 of targets file ".*" is not a valid connection string/,
+		'the line is named by its number');
+	unlike($out . $err, qr/sek/, 'no password is shown');
+	is($node->safe_psql('targets', 'SELECT count(*) FROM migrate.migration'),
+		'0', 'no target was deployed');
+
+	write_file($file, "$conn password=sekrit1\n");
+	($rc, $out, $err) = pg_migrate('--targets', $file, 'deploy', $dir);
+	is($rc, 0, 'a target with a password deploys') or diag $err;
+	unlike($out . $err, qr/sekrit/, 'its password is not shown');
+	like($out, qr/dbname=targets.* -> 0001  ok/, 'its summary line');
+}
+
 done_testing();
