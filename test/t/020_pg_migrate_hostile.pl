@@ -252,4 +252,36 @@ $node->safe_psql('hostile', q{
 	like($out, qr/dbname=targets.* -> 0001  ok/, 'its summary line');
 }
 
+# import reads a table that its owner controls.  Control characters in
+# it are shown as "?".
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE import');
+	$node->safe_psql('import', q{CREATE EXTENSION migrate;
+		CREATE TABLE flyway_schema_history (installed_rank int, version text,
+			description text, type text, script text, checksum int, success boolean);
+		INSERT INTO flyway_schema_history
+		VALUES (1, E'1\x1b]0;owned\x07\x1b[2J', E'd\x1b[31m', 'SQL', E'V1__a.sql\n\x1b[1A', 0, true);
+		CREATE FUNCTION evil() RETURNS boolean
+			LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL ran as %', current_user; RETURN true; END$$;
+		CREATE VIEW view_history AS SELECT 1::bigint AS version, false AS dirty WHERE evil();
+		CREATE TABLE rls_history (version bigint, dirty boolean);
+		INSERT INTO rls_history VALUES (1, false);
+		ALTER TABLE rls_history ENABLE ROW LEVEL SECURITY;
+		CREATE POLICY p ON rls_history USING (evil());
+		GRANT SELECT ON rls_history, view_history TO deployer;
+		GRANT EXECUTE ON FUNCTION evil() TO deployer;});
+	my $dir = make_dir('V1__a.sql' => "SELECT 1;\n");
+	my $as_owner = $node->connstr('import');
+	my $as_deployer = $as_owner . ' user=deployer';
+
+	($rc, $out, $err) = pg_migrate('-d', $as_owner, 'import', '--from', 'flyway', $dir);
+	is($rc, 1, 'import: a version with control characters is refused');
+	like($err, qr/history has version "1\?\]0;owned\?\?\[2J" \(V1__a\.sql\?\?\[1A\)/,
+		'its control characters are shown as ?');
+	unlike($err, qr/[\x00-\x09\x0b-\x1f\x7f]/, 'no control character reaches the terminal');
+
+	is($node->safe_psql('import', 'SELECT count(*) FROM migrate.migration'),
+		'0', 'nothing was registered');
+}
+
 done_testing();
