@@ -349,8 +349,15 @@ history_table(PGconn *conn, const char *name)
 	char	   *rel;
 	char	   *quoted;
 
+	/*
+	 * Reading a table runs none of its owner's code, but a policy of row
+	 * level security would, as the deployer: read without them (an error
+	 * when one applies).
+	 */
+	if (!db_command(conn, "SET LOCAL row_security = off", NULL))
+		return NULL;
 	res = db_query(conn,
-				   "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
+				   "SELECT n.nspname, c.relname, c.relkind FROM pg_catalog.pg_class c"
 				   "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 				   " WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
 				   1, params, "while looking for the history table");
@@ -360,6 +367,20 @@ history_table(PGconn *conn, const char *name)
 	{
 		fprintf(stderr, "%s: error: history table \"%s\" does not exist\n", progname, shown(name));
 		fprintf(stderr, "%s: hint: Name it with --history-table, schema-qualified if it is not on the search_path.\n",
+				progname);
+		PQclear(res);
+		return NULL;
+	}
+	/*
+	 * A view (or a foreign table) would run the functions of its owner's
+	 * choosing as the deployer, in the transaction that registers.
+	 */
+	if (strcmp(PQgetvalue(res, 0, 2), "r") != 0 &&
+		strcmp(PQgetvalue(res, 0, 2), "p") != 0)
+	{
+		fprintf(stderr, "%s: error: history table \"%s\" is not a table\n",
+				progname, shown(name));
+		fprintf(stderr, "%s: hint: Copy it into a table (CREATE TABLE ... AS SELECT) and name that one with --history-table.\n",
 				progname);
 		PQclear(res);
 		return NULL;

@@ -253,7 +253,8 @@ $node->safe_psql('hostile', q{
 }
 
 # import reads a table that its owner controls.  Control characters in
-# it are shown as "?".
+# it are shown as "?"; a view, whose functions would run as the deployer,
+# is refused, and so is a table whose row-level security policy would.
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE import');
 	$node->safe_psql('import', q{CREATE EXTENSION migrate;
@@ -280,6 +281,17 @@ $node->safe_psql('hostile', q{
 		'its control characters are shown as ?');
 	unlike($err, qr/[\x00-\x09\x0b-\x1f\x7f]/, 'no control character reaches the terminal');
 
+	($rc, $out, $err) = pg_migrate('-d', $as_deployer, 'import', '--from',
+		'golang-migrate', '--format', 'flyway', '--history-table', 'view_history', $dir);
+	is($rc, 1, 'import: a view as the history is refused');
+	like($err, qr/history table "view_history" is not a table/, 'the view is named');
+	unlike($err, qr/EVIL/, 'the view ran nothing');
+
+	($rc, $out, $err) = pg_migrate('-d', $as_deployer, 'import', '--from',
+		'golang-migrate', '--format', 'flyway', '--history-table', 'rls_history', $dir);
+	is($rc, 1, 'import: a history with a row-level security policy is refused');
+	like($err, qr/row-level security policy/, 'the policy is named');
+	unlike($err, qr/EVIL/, 'the policy ran nothing');
 	is($node->safe_psql('import', 'SELECT count(*) FROM migrate.migration'),
 		'0', 'nothing was registered');
 }
