@@ -208,10 +208,17 @@ add_constraint_referenced(LockList *ll, LOCKMODE mode, Oid relid, const char *co
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(conname)};
 	Oid			confrelid = InvalidOid;
+	int			nestlevel;
 
 	if (!OidIsValid(relid))
 		return;
 	SPI_connect();
+
+	/*
+	 * As add_query: the caller's search_path could put an = of its own
+	 * choosing before pg_catalog's.
+	 */
+	nestlevel = search_path_pin();
 	if (SPI_execute_with_args("SELECT k.confrelid FROM pg_catalog.pg_constraint k"
 							  " WHERE k.contype = 'f' AND k.conrelid = $1"
 							  "   AND k.conname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
@@ -223,6 +230,7 @@ add_constraint_referenced(LockList *ll, LOCKMODE mode, Oid relid, const char *co
 		confrelid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	}
+	search_path_unpin(nestlevel);
 	SPI_finish();
 	if (OidIsValid(confrelid) && confrelid != relid)
 		add_lock(ll, mode, relation_by_oid(confrelid));

@@ -102,6 +102,12 @@ $node->safe_psql('hostile', q{
 		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL text=text'; RETURN pg_catalog.texteq($1, $2); END$$;
 	CREATE OPERATOR public.= (leftarg = text, rightarg = text, function = public.evil_text_eq);
 	CREATE OPERATOR public.<> (leftarg = text, rightarg = text, function = public.evil_text_eq);
+	CREATE FUNCTION public.evil_oid_eq(oid, oid) RETURNS boolean
+		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL oid=oid'; RETURN pg_catalog.oideq($1, $2); END$$;
+	CREATE OPERATOR public.= (leftarg = oid, rightarg = oid, function = public.evil_oid_eq);
+	CREATE FUNCTION public.evil_char_eq("char", "char") RETURNS boolean
+		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL char=char'; RETURN pg_catalog.chareq($1, $2); END$$;
+	CREATE OPERATOR public.= (leftarg = "char", rightarg = "char", function = public.evil_char_eq);
 	CREATE FUNCTION public.migrate_current() RETURNS text
 		LANGUAGE plpgsql AS $$BEGIN RAISE WARNING 'EVIL migrate_current'; RETURN '0'; END$$;
 	CREATE FUNCTION public.migrate_upgrade(text) RETURNS TABLE(version text, name text, action text)
@@ -131,6 +137,25 @@ $node->safe_psql('hostile', q{
 	is($rc, 0, 'second deploy with planted look-alikes exits 0');
 	unlike($err, qr/EVIL/, 'second deploy calls nothing planted');
 	like($out, qr/nothing to apply/, 'second deploy applies nothing');
+
+	# migrate_plan's lock list looks up the table a dropped foreign key
+	# references, with pg_catalog's =
+	write_file("$dir/0003__orders.sql",
+		"CREATE TABLE orders (id int, item int CONSTRAINT orders_item_fkey REFERENCES items);\n"
+		  . "CREATE TABLE m (k int) PARTITION BY LIST (k);\n"
+		  . "CREATE TABLE m_default PARTITION OF m DEFAULT;\n"
+		  . "CREATE TABLE m2 PARTITION OF m FOR VALUES IN (2);\n"
+		  . "CREATE TABLE m1 (k int);\n");
+	($rc, $out, $err) = pg_migrate('-d', $db, 'deploy', $dir);
+	is($rc, 0, 'deploy of partitions exits 0') or diag $err;
+	write_file("$dir/0004__detach.sql",
+		"ALTER TABLE orders DROP CONSTRAINT orders_item_fkey;\n"
+		  );
+	($rc, $out, $err) = pg_migrate('-d', $db, 'plan', $dir);
+	is($rc, 2, 'plan of a dropped foreign key exits 2') or diag $err;
+	unlike($err, qr/EVIL/, 'plan of a dropped foreign key calls nothing planted');
+	like($out, qr/1: ALTER TABLE orders DROP CONSTRAINT orders_item_fkey\n(?: .*\n)*?      lock: ACCESS EXCLUSIVE on public\.items\n/,
+		'the referenced table of a dropped foreign key is locked');
 }
 
 # Files that are not regular files: a FIFO would block the read forever,
