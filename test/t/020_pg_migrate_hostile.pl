@@ -139,7 +139,8 @@ $node->safe_psql('hostile', q{
 	like($out, qr/nothing to apply/, 'second deploy applies nothing');
 
 	# migrate_plan's lock list looks up the table a dropped foreign key
-	# references, with pg_catalog's =
+	# references, with pg_catalog's =; and names the partition ATTACH and
+	# DETACH PARTITION lock, and the default partition
 	write_file("$dir/0003__orders.sql",
 		"CREATE TABLE orders (id int, item int CONSTRAINT orders_item_fkey REFERENCES items);\n"
 		  . "CREATE TABLE m (k int) PARTITION BY LIST (k);\n"
@@ -150,12 +151,17 @@ $node->safe_psql('hostile', q{
 	is($rc, 0, 'deploy of partitions exits 0') or diag $err;
 	write_file("$dir/0004__detach.sql",
 		"ALTER TABLE orders DROP CONSTRAINT orders_item_fkey;\n"
-		  );
+		  . "ALTER TABLE m ATTACH PARTITION m1 FOR VALUES IN (1);\n"
+		  . "ALTER TABLE m DETACH PARTITION m2;\n");
 	($rc, $out, $err) = pg_migrate('-d', $db, 'plan', $dir);
 	is($rc, 2, 'plan of a dropped foreign key exits 2') or diag $err;
 	unlike($err, qr/EVIL/, 'plan of a dropped foreign key calls nothing planted');
 	like($out, qr/1: ALTER TABLE orders DROP CONSTRAINT orders_item_fkey\n(?: .*\n)*?      lock: ACCESS EXCLUSIVE on public\.items\n/,
 		'the referenced table of a dropped foreign key is locked');
+	like($out, qr/2: ALTER TABLE m ATTACH PARTITION m1 FOR VALUES IN \(1\)\n      lock: SHARE UPDATE EXCLUSIVE on public\.m\n      lock: ACCESS EXCLUSIVE on public\.m1\n      lock: ACCESS EXCLUSIVE on public\.m_default\n/,
+		'ATTACH PARTITION locks the partition and the default partition');
+	like($out, qr/3: ALTER TABLE m DETACH PARTITION m2\n      lock: ACCESS EXCLUSIVE on public\.m\n      lock: ACCESS EXCLUSIVE on public\.m2\n      lock: ACCESS EXCLUSIVE on public\.m_default\n/,
+		'DETACH PARTITION locks the partition and the default partition');
 }
 
 # Files that are not regular files: a FIFO would block the read forever,
