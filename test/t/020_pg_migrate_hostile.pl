@@ -327,4 +327,36 @@ $node->safe_psql('hostile', q{
 		'0', 'nothing was registered');
 }
 
+# The client under valgrind: a memory error (an invalid read or write, a
+# jump on an uninitialised value) exits 9.  Leaks are not errors: the
+# process is short-lived.
+SKIP:
+{
+	my $valgrind = `which valgrind 2>/dev/null`;
+	chomp $valgrind;
+	skip 'valgrind is not installed', 8 unless $valgrind;
+
+	$node->safe_psql('postgres', 'CREATE DATABASE grind');
+	$node->safe_psql('grind', 'CREATE EXTENSION migrate');
+	my $conn = $node->connstr('grind');
+	my $dir = make_dir(
+		'V1__create.sql' => "CREATE TABLE g (id int, v text);\n",
+		'U1__create.sql' => "DROP TABLE g;\n",
+		'V2__index.sql' => "CREATE INDEX CONCURRENTLY g_v ON g (v);\n",
+		'V2__index.sql.conf' => "executeInTransaction=false\n",
+		'V3__ph.sql' => "COMMENT ON TABLE g IS \$c\$\${note}\$c\$;\n",
+		'R__g_view.sql' => "CREATE OR REPLACE VIEW g_view AS SELECT id FROM g;\n");
+	my @vg = ($valgrind, '-q', '--leak-check=no', '--error-exitcode=9',
+		'pg_migrate', '-v', 'note=a $$ note');
+	for my $case ([ [ 'script', $dir ], 0 ], [ [ '-d', $conn, 'plan', $dir ], 2 ],
+		[ [ '-d', $conn, 'deploy', $dir ], 0 ], [ [ '-d', $conn, 'status' ], 0 ])
+	{
+		my ($args, $want) = @$case;
+		my ($o, $e) = ('', '');
+		IPC::Run::run([ @vg, @$args ], '<', \undef, '>', \$o, '2>', \$e);
+		is($? >> 8, $want, "valgrind: @$args[-2,-1] exits $want") or diag $e;
+		unlike($e, qr/==\d+==/, "valgrind: @$args[-2,-1] reports nothing");
+	}
+}
+
 done_testing();
