@@ -268,6 +268,20 @@ current_version(PGconn *conn, bool *ok)
 	return query_value(conn, sql, 0, NULL, ok);
 }
 
+/*
+ * The version of the database for the summary of --targets: "none" when
+ * nothing is applied, so that NULL means the database could not be asked.
+ */
+static char *
+known_version(PGconn *conn, bool *ok)
+{
+	char	   *version = current_version(conn, ok);
+
+	if (*ok && version == NULL)
+		version = pg_strdup_or_die("none");
+	return version;
+}
+
 static void
 load_or_die(const Options *opts, const char *dir, MigrationSet *set)
 {
@@ -537,7 +551,7 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	if (conn == NULL)
 		return EXIT_ERROR;
 
-	*before = current_version(conn, &ok);
+	*before = known_version(conn, &ok);
 	if (!ok)
 		goto fail;
 
@@ -576,7 +590,7 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	if (!anything && !opts->quiet)
 		printf("nothing to apply\n");
 
-	*after = current_version(conn, &ok);
+	*after = known_version(conn, &ok);
 	if (!ok)
 		goto fail;
 	if (opts->no_wait && background)
@@ -596,7 +610,7 @@ fail:
 		if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 			PQclear(PQexec(conn, "ROLLBACK"));
 		free(*after);
-		*after = current_version(conn, &ok);
+		*after = known_version(conn, &ok);
 	}
 	PQfinish(conn);
 	return EXIT_ERROR;
@@ -761,7 +775,8 @@ start_target(Target *t, const Options *opts, const MigrationSet *set)
 		r = fdopen(result[1], "w");
 		if (r)
 		{
-			fprintf(r, "%s\n%s\n", before ? before : "none", after ? after : "none");
+			/* NULL: not known, the database could not be asked */
+			fprintf(r, "%s\n%s\n", before ? before : "?", after ? after : "?");
 			fclose(r);
 		}
 		_exit(status);

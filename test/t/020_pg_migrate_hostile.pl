@@ -281,6 +281,14 @@ $node->safe_psql('hostile', q{
 	is($rc, 0, 'a target with a password deploys') or diag $err;
 	unlike($out . $err, qr/sekrit/, 'its password is not shown');
 	like($out, qr/dbname=targets.* -> 0001  ok/, 'its summary line');
+
+	# a database that cannot be asked has no version "none", but "?"
+	(my $gone = $conn) =~ s/dbname='?targets'?/dbname=no_such_db/;
+	write_file($file, "$gone\n");
+	($rc, $out, $err) = pg_migrate('--targets', $file, 'deploy', $dir);
+	is($rc, 1, 'a target that cannot be connected to fails');
+	like($out, qr/dbname=no_such_db  \? -> \?  failed/,
+		'its versions are unknown, not none');
 }
 
 # import reads a table that its owner controls.  Control characters in
