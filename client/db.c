@@ -64,8 +64,10 @@ db_connect(const ConnOptions *options, const char *conninfo)
 
 		res = db_query(conn,
 					   "SELECT n.nspname FROM pg_catalog.pg_extension e"
-					   "  JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-					   " WHERE e.extname = 'migrate'", 0, NULL, NULL);
+					   "  JOIN pg_catalog.pg_namespace n"
+					   "    ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+					   " WHERE e.extname OPERATOR(pg_catalog.=) 'migrate'",
+					   0, NULL, NULL);
 		if (res == NULL)
 		{
 			PQfinish(conn);

@@ -694,9 +694,23 @@ list_directory(const char *dir, char ***files, int *nfiles, char **error)
 			closedir(d);
 			return false;
 		}
-		free(path);
 		if (S_ISDIR(st.st_mode))
+		{
+			free(path);
 			continue;
+		}
+
+		/*
+		 * A FIFO would block the read forever, a device (a symlink to
+		 * /dev/zero) never end it: only regular files are migrations.
+		 */
+		if (!S_ISREG(st.st_mode))
+		{
+			*error = fmt("file \"%s\" is not a regular file", path);
+			closedir(d);
+			return false;
+		}
+		free(path);
 		if (n == cap)
 		{
 			cap *= 2;

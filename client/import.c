@@ -78,6 +78,35 @@ flyway_checksum(const char *text)
 	return (int32_t) (crc ^ 0xFFFFFFFFu);
 }
 
+/*
+ * A value of the history as a message shows it: the history table is the
+ * old tool's (or anyone's who could write to it), so a control character
+ * in it (an escape sequence for the terminal, a newline faking another
+ * line of output) is shown as "?", C1 controls in UTF-8 included.
+ * Malloc'd; the process ends soon after such a message.
+ */
+static char *
+shown(const char *s)
+{
+	char	   *out = pg_malloc_or_die(strlen(s) + 1);
+	char	   *p = out;
+
+	for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+	{
+		if (c[0] == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F)
+		{
+			*p++ = '?';
+			c++;
+		}
+		else if (*c < 0x20 || *c == 0x7F)
+			*p++ = '?';
+		else
+			*p++ = (char) *c;
+	}
+	*p = '\0';
+	return out;
+}
+
 /*----------
  * Bookkeeping of what the history says
  *----------
@@ -179,10 +208,10 @@ read_flyway(PGconn *conn, const char *table, History *h, const char *tool)
 			fprintf(stderr, "%s: error: %s's history shows a failed migration: %s%s%s\"%s\" (%s, installed_rank %s)\n",
 					progname, tool,
 					PQgetisnull(res, r, 1) ? "" : "version ",
-					PQgetisnull(res, r, 1) ? "" : PQgetvalue(res, r, 1),
+					PQgetisnull(res, r, 1) ? "" : shown(PQgetvalue(res, r, 1)),
 					PQgetisnull(res, r, 1) ? "" : " ",
-					PQgetvalue(res, r, 2), PQgetvalue(res, r, 4),
-					PQgetvalue(res, r, 0));
+					shown(PQgetvalue(res, r, 2)), shown(PQgetvalue(res, r, 4)),
+					shown(PQgetvalue(res, r, 0)));
 			fprintf(stderr, "%s: hint: Fix the database and repair the history with Flyway (flyway repair), then import again.\n",
 					progname);
 			PQclear(res);
@@ -215,7 +244,7 @@ read_flyway(PGconn *conn, const char *table, History *h, const char *tool)
 		if (!valid_version(version))
 		{
 			fprintf(stderr, "%s: error: %s's history has version \"%s\" (%s), which migrate cannot order\n",
-					progname, tool, version, script);
+					progname, tool, shown(version), shown(script));
 			PQclear(res);
 			return false;
 		}
@@ -249,7 +278,7 @@ read_dbmate(PGconn *conn, const char *table, History *h, const char *tool)
 		if (!valid_version(version))
 		{
 			fprintf(stderr, "%s: error: %s's history has version \"%s\", which migrate cannot order\n",
-					progname, tool, version);
+					progname, tool, shown(version));
 			PQclear(res);
 			return false;
 		}
@@ -279,7 +308,7 @@ read_golang_migrate(PGconn *conn, const char *table, History *h, const char *too
 	if (PQntuples(res) > 1)
 	{
 		fprintf(stderr, "%s: error: %s's history table %s has %d rows, one expected\n",
-				progname, tool, table, PQntuples(res));
+				progname, tool, shown(table), PQntuples(res));
 		PQclear(res);
 		return false;
 	}
@@ -287,7 +316,7 @@ read_golang_migrate(PGconn *conn, const char *table, History *h, const char *too
 	if (strcmp(PQgetvalue(res, 0, 1), "f") != 0)
 	{
 		fprintf(stderr, "%s: error: %s's history is dirty at version %s: that migration failed half-way\n",
-				progname, tool, version);
+				progname, tool, shown(version));
 		fprintf(stderr, "%s: hint: Fix the database by hand and set the version with \"migrate force\", then import again.\n",
 				progname);
 		PQclear(res);
@@ -296,7 +325,7 @@ read_golang_migrate(PGconn *conn, const char *table, History *h, const char *too
 	if (!valid_version(version))
 	{
 		fprintf(stderr, "%s: error: %s's history has version \"%s\", which migrate cannot order\n",
-				progname, tool, version);
+				progname, tool, shown(version));
 		PQclear(res);
 		return false;
 	}
@@ -320,8 +349,15 @@ history_table(PGconn *conn, const char *name)
 	char	   *rel;
 	char	   *quoted;
 
+	/*
+	 * Reading a table runs none of its owner's code, but a policy of row
+	 * level security would, as the deployer: read without them (an error
+	 * when one applies).
+	 */
+	if (!db_command(conn, "SET LOCAL row_security = off", NULL))
+		return NULL;
 	res = db_query(conn,
-				   "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"
+				   "SELECT n.nspname, c.relname, c.relkind FROM pg_catalog.pg_class c"
 				   "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 				   " WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
 				   1, params, "while looking for the history table");
@@ -329,8 +365,22 @@ history_table(PGconn *conn, const char *name)
 		return NULL;
 	if (PQntuples(res) == 0)
 	{
-		fprintf(stderr, "%s: error: history table \"%s\" does not exist\n", progname, name);
+		fprintf(stderr, "%s: error: history table \"%s\" does not exist\n", progname, shown(name));
 		fprintf(stderr, "%s: hint: Name it with --history-table, schema-qualified if it is not on the search_path.\n",
+				progname);
+		PQclear(res);
+		return NULL;
+	}
+	/*
+	 * A view (or a foreign table) would run the functions of its owner's
+	 * choosing as the deployer, in the transaction that registers.
+	 */
+	if (strcmp(PQgetvalue(res, 0, 2), "r") != 0 &&
+		strcmp(PQgetvalue(res, 0, 2), "p") != 0)
+	{
+		fprintf(stderr, "%s: error: history table \"%s\" is not a table\n",
+				progname, shown(name));
+		fprintf(stderr, "%s: hint: Copy it into a table (CREATE TABLE ... AS SELECT) and name that one with --history-table.\n",
 				progname);
 		PQclear(res);
 		return NULL;
@@ -397,8 +447,8 @@ import_history(PGconn *conn, const Options *opts, const MigrationSet *set)
 		if (h.orphans[k].applied)
 		{
 			fprintf(stderr, "%s: error: %s applied version %s%s%s%s, which has no file in the directory\n",
-					progname, tool, h.orphans[k].version,
-					h.orphans[k].what[0] ? " (" : "", h.orphans[k].what,
+					progname, tool, shown(h.orphans[k].version),
+					h.orphans[k].what[0] ? " (" : "", shown(h.orphans[k].what),
 					h.orphans[k].what[0] ? ")" : "");
 			fprintf(stderr, "%s: hint: Restore the file of every version %s applied, then import again.\n",
 					progname, tool);
@@ -471,7 +521,7 @@ import_history(PGconn *conn, const Options *opts, const MigrationSet *set)
 				printf("pending  %s \"%s\"\n", m->version, m->name);
 		}
 		printf("imported the history of %s from %s: %d adopted, %d pending (the next deploy applies them)\n",
-			   tool, table, nversions + nrepeatables, pending);
+			   tool, shown(table), nversions + nrepeatables, pending);
 	}
 	return EXIT_OK;
 }

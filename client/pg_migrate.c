@@ -268,6 +268,20 @@ current_version(PGconn *conn, bool *ok)
 	return query_value(conn, sql, 0, NULL, ok);
 }
 
+/*
+ * The version of the database for the summary of --targets: "none" when
+ * nothing is applied, so that NULL means the database could not be asked.
+ */
+static char *
+known_version(PGconn *conn, bool *ok)
+{
+	char	   *version = current_version(conn, ok);
+
+	if (*ok && version == NULL)
+		version = pg_strdup_or_die("none");
+	return version;
+}
+
 static void
 load_or_die(const Options *opts, const char *dir, MigrationSet *set)
 {
@@ -293,7 +307,7 @@ run_unfinished(PGconn *conn, bool *ok)
 {
 	char	   *n = query_value(conn,
 								"SELECT pg_catalog.count(*) FROM migrate.progress"
-								" WHERE kind IN ('upgrade', 'downgrade')",
+								" WHERE kind OPERATOR(pg_catalog.=) ANY ('{upgrade,downgrade}')",
 								0, NULL, ok);
 	bool		unfinished = n && strcmp(n, "0") != 0;
 
@@ -422,7 +436,7 @@ report_waited(PGconn *conn, char **waited, int n)
 		res = db_query(conn,
 					   "SELECT r.name, r.state FROM migrate.repeatable_status r"
 					   " WHERE r.name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
-					   " ORDER BY r.name COLLATE \"C\"",
+					   " ORDER BY r.name COLLATE pg_catalog.\"C\"",
 					   1, params, "while reading what was applied");
 		free((char *) params[0]);
 		if (res == NULL)
@@ -537,7 +551,7 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	if (conn == NULL)
 		return EXIT_ERROR;
 
-	*before = current_version(conn, &ok);
+	*before = known_version(conn, &ok);
 	if (!ok)
 		goto fail;
 
@@ -576,7 +590,7 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	if (!anything && !opts->quiet)
 		printf("nothing to apply\n");
 
-	*after = current_version(conn, &ok);
+	*after = known_version(conn, &ok);
 	if (!ok)
 		goto fail;
 	if (opts->no_wait && background)
@@ -596,7 +610,7 @@ fail:
 		if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 			PQclear(PQexec(conn, "ROLLBACK"));
 		free(*after);
-		*after = current_version(conn, &ok);
+		*after = known_version(conn, &ok);
 	}
 	PQfinish(conn);
 	return EXIT_ERROR;
@@ -660,6 +674,7 @@ read_targets(const char *file, int *count)
 	int			n = 0;
 	char	   *line = NULL;
 	size_t		cap = 0;
+	int			lineno = 0;
 
 	if (f == NULL)
 	{
@@ -672,6 +687,7 @@ read_targets(const char *file, int *count)
 		char	   *s = line;
 		char	   *e;
 
+		lineno++;
 		while (*s == ' ' || *s == '\t')
 			s++;
 		e = s + strlen(s);
@@ -679,6 +695,28 @@ read_targets(const char *file, int *count)
 			*--e = '\0';
 		if (*s == '\0' || *s == '#')
 			continue;
+
+		/*
+		 * A line libpq would read as a conninfo or URI (not a plain
+		 * database name) but cannot parse fails before any target is
+		 * deployed.  It is not shown, nor libpq's message quoting it: it
+		 * may hold a password that target_label could not find.
+		 */
+		if (strchr(s, '=') != NULL || strncmp(s, "postgres://", 11) == 0 ||
+			strncmp(s, "postgresql://", 13) == 0)
+		{
+			char	   *errmsg = NULL;
+			PQconninfoOption *parsed = PQconninfoParse(s, &errmsg);
+
+			if (parsed == NULL)
+			{
+				fprintf(stderr, "%s: error: line %d of targets file \"%s\" is not a valid connection string (the line is not shown: it may hold a password)\n",
+						progname, lineno, file);
+				exit(EXIT_ERROR);
+			}
+			PQconninfoFree(parsed);
+			PQfreemem(errmsg);
+		}
 		targets = pg_realloc_or_die(targets, sizeof(Target) * (n + 1));
 		memset(&targets[n], 0, sizeof(Target));
 		targets[n].conninfo = pg_strdup_or_die(s);
@@ -737,7 +775,8 @@ start_target(Target *t, const Options *opts, const MigrationSet *set)
 		r = fdopen(result[1], "w");
 		if (r)
 		{
-			fprintf(r, "%s\n%s\n", before ? before : "none", after ? after : "none");
+			/* NULL: not known, the database could not be asked */
+			fprintf(r, "%s\n%s\n", before ? before : "?", after ? after : "?");
 			fclose(r);
 		}
 		_exit(status);

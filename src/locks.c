@@ -24,6 +24,7 @@
 
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
@@ -208,10 +209,17 @@ add_constraint_referenced(LockList *ll, LOCKMODE mode, Oid relid, const char *co
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(conname)};
 	Oid			confrelid = InvalidOid;
+	int			nestlevel;
 
 	if (!OidIsValid(relid))
 		return;
 	SPI_connect();
+
+	/*
+	 * As add_query: the caller's search_path could put an = of its own
+	 * choosing before pg_catalog's.
+	 */
+	nestlevel = search_path_pin();
 	if (SPI_execute_with_args("SELECT k.confrelid FROM pg_catalog.pg_constraint k"
 							  " WHERE k.contype = 'f' AND k.conrelid = $1"
 							  "   AND k.conname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
@@ -223,6 +231,7 @@ add_constraint_referenced(LockList *ll, LOCKMODE mode, Oid relid, const char *co
 		confrelid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	}
+	search_path_unpin(nestlevel);
 	SPI_finish();
 	if (OidIsValid(confrelid) && confrelid != relid)
 		add_lock(ll, mode, relation_by_oid(confrelid));
@@ -271,6 +280,33 @@ alter_table_locks(LockList *ll, AlterTableStmt *stmt)
 			add_references(ll, list_make1(cmd->def));
 		else if (cmd->subtype == AT_AddColumn && cmd->def && IsA(cmd->def, ColumnDef))
 			add_references(ll, ((ColumnDef *) cmd->def)->constraints);
+		else if ((cmd->subtype == AT_AttachPartition ||
+				  cmd->subtype == AT_DetachPartition) &&
+				 cmd->def && IsA(cmd->def, PartitionCmd))
+		{
+			PartitionCmd *pc = (PartitionCmd *) cmd->def;
+			Oid			partid;
+			Oid			defaultid;
+
+			/*
+			 * probed (pg_locks); source: ATExecAttachPartition and
+			 * ATExecDetachPartition open the partition in ACCESS EXCLUSIVE
+			 * mode (SHARE UPDATE EXCLUSIVE when detached concurrently),
+			 * and the table's default partition, whose rows they check or
+			 * whose constraint they change, in ACCESS EXCLUSIVE mode
+			 */
+			partid = add_rangevar(ll, pc->concurrent ? ShareUpdateExclusiveLock :
+								  AccessExclusiveLock, pc->name);
+			defaultid = OidIsValid(relid) && stmt->objtype == OBJECT_TABLE ?
+				get_default_partition_oid(relid) : InvalidOid;
+			if (OidIsValid(defaultid) && defaultid != partid && !pc->concurrent)
+			{
+				char	   *name = relation_by_oid(defaultid);
+
+				if (name)
+					add_lock(ll, AccessExclusiveLock, name);
+			}
+		}
 		else if (cmd->subtype == AT_DropConstraint && cmd->name)
 		{
 			/*
