@@ -40,13 +40,70 @@ tag_collides(const char *text, const char *tag)
 	return false;
 }
 
-/* $migrate$, else $migrate_1$, $migrate_2$ ...: one the text cannot end */
+/*
+ * $migrate$, else $migrate_1$, $migrate_2$ ...: one the text cannot end.
+ *
+ * One scan of the text marks which of these tags it holds, whole or cut off
+ * by its end; the first unmarked one is then checked once.  Trying the tags
+ * one by one would scan the text once a tag, and a file built to hold many
+ * of them would take minutes.  A text holding n tags leaves one of the first
+ * n + 1 free, so only those are marked.
+ */
 static void
 choose_tag(const char *text, char *tag, size_t size)
 {
-	snprintf(tag, size, "$migrate$");
-	for (unsigned long i = 1; tag_collides(text, tag); i++)
-		snprintf(tag, size, "$migrate_%lu$", i);
+	size_t		ntags = 0;
+	size_t		nmarks;
+	bool	   *used;
+	const char *p;
+	size_t		i;
+
+	for (p = strstr(text, "$migrate"); p != NULL; p = strstr(p + 1, "$migrate"))
+		ntags++;
+	nmarks = ntags + 1;
+	used = calloc(nmarks, sizeof(bool));
+	if (used == NULL)
+	{
+		fprintf(stderr, "%s: error: out of memory\n", progname);
+		exit(1);
+	}
+	for (p = strstr(text, "$migrate"); p != NULL; p = strstr(p + 1, "$migrate"))
+	{
+		const char *q = p + strlen("$migrate");
+		unsigned long n = 0;
+		bool		big = false;
+
+		if (*q == '$' || *q == '\0')
+		{
+			used[0] = true;		/* $migrate$, or the text ends in $migrate */
+			continue;
+		}
+		if (*q != '_' || q[1] < '1' || q[1] > '9')
+			continue;
+		for (q++; *q >= '0' && *q <= '9'; q++)
+		{
+			if (n > nmarks)
+				big = true;		/* past every tag that could be chosen */
+			else
+				n = n * 10 + (*q - '0');
+		}
+		if (!big && n < nmarks && (*q == '$' || *q == '\0'))
+			used[n] = true;
+	}
+	for (i = 0; i < nmarks && used[i]; i++)
+		;
+	free(used);
+
+	if (i == 0)
+		snprintf(tag, size, "$migrate$");
+	else
+		snprintf(tag, size, "$migrate_%zu$", i);
+	if (tag_collides(text, tag))
+	{
+		/* cannot happen: the scan above marks every tag that collides */
+		fprintf(stderr, "%s: error: no dollar-quote tag found for a file\n", progname);
+		exit(1);
+	}
 }
 
 static void

@@ -255,6 +255,16 @@ $node->safe_psql('hostile', q{
 		"tbl=$value", 'deploy', $dir);
 	is($rc, 0, 'deploy after the script exits 0') or diag $err;
 	like($out, qr/nothing to apply/, 'deploy after the script applies nothing');
+
+	# a file holding 400000 of the tags the script could pick: one scan of
+	# it, not one a tag (which took minutes)
+	my $tags = "SELECT 1; -- \$migrate\$"
+	  . join('', map { " \$migrate_$_\$" } 1 .. 400000) . "\n";
+	my $many = make_dir('0001__tags.sql' => $tags);
+	($rc, $out, $err) = pg_migrate('script', $many);
+	is($rc, 0, 'script of a file holding 400000 tags exits 0 in time');
+	like($out, qr/^\$migrate_400001\$SELECT 1;.*\$migrate_400001\$,$/ms,
+		'it is quoted with the first tag it does not hold');
 }
 
 # A targets file: a line with a password is shown without it; a line that
