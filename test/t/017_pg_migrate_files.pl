@@ -9,64 +9,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
 use File::Path qw(make_path);
-use File::Copy qw(copy);
 use Digest::MD5 qw(md5_hex);
-use IPC::Run;
+use lib "$FindBin::RealBin/../perl";
+use PgMigrateTest;
 
 my $examples = "$FindBin::RealBin/../../examples";
-
-# pg_migrate ARGS: (exit status, stdout, stderr)
-sub pg_migrate
-{
-	my @args = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'pg_migrate', @args ], '>', \$out, '2>', \$err);
-	return ($? >> 8, $out, $err);
-}
-
-sub write_file
-{
-	my ($path, $content) = @_;
-	open my $fh, '>', $path or die "could not write $path: $!";
-	binmode $fh;
-	print $fh $content;
-	close $fh;
-}
-
-sub read_file
-{
-	my ($path) = @_;
-	open my $fh, '<', $path or die "could not read $path: $!";
-	binmode $fh;
-	local $/;
-	my $content = <$fh>;
-	close $fh;
-	return $content;
-}
-
-# a fresh directory with the given files (name => content)
-my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $ndirs = 0;
-
-sub make_dir
-{
-	my (%files) = @_;
-	my $dir = "$tmp/d" . $ndirs++;
-	make_path($dir);
-	write_file("$dir/$_", $files{$_}) for keys %files;
-	return $dir;
-}
-
-sub copy_dir
-{
-	my ($from) = @_;
-	my $dir = "$tmp/d" . $ndirs++;
-	make_path($dir);
-	opendir(my $dh, $from) or die;
-	copy("$from/$_", "$dir/$_") or die for grep { -f "$from/$_" } readdir $dh;
-	closedir $dh;
-	return $dir;
-}
 
 # what a script registers, in order: [function, version or name, transactional]
 sub registrations
@@ -84,6 +31,8 @@ my $node = PostgreSQL::Test::Cluster->new('files');
 $node->init;
 $node->append_conf('postgresql.conf', 'max_worker_processes = 16');
 $node->start;
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
 
 # which server functions this build has: repeatables and placeholders may
 # come from another part of the work

@@ -11,8 +11,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
-use File::Path qw(make_path);
 use IPC::Run;
+use lib "$FindBin::RealBin/../perl";
+use PgMigrateTest;
 
 my $top = "$FindBin::RealBin/../..";
 my $examples = "$top/examples";
@@ -22,64 +23,7 @@ $node->init;
 $node->append_conf('postgresql.conf', "max_worker_processes = 16");
 $node->start;
 
-# pg_migrate ARGS: (exit status, stdout, stderr)
-sub pg_migrate
-{
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'pg_migrate', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-	return ($? >> 8, $out, $err);
-}
-
-sub write_file
-{
-	my ($path, $content) = @_;
-	open my $fh, '>', $path or die "could not write $path: $!";
-	print $fh $content;
-	close $fh;
-}
-
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $ndirs = 0;
-
-# a fresh directory with the given files (name => content)
-sub make_dir
-{
-	my (%files) = @_;
-	my $dir = "$tmp/d" . $ndirs++;
-	make_path($dir);
-	write_file("$dir/$_", $files{$_}) for keys %files;
-	return $dir;
-}
-
-# The deploy role exactly as the README makes it; besides, as any deploy
-# role, it needs to create tables in public (PostgreSQL 15 grants that to
-# no one) and CREATE on the database for online migrations.
-my $readme = slurp_file("$top/README.md");
-my ($grants) = $readme =~ /### Privileges: a deploy role.*?```sql\n(.*?)```/s
-  or die 'no deploy grants in the README';
-# The functions of 1.1 that pg_migrate calls, for as long as the README's
-# list lacks them (granting twice is harmless).
-for my $fn ('migrate_register(text, text, text, text, boolean, jsonb)',
-	'migrate_register_repeatable(text, text, jsonb)',
-	'migrate_adopt(text[], text[], text)', 'migrate_plan(text)')
-{
-	$grants .= "GRANT EXECUTE ON FUNCTION $fn TO deployer;\n"
-	  unless $grants =~ /\Q$fn\E/;
-}
-my $role_made = 0;
-
-sub fresh_db
-{
-	my ($db) = @_;
-	my $sql = $grants;
-	$sql =~ s/CREATE ROLE deployer LOGIN;// if $role_made++;
-	$node->safe_psql('postgres', qq{CREATE DATABASE "$db"});
-	$node->safe_psql($db, qq{CREATE EXTENSION migrate;
-		$sql
-		GRANT CREATE ON SCHEMA public TO deployer;
-		GRANT CREATE ON DATABASE "$db" TO deployer;});
-	return $node->connstr($db) . ' user=deployer';
-}
 
 sub applied
 {
@@ -134,7 +78,7 @@ for my $case (
 # every example directory deploys on a fresh database; again, nothing
 for my $format (qw(dbmate golang-migrate flyway migrate))
 {
-	my $conn = fresh_db("ex_$format");
+	my $conn = fresh_db($node, $top, "ex_$format");
 	($rc, $out, $err) = pg_migrate('-d', $conn, 'deploy', "$examples/$format");
 	if ($format eq 'migrate')
 	{
@@ -160,7 +104,7 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 
 # a failing migration: 1, the server's message with its context, nothing applied
 {
-	my $conn = fresh_db('failing');
+	my $conn = fresh_db($node, $top, 'failing');
 	my $dir = make_dir(
 		'1__t.sql' => "CREATE TABLE t (id int);\n",
 		'2__boom.sql' => "INSERT INTO t VALUES (1);\nSELECT 1 / 0;\n",
@@ -178,7 +122,7 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 
 # plan: 2 while something is pending, with its locks; 0 after the deploy
 {
-	my $conn = fresh_db('planned');
+	my $conn = fresh_db($node, $top, 'planned');
 	$node->safe_psql('planned', q{CREATE TABLE items (id int); ALTER TABLE items OWNER TO deployer});
 	my %files = (
 		'1__add_sku.sql' => "ALTER TABLE items ADD COLUMN sku text;\n",
@@ -210,7 +154,7 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 
 # repeatables: applied after the versioned ones, again only when changed
 {
-	my $conn = fresh_db('repeat');
+	my $conn = fresh_db($node, $top, 'repeat');
 	my $dir = make_dir(
 		'1__t.sql' => "CREATE TABLE t (id int, label text);\n",
 		'R__v.sql' => "CREATE OR REPLACE VIEW v AS SELECT id FROM t;\n");
@@ -232,7 +176,7 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 
 # placeholders: -v, then the environment; a missing value sends nothing
 {
-	my $conn = fresh_db('placed');
+	my $conn = fresh_db($node, $top, 'placed');
 	my $dir = make_dir(
 		'1__t.sql' => "CREATE TABLE \${table} (id int);\n",
 		'2__grant.sql' => "COMMENT ON TABLE \${table} IS '\${note}';\n");
@@ -255,7 +199,7 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 
 # the client killed while it waits: the next deploy sees the run through
 {
-	my $conn = fresh_db('killed');
+	my $conn = fresh_db($node, $top, 'killed');
 	$node->safe_psql('killed', q{CREATE TABLE gate (open boolean); GRANT SELECT ON gate TO deployer});
 	my $dir = make_dir(
 		'1__t.sql' => "CREATE TABLE t (id int);\n",
@@ -288,7 +232,7 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 
 # several targets, one failing: the ones after it are skipped
 {
-	my @conns = map { fresh_db("target$_") } 1 .. 3;
+	my @conns = map { fresh_db($node, $top, "target$_") } 1 .. 3;
 	$node->safe_psql('target2', q{CREATE TABLE t (clash int)});
 	my $dir = make_dir('1__t.sql' => "CREATE TABLE t (id int);\n",
 		'2__u.sql' => "CREATE TABLE u (id int);\n");
@@ -314,7 +258,7 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 # the extension in another schema, and functions of its names planted on the
 # deploy role's search_path: pg_migrate calls the extension's own
 {
-	my $sql = $grants =~ s/CREATE ROLE deployer LOGIN;//r;
+	my $sql = readme_grants($top) =~ s/CREATE ROLE deployer LOGIN;//r;
 	$node->safe_psql('postgres', q{CREATE DATABASE elsewhere});
 	$node->safe_psql('elsewhere', qq{CREATE SCHEMA tools;
 		CREATE EXTENSION migrate SCHEMA tools;

@@ -11,10 +11,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use File::Path qw(make_path);
 use Compress::Zlib qw(crc32);
 use IPC::Run;
 use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgMigrateTest;
 
 my $top = "$FindBin::RealBin/../..";
 
@@ -22,59 +23,6 @@ my $node = PostgreSQL::Test::Cluster->new('import');
 $node->init;
 $node->append_conf('postgresql.conf', "max_worker_processes = 16");
 $node->start;
-
-sub pg_migrate
-{
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'pg_migrate', @_ ], '<', \undef, '>', \$out, '2>', \$err);
-	return ($? >> 8, $out, $err);
-}
-
-sub write_file
-{
-	my ($path, $content) = @_;
-	open my $fh, '>', $path or die "could not write $path: $!";
-	binmode $fh;
-	print $fh $content;
-	close $fh;
-}
-
-my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $ndirs = 0;
-
-sub make_dir
-{
-	my (%files) = @_;
-	my $dir = "$tmp/d" . $ndirs++;
-	make_path($dir);
-	write_file("$dir/$_", $files{$_}) for keys %files;
-	return $dir;
-}
-
-# the deploy role as the README makes it (see 018)
-my $readme = slurp_file("$top/README.md");
-my ($grants) = $readme =~ /### Privileges: a deploy role.*?```sql\n(.*?)```/s
-  or die 'no deploy grants in the README';
-for my $fn ('migrate_register(text, text, text, text, boolean, jsonb)',
-	'migrate_register_repeatable(text, text, jsonb)',
-	'migrate_adopt(text[], text[], text)', 'migrate_plan(text)')
-{
-	$grants .= "GRANT EXECUTE ON FUNCTION $fn TO deployer;\n"
-	  unless $grants =~ /\Q$fn\E/;
-}
-my $role_made = 0;
-
-sub fresh_db
-{
-	my ($db) = @_;
-	my $sql = $grants;
-	$sql =~ s/CREATE ROLE deployer LOGIN;// if $role_made++;
-	$node->safe_psql('postgres', qq{CREATE DATABASE "$db"});
-	$node->safe_psql($db, qq{CREATE EXTENSION migrate;
-		$sql
-		GRANT CREATE ON SCHEMA public TO deployer;});
-	return $node->connstr($db) . ' user=deployer';
-}
 
 sub state_of
 {
@@ -93,7 +41,7 @@ SKIP:
 	skip 'dbmate is not installed (npm install -g dbmate; test/setup.sh does it)', 9
 	  unless $dbmate;
 
-	my $conn = fresh_db('dbmate');
+	my $conn = fresh_db($node, $top, 'dbmate');
 	my $superuser = $node->safe_psql('postgres', 'SELECT current_user');
 	my $dir = make_dir(
 		'20240101000000_users.sql' => "-- migrate:up\nCREATE TABLE users (id int PRIMARY KEY);\n\n-- migrate:down\nDROP TABLE users;\n",
@@ -158,7 +106,7 @@ my %flyway_files = (
 	'R__post_view.sql' => "CREATE OR REPLACE VIEW post_view AS SELECT id FROM posts;\n");
 
 {
-	my $conn = fresh_db('flyway');
+	my $conn = fresh_db($node, $top, 'flyway');
 	my $dir = make_dir(%flyway_files);
 	my $uv = flyway_checksum($flyway_files{'R__user_view.sql'});
 	# what Flyway did: V1, V2, V3 then its undo, both views (post_view since
@@ -210,7 +158,7 @@ my %flyway_files = (
 
 # Flyway: a baseline, in a table of another name and schema
 {
-	my $conn = fresh_db('flyway_baseline');
+	my $conn = fresh_db($node, $top, 'flyway_baseline');
 	my $dir = make_dir(%flyway_files);
 	$node->safe_psql('flyway_baseline', qq{
 		CREATE SCHEMA admin;
@@ -246,7 +194,7 @@ for my $case (
 {
 	my ($rows, $re, $what) = @$case;
 	my $db = 'flyway_' . ($what =~ s/ /_/gr);
-	my $conn = fresh_db($db);
+	my $conn = fresh_db($node, $top, $db);
 	my $dir = make_dir(%flyway_files);
 	$node->safe_psql($db, qq{
 		CREATE TABLE flyway_schema_history ($flyway_table);
@@ -269,7 +217,7 @@ my %golang_files = (
 	'000002_posts.down.sql' => "DROP TABLE posts;\n",
 	'000003_tags.up.sql' => "CREATE TABLE tags (id int);\n");
 {
-	my $conn = fresh_db('golang');
+	my $conn = fresh_db($node, $top, 'golang');
 	my $dir = make_dir(%golang_files);
 	$node->safe_psql('golang', q{
 		CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
@@ -305,7 +253,7 @@ for my $case (
 {
 	my ($tool, $sql, $re, $what) = @$case;
 	my $db = ($tool =~ s/-/_/gr) . '_' . ($what =~ s/ /_/gr);
-	my $conn = fresh_db($db);
+	my $conn = fresh_db($node, $top, $db);
 	my $dir = make_dir($tool eq 'dbmate'
 		? ('1_users.sql' => "-- migrate:up\nCREATE TABLE users (id int);\n")
 		: %golang_files);

@@ -13,9 +13,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
-use File::Path qw(make_path);
 use Digest::MD5 qw(md5_hex);
 use IPC::Run;
+use lib "$FindBin::RealBin/../perl";
+use PgMigrateTest;
 use POSIX qw(mkfifo);
 
 my $top = "$FindBin::RealBin/../..";
@@ -25,55 +26,14 @@ $node->init;
 $node->append_conf('postgresql.conf', "max_worker_processes = 16");
 $node->start;
 
-# pg_migrate ARGS: (exit status, stdout, stderr); undef status on timeout
-sub pg_migrate
-{
-	my ($out, $err) = ('', '');
-	my $ok = eval {
-		IPC::Run::run([ 'pg_migrate', @_ ], '<', \undef, '>', \$out,
-			'2>', \$err, IPC::Run::timeout(60));
-		1;
-	};
-	return (undef, $out, $err) unless $ok;
-	return ($? >> 8, $out, $err);
-}
-
-sub write_file
-{
-	my ($path, $content) = @_;
-	open my $fh, '>', $path or die "could not write $path: $!";
-	binmode $fh;
-	print $fh $content;
-	close $fh;
-}
-
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $ndirs = 0;
-
-sub make_dir
-{
-	my (%files) = @_;
-	my $dir = "$tmp/d" . $ndirs++;
-	make_path($dir);
-	write_file("$dir/$_", $files{$_}) for keys %files;
-	return $dir;
-}
 
 # The extension in a schema whose name needs quoting; the deploy role with
 # the README's grants (made in that schema) and CREATE on public.
 my $schema = 'Mig s-x';
 (my $qschema = $schema) =~ s/"/""/g;
 $qschema = qq{"$qschema"};
-my $readme = slurp_file("$top/README.md");
-my ($grants) = $readme =~ /### Privileges: a deploy role.*?```sql\n(.*?)```/s
-  or die 'no deploy grants in the README';
-for my $fn ('migrate_register(text, text, text, text, boolean, jsonb)',
-	'migrate_register_repeatable(text, text, jsonb)',
-	'migrate_adopt(text[], text[], text)', 'migrate_plan(text)')
-{
-	$grants .= "GRANT EXECUTE ON FUNCTION $fn TO deployer;\n"
-	  unless $grants =~ /\Q$fn\E/;
-}
+my $grants = readme_grants($top);
 $node->safe_psql('postgres', 'CREATE DATABASE hostile');
 $node->safe_psql('hostile', qq{CREATE SCHEMA $qschema;
 	CREATE EXTENSION migrate SCHEMA $qschema;
