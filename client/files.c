@@ -348,43 +348,15 @@ flyway_name(const char *file, FileName *fn)
 	return ok;
 }
 
-/* <digits>_<name>.sql */
+/*
+ * A stem <digits>_<name> (dbmate's and golang-migrate's) into fn with the
+ * given role; frees the stem.
+ */
 static bool
-dbmate_name(const char *file, FileName *fn)
+digits_name(char *stem, FileRole role, FileName *fn)
 {
-	char	   *stem = cut_suffix(file, ".sql");
 	const char *p;
 
-	if (stem == NULL)
-		return false;
-	for (p = stem; isdigit((unsigned char) *p); p++)
-		;
-	if (p == stem || *p != '_' || p[1] == '\0')
-	{
-		free(stem);
-		return false;
-	}
-	fn->role = ROLE_UP;
-	fn->version = xstrndup(stem, p - stem);
-	fn->name = xstrdup(p + 1);
-	free(stem);
-	return true;
-}
-
-/* <digits>_<name>.up.sql, <digits>_<name>.down.sql */
-static bool
-golang_name(const char *file, FileName *fn)
-{
-	char	   *stem;
-	const char *p;
-	FileRole	role = ROLE_UP;
-
-	stem = cut_suffix(file, ".up.sql");
-	if (stem == NULL)
-	{
-		stem = cut_suffix(file, ".down.sql");
-		role = ROLE_DOWN;
-	}
 	if (stem == NULL)
 		return false;
 	for (p = stem; isdigit((unsigned char) *p); p++)
@@ -399,6 +371,24 @@ golang_name(const char *file, FileName *fn)
 	fn->name = xstrdup(p + 1);
 	free(stem);
 	return true;
+}
+
+/* <digits>_<name>.sql */
+static bool
+dbmate_name(const char *file, FileName *fn)
+{
+	return digits_name(cut_suffix(file, ".sql"), ROLE_UP, fn);
+}
+
+/* <digits>_<name>.up.sql, <digits>_<name>.down.sql */
+static bool
+golang_name(const char *file, FileName *fn)
+{
+	char	   *stem = cut_suffix(file, ".up.sql");
+
+	if (stem != NULL)
+		return digits_name(stem, ROLE_UP, fn);
+	return digits_name(cut_suffix(file, ".down.sql"), ROLE_DOWN, fn);
 }
 
 /*
