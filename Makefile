@@ -1,7 +1,7 @@
 # migrate: schema migrations inside the database (PGXS)
 
 MODULE_big = migrate
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/online/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 PGFILEDESC = "migrate - schema migrations inside the database"
 
 EXTENSION = migrate

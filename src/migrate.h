@@ -14,7 +14,7 @@
 #include "nodes/pg_list.h"
 #include "utils/timestamp.h"
 
-#include "compat.h"
+#include "base/compat.h"
 
 /* Custom SQLSTATEs, class MG (see SPEC.md, "Errors") */
 #define ERRCODE_MIGRATE_CHECKSUM_MISMATCH	MAKE_SQLSTATE('M','G','0','0','1')
