@@ -15,10 +15,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"
+
+#include "base/base.h"
 
 /* nest level of the transaction the guard was taken in, 0 when not taken */
 static int	guard_level = 0;

@@ -12,12 +12,14 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+
+#include "base/base.h"
 
 /*
  * Run fn(arg) in a subtransaction.  Returns NULL when it succeeded (its

@@ -13,13 +13,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+
+#include "base/base.h"
 
 /* Long enough for any sane scheme, short enough to show in a message. */
 #define VERSION_MAX_LEN 200

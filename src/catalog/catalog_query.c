@@ -16,7 +16,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -26,6 +26,9 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
 
 /* The owner of migrate.migration, i.e. of the extension's catalog. */
 static Oid

@@ -13,12 +13,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "executor/spi.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
 
 /*
  * Names are quoted with quote_ident; the rows come sorted by kind and

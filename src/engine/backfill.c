@@ -25,7 +25,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include <math.h>
 
@@ -66,6 +66,12 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
 
 PG_FUNCTION_INFO_V1(migrate_backfill);
 
@@ -1490,7 +1496,7 @@ wait_for_replicas(void)
 
 		if (lag_ms <= migrate_max_replica_lag)
 			return;
-		worker_report("backfill paused: a standby lags %.0f ms, migrate.max_replica_lag is %d ms",
+		activity_report("backfill paused: a standby lags %.0f ms, migrate.max_replica_lag is %d ms",
 					  lag_ms, migrate_max_replica_lag);
 		locksafe_sleep_ms(1000);
 	}
@@ -1801,9 +1807,9 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 
 		CHECK_FOR_INTERRUPTS();
 		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
-		worker_reload_config();
+		settings_reload();
 		wait_for_replicas();
-		worker_report("backfill %s: page %u of %u: %s",
+		activity_report("backfill %s: page %u of %u: %s",
 					  relname, next_page, pages_total, bs->source);
 		MemoryContextReset(batchcontext);
 		MemoryContextSwitchTo(batchcontext);
@@ -1907,9 +1913,9 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 
 		CHECK_FOR_INTERRUPTS();
 		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
-		worker_reload_config();
+		settings_reload();
 		wait_for_replicas();
-		worker_report("backfill %s: from key %s: %s",
+		activity_report("backfill %s: from key %s: %s",
 					  relname, last_key ? key_text(ki, last_key) : "(start)", bs->source);
 		MemoryContextReset(batchcontext);
 		MemoryContextSwitchTo(batchcontext);

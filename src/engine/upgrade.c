@@ -14,8 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
-#include "online/online.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -29,6 +28,13 @@
 #include "utils/json.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 PG_FUNCTION_INFO_V1(migrate_upgrade);
 PG_FUNCTION_INFO_V1(migrate_downgrade);
@@ -67,33 +73,6 @@ static char *run_args(MigrationRow *rows, int from, int to,
 	"SELECT version, name, kind, up_sql, down_sql, operations::text," \
 	"       transactional, checksum, state, steps_done, placeholders::text" \
 	"  FROM migrate.migration "
-
-/*
- * Take the transaction-level advisory lock that admits one deployer per
- * database at a time.  It waits for the holder to finish, or fails with
- * 55P03 when the caller's lock_timeout runs out first.
- */
-void
-deploy_lock_acquire(void)
-{
-	LOCKTAG		tag;
-
-	/*
-	 * A transaction snapshot taken before the lock was granted cannot see
-	 * what the previous deployer committed: refuse rather than act on it.
-	 */
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("migrate must run in a READ COMMITTED transaction"),
-				 errdetail("The transaction is %s, so it could not see what another deployer committed while it waited.",
-						   IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
-				 errhint("Deploy with the default isolation level, READ COMMITTED.")));
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
-						 MIGRATE_LOCK_KEY2, MIGRATE_LOCKTAG_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
 
 /* One attempt at the deploy lock, bounded by *timeout_ms. */
 static void
@@ -154,26 +133,6 @@ deploy_lock_acquire_bounded(const char *version)
 		locksafe_retry_or_give_up(edata, attempt, timeout_ms, LOG, version, "deploy lock",
 								  blocked_by, NULL, "continue the job with migrate_resume()");
 	}
-}
-
-/*
- * Look a target version up by its numeric key; raise MG004 if no migration
- * has it.  Returns the version as registered.
- */
-char *
-lookup_version(const char *version)
-{
-	Oid			argtypes[1] = {NUMERICARRAYOID};
-	Datum		values[1] = {version_key_datum(version)};
-
-	catalog_exec("SELECT version FROM migrate.migration"
-						  " WHERE version_key = $1",
-						  1, argtypes, values, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),
-				 errmsg("migration version %s is not registered", version)));
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /*
@@ -278,24 +237,6 @@ put_result(ReturnSetInfo *rsinfo, const char *version, const char *name,
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(action);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}
-
-/*
- * While a background run of migrations is queued or running, no other
- * deploy may apply, revert or mark anything: it would race the worker.
- */
-void
-background_run_guard(void)
-{
-	catalog_exec("SELECT id FROM migrate.job"
-				 " WHERE kind IN ('upgrade', 'downgrade') AND state IN ('queued', 'running')"
-				 " ORDER BY id LIMIT 1", 0, NULL, NULL, NULL, 1);
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("a background run of migrations is in progress (job %s)",
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-				 errhint("Wait for it with migrate_wait(). If its worker is gone, continue it with migrate_resume(), or stop it with migrate_cancel().")));
 }
 
 /* The objects that drifted, listed for a WARNING (the first few). */
@@ -946,7 +887,7 @@ background_repeatables(int64 job_id, MemoryContext runcontext)
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
-		worker_reload_config();
+		settings_reload();
 		oldcontext = MemoryContextSwitchTo(runcontext);
 
 		locksafe_forget_retries();
@@ -975,7 +916,7 @@ background_repeatables(int64 job_id, MemoryContext runcontext)
 		}
 
 		started = GetCurrentTimestamp();
-		worker_report("repeatable migration \"%s\"", rep->name);
+		activity_report("repeatable migration \"%s\"", rep->name);
 		{
 			ScriptCall	call = {NULL, rep->name, "up",
 				placeholders_apply(rep->up, rep->placeholders,
@@ -1048,7 +989,7 @@ background_run(int64 job_id, bool up, const char *target,
 
 		CHECK_FOR_INTERRUPTS();
 		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
-		worker_reload_config();
+		settings_reload();
 		MemoryContextReset(runcontext);
 		oldcontext = MemoryContextSwitchTo(runcontext);
 
@@ -1118,7 +1059,7 @@ background_run(int64 job_id, bool up, const char *target,
 			ScriptCall	call = {version, name, direction, sql};
 
 			job_set_position(job_id, version, 0, false);
-			worker_report("migration %s \"%s\", %s", version, name, direction);
+			activity_report("migration %s \"%s\", %s", version, name, direction);
 			locksafe_run_whole(&call.version, direction, script_call, &call,
 							   "continue the job with migrate_resume()");
 		}

@@ -21,7 +21,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/relation.h"
 #include "access/table.h"
@@ -48,6 +48,10 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
 
 PG_FUNCTION_INFO_V1(migrate_check);
 

@@ -20,7 +20,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -35,6 +35,10 @@
 #include "storage/lockdefs.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
 
 /* PostgreSQL's names of the lock modes, as its documentation writes them */
 static const char *const lock_mode_names[] = {

@@ -20,7 +20,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include <math.h>
 
@@ -43,6 +43,10 @@
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
 #endif
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
 
 /* backoff between retries: 100ms, 200ms, ... at most 10s, halved by jitter */
 #define BACKOFF_BASE_MS		100
@@ -334,7 +338,7 @@ locksafe_sleep_ms(int ms)
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
 	/* a backfill's pause is where a worker picks up a reload */
-	worker_reload_config();
+	settings_reload();
 }
 
 /* One statement of a migration, through SPI (in locksafe_execute's subtransaction). */

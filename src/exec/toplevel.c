@@ -11,7 +11,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/amapi.h"
 #include "access/htup_details.h"
@@ -47,6 +47,10 @@
 #include "utils/ps_status.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
 
 /* Parse trees and plans must survive the statement's internal commits. */
 static MemoryContext toplevel_context = NULL;
@@ -590,7 +594,7 @@ one_attempt(void *arg)
 	xact_defaults_reset();
 	StartTransactionCommand();
 	SetCurrentStatementStartTimestamp();
-	worker_report("migration %s, %s: %s", call->version, call->where, call->sql);
+	activity_report("migration %s, %s: %s", call->version, call->where, call->sql);
 	locksafe_watch_start(call->timeout_ms);
 	toplevel_execute(call->sql);
 	locksafe_watch_stop();

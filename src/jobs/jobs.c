@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -35,6 +35,11 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
 
 PG_FUNCTION_INFO_V1(migrate_cancel);
 PG_FUNCTION_INFO_V1(migrate_resume);
@@ -157,6 +162,21 @@ job_fail_identity(int64 job_id, const char *why)
 	ereport(LOG,
 			(errmsg("migrate: %s", detail),
 			 errhint("%s", JOB_REBIND_HINT)));
+}
+
+/* A background worker of migrate's, to be registered. */
+void
+worker_init(BackgroundWorker *worker, const char *function, const char *name,
+			const char *type)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "migrate");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
 }
 
 /*

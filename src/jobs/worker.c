@@ -19,7 +19,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/genam.h"
 #include "access/heapam.h"
@@ -48,6 +48,11 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+
 /* what this worker runs, for its pg_stat_activity line */
 static int64 current_job_id = 0;
 
@@ -74,62 +79,6 @@ static bool current_run_repeatable = false;
  * start the count afresh.
  */
 #define JOB_MAX_UNFINISHED 3
-
-/* A background worker of migrate's, to be registered. */
-void
-worker_init(BackgroundWorker *worker, const char *function, const char *name,
-			const char *type)
-{
-	memset(worker, 0, sizeof(*worker));
-	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker->bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker->bgw_library_name, BGW_MAXLEN, "migrate");
-	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
-	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", name);
-	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
-}
-
-/*
- * A worker or the launcher got SIGHUP: read the configuration files again,
- * so that ALTER SYSTEM and pg_reload_conf() reach running jobs (a job's own
- * settings, taken from the session that queued it, still win).  Between
- * transactions only, where a backend would do it too.
- */
-void
-worker_reload_config(void)
-{
-	if (!IsBackgroundWorker || !ConfigReloadPending || IsTransactionOrTransactionBlock())
-		return;
-	ConfigReloadPending = false;
-	ProcessConfigFile(PGC_SIGHUP);
-}
-
-/* Show what the worker does in pg_stat_activity.query. */
-void
-worker_report(const char *fmt,...)
-{
-	StringInfoData buf;
-	va_list		args;
-
-	if (!IsBackgroundWorker)
-		return;
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "migrate job " INT64_FORMAT ": ", current_job_id);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	pgstat_report_activity(STATE_RUNNING, buf.data);
-	pfree(buf.data);
-}
 
 static void
 begin_catalog_transaction(void)
@@ -484,6 +433,45 @@ worker_slot_release(int slot)
 	LockRelease(&tag, ExclusiveLock, true);
 }
 
+/*
+ * The kinds of job, filled in at load time (_PG_init) by the layers that
+ * run them: the worker dispatches through this table and calls none of
+ * them by name.
+ */
+#define MAX_JOB_KINDS 8
+
+static struct
+{
+	const char *kind;
+	JobRunner	run;
+}			job_kinds[MAX_JOB_KINDS];
+static int	n_job_kinds = 0;
+
+void
+job_kind_register(const char *kind, JobRunner run)
+{
+	for (int i = 0; i < n_job_kinds; i++)
+		if (strcmp(job_kinds[i].kind, kind) == 0)
+		{
+			job_kinds[i].run = run;
+			return;
+		}
+	if (n_job_kinds >= MAX_JOB_KINDS)
+		elog(ERROR, "too many kinds of migrate job");
+	job_kinds[n_job_kinds].kind = kind;
+	job_kinds[n_job_kinds].run = run;
+	n_job_kinds++;
+}
+
+static JobRunner
+job_kind_runner(const char *kind)
+{
+	for (int i = 0; i < n_job_kinds; i++)
+		if (strcmp(job_kinds[i].kind, kind) == 0)
+			return job_kinds[i].run;
+	return NULL;
+}
+
 /* Entry point of a migrate worker: run the job in bgw_extra. */
 void
 migrate_worker_main(Datum main_arg)
@@ -507,10 +495,12 @@ migrate_worker_main(Datum main_arg)
 		int			attempts;	/* workers started on it lately, this one included */
 	}			job = {0};
 	bool		claimed = false;
+	JobRunner	runner;
 	static int	slot;			/* static: kept across the longjmp below */
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	current_job_id = args.job_id;
+	activity_set_job(args.job_id);
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -547,13 +537,13 @@ migrate_worker_main(Datum main_arg)
 			break;
 		if (!job_still_queued(args.job_id))
 			proc_exit(0);		/* cancelled meanwhile */
-		worker_report("job " INT64_FORMAT " queued: waiting for one of the migrate.max_workers (%d) slots",
+		activity_report("job " INT64_FORMAT " queued: waiting for one of the migrate.max_workers (%d) slots",
 					  args.job_id, migrate_max_workers);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 SLOT_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		worker_reload_config();
+		settings_reload();
 	}
 
 	begin_catalog_transaction();
@@ -662,18 +652,26 @@ migrate_worker_main(Datum main_arg)
 					 errdetail("Each crashed, was killed, or stopped with the server before the job made any progress; the job is failed rather than crashing the server in a loop."),
 					 errhint("Look for the cause in the server log, then continue the job with migrate_resume().")));
 
-		if (strcmp(job.kind, "upgrade") == 0 || strcmp(job.kind, "downgrade") == 0)
-			background_run(args.job_id, strcmp(job.kind, "upgrade") == 0, job.target,
-						   job.current_version);
-		else if (strcmp(job.kind, "backfill") == 0)
-			backfill_run_job(args.job_id, job.relation, job.args);
-		else if (strcmp(job.kind, "online") == 0)
-			online_run_job(args.job_id, job.version, job.current_step, job.args);
-		else
+		runner = job_kind_runner(job.kind);
+		if (runner == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("job kind \"%s\" is not supported by this version of migrate",
 							job.kind)));
+		{
+			JobRow		row = {
+				.id = args.job_id,
+				.kind = job.kind,
+				.version = job.version,
+				.target = job.target,
+				.current_version = job.current_version,
+				.relation = job.relation,
+				.current_step = job.current_step,
+				.args = job.args,
+			};
+
+			runner(&row);
+		}
 
 		begin_catalog_transaction();
 		{
@@ -873,7 +871,7 @@ migrate_launcher_main(Datum main_arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		worker_reload_config();
+		settings_reload();
 	}
 }
 

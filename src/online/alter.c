@@ -18,7 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "online.h"
+#include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -35,6 +35,13 @@
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 /* The qualified name of a relation as it is now. */
 char *

@@ -13,7 +13,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "online.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -24,6 +24,13 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 /* concurrent index builds that fail this way are dropped and built again */
 #define INDEX_BUILD_ATTEMPTS 3
@@ -298,7 +305,7 @@ online_run_job(int64 job_id, const char *version, int current_step,
 
 		CHECK_FOR_INTERRUPTS();
 		/* ALTER SYSTEM and pg_reload_conf() reach the job here too */
-		worker_reload_config();
+		settings_reload();
 		if (step->backfill)
 		{
 			StepDone	done = {job_id, n + 1};

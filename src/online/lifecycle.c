@@ -17,7 +17,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "online.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -33,6 +33,13 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 PG_FUNCTION_INFO_V1(migrate_register_online);
 PG_FUNCTION_INFO_V1(migrate_complete);

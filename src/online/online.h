@@ -9,8 +9,6 @@
 #ifndef MIGRATE_ONLINE_H
 #define MIGRATE_ONLINE_H
 
-#include "migrate.h"
-
 #include "nodes/pg_list.h"
 #include "parser/parse_node.h"
 #include "lib/stringinfo.h"
@@ -199,5 +197,9 @@ extern bool online_rows_pending(Oid relid);
 /* lifecycle.c */
 extern void online_start(OnlineMigration *m);
 extern char *online_in_flight(char **state);
+
+/* job.c: the background job of an online migration */
+extern void online_run_job(int64 job_id, const char *version, int current_step,
+						   const char *args_json);
 
 #endif							/* MIGRATE_ONLINE_H */

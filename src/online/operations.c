@@ -14,7 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "online.h"
+#include "postgres.h"
 
 #include "access/relation.h"
 #include "access/table.h"
@@ -45,6 +45,13 @@
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 #include "utils/memutils.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 #define SHADOW_PREFIX	"_migrate_new_"
 #define CHECK_PREFIX	"_migrate_nn_"

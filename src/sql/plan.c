@@ -18,14 +18,20 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
-#include "online/online.h"
+#include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 PG_FUNCTION_INFO_V1(migrate_plan);
 

@@ -6,7 +6,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -15,6 +15,13 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/resowner.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 PG_FUNCTION_INFO_V1(migrate_verify);
 PG_FUNCTION_INFO_V1(migrate_validate);

@@ -30,7 +30,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "migrate.h"
+#include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -55,6 +55,13 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+
+#include "base/base.h"
+#include "catalog/migrate_catalog.h"
+#include "exec/migrate_exec.h"
+#include "jobs/migrate_jobs.h"
+#include "engine/migrate_engine.h"
+#include "online/online.h"
 
 PG_FUNCTION_INFO_V1(migrate_wait);
 PG_FUNCTION_INFO_V1(migrate_await);

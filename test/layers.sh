@@ -1,0 +1,72 @@
+#!/bin/bash
+# The layers of src/ call only downward.  Reads, with nm, which object file
+# of the build defines and which uses each symbol, and fails on every call
+# (or variable use) that runs from a lower layer to a higher one, naming it.
+#
+#   test/layers.sh [DIR]    (DIR: the built tree, default the checkout)
+#
+# The layers, lowest first (doc/layout.md): base, catalog, exec, jobs, then
+# the engines (engine, online), then sql.  Files of one layer may call each
+# other, but no files anywhere call each other in a cycle.
+set -euo pipefail
+top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$top"
+
+rank() {
+    case $1 in
+        base) echo 0 ;;
+        catalog) echo 1 ;;
+        exec) echo 2 ;;
+        jobs) echo 3 ;;
+        engine | online) echo 4 ;;
+        sql) echo 5 ;;
+        *) echo "layers.sh: src/$1/ is in no layer: add it to test/layers.sh and doc/layout.md" >&2
+           exit 2 ;;
+    esac
+}
+
+objs=$(find src -mindepth 2 -name '*.o' | sort)
+if [ -z "$objs" ]; then
+    echo "layers.sh: no object files under src/: build first (make)" >&2
+    exit 2
+fi
+if ls src/*.c >/dev/null 2>&1; then
+    echo "layers.sh: C files directly in src/ belong to no layer: $(ls src/*.c)" >&2
+    exit 1
+fi
+
+defs=$(mktemp)
+trap 'rm -f "$defs"' EXIT
+for o in $objs; do
+    nm --defined-only "$o" | awk -v o="$o" '$2 ~ /^[TDBRC]$/ { print $3, o }'
+done | sort > "$defs"
+
+bad=0
+edges=$(mktemp)
+trap 'rm -f "$defs" "$edges"' EXIT
+for o in $objs; do
+    layer=$(echo "$o" | cut -d/ -f2)
+    r=$(rank "$layer")
+    for sym in $(nm -u "$o" | awk '{ print $2 }'); do
+        def=$(awk -v s="$sym" '$1 == s { print $2; exit }' "$defs")
+        [ -n "$def" ] || continue
+        [ "$def" = "$o" ] || echo "$o $def" >> "$edges"
+        dlayer=$(echo "$def" | cut -d/ -f2)
+        dr=$(rank "$dlayer")
+        if [ "$dr" -gt "$r" ]; then
+            echo "upward: ${o%.o}.c ($layer) uses $sym of ${def%.o}.c ($dlayer)"
+            bad=$((bad + 1))
+        fi
+    done
+done
+# within a layer too, no two files call each other, even through others
+if ! loop=$(tsort "$edges" 2>&1 >/dev/null) || [ -n "$loop" ]; then
+    echo "a cycle of calls between files:"
+    echo "$loop" | sed -n 's/^tsort: //p' | grep -v 'input contains a loop'
+    bad=$((bad + 1))
+fi
+if [ "$bad" -gt 0 ]; then
+    echo "layers ... FAILED ($bad problems)"
+    exit 1
+fi
+echo "layers ... ok"
