@@ -24,6 +24,10 @@ PROVE_TESTS = test/t/*.pl
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
+# only the SQL-callable functions and the workers' entry points are seen by
+# other libraries (PGDLLEXPORT; src/base/compat.h): no generic name of ours
+# can collide with another extension's
+PG_CFLAGS += -fvisibility=hidden
 
 EXTRA_CLEAN = tmp_regress tmp_check tmp_check_iso test/isolation/results \
 	test/isolation/output_iso test/isolation/regression.diffs \

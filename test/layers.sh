@@ -65,6 +65,22 @@ if ! loop=$(tsort "$edges" 2>&1 >/dev/null) || [ -n "$loop" ]; then
     echo "$loop" | sed -n 's/^tsort: //p' | grep -v 'input contains a loop'
     bad=$((bad + 1))
 fi
+# Other libraries see only what SQL and the postmaster call: the module's
+# magic and _PG_init, the functions the install scripts name (and their
+# pg_finfo_ records), and the workers' entry points.
+if [ -f migrate.so ]; then
+    allowed=$( { echo Pg_magic_func; echo _PG_init
+                 grep -ho "MODULE_PATHNAME', *'[a-z_0-9]*'" sql/migrate--*.sql |
+                     sed "s/.*'\([a-z_0-9]*\)'$/\1/" | sort -u |
+                     while read -r f; do echo "$f"; echo "pg_finfo_$f"; done
+                 grep -ho 'migrate_[a-z]*_main' src/jobs/*.c | sort -u; } | sort -u)
+    for sym in $(nm -D --defined-only migrate.so | awk '{ print $3 }'); do
+        if ! grep -qx "$sym" <<<"$allowed"; then
+            echo "exported: $sym (not called from SQL or by the postmaster: make it static or hidden)"
+            bad=$((bad + 1))
+        fi
+    done
+fi
 if [ "$bad" -gt 0 ]; then
     echo "layers ... FAILED ($bad problems)"
     exit 1

@@ -76,6 +76,16 @@ else
     echo "server crashes ... ok (none)" | tee -a "$log"
 fi
 
+# The layers of src/ call only downward, and only SQL's functions are
+# exported (test/layers.sh reads the objects setup.sh built in the checkout).
+echo "== layers"
+if "$top/test/layers.sh" "$top"; then
+    echo "layers ... ok" >> "$log"
+else
+    echo "layers ... FAILED" | tee -a "$log"
+    rc=1
+fi
+
 # The memory check, on a subset: the whole suites take over an hour under
 # valgrind (doc/tests.md).  MIGRATE_VALGRIND="" skips it.
 valgrind_tests=${MIGRATE_VALGRIND-setup security_online_input online_faults backfill backfill_faults online security_inputs}
@@ -99,8 +109,8 @@ regress_ok=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. ok( |$)' "$log" || true)
 regress_failed=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. FAILED' "$log" || true)
 tap_files=$(ls "$work"/test/t/*.pl | wc -l)
 tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ ok$' "$log" || true)
-checks_ok=$(grep -Ec '^(server crashes|memory check) \.\.\. ok' "$log" || true)
-checks_failed=$(grep -Ec '^(server crashes|memory check) \.\.\. FAILED' "$log" || true)
+checks_ok=$(grep -Ec '^(server crashes|memory check|layers) \.\.\. ok' "$log" || true)
+checks_failed=$(grep -Ec '^(server crashes|memory check|layers) \.\.\. FAILED' "$log" || true)
 passed=$((regress_ok + tap_ok + checks_ok))
 failed=$((regress_failed + tap_files - tap_ok + checks_failed))
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then

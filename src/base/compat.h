@@ -15,6 +15,28 @@
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
 
+/*
+ * Only what SQL and the postmaster call is visible outside migrate.so
+ * (the Makefile builds with -fvisibility=hidden): before 16, PGDLLEXPORT is
+ * empty outside Windows and PG_FUNCTION_INFO_V1 does not mark the function
+ * itself, so both are defined here as 16 defines them.
+ */
+#if PG_VERSION_NUM < 160000 && defined(__GNUC__)
+#undef PGDLLEXPORT
+#define PGDLLEXPORT __attribute__((visibility("default")))
+#undef PG_FUNCTION_INFO_V1
+#define PG_FUNCTION_INFO_V1(funcname) \
+extern PGDLLEXPORT Datum funcname(PG_FUNCTION_ARGS); \
+extern PGDLLEXPORT const Pg_finfo_record * CppConcat(pg_finfo_,funcname)(void); \
+const Pg_finfo_record * \
+CppConcat(pg_finfo_,funcname) (void) \
+{ \
+	static const Pg_finfo_record my_finfo = { 1 }; \
+	return &my_finfo; \
+} \
+extern int no_such_variable
+#endif
+
 #ifndef NUMERICARRAYOID
 #define NUMERICARRAYOID 1231
 #endif

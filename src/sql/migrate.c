@@ -44,7 +44,7 @@ run_online(const JobRow *job)
 	online_run_job(job->id, job->version, job->current_step, job->args);
 }
 
-void		_PG_init(void);
+extern PGDLLEXPORT void _PG_init(void);
 
 void
 _PG_init(void)
