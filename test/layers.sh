@@ -36,14 +36,17 @@ if ls src/*.c >/dev/null 2>&1; then
 fi
 
 defs=$(mktemp)
-trap 'rm -f "$defs"' EXIT
+uses=$(mktemp)
 for o in $objs; do
     nm --defined-only "$o" | awk -v o="$o" '$2 ~ /^[TDBRC]$/ { print $3, o }'
 done | sort > "$defs"
+for o in $objs; do
+    nm -u "$o" | awk -v o="$o" '{ print o, $2 }'
+done > "$uses"
 
 bad=0
 edges=$(mktemp)
-trap 'rm -f "$defs" "$edges"' EXIT
+trap 'rm -f "$defs" "$uses" "$edges"' EXIT
 for o in $objs; do
     layer=$(echo "$o" | cut -d/ -f2)
     r=$(rank "$layer")
@@ -65,6 +68,20 @@ if ! loop=$(tsort "$edges" 2>&1 >/dev/null) || [ -n "$loop" ]; then
     echo "$loop" | sed -n 's/^tsort: //p' | grep -v 'input contains a loop'
     bad=$((bad + 1))
 fi
+# A name that no other file uses is static: a header exports only what
+# crosses it.  (The exported names below are called from outside.)
+if [ -f migrate.so ]; then
+    exported=$(nm -D --defined-only migrate.so | awk '{ print $3 }')
+    for sym in $(awk '{ print $1 }' "$defs"); do
+        grep -qx "$sym" <<<"$exported" && continue
+        def=$(awk -v s="$sym" '$1 == s { print $2; exit }' "$defs")
+        if ! awk -v s="$sym" -v d="$def" '$1 != d && $2 == s { found = 1 } END { exit !found }' "$uses"; then
+            echo "not static: $sym of ${def%.o}.c is used by no other file"
+            bad=$((bad + 1))
+        fi
+    done
+fi
+
 # Other libraries see only what SQL and the postmaster call: the module's
 # magic and _PG_init, the functions the install scripts name (and their
 # pg_finfo_ records), and the workers' entry points.

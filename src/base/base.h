@@ -58,8 +58,6 @@ extern int	migrate_batch_size;
 extern int	migrate_batch_target;
 extern int	migrate_batch_delay;
 extern int	migrate_max_replica_lag;
-extern int	migrate_check_level;
-extern int	migrate_check_legacy;	/* migrate.check, deprecated */
 extern int	migrate_check_mode(void);
 extern int	migrate_large_table_rows;
 extern void settings_define(void);
@@ -71,7 +69,6 @@ extern void settings_reload(void);
 #define MIGRATE_CHECK_UNSET	(-1)	/* migrate.check not set */
 
 /* version.c */
-extern List *version_parse(const char *version);
 extern int	version_cmp(const char *a, const char *b);
 extern Datum version_key_datum(const char *version);
 extern void version_check_arg(const char *version, const char *argname);

@@ -28,8 +28,8 @@ int			migrate_batch_size = 1000;
 int			migrate_batch_target = 100;
 int			migrate_batch_delay = 0;
 int			migrate_max_replica_lag = 10000;
-int			migrate_check_level = MIGRATE_CHECK_WARN;
-int			migrate_check_legacy = MIGRATE_CHECK_UNSET;
+static int	migrate_check_level = MIGRATE_CHECK_WARN;
+static int	migrate_check_legacy = MIGRATE_CHECK_UNSET;
 int			migrate_large_table_rows = 10000;
 bool		migrate_preloaded = false;
 

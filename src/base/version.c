@@ -30,7 +30,7 @@
  * Split a version into its segments (palloc'd strings without leading
  * zeros), or return NIL if it is not a well-formed version.
  */
-List *
+static List *
 version_parse(const char *version)
 {
 	List	   *segments = NIL;

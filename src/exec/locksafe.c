@@ -362,7 +362,7 @@ execute_statement(void *arg)
 }
 
 /* Set while a caller retries its whole phase: statements do not retry alone. */
-bool		locksafe_caller_retries = false;
+static bool locksafe_caller_retries = false;
 
 /*
  * Run one statement of a migration with the lock-safe discipline.  The

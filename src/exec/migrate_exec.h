@@ -25,7 +25,6 @@ typedef struct MigrationScript
 
 extern void script_parse(MigrationScript *script);
 extern void script_check(MigrationScript *script, bool transactional);
-extern void script_execute(MigrationScript *script);
 extern void script_run(const char *version, const char *name,
 					   const char *direction, const char *sql);
 extern List *script_statements(const char *version, const char *name,
@@ -40,7 +39,6 @@ extern LockSafeState *locksafe_begin(void);
 extern void locksafe_end(LockSafeState *state);
 extern void locksafe_execute(const char *sql, const char *version,
 							 const char *where);
-extern bool locksafe_caller_retries;
 extern void locksafe_run_whole(const char *const *version, const char *what,
 							   void (*fn) (void *), void *arg, const char *advice);
 extern void locksafe_note_retry(const char *version, const char *detail);
@@ -55,7 +53,6 @@ extern void locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout
 									  const char *advice);
 
 /* toplevel.c: a statement run as a top-level command, in a worker */
-extern void toplevel_execute(const char *sql);
 extern void toplevel_execute_retrying(const char *sql, const char *version,
 									  const char *where, bool resuming,
 									  void (*after) (void *), void *after_arg);

@@ -247,7 +247,7 @@ script_check(MigrationScript *script, bool transactional)
  * Execute every statement of the script through SPI, in order, each under
  * the lock-safe discipline.  The caller is connected to SPI.
  */
-void
+static void
 script_execute(MigrationScript *script)
 {
 	ErrorContextCallback errcb;

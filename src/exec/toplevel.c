@@ -59,7 +59,7 @@ static MemoryContext toplevel_context = NULL;
  * Execute sql (one statement) as a top-level command.  The caller has
  * started a transaction and commits it afterwards.
  */
-void
+static void
 toplevel_execute(const char *sql)
 {
 	MemoryContext oldcontext;

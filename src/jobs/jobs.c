@@ -103,7 +103,7 @@ workers_running(void)
  * system identifier and the database's OID.  A promoted standby has both of
  * its primary, so its jobs carry on; a dump restored anywhere else does not.
  */
-char *
+static char *
 job_origin_here(void)
 {
 	/* signed, as pg_control_system() shows it (the update script uses that) */
@@ -256,7 +256,7 @@ jobs_xact_callback(XactEvent event, void *arg)
 }
 
 /* Start this job's worker when the current transaction commits. */
-void
+static void
 job_start_at_commit(int64 job_id, Oid roleid)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);

@@ -37,12 +37,10 @@ extern void worker_init(struct BackgroundWorker *worker, const char *function,
 extern int64 job_queue(const char *kind, const char *version,
 					   const char *target, Oid relation, int64 rows_total,
 					   const char *args);
-extern void job_start_at_commit(int64 job_id, Oid roleid);
 extern bool job_start_worker(int64 job_id, Oid roleid,
 							 struct BackgroundWorkerHandle **handle);
 extern bool jobs_queued_in_this_transaction(void);
 extern bool role_can_login(Oid roleid);
-extern char *job_origin_here(void);
 extern char *job_identity_problem(const char *run_as, Oid run_as_oid,
 								  const char *queued_in, Oid *roleid);
 extern void job_fail_identity(int64 job_id, const char *why);
