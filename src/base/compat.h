@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * compat.h
- *	  What differs between the PostgreSQL versions migrate builds for
- *	  (13 to 17).
+ *	  What differs between the PostgreSQL versions migrate is tested on
+ *	  (15, 17 and 18), each with the version that changed it.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +13,7 @@
 #include "funcapi.h"
 #include "parser/parser.h"
 #include "miscadmin.h"
+#include "parser/parse_type.h"
 #include "utils/tuplestore.h"
 
 /*
@@ -77,5 +78,45 @@ raw_parse_sql(const char *sql)
 	return raw_parser(sql);
 #endif
 }
+
+/* 16: typeStringToTypeName takes an error context (NULL: throw) */
+#if PG_VERSION_NUM >= 160000
+#define typeStringToTypeName(str) typeStringToTypeName((str), NULL)
+#endif
+
+/* 17: IsBackgroundWorker became AmBackgroundWorkerProcess() */
+#if PG_VERSION_NUM >= 170000
+#define IsBackgroundWorker AmBackgroundWorkerProcess()
+#endif
+
+/* 17: pgstat_fetch_stat_local_beentry was renamed, same 1-based index */
+#if PG_VERSION_NUM >= 170000
+#define pgstat_fetch_stat_local_beentry(idx) pgstat_get_local_beentry_by_index(idx)
+#endif
+
+/* 18: ExecutorRun and PortalRun lost their run-once flags (always true here) */
+#if PG_VERSION_NUM >= 180000
+#define migrate_ExecutorRun(qd, dir, count) ExecutorRun((qd), (dir), (count))
+#define migrate_PortalRun(portal, count, top, dest, alt, qc) \
+	PortalRun((portal), (count), (top), (dest), (alt), (qc))
+#else
+#define migrate_ExecutorRun(qd, dir, count) ExecutorRun((qd), (dir), (count), true)
+#define migrate_PortalRun(portal, count, top, dest, alt, qc) \
+	PortalRun((portal), (count), (top), true, (dest), (alt), (qc))
+#endif
+
+/* 18: RelationGetPrimaryKeyIndex asks whether a deferrable key will do (yes) */
+#if PG_VERSION_NUM >= 180000
+#define migrate_RelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex((rel), true)
+#else
+#define migrate_RelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
+/* 18: UPDATE ... RETURNING is a ReturningClause, no longer a bare list */
+#if PG_VERSION_NUM >= 180000
+#define migrate_update_returns(stmt) ((stmt)->returningClause != NULL)
+#else
+#define migrate_update_returns(stmt) ((stmt)->returningList != NIL)
+#endif
 
 #endif							/* MIGRATE_COMPAT_H */

@@ -186,7 +186,7 @@ backfill_parse(Oid relid, const char *set_clause, const char *where_clause)
 				 errdetail("The statement is: %s", bs->source)));
 	rs = linitial_node(RawStmt, raw);
 	stmt = (UpdateStmt *) rs->stmt;
-	if (stmt->fromClause != NIL || stmt->returningList != NIL || stmt->withClause != NULL)
+	if (stmt->fromClause != NIL || migrate_update_returns(stmt) || stmt->withClause != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a backfill is a plain UPDATE of its relation"),
@@ -454,7 +454,7 @@ backfill_execute(BackfillStatement *bs, List *plans, ParamListInfo params,
 		ExecutorStart(qd, explain_only ? EXEC_FLAG_EXPLAIN_ONLY : 0);
 		if (!explain_only)
 		{
-			ExecutorRun(qd, ForwardScanDirection, 0L, true);
+			migrate_ExecutorRun(qd, ForwardScanDirection, 0L);
 			ExecutorFinish(qd);
 			if (pstmt->canSetTag)
 				processed += qd->estate->es_processed;
@@ -623,7 +623,7 @@ backfill_key_index(Relation rel, List *names, List **columns)
 {
 	Oid			best = InvalidOid;
 	int			best_n = INT_MAX;
-	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+	Oid			pkoid = migrate_RelationGetPrimaryKeyIndex(rel);
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	char	   *schema,
@@ -1796,7 +1796,6 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		  MemoryContext jobcontext, MemoryContext batchcontext)
 {
 	int			retries = 0;
-	uint64		rows_done = 0;
 
 	while (next_page < pages_total)
 	{
@@ -1826,7 +1825,6 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		}
 
 		retries = 0;
-		rows_done += batch.rows;
 		next_page = end;
 		{
 			MemoryContext old = MemoryContextSwitchTo(jobcontext);
@@ -1901,7 +1899,6 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		 MemoryContext jobcontext, MemoryContext batchcontext)
 {
 	int			retries = 0;
-	uint64		rows_done = 0;
 	bool		done = false;
 
 	while (!done)
@@ -1935,7 +1932,6 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		}
 
 		retries = 0;
-		rows_done += batch.rows;
 		{
 			MemoryContext old = MemoryContextSwitchTo(jobcontext);
 			char	  **copy = palloc(sizeof(char *) * ki->n);

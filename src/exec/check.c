@@ -39,7 +39,6 @@
 #include "parser/parse_node.h"
 #include "parser/parse_type.h"
 #include "parser/scanner.h"
-#include "parser/gram.h"
 #include "utils/guc.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
@@ -1002,6 +1001,31 @@ parse_allows(const char *text, int len)
 }
 
 /*
+ * The scanner's token for an identifier.  Its number is the grammar's, and
+ * the grammar's header (parser/gram.h) is not installed from 17 on, so the
+ * scanner is asked once, with a name that is no keyword.
+ */
+static int
+ident_token(void)
+{
+	static int	token = -1;
+
+	if (token < 0)
+	{
+		core_yyscan_t scanner;
+		core_yy_extra_type yyextra;
+		core_YYSTYPE yylval;
+		YYLTYPE		yylloc;
+
+		scanner = scanner_init("migrate_identifier", &yyextra, &ScanKeywords,
+							   ScanKeywordTokens);
+		token = core_yylex(&yylval, &yylloc, scanner);
+		scanner_finish(scanner);
+	}
+	return token;
+}
+
+/*
  * Identifiers over 63 bytes: the parser hands them over truncated, so they
  * are found by scanning the text, with the server's own scanner.
  */
@@ -1012,6 +1036,7 @@ long_identifiers(const char *sql, List *raw)
 	core_yy_extra_type yyextra;
 	core_YYSTYPE yylval;
 	YYLTYPE		yylloc;
+	int			ident = ident_token();
 	int			nestlevel = NewGUCNestLevel();
 	List	   *found = NIL;
 
@@ -1027,7 +1052,7 @@ long_identifiers(const char *sql, List *raw)
 
 		if (tok == 0)
 			break;
-		if (tok != IDENT)
+		if (tok != ident)
 			continue;
 		p = sql + yylloc;
 		if (*p == '"')

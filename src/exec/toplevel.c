@@ -123,8 +123,8 @@ toplevel_execute(const char *sql)
 		receiver = CreateDestReceiver(DestNone);
 		MemoryContextSwitchTo(oldcontext);
 
-		(void) PortalRun(portal, FETCH_ALL, is_top_level, true,
-						 receiver, receiver, &qc);
+		(void) migrate_PortalRun(portal, FETCH_ALL, is_top_level,
+								 receiver, receiver, &qc);
 		receiver->rDestroy(receiver);
 		PortalDrop(portal, false);
 	}
