@@ -6,6 +6,8 @@ PGFILEDESC = "migrate - schema migrations inside the database"
 
 EXTENSION = migrate
 DATA = $(wildcard sql/migrate--*.sql)
+# the manual (PGXS installs it flat into the doc directory: unique names)
+DOCS = $(wildcard doc/*.md)
 
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
 REGRESS = setup repeatable placeholders adopt security_inputs security_runs security_online_input security_locks security_catalog build_retry online_faults oldversions version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill backfill_faults online online_history online_alter check plan await security_online
@@ -33,7 +35,7 @@ EXTRA_CLEAN = tmp_regress tmp_check tmp_check_iso test/isolation/results \
 	test/isolation/output_iso test/isolation/regression.diffs \
 	test/isolation/regression.out
 
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -41,6 +41,18 @@ if [ "${1:-}" = --test ] && ! command -v dbmate >/dev/null 2>&1; then
     fi
 fi
 
+# pg_bsd_indent, the indenter that test/indent.sh drives as pgindent does
+# (the layout check of the C code).  Optional: without it that check cannot
+# run, nothing else needs it.
+if [ "${1:-}" = --test ] && ! command -v pg_bsd_indent >/dev/null 2>&1; then
+    echo "== installing pg-bsd-indent"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -q pg-bsd-indent; then
+        { apt-get update -q && apt-get install -y -q pg-bsd-indent; } ||
+            echo "== pg-bsd-indent not installed: test/indent.sh cannot run"
+    fi
+fi
+
 echo "== building and installing migrate"
 make -C "$top" -s PG_CONFIG="$PG_CONFIG"
 make -C "$top" -s PG_CONFIG="$PG_CONFIG" install

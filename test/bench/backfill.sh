@@ -11,8 +11,8 @@
 # for the previous one's answer.
 #
 # Prints tables of times, ratios and latencies, whether the targets are met,
-# and writes docs/backfill-latency-default.png and
-# docs/backfill-latency-delay300.png: pgbench latency over time, the backfill
+# and writes doc/backfill-latency-default.png and
+# doc/backfill-latency-delay300.png: pgbench latency over time, the backfill
 # window shaded.
 set -euo pipefail
 
@@ -138,7 +138,7 @@ during() {
     from=$(echo "$bs - $t0" | bc); to=$(echo "$be - $t0" | bc)
     gnuplot <<PLOT
 set terminal pngcairo size 1000,450
-set output "$top/docs/backfill-latency-$name.png"
+set output "$top/doc/backfill-latency-$name.png"
 set title "pgbench latency during migrate_backfill ($ROWS rows, 4 clients; $name${settings:+: $settings})" noenhanced
 set xlabel "seconds"
 set ylabel "transaction latency (ms)"
@@ -214,4 +214,4 @@ printf '| %-50s | %10s | %10s | %10s | %10s | %6s |\n' "control: a CPU burner (y
 printf 'latencies in ms\n'
 printf 'target p99 during <= 1.5x without, defaults: %s\n' "$(met "$def_p99" "$(echo "1.5 * $def_out_p99" | bc)")"
 printf 'target p99 during <= 1.5x without, batch_delay 300ms: %s\n' "$(met "$del_p99" "$(echo "1.5 * $del_out_p99" | bc)")"
-echo "plots: docs/backfill-latency-default.png, docs/backfill-latency-delay300.png"
+echo "plots: doc/backfill-latency-default.png, doc/backfill-latency-delay300.png"
