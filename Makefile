@@ -6,7 +6,8 @@ PGFILEDESC = "migrate - schema migrations inside the database"
 
 EXTENSION = migrate
 DATA = $(wildcard sql/migrate--*.sql)
-# the manual (PGXS installs it flat into the doc directory: unique names)
+# the manual, installed into a folder of its own, doc/extension/migrate/
+# (docmoduledir below): its pages have names such as reference.md
 DOCS = $(wildcard doc/*.md)
 
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
@@ -38,6 +39,15 @@ EXTRA_CLEAN = tmp_regress tmp_check tmp_check_iso test/isolation/results \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS would put the pages straight into doc/extension/, where another
+# extension's reference.md would overwrite ours; its uninstall also misses
+# them (it keeps the doc/ prefix that install drops)
+docmoduledir := extension/migrate
+uninstall: uninstall-docs
+uninstall-docs:
+	rm -rf '$(DESTDIR)$(docdir)/$(docmoduledir)'
+.PHONY: uninstall-docs
 
 # The client, pg_migrate (client/), is a program of its own: built and
 # installed (into bindir, next to psql) with the extension.
