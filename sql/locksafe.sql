@@ -4,8 +4,11 @@ CREATE EXTENSION migrate;
 
 SHOW migrate.lock_timeout;
 SHOW migrate.lock_retries;
+-- out of range (the message's wording differs between versions: its code)
+\set VERBOSITY sqlstate
 SET migrate.lock_timeout = -1;
 SET migrate.lock_retries = 1001;
+\set VERBOSITY default
 SET migrate.lock_timeot = '1s';
 \echo :LAST_ERROR_SQLSTATE
 

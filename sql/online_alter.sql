@@ -37,6 +37,7 @@ CREATE VIEW players_catalog AS
 SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) ||
        CASE WHEN convalidated THEN '' ELSE ' (not valid)' END AS object
   FROM pg_constraint WHERE conrelid = 'players'::regclass AND conname NOT LIKE '\_migrate%'
+   AND contype <> 'n'  -- NOT NULL: a pg_constraint row from 18 on, the column shows it
 UNION ALL
 SELECT 'index ' || indexrelid::regclass || ' ' || pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid = 'players'::regclass
@@ -255,7 +256,8 @@ SELECT * FROM leftovers;
 SELECT to_regclass('teams') AS teams, to_regclass('legacy') AS legacy, to_regclass('squads') AS squads;
 SELECT attname FROM pg_attribute WHERE attrelid = 'squads'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT * FROM players_catalog;
-SELECT conname, contype FROM pg_constraint WHERE conrelid = 'squads'::regclass ORDER BY 1;
+SELECT conname, contype FROM pg_constraint WHERE conrelid = 'squads'::regclass
+   AND contype <> 'n' ORDER BY 1;  -- NOT NULL: a pg_constraint row from 18 on
 DELETE FROM squads WHERE id = 1;
 SELECT count(*) AS red_players FROM players WHERE team_id = 1;
 SELECT * FROM migrate_validate();

@@ -30,7 +30,15 @@ SELECT migrate_register('3', 'column', 'ALTER TABLE security_runs_t ADD COLUMN w
 SELECT * FROM migrate_upgrade();
 SELECT e.p ->> 'version' AS planned FROM migrate.job j,
        jsonb_array_elements(j.args -> 'plan') e(p) ORDER BY 1;
+-- the run is under way, held at the gate
 SET ROLE security_runs_deployer;
+DO $$
+BEGIN
+    FOR i IN 1 .. 6000 LOOP
+        EXIT WHEN (SELECT state FROM migrate.job ORDER BY id DESC LIMIT 1) = 'running';
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
 -- a new version below one the run has yet to apply: the run would skip it
 \set VERBOSITY default
 SELECT migrate_register('2', 'escalate', 'ALTER ROLE security_runs_deployer SUPERUSER');
@@ -53,9 +61,12 @@ SELECT migrate_wait();
 SELECT version, state, applied_by = current_user AS by_me FROM migrate.migration ORDER BY version;
 SELECT state, current_version, last_sqlstate FROM migrate.job;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'security_runs_deployer';
--- the next deploy applies 2, as whoever deploys it
+-- the next deploy applies 2, as whoever deploys it (the message differs
+-- between versions: its code)
 SET ROLE security_runs_deployer;
+\set VERBOSITY sqlstate
 SELECT * FROM migrate_upgrade();
+\set VERBOSITY terse
 \echo :LAST_ERROR_SQLSTATE
 SET ROLE security_runs_super;
 SELECT version, state FROM migrate.migration WHERE version = '2';

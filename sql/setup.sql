@@ -43,11 +43,15 @@ CREATE EXTENSION migrate;
 SELECT extname, extrelocatable, extversion, extnamespace::regnamespace AS schema
   FROM pg_extension WHERE extname = 'migrate';
 
--- every member object, by kind and name
+-- every member object, by kind and name (but the row types of its tables
+-- and views, and their arrays, which are members from 17 on)
 SELECT pg_describe_object(classid, objid, objsubid) AS member
   FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'migrate')
+   AND NOT (classid = 'pg_type'::regclass AND objid IN (
+            SELECT t.oid FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem
+             WHERE t.typrelid <> 0 OR e.typrelid <> 0))
  ORDER BY 1;
 
 -- pg_dump keeps the history: the catalog tables are configuration tables
@@ -63,7 +67,9 @@ SELECT * FROM migrate_status();
 -- the catalog schema is the extension's own, not a place for its functions
 DROP EXTENSION migrate;
 CREATE SCHEMA migrate;
+\set VERBOSITY terse
 CREATE EXTENSION migrate;
+\set VERBOSITY default
 \echo :LAST_ERROR_SQLSTATE
 DROP SCHEMA migrate;
 

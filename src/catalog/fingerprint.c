@@ -92,11 +92,17 @@ static const char *const fingerprint_query =
 "    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
 "    LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum"
 "   WHERE a.attnum > 0 AND NOT a.attisdropped AND rel.relkind NOT IN ('S', 'i', 'I')"
-/* constraints of tables and domains */
+/*
+ * constraints of tables and domains; NOT NULL ones are pg_constraint rows
+ * from 17 (domains) and 18 (tables) on, but the column and the domain
+ * already say "not null": left out, a fingerprint reads the same on each
+ * version
+ */
 "  UNION ALL"
 "  SELECT 'constraint', rel.qname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(con.conname),"
 "         pg_catalog.pg_get_constraintdef(con.oid)"
 "    FROM pg_catalog.pg_constraint con JOIN rel ON rel.oid = con.conrelid"
+"   WHERE con.contype OPERATOR(pg_catalog.<>) 'n'"
 "  UNION ALL"
 "  SELECT 'constraint', pg_catalog.quote_ident(nsp.nspname) OPERATOR(pg_catalog.||) '.'"
 "           OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname) OPERATOR(pg_catalog.||) '.'"
@@ -104,6 +110,7 @@ static const char *const fingerprint_query =
 "         pg_catalog.pg_get_constraintdef(con.oid)"
 "    FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_type t ON t.oid = con.contypid"
 "    JOIN nsp ON nsp.oid = t.typnamespace"
+"   WHERE con.contype OPERATOR(pg_catalog.<>) 'n'"
 /* indexes */
 "  UNION ALL"
 "  SELECT 'index', rel.qname,"

@@ -1100,14 +1100,23 @@ check_sql(const char *sql)
 	ListCell   *lc;
 
 	List	   *long_names = long_identifiers(sql, raw);
+	int			from = 0;		/* where the previous statement ended */
 
 	foreach(lc, raw)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
 		ListCell   *ac;
+		int			end = rs->stmt_len > 0 ? rs->stmt_location + rs->stmt_len
+			: (int) strlen(sql);
 
 		st.statement++;
-		st.allows = parse_allows(sql + rs->stmt_location, rs->stmt_len);
+
+		/*
+		 * Its allows are in the comments between the previous statement and
+		 * its end: from 18 on, stmt_location skips the comments before it.
+		 */
+		st.allows = parse_allows(sql + from, Max(end - from, 1));
+		from = end;
 		foreach(ac, long_names)
 		{
 			Finding    *f = lfirst(ac);
