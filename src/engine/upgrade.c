@@ -284,13 +284,17 @@ warn_of_drift(void)
 	if (n > DRIFT_LISTED)
 		appendStringInfo(&drift.list, ", and %d more", n - DRIFT_LISTED);
 	ereport(WARNING,
-			(errmsg("the schema changed outside migrations since the last one ran (%d object%s)",
-					n, n == 1 ? "" : "s"),
+			(errcode(ERRCODE_WARNING),
+			 errmsg_plural("the schema changed outside migrations since the last one ran (%d object)",
+						   "the schema changed outside migrations since the last one ran (%d objects)",
+						   n, n),
 			 errdetail("%s.", drift.list.data),
 			 errhint("This upgrade records the schema as it finds it, so migrate_validate() will not report these changes afterwards; they are kept in migrate.event (action drift).")));
 	event_log(NULL, "drift", 0,
-			  psprintf("%d object%s changed outside migrations before this upgrade: %s",
-					   n, n == 1 ? "" : "s", drift.list.data), NULL);
+			  n == 1 ? psprintf("1 object changed outside migrations before this upgrade: %s",
+								drift.list.data)
+			  : psprintf("%d objects changed outside migrations before this upgrade: %s",
+						 n, drift.list.data), NULL);
 }
 
 /*
@@ -593,11 +597,12 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		for (int i = 0; i < nreps; i++)
 			put_result(rsinfo, NULL, reps[i].name, "queued");
 		ereport(NOTICE,
-				(errmsg("migration%s %s%s%s %s applied by background job " INT64_FORMAT " once this transaction commits",
-						online - handoff > 1 ? "s" : "", rows[handoff].version,
-						online - handoff > 1 ? " to " : "",
-						online - handoff > 1 ? rows[online - 1].version : "",
-						online - handoff > 1 ? "are" : "is", job_id),
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 online - handoff == 1
+				 ? errmsg("migration %s is applied by background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, job_id)
+				 : errmsg("migrations %s to %s are applied by background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, rows[online - 1].version, job_id),
 				 errdetail("Migration %s cannot run inside a transaction.", rows[handoff].version),
 				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
 		if (online < count)
@@ -1207,10 +1212,12 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		for (int i = handoff; i < count; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
 		ereport(NOTICE,
-				(errmsg("reverting migration %s%s%s is left to background job " INT64_FORMAT " once this transaction commits",
-						rows[handoff].version,
-						count - handoff > 1 ? " and the ones below it down to " : "",
-						count - handoff > 1 ? rows[count - 1].version : "", job_id),
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 count - handoff == 1
+				 ? errmsg("reverting migration %s is left to background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, job_id)
+				 : errmsg("reverting migration %s and the ones below it down to %s is left to background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, rows[count - 1].version, job_id),
 				 errdetail("Migration %s cannot be reverted inside a transaction.", rows[handoff].version),
 				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
 	}

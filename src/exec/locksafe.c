@@ -295,10 +295,15 @@ locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout_ms, int ele
 
 	if (attempt >= migrate_lock_retries)
 	{
-		edata->hint = psprintf("%s The %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
-							   blocked_by ? blocked_by
-							   : "Another session held a conflicting lock (see pg_locks for who).",
-							   what, attempt + 1, attempt == 0 ? "" : "s", timeout_ms, advice);
+		const char *blocker = blocked_by ? blocked_by
+			: "Another session held a conflicting lock (see pg_locks for who).";
+
+		if (attempt == 0)
+			edata->hint = psprintf("%s The %s was tried once, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
+								   blocker, what, timeout_ms, advice);
+		else
+			edata->hint = psprintf("%s The %s was tried %d times, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
+								   blocker, what, attempt + 1, timeout_ms, advice);
 		ReThrowError(edata);
 	}
 

@@ -618,9 +618,13 @@ migrate_cancel(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	ereport(NOTICE,
-			(errmsg("%d running job%s signalled, %d waiting job%s cancelled",
-					signalled, signalled == 1 ? "" : "s",
-					dequeued, dequeued == 1 ? "" : "s")));
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg_plural("%d running job signalled",
+						   "%d running jobs signalled",
+						   signalled, signalled),
+			 errdetail_plural("%d waiting job was cancelled.",
+							  "%d waiting jobs were cancelled.",
+							  dequeued, dequeued)));
 	migrate_guard_end();
 	PG_RETURN_VOID();
 }
@@ -744,7 +748,8 @@ migrate_resume(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	ereport(NOTICE,
-			(errmsg("%d job%s resumed", resumed, resumed == 1 ? "" : "s"),
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg_plural("%d job resumed", "%d jobs resumed", resumed, resumed),
 			 resumed > 0 ? errdetail("Their workers start when this transaction commits.") : 0));
 	migrate_guard_end();
 	PG_RETURN_VOID();

@@ -788,8 +788,10 @@ migrate_resumer_main(Datum main_arg)
 		}
 		if (ids != NIL)
 			event_log(NULL, "resume", 0,
-					  psprintf("%d unfinished job%s resumed at server start",
-							   list_length(ids), list_length(ids) == 1 ? "" : "s"),
+					  list_length(ids) == 1
+					  ? pstrdup("1 unfinished job resumed at server start")
+					  : psprintf("%d unfinished jobs resumed at server start",
+								 list_length(ids)),
 					  NULL);
 	}
 	end_catalog_transaction();
