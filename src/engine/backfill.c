@@ -1676,7 +1676,8 @@ batch_failed(ErrorData *edata, int *retries, const char *relname, char *(*find) 
 		(*retries)++;
 		delay = locksafe_backoff_ms(*retries);
 		ereport(LOG,
-				(errmsg("migrate: backfill of %s, %s: %s; retry %d in %d ms",
+				(errcode(edata->sqlerrcode),
+				 errmsg("backfill of %s, %s: %s; retry %d in %d ms",
 						relname, where, edata->message, *retries, delay)));
 		locksafe_sleep_ms(delay);
 		return true;

@@ -913,8 +913,10 @@ background_repeatables(int64 job_id, MemoryContext runcontext)
 			(rep->placeholders && strcmp(rep->placeholders, planned[i].placeholders) != 0))
 		{
 			ereport(LOG,
-					(errmsg("migrate: repeatable migration \"%s\" changed after background job " INT64_FORMAT " was queued: the next deploy applies it",
-							rep->name, job_id)));
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("repeatable migration \"%s\" changed after background job " INT64_FORMAT " was queued",
+							rep->name, job_id),
+					 errdetail("The job skips it; the next deploy applies it.")));
 			worker_transaction_end();
 			MemoryContextSwitchTo(oldcontext);
 			continue;

@@ -309,8 +309,9 @@ locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout_ms, int ele
 
 	delay = locksafe_backoff_ms(attempt + 1);
 	ereport(elevel,
-			(errmsg("%smigration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
-					elevel == LOG ? "migrate: " : "", version ? version : "?", what,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
+					version ? version : "?", what,
 					timeout_ms, attempt + 1, migrate_lock_retries, delay),
 			 blocked_by ? errdetail("%s", blocked_by) : 0,
 			 retry_hint ? errhint("%s", retry_hint) : 0));

@@ -160,7 +160,8 @@ job_fail_identity(int64 job_id, const char *why)
 				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
 	event_log(NULL, "fail", 0, detail, "55000");
 	ereport(LOG,
-			(errmsg("migrate: %s", detail),
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("migrate %s", detail),
 			 errhint("%s", JOB_REBIND_HINT)));
 }
 

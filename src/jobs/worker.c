@@ -374,7 +374,8 @@ start_next_queued_job(void)
 
 	if (next_id > 0 && OidIsValid(roleid) && !job_start_worker(next_id, roleid, NULL))
 		ereport(LOG,
-				(errmsg("migrate: no background worker slot for queued job " INT64_FORMAT,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot is free for queued migrate job " INT64_FORMAT,
 						next_id)));
 }
 
