@@ -528,7 +528,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		if (in_flight)
 		{
 			ereport(NOTICE,
-					(errmsg("online migration %s is %s: later migrations wait until it is completed",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("online migration %s is %s: later migrations wait until it is completed",
 							in_flight, state),
 					 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
 			SPI_finish();
@@ -604,10 +605,11 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 				 : errmsg("migrations %s to %s are applied by background job " INT64_FORMAT " once this transaction commits",
 						  rows[handoff].version, rows[online - 1].version, job_id),
 				 errdetail("Migration %s cannot run inside a transaction.", rows[handoff].version),
-				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
+				 errhint("Commit, then wait for it with SELECT migrate_wait().")));
 		if (online < count)
 			ereport(NOTICE,
-					(errmsg("online migration %s starts at the next migrate_upgrade(), once the background run is done",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("online migration %s starts at the next migrate_upgrade(), once the background run is done",
 							rows[online].version)));
 	}
 	else if (online < count)
@@ -618,7 +620,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		put_result(rsinfo, rows[online].version, rows[online].name, "started");
 		if (online + 1 < count)
 			ereport(NOTICE,
-					(errmsg("online migration %s is started: later migrations wait until it is completed",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("online migration %s is started: later migrations wait until it is completed",
 							rows[online].version),
 					 errhint("Complete it with migrate_complete(), then run migrate_upgrade() again.")));
 	}
@@ -1221,7 +1224,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 				 : errmsg("reverting migration %s and the ones below it down to %s is left to background job " INT64_FORMAT " once this transaction commits",
 						  rows[handoff].version, rows[count - 1].version, job_id),
 				 errdetail("Migration %s cannot be reverted inside a transaction.", rows[handoff].version),
-				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
+				 errhint("Commit, then wait for it with SELECT migrate_wait().")));
 	}
 
 	SPI_finish();

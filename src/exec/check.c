@@ -1199,7 +1199,8 @@ check_at_registration(const char *what, const char *sql)
 		n++;
 		if (mode == MIGRATE_CHECK_WARN)
 			ereport(NOTICE,
-					(errmsg("%s, statement %d: %s [%s]", what, f->statement,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("%s, statement %d: %s [%s]", what, f->statement,
 							f->message, f->rule),
 					 f->hint ? errhint("%s", f->hint) : 0));
 		else

@@ -861,7 +861,8 @@ migrate_launcher_main(Datum main_arg)
 		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		{
 			ereport(LOG,
-					(errmsg("migrate launcher: no background worker slot to resume jobs in database %u",
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("no background worker slot is free to resume migrate jobs in database %u",
 							lfirst_oid(lc))));
 			continue;
 		}
@@ -921,7 +922,8 @@ failure_record_autonomously(const char *version, bool repeatable, ErrorData *eda
 	if (seg == NULL)
 	{
 		ereport(WARNING,
-				(errmsg("could not record the failure of migration %s: no dynamic shared memory segment",
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not record the failure of migration %s: no dynamic shared memory segment",
 						version)));
 		return;
 	}
@@ -942,7 +944,8 @@ failure_record_autonomously(const char *version, bool repeatable, ErrorData *eda
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		ereport(WARNING,
-				(errmsg("could not record the failure of migration %s: no background worker slot is free",
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not record the failure of migration %s: no background worker slot is free",
 						version)));
 	else
 		(void) WaitForBackgroundWorkerShutdown(handle);

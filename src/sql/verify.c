@@ -335,7 +335,8 @@ migrate_validate(PG_FUNCTION_ARGS)
 	recorded = fingerprint_recorded();
 	if (recorded == NULL)
 		ereport(NOTICE,
-				(errmsg("no schema fingerprint has been recorded yet"),
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 errmsg("no schema fingerprint has been recorded yet"),
 				 errdetail("One is recorded by every migrate_upgrade, migrate_downgrade and migrate_baseline that changes something.")));
 	else
 		fingerprint_diff(recorded, fingerprint_take(), report_drift, rsinfo);
