@@ -43,7 +43,7 @@ catalog_owner(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("catalog table migrate.migration does not exist"),
-				 errhint("Reinstall the extension with DROP EXTENSION migrate; CREATE EXTENSION migrate;")));
+				 errhint("Reinstall the extension: DROP EXTENSION migrate, then CREATE EXTENSION migrate.")));
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);

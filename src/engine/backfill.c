@@ -991,7 +991,8 @@ backfill_warnings(Oid relid)
 	table_close(rel, AccessShareLock);
 	if (keyless)
 		ereport(WARNING,
-				(errmsg("\"%s\" has no primary key and no unique index over NOT NULL columns, so the backfill walks its pages",
+				(errcode(ERRCODE_WARNING),
+				 errmsg("\"%s\" has no primary key and no unique index over NOT NULL columns, so the backfill walks its pages",
 						get_rel_name(relid)),
 				 errdetail("A row that another session updates while the backfill runs can move to a page the backfill has passed (and be missed) or to one ahead of it (and be done twice)."),
 				 errhint("Add a primary key first, or run the backfill while nothing updates the table.")));
@@ -1000,7 +1001,8 @@ backfill_warnings(Oid relid)
 		SPI_execute("SELECT FROM pg_catalog.pg_stat_replication", true, 1) == SPI_OK_SELECT &&
 		SPI_processed > 0)
 		ereport(WARNING,
-				(errmsg("the backfill cannot see how far the standbys lag, so migrate.max_replica_lag will not pause it"),
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the backfill cannot see how far the standbys lag, so migrate.max_replica_lag will not pause it"),
 				 errdetail("The lag columns of pg_stat_replication are shown only to members of pg_read_all_stats, and the job runs as this role."),
 				 errhint("GRANT pg_read_all_stats to this role, or SET migrate.max_replica_lag = 0 to say that no pause is wanted.")));
 }
@@ -1676,7 +1678,8 @@ batch_failed(ErrorData *edata, int *retries, const char *relname, char *(*find) 
 		(*retries)++;
 		delay = locksafe_backoff_ms(*retries);
 		ereport(LOG,
-				(errmsg("migrate: backfill of %s, %s: %s; retry %d in %d ms",
+				(errcode(edata->sqlerrcode),
+				 errmsg("backfill of %s, %s: %s; retry %d in %d ms",
 						relname, where, edata->message, *retries, delay)));
 		locksafe_sleep_ms(delay);
 		return true;

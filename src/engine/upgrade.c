@@ -284,13 +284,17 @@ warn_of_drift(void)
 	if (n > DRIFT_LISTED)
 		appendStringInfo(&drift.list, ", and %d more", n - DRIFT_LISTED);
 	ereport(WARNING,
-			(errmsg("the schema changed outside migrations since the last one ran (%d object%s)",
-					n, n == 1 ? "" : "s"),
+			(errcode(ERRCODE_WARNING),
+			 errmsg_plural("the schema changed outside migrations since the last one ran (%d object)",
+						   "the schema changed outside migrations since the last one ran (%d objects)",
+						   n, n),
 			 errdetail("%s.", drift.list.data),
 			 errhint("This upgrade records the schema as it finds it, so migrate_validate() will not report these changes afterwards; they are kept in migrate.event (action drift).")));
 	event_log(NULL, "drift", 0,
-			  psprintf("%d object%s changed outside migrations before this upgrade: %s",
-					   n, n == 1 ? "" : "s", drift.list.data), NULL);
+			  n == 1 ? psprintf("1 object changed outside migrations before this upgrade: %s",
+								drift.list.data)
+			  : psprintf("%d objects changed outside migrations before this upgrade: %s",
+						 n, drift.list.data), NULL);
 }
 
 /*
@@ -524,7 +528,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		if (in_flight)
 		{
 			ereport(NOTICE,
-					(errmsg("online migration %s is %s: later migrations wait until it is completed",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("online migration %s is %s: later migrations wait until it is completed",
 							in_flight, state),
 					 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
 			SPI_finish();
@@ -593,16 +598,18 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		for (int i = 0; i < nreps; i++)
 			put_result(rsinfo, NULL, reps[i].name, "queued");
 		ereport(NOTICE,
-				(errmsg("migration%s %s%s%s %s applied by background job " INT64_FORMAT " once this transaction commits",
-						online - handoff > 1 ? "s" : "", rows[handoff].version,
-						online - handoff > 1 ? " to " : "",
-						online - handoff > 1 ? rows[online - 1].version : "",
-						online - handoff > 1 ? "are" : "is", job_id),
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 online - handoff == 1
+				 ? errmsg("migration %s is applied by background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, job_id)
+				 : errmsg("migrations %s to %s are applied by background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, rows[online - 1].version, job_id),
 				 errdetail("Migration %s cannot run inside a transaction.", rows[handoff].version),
-				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
+				 errhint("Commit, then wait for it with SELECT migrate_wait().")));
 		if (online < count)
 			ereport(NOTICE,
-					(errmsg("online migration %s starts at the next migrate_upgrade(), once the background run is done",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("online migration %s starts at the next migrate_upgrade(), once the background run is done",
 							rows[online].version)));
 	}
 	else if (online < count)
@@ -613,7 +620,8 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		put_result(rsinfo, rows[online].version, rows[online].name, "started");
 		if (online + 1 < count)
 			ereport(NOTICE,
-					(errmsg("online migration %s is started: later migrations wait until it is completed",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("online migration %s is started: later migrations wait until it is completed",
 							rows[online].version),
 					 errhint("Complete it with migrate_complete(), then run migrate_upgrade() again.")));
 	}
@@ -908,8 +916,10 @@ background_repeatables(int64 job_id, MemoryContext runcontext)
 			(rep->placeholders && strcmp(rep->placeholders, planned[i].placeholders) != 0))
 		{
 			ereport(LOG,
-					(errmsg("migrate: repeatable migration \"%s\" changed after background job " INT64_FORMAT " was queued: the next deploy applies it",
-							rep->name, job_id)));
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("repeatable migration \"%s\" changed after background job " INT64_FORMAT " was queued",
+							rep->name, job_id),
+					 errdetail("The job skips it; the next deploy applies it.")));
 			worker_transaction_end();
 			MemoryContextSwitchTo(oldcontext);
 			continue;
@@ -1207,12 +1217,14 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		for (int i = handoff; i < count; i++)
 			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
 		ereport(NOTICE,
-				(errmsg("reverting migration %s%s%s is left to background job " INT64_FORMAT " once this transaction commits",
-						rows[handoff].version,
-						count - handoff > 1 ? " and the ones below it down to " : "",
-						count - handoff > 1 ? rows[count - 1].version : "", job_id),
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 count - handoff == 1
+				 ? errmsg("reverting migration %s is left to background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, job_id)
+				 : errmsg("reverting migration %s and the ones below it down to %s is left to background job " INT64_FORMAT " once this transaction commits",
+						  rows[handoff].version, rows[count - 1].version, job_id),
 				 errdetail("Migration %s cannot be reverted inside a transaction.", rows[handoff].version),
-				 errhint("Commit, then wait for it with SELECT migrate_wait();")));
+				 errhint("Commit, then wait for it with SELECT migrate_wait().")));
 	}
 
 	SPI_finish();

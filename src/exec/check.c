@@ -731,10 +731,14 @@ report_long_transactions(CheckState *st)
 		MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
 
 		report(st, "warning", "long-transaction",
-			   psprintf("%s transaction%s of this database hold%s a snapshot (the oldest open for %s s): a concurrent build waits for %s to end",
-						n, strcmp(n, "1") == 0 ? "" : "s", strcmp(n, "1") == 0 ? "s" : "",
-						age, strcmp(n, "1") == 0 ? "it" : "them"),
-			   pstrdup("Let them end first, or expect the build to take that long."));
+			   strcmp(n, "1") == 0
+			   ? psprintf("1 transaction of this database holds a snapshot (open for %s s): a concurrent build waits for it to end",
+						  age)
+			   : psprintf("%s transactions of this database hold a snapshot (the oldest open for %s s): a concurrent build waits for them to end",
+						  n, age),
+			   pstrdup(strcmp(n, "1") == 0
+					   ? "Let it end first, or expect the build to take that long."
+					   : "Let them end first, or expect the build to take that long."));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -1229,7 +1233,8 @@ check_at_registration(const char *what, const char *sql)
 		n++;
 		if (mode == MIGRATE_CHECK_WARN)
 			ereport(NOTICE,
-					(errmsg("%s, statement %d: %s [%s]", what, f->statement,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("%s, statement %d: %s [%s]", what, f->statement,
 							f->message, f->rule),
 					 f->hint ? errhint("%s", f->hint) : 0));
 		else

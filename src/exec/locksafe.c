@@ -295,17 +295,23 @@ locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout_ms, int ele
 
 	if (attempt >= migrate_lock_retries)
 	{
-		edata->hint = psprintf("%s The %s was tried %d time%s, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
-							   blocked_by ? blocked_by
-							   : "Another session held a conflicting lock (see pg_locks for who).",
-							   what, attempt + 1, attempt == 0 ? "" : "s", timeout_ms, advice);
+		const char *blocker = blocked_by ? blocked_by
+			: "Another session held a conflicting lock (see pg_locks for who).";
+
+		if (attempt == 0)
+			edata->hint = psprintf("%s The %s was tried once, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
+								   blocker, what, timeout_ms, advice);
+		else
+			edata->hint = psprintf("%s The %s was tried %d times, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
+								   blocker, what, attempt + 1, timeout_ms, advice);
 		ReThrowError(edata);
 	}
 
 	delay = locksafe_backoff_ms(attempt + 1);
 	ereport(elevel,
-			(errmsg("%smigration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
-					elevel == LOG ? "migrate: " : "", version ? version : "?", what,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("migration %s, %s: lock not granted within %d ms, retry %d of %d in %d ms",
+					version ? version : "?", what,
 					timeout_ms, attempt + 1, migrate_lock_retries, delay),
 			 blocked_by ? errdetail("%s", blocked_by) : 0,
 			 retry_hint ? errhint("%s", retry_hint) : 0));

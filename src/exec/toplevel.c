@@ -228,7 +228,8 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 	foreach(lc, leftovers)
 	{
 		ereport(LOG,
-				(errmsg("migrate: dropping invalid index %s left by an earlier REINDEX CONCURRENTLY",
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 errmsg("dropping invalid index %s left by an earlier REINDEX CONCURRENTLY",
 						(char *) lfirst(lc))));
 		StartTransactionCommand();
 		toplevel_execute(psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", (char *) lfirst(lc)));
@@ -443,7 +444,8 @@ concurrent_index_prepare(const char *sql, bool resuming)
 		CommitTransactionCommand();
 		if (gone)
 			ereport(LOG,
-					(errmsg("migrate: the index was already dropped before the job was interrupted")));
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("the index was already dropped before the job was interrupted")));
 		return gone;
 	}
 
@@ -527,7 +529,8 @@ concurrent_index_prepare(const char *sql, bool resuming)
 		if (resuming)
 		{
 			ereport(LOG,
-					(errmsg("migrate: index %s was already built before the job was interrupted",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("index %s was already built before the job was interrupted",
 							qualified)));
 			return true;
 		}
@@ -535,7 +538,8 @@ concurrent_index_prepare(const char *sql, bool resuming)
 	}
 
 	ereport(LOG,
-			(errmsg("migrate: dropping invalid index %s left by an earlier concurrent build",
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg("dropping invalid index %s left by an earlier concurrent build",
 					qualified)));
 	StartTransactionCommand();
 	toplevel_execute(psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", qualified));

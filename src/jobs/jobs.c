@@ -160,7 +160,8 @@ job_fail_identity(int64 job_id, const char *why)
 				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
 	event_log(NULL, "fail", 0, detail, "55000");
 	ereport(LOG,
-			(errmsg("migrate: %s", detail),
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("migrate %s", detail),
 			 errhint("%s", JOB_REBIND_HINT)));
 }
 
@@ -219,7 +220,8 @@ jobs_xact_callback(XactEvent event, void *arg)
 	jobs_to_start = NIL;
 	if (event == XACT_EVENT_PREPARE && jobs != NIL)
 		ereport(WARNING,
-				(errmsg("the jobs queued by this prepared transaction are not started"),
+				(errcode(ERRCODE_WARNING),
+				 errmsg("the jobs queued by this prepared transaction are not started"),
 				 errhint("After COMMIT PREPARED, start them with migrate_resume().")));
 	if (event != XACT_EVENT_COMMIT || jobs == NIL)
 	{
@@ -237,7 +239,8 @@ jobs_xact_callback(XactEvent event, void *arg)
 		if (running >= migrate_max_workers)
 		{
 			ereport(NOTICE,
-					(errmsg("job " INT64_FORMAT " stays queued: %d migrate workers are running, migrate.max_workers is %d",
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("job " INT64_FORMAT " stays queued: %d migrate workers are running, migrate.max_workers is %d",
 							job->id, running, migrate_max_workers),
 					 errhint("It starts when a worker of this database finishes, or with migrate_resume().")));
 			continue;
@@ -245,7 +248,8 @@ jobs_xact_callback(XactEvent event, void *arg)
 		if (!job_start_worker(job->id, job->roleid, NULL))
 		{
 			ereport(WARNING,
-					(errmsg("job " INT64_FORMAT " stays queued: no background worker slot is free",
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("job " INT64_FORMAT " stays queued: no background worker slot is free",
 							job->id),
 					 errhint("Raise max_worker_processes, or run migrate_resume() when other workers have finished.")));
 			continue;
@@ -395,7 +399,8 @@ job_queue(const char *kind, const char *version, const char *target,
 	running = workers_running() + list_length(jobs_to_start);
 	if (running >= migrate_max_workers)
 		ereport(NOTICE,
-				(errmsg("job " INT64_FORMAT " will wait in the queue: %d migrate workers are running or starting, migrate.max_workers is %d",
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("job " INT64_FORMAT " will wait in the queue: %d migrate workers are running or starting, migrate.max_workers is %d",
 						job_id, running, migrate_max_workers)));
 	job_start_at_commit(job_id, roleid);
 	return job_id;
@@ -618,9 +623,13 @@ migrate_cancel(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	ereport(NOTICE,
-			(errmsg("%d running job%s signalled, %d waiting job%s cancelled",
-					signalled, signalled == 1 ? "" : "s",
-					dequeued, dequeued == 1 ? "" : "s")));
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg_plural("%d running job signalled",
+						   "%d running jobs signalled",
+						   signalled, signalled),
+			 errdetail_plural("%d waiting job was cancelled.",
+							  "%d waiting jobs were cancelled.",
+							  dequeued, dequeued)));
 	migrate_guard_end();
 	PG_RETURN_VOID();
 }
@@ -698,7 +707,8 @@ migrate_resume(PG_FUNCTION_ARGS)
 		if (why)
 		{
 			ereport(NOTICE,
-					(errmsg("job " INT64_FORMAT " is not resumed: %s", id, why)));
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job " INT64_FORMAT " is not resumed: %s", id, why)));
 			continue;
 		}
 
@@ -707,7 +717,8 @@ migrate_resume(PG_FUNCTION_ARGS)
 		if (!OidIsValid(roleid))
 		{
 			ereport(NOTICE,
-					(errmsg("job " INT64_FORMAT " is not resumed: role \"%s\" does not exist",
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("job " INT64_FORMAT " is not resumed: role \"%s\" does not exist",
 							id, SPI_getvalue(tup, jobs->tupdesc, 4)),
 					 errdetail("It cannot start as it was: %s.", unbound),
 					 errhint("Do its work again as an existing role, or create a role of that name and resume it as that role.")));
@@ -732,7 +743,8 @@ migrate_resume(PG_FUNCTION_ARGS)
 					  psprintf("job " INT64_FORMAT " bound to role \"%s\" of this database: %s",
 							   id, GetUserNameFromId(roleid, false), unbound), NULL);
 			ereport(NOTICE,
-					(errmsg("job " INT64_FORMAT " now runs as role \"%s\" of this database",
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("job " INT64_FORMAT " now runs as role \"%s\" of this database",
 							id, GetUserNameFromId(roleid, false)),
 					 errdetail("It could not start as it was: %s.", unbound)));
 		}
@@ -744,7 +756,8 @@ migrate_resume(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	ereport(NOTICE,
-			(errmsg("%d job%s resumed", resumed, resumed == 1 ? "" : "s"),
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg_plural("%d job resumed", "%d jobs resumed", resumed, resumed),
 			 resumed > 0 ? errdetail("Their workers start when this transaction commits.") : 0));
 	migrate_guard_end();
 	PG_RETURN_VOID();

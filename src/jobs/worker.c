@@ -374,7 +374,8 @@ start_next_queued_job(void)
 
 	if (next_id > 0 && OidIsValid(roleid) && !job_start_worker(next_id, roleid, NULL))
 		ereport(LOG,
-				(errmsg("migrate: no background worker slot for queued job " INT64_FORMAT,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot is free for queued migrate job " INT64_FORMAT,
 						next_id)));
 }
 
@@ -788,8 +789,10 @@ migrate_resumer_main(Datum main_arg)
 		}
 		if (ids != NIL)
 			event_log(NULL, "resume", 0,
-					  psprintf("%d unfinished job%s resumed at server start",
-							   list_length(ids), list_length(ids) == 1 ? "" : "s"),
+					  list_length(ids) == 1
+					  ? pstrdup("1 unfinished job resumed at server start")
+					  : psprintf("%d unfinished jobs resumed at server start",
+								 list_length(ids)),
 					  NULL);
 	}
 	end_catalog_transaction();
@@ -858,7 +861,8 @@ migrate_launcher_main(Datum main_arg)
 		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		{
 			ereport(LOG,
-					(errmsg("migrate launcher: no background worker slot to resume jobs in database %u",
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("no background worker slot is free to resume migrate jobs in database %u",
 							lfirst_oid(lc))));
 			continue;
 		}
@@ -918,7 +922,8 @@ failure_record_autonomously(const char *version, bool repeatable, ErrorData *eda
 	if (seg == NULL)
 	{
 		ereport(WARNING,
-				(errmsg("could not record the failure of migration %s: no dynamic shared memory segment",
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not record the failure of migration %s: no dynamic shared memory segment",
 						version)));
 		return;
 	}
@@ -939,7 +944,8 @@ failure_record_autonomously(const char *version, bool repeatable, ErrorData *eda
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		ereport(WARNING,
-				(errmsg("could not record the failure of migration %s: no background worker slot is free",
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not record the failure of migration %s: no background worker slot is free",
 						version)));
 	else
 		(void) WaitForBackgroundWorkerShutdown(handle);

@@ -238,17 +238,17 @@ migrate_verify(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("down SQL of migration %s \"%s\" does not restore the schema",
 						version, name),
-				 errdetail("%d object%s differ%s after up and down:\n%s",
-						   down_diff.n, down_diff.n == 1 ? "" : "s",
-						   down_diff.n == 1 ? "s" : "", diff_detail(&down_diff))));
+				 errdetail_plural("%d object differs after up and down:\n%s",
+								  "%d objects differ after up and down:\n%s",
+								  down_diff.n, down_diff.n, diff_detail(&down_diff))));
 	if (redo_diff.n > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("migration %s \"%s\" does not apply the same way after its down SQL",
 						version, name),
-				 errdetail("%d object%s differ%s between the first and the second up:\n%s",
-						   redo_diff.n, redo_diff.n == 1 ? "" : "s",
-						   redo_diff.n == 1 ? "s" : "", diff_detail(&redo_diff))));
+				 errdetail_plural("%d object differs between the first and the second up:\n%s",
+								  "%d objects differ between the first and the second up:\n%s",
+								  redo_diff.n, redo_diff.n, diff_detail(&redo_diff))));
 
 	event_log(version, "verify", 0, "up, down and up again leave the schema as expected", NULL);
 	SPI_finish();
@@ -335,7 +335,8 @@ migrate_validate(PG_FUNCTION_ARGS)
 	recorded = fingerprint_recorded();
 	if (recorded == NULL)
 		ereport(NOTICE,
-				(errmsg("no schema fingerprint has been recorded yet"),
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 errmsg("no schema fingerprint has been recorded yet"),
 				 errdetail("One is recorded by every migrate_upgrade, migrate_downgrade and migrate_baseline that changes something.")));
 	else
 		fingerprint_diff(recorded, fingerprint_take(), report_drift, rsinfo);

@@ -331,11 +331,12 @@ raise_job_error(int64 job_id, char *error, const char *sqlstate)
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg("%s", error ? error : "background job failed"),
-			 detail ? errdetail("%s (background job " INT64_FORMAT ")", detail, job_id)
+			 detail ? errdetail("%s", detail)
 			 : errdetail("Background job " INT64_FORMAT " failed.", job_id),
 			 hint ? errhint("%s", hint)
 			 : errhint("Fix the cause, then continue the job with migrate_resume()."),
-			 context ? errcontext("%s", context) : 0));
+			 context ? errcontext("%s", context) : 0,
+			 detail ? errcontext("background job " INT64_FORMAT, job_id) : 0));
 }
 
 /*
@@ -542,12 +543,14 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 					char	   *how_far = job_how_far(jobs[j].id);
 
 					ereport(NOTICE,
-							(errmsg("waiting %ld s for %s", secs, jobs[j].activity),
+							(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+							 errmsg("waiting %ld s for %s", secs, jobs[j].activity),
 							 how_far ? errdetail("%s", how_far) : 0));
 				}
 				else if (jobs[j].live)
 					ereport(NOTICE,
-							(errmsg("waiting %ld s for job " INT64_FORMAT ", running", secs, jobs[j].id)));
+							(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+							 errmsg("waiting %ld s for job " INT64_FORMAT ", running", secs, jobs[j].id)));
 				else
 				{
 					char	   *state = job_state_now(jobs[j].id);
@@ -555,7 +558,8 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 					if (strcmp(state, "queued") != 0)
 						continue;	/* over, or about to be taken up */
 					ereport(NOTICE,
-							(errmsg("waiting %ld s for job " INT64_FORMAT ", queued", secs, jobs[j].id),
+							(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+							 errmsg("waiting %ld s for job " INT64_FORMAT ", queued", secs, jobs[j].id),
 							 secs >= QUEUED_HINT_S ?
 							 errhint("No worker has taken it up yet: all migrate.max_workers or max_worker_processes slots may be busy, or its worker could not start (see the server log); migrate_resume() starts it again.") : 0));
 				}
@@ -634,7 +638,7 @@ migrate_wait(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the jobs queued by this transaction start when it commits"),
-				 errhint("COMMIT first, then SELECT migrate_wait();")));
+				 errhint("COMMIT first, then run SELECT migrate_wait().")));
 
 	/* the index builds we wait for must not wait for us, when that is safe */
 	safe_ic = statement_is_only_this_call(fcinfo);

@@ -116,7 +116,7 @@ $node->safe_psql('postgres', q{
 	SELECT * FROM migrate_upgrade('0.5');
 });
 like($stderr,
-	qr/HINT:  Blocked by: process $qpid waits \(queued earlier\) for AccessExclusiveLock on relation public\.t \(queued, [^\n]*\)\. The upgrade was tried 1 time/,
+	qr/HINT:  Blocked by: process $qpid waits \(queued earlier\) for AccessExclusiveLock on relation public\.t \(queued, [^\n]*\)\. The upgrade was tried once/,
 	'a request the holder does not block: only the session queued ahead is named');
 release($queued, $qpid);
 
@@ -140,7 +140,7 @@ like($stderr,
 	qr/ERROR:  canceling statement due to lock timeout\nDETAIL:  Background job \d+ failed\.\nHINT:  Blocked by: process $pid holds AccessShareLock on relation public\.t \(holder2, [^\n]*\)\. The up statement 1 of 1 was tried 2 times, waiting at most migrate\.lock_timeout \(100 ms\) for each lock; continue the job with migrate_resume\(\)\./,
 	'on the lock timeout, with the blocker and what to do');
 like(slurp_file($node->logfile, $offset),
-	qr/LOG:  migrate: migration 2, [^\n]*: lock not granted within 100 ms, retry 1 of 1 in \d+ ms\n[^\n]*DETAIL:  Blocked by: process $pid holds AccessShareLock on relation public\.t \(holder2, /,
+	qr/LOG:  migration 2, [^\n]*: lock not granted within 100 ms, retry 1 of 1 in \d+ ms\n[^\n]*DETAIL:  Blocked by: process $pid holds AccessShareLock on relation public\.t \(holder2, /,
 	'the worker logs its retry with the blocker');
 release($holder, $pid);
 
