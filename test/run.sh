@@ -103,7 +103,19 @@ if [ -n "$valgrind_tests" ]; then
     fi
 fi
 
-# one closing line with the counts of all three suites
+# PostgreSQL 17 and 18: the build with -Werror, pg_regress and isolation,
+# each in a Debian root of its own (test/matrix.sh; its TAP suite too when
+# run by hand).  MIGRATE_MATRIX="" skips it.
+matrix_versions=${MIGRATE_MATRIX-17 18}
+if [ -n "$matrix_versions" ]; then
+    echo "== other versions: $matrix_versions"
+    set +e
+    "$top/test/matrix.sh" --suites regress,isolation $matrix_versions 2>&1 | tee "$work/matrix.log"
+    set -e
+    grep -E '^matrix [0-9]+:' "$work/matrix.log" >> "$log" || true
+fi
+
+# one closing line with the counts of all the suites
 # pg_regress and the isolation tester print "test NAME ... ok" (TAP: "test/t/...")
 regress_ok=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. ok( |$)' "$log" || true)
 regress_failed=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. FAILED' "$log" || true)
@@ -111,8 +123,15 @@ tap_files=$(ls "$work"/test/t/*.pl | wc -l)
 tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ ok$' "$log" || true)
 checks_ok=$(grep -Ec '^(server crashes|memory check|layers) \.\.\. ok' "$log" || true)
 checks_failed=$(grep -Ec '^(server crashes|memory check|layers) \.\.\. FAILED' "$log" || true)
-passed=$((regress_ok + tap_ok + checks_ok))
-failed=$((regress_failed + tap_files - tap_ok + checks_failed))
+matrix_ok=$(grep -E '^matrix [0-9]+:' "$log" | grep -vc 'FAILED' || true)
+matrix_failed=$(grep -E '^matrix [0-9]+:' "$log" | grep -c 'FAILED' || true)
+if [ -n "$matrix_versions" ]; then
+    # a version that printed no line at all failed too
+    matrix_failed=$(( $(echo $matrix_versions | wc -w) - matrix_ok ))
+    [ "$matrix_failed" -gt 0 ] && rc=1
+fi
+passed=$((regress_ok + tap_ok + checks_ok + matrix_ok))
+failed=$((regress_failed + tap_files - tap_ok + checks_failed + matrix_failed))
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1
 fi
