@@ -30,7 +30,7 @@
 #include "exec/migrate_exec.h"
 #include "jobs/migrate_jobs.h"
 #include "engine/migrate_engine.h"
-#include "online/online.h"
+#include "online/online_int.h"
 
 /* concurrent index builds that fail this way are dropped and built again */
 #define INDEX_BUILD_ATTEMPTS 3
