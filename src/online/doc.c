@@ -149,8 +149,10 @@ doc_column(JsonbValue *v, bool new_table, bool check_catalog)
 			online_type(col->type, &typid, &typmod);
 	}
 	else if (!new_table)
-		op_error("type %s is for new tables: an added column with a sequence would rewrite the table",
-				 col->type);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("type %s is for new tables", col->type),
+				 errdetail("An added column with a sequence would rewrite the table.")));
 	return col;
 }
 
@@ -222,8 +224,11 @@ doc_key_columns(List *names, const char *key)
 	ListCell   *lc;
 
 	if (list_length(names) > INDEX_MAX_KEYS)
-		op_error("field \"%s\" has %d columns, more than the %d of an index",
-				 key, list_length(names), INDEX_MAX_KEYS);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg_plural("field \"%s\" has %d column, more than the %d of an index",
+							   "field \"%s\" has %d columns, more than the %d of an index",
+							   list_length(names), key, list_length(names), INDEX_MAX_KEYS)));
 	foreach(lc, names)
 	{
 		for (int i = 0; i < foreach_current_index(lc); i++)

@@ -394,9 +394,9 @@ contract(OnlineMigration *m, void *arg)
 		table = online_rel_sql(t->relid);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("online migration %s cannot be completed: table %s has rows not backfilled",
-						m->version, table),
-				 errdetail("Rows written by sessions whose triggers do not fire (session_replication_role = replica), or moved by a table rewrite, can escape the backfill."),
+				 errmsg("online migration %s cannot be completed", m->version),
+				 errdetail("Table %s has rows not backfilled. Rows written by sessions whose triggers do not fire (session_replication_role = replica), or moved by a table rewrite, can escape the backfill.",
+						   table),
 				 errhint("Fill them with UPDATE %s SET %s = false WHERE %s IS NOT FALSE, or undo the migration with migrate_rollback().",
 						 table, quote_identifier(ONLINE_MARKER), quote_identifier(ONLINE_MARKER))));
 	}
@@ -479,12 +479,18 @@ migrate_complete(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("online migration %s is %s, not ready", m->version, state),
 				 cancelled ?
-				 errdetail("Its background job was cancelled: continue it with migrate_resume(), then wait for it with migrate_wait().") :
+				 errdetail("Its background job was cancelled.") :
 				 strcmp(state, "active") == 0 ?
-				 errdetail("Its background job is unfinished: see migrate.progress, or wait for it with migrate_wait().") :
+				 errdetail("Its background job is unfinished.") :
 				 strcmp(state, "failed") == 0 ?
-				 errdetail("Its background job failed: fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") :
-				 errdetail("Only a started online migration can be completed.")));
+				 errdetail("Its background job failed.") :
+				 errdetail("Only a started online migration can be completed."),
+				 cancelled ?
+				 errhint("Continue it with migrate_resume(), then wait for it with migrate_wait().") :
+				 strcmp(state, "active") == 0 ?
+				 errhint("See migrate.progress, or wait for it with migrate_wait().") :
+				 strcmp(state, "failed") == 0 ?
+				 errhint("Fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") : 0));
 	}
 
 	run_phase(m, "complete", contract, NULL);

@@ -43,7 +43,10 @@ add_column_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
 	if (d->column->primary_key)
 		op_error("an added column cannot be the primary key");
 	if (d->column->unique)
-		op_error("an added column cannot be unique: add it, then create a unique index");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an added column cannot be unique"),
+				 errhint("Add it, then create a unique index on it.")));
 	if (strlen(d->column->name) > ONLINE_ADDED_NAME_MAX)
 		op_error("name of added column \"%s\" is longer than %d bytes",
 				 d->column->name, ONLINE_ADDED_NAME_MAX);
@@ -51,8 +54,10 @@ add_column_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
 	if (!d->column->nullable && d->up == NULL && check_catalog &&
 		(d->column->default_expr == NULL ||
 		 online_expression_volatile(d->column->default_expr)))
-		op_error("column \"%s\" is NOT NULL without a default, so it needs \"up\" to fill the existing rows",
-				 d->column->name);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is NOT NULL without a default", d->column->name),
+				 errhint("Give \"up\" to fill the existing rows.")));
 }
 
 static void

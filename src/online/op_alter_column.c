@@ -145,7 +145,10 @@ alter_column_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
 	if (d->type == NULL && d->nullable < 0 && d->check == NULL &&
 		d->references == NULL && d->unique_name == NULL &&
 		!d->has_default && !d->has_comment)
-		op_error("nothing to alter: give type, nullable, check, references, unique, default or comment");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nothing to alter"),
+				 errhint("Give type, nullable, check, references, unique, default or comment.")));
 	if (!shadows(d) && (d->up || d->down))
 		op_error("\"up\" and \"down\" need a change of type, nullability or constraints");
 	if (strlen(d->column) > ONLINE_ADDED_NAME_MAX)
@@ -244,11 +247,15 @@ alter_column_shape(ShapeState *s, OnlineOp *op)
 	ListCell   *lc;
 
 	if (c->added_by || c->altered_from)
-		op_error("column \"%s\" is added or altered by this migration: change it there",
-				 d->column);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is added or altered by this migration", d->column),
+				 errhint("Change it in the operation that adds or alters it.")));
 	if (t->created)
-		op_error("table \"%s\" is created by this migration: define the column there",
-				 op->table);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" is created by this migration", op->table),
+				 errhint("Define the column as it should be in create_table.")));
 	if (d->constraint_name && !s->expanded &&
 		OidIsValid(shape_constraint_oid(t->relid, d->constraint_name)))
 		op_error("constraint \"%s\" of table \"%s\" already exists",
@@ -266,7 +273,10 @@ alter_column_shape(ShapeState *s, OnlineOp *op)
 	if (!shadows(d))
 		return;
 	if (!s->expanded && (why = alter_refusal(t->relid, c->physical)) != NULL)
-		op_error("column \"%s\" cannot be altered online: %s", d->column, why);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" cannot be altered online", d->column),
+				 errdetail("%c%s.", pg_toupper((unsigned char) why[0]), why + 1)));
 
 	/* the old column hides in the new shape; its shadow takes its place */
 	nc = palloc0(sizeof(ShapeColumn));

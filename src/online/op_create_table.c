@@ -37,8 +37,11 @@ create_table_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
 	op->table = doc_identifier(body, "table", true);
 	elems = doc_array(body, "columns");
 	if (list_length(elems) > MaxHeapAttributeNumber)
-		op_error("field \"columns\" has %d columns, more than the %d of a table",
-				 list_length(elems), MaxHeapAttributeNumber);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg_plural("field \"columns\" has %d column, more than the %d of a table",
+							   "field \"columns\" has %d columns, more than the %d of a table",
+							   list_length(elems), list_length(elems), MaxHeapAttributeNumber)));
 	foreach(lc, elems)
 	{
 		OnlineColumn *col = doc_column(lfirst(lc), true, check_catalog);

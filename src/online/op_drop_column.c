@@ -60,8 +60,10 @@ drop_column_shape(ShapeState *s, OnlineOp *op)
 
 			ReleaseSysCache(tup);
 			if (needs_down)
-				op_error("column \"%s\" is NOT NULL without a default: it needs \"down\" to fill it for rows the new shape inserts",
-						 d->column);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" is NOT NULL without a default", d->column),
+						 errhint("Give \"down\" to fill it for the rows the new shape inserts.")));
 		}
 	}
 	c->hidden = true;

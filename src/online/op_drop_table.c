@@ -36,8 +36,10 @@ drop_table_shape(ShapeState *s, OnlineOp *op)
 	if (t->created)
 		op_error("table \"%s\" is created by this migration", op->table);
 	if (!loaded_now)
-		op_error("table \"%s\" is changed by an earlier operation: drop it in a migration of its own",
-				 op->table);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" is changed by an earlier operation", op->table),
+				 errhint("Drop it in a migration of its own.")));
 	t->dropped = true;
 }
 

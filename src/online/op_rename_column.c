@@ -44,8 +44,10 @@ rename_column_shape(ShapeState *s, OnlineOp *op)
 	if (shape_column(t, d->to) && !s->lenient)
 		op_error("column \"%s\" of table \"%s\" already exists", d->to, op->table);
 	if (c->added_by || c->altered_from)
-		op_error("column \"%s\" is added or altered by this migration: name it there",
-				 d->from);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is added or altered by this migration", d->from),
+				 errhint("Give it its new name in the operation that adds or alters it.")));
 	c->name = d->to;
 }
 

@@ -104,7 +104,7 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body, bool check_cata
 		if (m->schema == NULL)
 			m->schema = schema;
 		else if (strcmp(m->schema, schema) != 0)
-			op_error("works in schema \"%s\", but the migration works in schema \"%s\"",
+			op_error("the operation works in schema \"%s\", but the migration works in schema \"%s\"",
 					 schema, m->schema);
 	}
 	op->methods->parse(m, op, body, check_catalog);
@@ -211,8 +211,10 @@ check_schema_allowed(OnlineMigration *m, Oid nsp)
 		strcmp(m->schema, "information_schema") == 0)
 		op_error("schema \"%s\" is a system schema", m->schema);
 	if (isAnyTempNamespace(nsp))
-		op_error("schema \"%s\" holds temporary tables, which the background job cannot see",
-				 m->schema);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schema \"%s\" holds temporary tables", m->schema),
+				 errdetail("The background job, in a session of its own, cannot see them.")));
 	if (strcmp(m->schema, "migrate") == 0 || strncmp(m->schema, "migrate_", 8) == 0)
 		op_error("schema \"%s\" is migrate's own", m->schema);
 	if (OidIsValid(ext = getExtensionOfObject(NamespaceRelationId, nsp)))

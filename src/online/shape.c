@@ -138,7 +138,9 @@ shape_load(ShapeState *s, const char *table, bool dropping)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("table \"%s.%s\" does not exist", s->m->schema, table),
 				 s->expanded ?
-				 errhint("It was dropped or renamed since the migration started: migrate_rollback() undoes what is left of the migration.") : 0));
+				 errdetail("It was dropped or renamed since the migration started.") : 0,
+				 s->expanded ?
+				 errhint("migrate_rollback() undoes what is left of the migration.") : 0));
 	}
 	if (!s->expanded)
 		shape_check_relation(t->relid, s->m->schema);
