@@ -11,9 +11,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "utils/builtins.h"
-
 #include "online/online_int.h"
 
 static const char *const reference_fields[] = {

@@ -14,7 +14,6 @@
 
 #include "access/relation.h"
 #include "catalog/namespace.h"
-#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"

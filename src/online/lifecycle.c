@@ -20,7 +20,6 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -29,10 +28,7 @@
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "base/base.h"
 #include "catalog/migrate_catalog.h"
@@ -203,11 +199,11 @@ expand(OnlineMigration *m, void *arg)
 		if (!t->backfill)
 			continue;
 		online_ddl(m, "backfill marker",
-			psprintf("ALTER TABLE %s ADD COLUMN %s boolean DEFAULT true",
-					 online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
+				   psprintf("ALTER TABLE %s ADD COLUMN %s boolean DEFAULT true",
+							online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
 		online_ddl(m, "backfill marker",
-			psprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT false",
-					 online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
+				   psprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT false",
+							online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
 	}
 
 	vschema_create(m, shape);
@@ -338,8 +334,8 @@ drop_markers(OnlineMigration *m, List *shape)
 
 		if (t->backfill && OidIsValid(t->relid))
 			online_ddl(m, "backfill marker",
-				psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s",
-						 online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
+					   psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s",
+								online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
 	}
 }
 

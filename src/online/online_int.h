@@ -29,8 +29,8 @@ typedef struct OnlineOp
 {
 	int			index;			/* its position in the document, from 1 */
 	const struct OnlineOpMethods *methods;
-	char	   *table;			/* the table it works on, by its name when
-								 * the operation comes; NULL: none */
+	char	   *table;			/* the table it works on, by its name when the
+								 * operation comes; NULL: none */
 	struct ShapeTable *st;		/* that table, as online_shape left it */
 	void	   *data;
 } OnlineOp;
@@ -78,8 +78,8 @@ typedef struct ShapeColumn
 	struct ShapeColumn *altered_from;	/* a shadow: the column it replaces */
 	const char *up;				/* what writes of the old shape fill it with */
 	const char *down;			/* what writes of the new shape fill it with */
-	const char *added_default;	/* an added column's default (a volatile
-								 * one is drawn per row by the backfill) */
+	const char *added_default;	/* an added column's default (a volatile one
+								 * is drawn per row by the backfill) */
 } ShapeColumn;
 
 typedef struct ShapeTable
@@ -118,8 +118,7 @@ typedef struct OnlineOpMethods
 	const char *name;			/* its key in the document */
 	const char *const *fields;	/* the keys its object may have; with
 								 * "schema", it works in the migration's */
-	bool		alone;			/* must be the only operation of its
-								 * migration */
+	bool		alone;			/* must be the only operation of its migration */
 
 	/* its fields, from its object in the document (op_error on a bad one) */
 	void		(*parse) (OnlineMigration *m, OnlineOp *op, JsonbContainer *body,

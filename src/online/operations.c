@@ -22,7 +22,6 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 
 #include "catalog/migrate_catalog.h"
 #include "online/online_int.h"

@@ -19,7 +19,6 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "commands/extension.h"
-#include "commands/tablecmds.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 

@@ -97,9 +97,9 @@ vschema_copy_grants(OnlineMigration *m, ShapeTable *t, const char *view, bool ol
 			elog(ERROR, "could not read column defaults");
 		if (SPI_processed > 0)
 			online_ddl(m, "version schema",
-				psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", view,
-						 quote_identifier(name),
-						 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
+					   psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", view,
+								quote_identifier(name),
+								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
 	}
 
 	catalog_query("SELECT a.privilege_type, r.rolname"
@@ -116,9 +116,9 @@ vschema_copy_grants(OnlineMigration *m, ShapeTable *t, const char *view, bool ol
 		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
 
 		online_ddl(m, "version schema",
-			psprintf("GRANT %s ON %s TO %s",
-					 SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1), view,
-					 role ? quote_identifier(role) : "PUBLIC"));
+				   psprintf("GRANT %s ON %s TO %s",
+							SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1), view,
+							role ? quote_identifier(role) : "PUBLIC"));
 	}
 
 	catalog_query("SELECT a.attname, p.privilege_type, r.rolname"
@@ -149,13 +149,13 @@ vschema_copy_grants(OnlineMigration *m, ShapeTable *t, const char *view, bool ol
 				continue;
 			if (name && strcmp(privilege, "REFERENCES") != 0)
 				online_ddl(m, "version schema",
-					psprintf("GRANT %s (%s) ON %s TO %s", privilege,
-							 quote_identifier(name), view, grantee));
+						   psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+									quote_identifier(name), view, grantee));
 			if (c->altered_from && !old_shape)
 				online_ddl(m, "version schema",
-					psprintf("GRANT %s (%s) ON %s TO %s", privilege,
-							 quote_identifier(c->physical), online_rel_sql(t->relid),
-							 grantee));
+						   psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+									quote_identifier(c->physical), online_rel_sql(t->relid),
+									grantee));
 		}
 	}
 }
@@ -245,8 +245,8 @@ vschema_create(OnlineMigration *m, List *shape)
 		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 
 		online_ddl(m, "version schema",
-			psprintf("GRANT USAGE ON SCHEMA %s TO %s", quote_identifier(m->vschema),
-					 role ? quote_identifier(role) : "PUBLIC"));
+				   psprintf("GRANT USAGE ON SCHEMA %s TO %s", quote_identifier(m->vschema),
+							role ? quote_identifier(role) : "PUBLIC"));
 	}
 
 	catalog_query("SELECT c.oid, c.relname FROM pg_catalog.pg_class c"
@@ -373,9 +373,9 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	appendStringInfoString(&body, "  RETURN NEW;\nEND\n");
 
 	online_ddl(m, "sync trigger",
-		psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql"
-				 " SET search_path = " ONLINE_PINNED_PATH " AS %s",
-				 sync_function(m, t), quote_literal_cstr(body.data)));
+			   psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql"
+						" SET search_path = " ONLINE_PINNED_PATH " AS %s",
+						sync_function(m, t), quote_literal_cstr(body.data)));
 
 	/*
 	 * The function runs with its search_path pinned, so the shape of the
@@ -386,13 +386,13 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 						 " OPERATOR(pg_catalog.=) %s::pg_catalog.name)",
 						 quote_literal_cstr(m->vschema));
 	online_ddl(m, "sync trigger",
-		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
-				 " FOR EACH ROW WHEN (%s IS NOT TRUE) EXECUTE FUNCTION %s('old')",
-				 quote_identifier(ONLINE_TRIGGER), table, new_shape, sync_function(m, t)));
+			   psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+						" FOR EACH ROW WHEN (%s IS NOT TRUE) EXECUTE FUNCTION %s('old')",
+						quote_identifier(ONLINE_TRIGGER), table, new_shape, sync_function(m, t)));
 	online_ddl(m, "sync trigger",
-		psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
-				 " FOR EACH ROW WHEN (%s IS TRUE) EXECUTE FUNCTION %s('new')",
-				 quote_identifier(ONLINE_TRIGGER_NEW), table, new_shape, sync_function(m, t)));
+			   psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+						" FOR EACH ROW WHEN (%s IS TRUE) EXECUTE FUNCTION %s('new')",
+						quote_identifier(ONLINE_TRIGGER_NEW), table, new_shape, sync_function(m, t)));
 }
 
 void
@@ -410,8 +410,8 @@ vschema_drop(OnlineMigration *m, const char *vschema)
 	tuptable = SPI_tuptable;
 	for (uint64 i = 0; i < n; i++)
 		online_ddl(m, "version schema",
-			psprintf("DROP VIEW %s",
-					 online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
+				   psprintf("DROP VIEW %s",
+							online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
 
 	/* the trigger functions of tables dropped since (their triggers went with them) */
 	catalog_query("SELECT p.proname FROM pg_catalog.pg_proc p"
@@ -423,8 +423,8 @@ vschema_drop(OnlineMigration *m, const char *vschema)
 	tuptable = SPI_tuptable;
 	for (uint64 i = 0; i < n; i++)
 		online_ddl(m, "version schema",
-			psprintf("DROP FUNCTION %s()",
-					 online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
+				   psprintf("DROP FUNCTION %s()",
+							online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
 	online_ddl(m, "version schema", psprintf("DROP SCHEMA %s", quote_identifier(vschema)));
 }
 
@@ -440,13 +440,13 @@ vschema_drop_sync(OnlineMigration *m, List *shape)
 		if (!t->sync || !OidIsValid(t->relid))
 			continue;
 		online_ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-										quote_identifier(ONLINE_TRIGGER),
-										online_rel_sql(t->relid)));
+											   quote_identifier(ONLINE_TRIGGER),
+											   online_rel_sql(t->relid)));
 		online_ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-										quote_identifier(ONLINE_TRIGGER_NEW),
-										online_rel_sql(t->relid)));
+											   quote_identifier(ONLINE_TRIGGER_NEW),
+											   online_rel_sql(t->relid)));
 		online_ddl(m, "sync trigger", psprintf("DROP FUNCTION IF EXISTS %s()",
-										sync_function(m, t)));
+											   sync_function(m, t)));
 	}
 }
 
