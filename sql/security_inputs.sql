@@ -154,8 +154,10 @@ TRUNCATE public.security_inputs_hits;
 -- under a pinned path; neither runs the planted quote_ident(name),
 -- !~(name, name), unnest(text[]) or string_agg(name, text)
 SET ROLE security_inputs_victim;
+\set VERBOSITY default
 SELECT migrate_register_online('2.1', 'pk type', '[{"alter_column": {"table": "security_inputs_t",
     "column": "id", "type": "bigint", "up": "id", "down": "id::int"}}]');
+\set VERBOSITY terse
 \echo :LAST_ERROR_SQLSTATE
 CREATE INDEX security_inputs_t_note ON security_inputs_t (note) WITH (fillfactor = 70);
 SELECT migrate_register_online('2.1', 'note type', '[{"alter_column": {"table": "security_inputs_t",

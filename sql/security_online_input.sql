@@ -112,13 +112,12 @@ SELECT op, path, label, sqlstate, left(message, 120) AS message
   FROM sec_onl_attempt
  WHERE sqlstate NOT IN ('XXREG', '22023', '42601', '42704', '42883', '42703', '42P01', '42804', '42P17')
  ORDER BY 1, 2, 3;
--- every error names the operation (in its message or context)
+-- every error names the operation and the migration in its context
 SELECT op, path, label, sqlstate, left(message, 120) AS message
   FROM sec_onl_attempt
  WHERE sqlstate <> 'XXREG'
-   AND message NOT LIKE 'operation 1 (' || op || ')%'
-   AND message NOT LIKE 'operation 1 must be an object%'
-   AND coalesce(context, '') NOT LIKE '%operation 1 (' || op || ') of the online migration%'
+   AND coalesce(context, '') NOT LIKE '%operation 1 (' || op || ') of online migration 1%'
+   AND coalesce(context, '') NOT LIKE '%operation 1 of online migration 1%'
  ORDER BY 1, 2, 3;
 -- a bad value registers only where it is a valid one (an absent optional
 -- field, a name that is a name, an expression that is one)

@@ -30,7 +30,7 @@
 #include "exec/migrate_exec.h"
 #include "jobs/migrate_jobs.h"
 #include "engine/migrate_engine.h"
-#include "online/online.h"
+#include "online/online_int.h"
 
 /* concurrent index builds that fail this way are dropped and built again */
 #define INDEX_BUILD_ATTEMPTS 3
@@ -198,8 +198,8 @@ run_statement(int64 job_id, const char *version, int n, OnlineStep *step,
 			attempt >= INDEX_BUILD_ATTEMPTS)
 			ReThrowError(edata);
 		ereport(LOG,
-				(errmsg("migrate: online migration %s, step %d failed (%s), retrying",
-						version, n + 1, edata->message)));
+				(errmsg("step %d of online migration %s failed, retrying", n + 1, version),
+				 errdetail_internal("%s", edata->message)));
 		FreeErrorData(edata);
 	}
 }
@@ -250,8 +250,9 @@ backfill_again(int64 job_id, int pass, OnlineStep *step)
 	if (pending && pass >= BACKFILL_PASSES)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s still has rows not backfilled after %d passes",
-						get_rel_name(step->relation), pass),
+				 errmsg_plural("table %s still has rows not backfilled after %d pass",
+							   "table %s still has rows not backfilled after %d passes",
+							   pass, get_rel_name(step->relation), pass),
 				 errdetail("Rows move to pages a page backfill has passed when the table is rewritten (VACUUM FULL, CLUSTER) or updated by writers whose triggers do not fire (session_replication_role = replica)."),
 				 errhint("migrate_resume() runs the backfill again; migrate_rollback() undoes the migration.")));
 	if (pending)
@@ -261,7 +262,7 @@ backfill_again(int64 job_id, int pass, OnlineStep *step)
 		ObjectIdGetDatum(step->relation)};
 
 		ereport(LOG,
-				(errmsg("migrate: table %s has rows not backfilled after pass %d of its backfill, starting over",
+				(errmsg("table %s has rows not backfilled after pass %d of its backfill, starting over",
 						get_rel_name(step->relation), pass)));
 		SPI_connect();
 		/* the position goes; a page backfill covers the table's pages of now */

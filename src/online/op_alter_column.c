@@ -1,69 +1,298 @@
 /*-------------------------------------------------------------------------
  *
- * alter.c
- *	  alter_column and the constraint operations of online migrations.
+ * op_alter_column.c
+ *	  alter_column: a change of a column's type, nullability, constraints,
+ *	  default or comment.
  *
- * An alter_column that changes values or what they may be (type,
- * nullability, check, foreign key, unique) works on a shadow column: added
- * with the new type at start, filled by the triggers (up from the old
- * shape, down back to it from the new) and the backfill, given the old
- * column's default, comment, indexes and constraints (each under a name of
- * its own until complete), and the new ones.  New constraints are added NOT
- * VALID and validated by the job, indexes are built CONCURRENTLY by it, and
- * NOT NULL is a validated check until complete turns it into the real
- * thing.  Complete drops the old column and puts the shadow and everything
- * on it in its place, under the old names.  Only a change of default or
- * comment needs no shadow: it is made at complete (the new shape's view
- * shows a new default at once).
+ * A change of values or of what they may be (type, nullability, check,
+ * foreign key, unique) works on a shadow column: added with the new type
+ * at start, filled by the triggers (up from the old shape, down back to it
+ * from the new) and the backfill, given the old column's default, comment,
+ * indexes and constraints (each under a name of its own until complete),
+ * and the new ones.  New constraints are added NOT VALID and validated by
+ * the job, indexes are built CONCURRENTLY by it, and NOT NULL is a
+ * validated check until complete turns it into the real thing.  Complete
+ * drops the old column and puts the shadow and everything on it in its
+ * place, under the old names.  Only a change of default or comment needs
+ * no shadow: it is made at complete (the new shape's view shows a new
+ * default at once).
+ *
+ *	  {"alter_column": {"table": "orders", "column": "quantity",
+ *	   "type": "bigint"}}
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
-#include "commands/comment.h"
-#include "catalog/pg_attrdef.h"
 #include "catalog/pg_type.h"
+#include "commands/comment.h"
 #include "executor/spi.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
-#include "base/base.h"
-#include "catalog/migrate_catalog.h"
-#include "exec/migrate_exec.h"
-#include "jobs/migrate_jobs.h"
-#include "engine/migrate_engine.h"
-#include "online/online.h"
+#include "online/online_int.h"
 
-/* The qualified name of a relation as it is now. */
-char *
-online_rel_sql(Oid relid)
+typedef struct AlterColumn
 {
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+	char	   *column;
+	char	   *type;
+	int			nullable;		/* -1: unchanged */
+	char	   *check;			/* an expression over the new shape */
+	OnlineReference *references;
+	char	   *constraint_name;	/* of check or references */
+	char	   *unique_name;	/* a new unique constraint */
+	bool		has_default;
+	char	   *default_expr;	/* NULL with has_default: drop it */
+	bool		has_comment;
+	char	   *comment;
+	char	   *up;				/* expressions: over the old shape, */
+	char	   *down;			/* ... over the new one */
+	/* as online_shape left them */
+	ShapeColumn *sc;			/* the column altered */
+	List	   *ref_physical;	/* references: the referenced columns, */
+	char	   *ref_relname;	/* ... and table, as they were when it came */
+	/* complete */
+	List	   *carried;		/* what the column carries (CarriedObject *) */
+} AlterColumn;
+
+/* An index or constraint on the old column, that its shadow gets too. */
+typedef struct CarriedObject
+{
+	char		kind;			/* 'i' index, 'u' unique constraint, 'f', 'c' */
+	Oid			oid;
+	char	   *name;
+	char	   *temp_name;		/* of its copy on the shadow column */
+	char	   *deferrable;		/* a unique constraint's DEFERRABLE clause */
+} CarriedObject;
+
+static const char *const fields[] = {
+	"schema", "table", "column", "type", "nullable", "check", "references",
+	"unique", "default", "comment", "up", "down", NULL
+};
+static const char *const check_fields[] = {"name", "constraint", NULL};
+static const char *const unique_fields[] = {"name", NULL};
+
+/*
+ * Does this alter_column need a shadow column?  Only a change of default
+ * or comment alone does not: the values stay as they are.
+ */
+static bool
+shadows(AlterColumn *d)
+{
+	return d->type != NULL || d->nullable >= 0 || d->check != NULL ||
+		d->references != NULL || d->unique_name != NULL;
 }
 
-void
-online_ddl(OnlineMigration *m, const char *where, const char *sql)
+static void
+alter_column_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
+				   bool check_catalog)
 {
-	locksafe_execute(sql, m->version, where);
+	AlterColumn *d = palloc0(sizeof(AlterColumn));
+	JsonbContainer *c;
+	JsonbValue *v;
+
+	op->data = d;
+	op->table = doc_identifier(body, "table", true);
+	d->column = doc_identifier(body, "column", true);
+	d->type = doc_string(body, "type", false);
+	if (d->type)
+	{
+		Oid			typid;
+		int32		typmod;
+
+		if (online_serial(d->type))
+			op_error("type %s is for new tables", d->type);
+		if (check_catalog)
+			online_type(d->type, &typid, &typmod);
+	}
+	d->nullable = doc_field(body, "nullable") ? doc_bool(body, "nullable", true) : -1;
+	if ((c = doc_object(body, "check", check_fields)) != NULL)
+	{
+		d->constraint_name = doc_identifier(c, "name", true);
+		d->check = doc_string(c, "constraint", true);
+		(void) online_expression(d->check, InvalidOid, InvalidOid, -1, NULL);
+	}
+	d->references = doc_reference(body, true, &d->constraint_name);
+	if (d->check && d->references)
+		op_error("one alter_column adds a check or a foreign key, not both");
+	if ((c = doc_object(body, "unique", unique_fields)) != NULL)
+		d->unique_name = doc_identifier(c, "name", true);
+	v = getKeyJsonValueFromContainer(body, "default", strlen("default"), NULL);
+	if (v != NULL)
+	{
+		d->has_default = true;
+		d->default_expr = doc_string(body, "default", false);
+		if (d->default_expr)
+			(void) online_expression(d->default_expr, InvalidOid, InvalidOid, -1, NULL);
+	}
+	v = getKeyJsonValueFromContainer(body, "comment", strlen("comment"), NULL);
+	if (v != NULL)
+	{
+		d->has_comment = true;
+		d->comment = doc_string(body, "comment", false);
+	}
+	d->up = doc_expression(body, "up");
+	d->down = doc_expression(body, "down");
+	if (d->type == NULL && d->nullable < 0 && d->check == NULL &&
+		d->references == NULL && d->unique_name == NULL &&
+		!d->has_default && !d->has_comment)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nothing to alter"),
+				 errhint("Give type, nullable, check, references, unique, default or comment.")));
+	if (!shadows(d) && (d->up || d->down))
+		op_error("\"up\" and \"down\" need a change of type, nullability or constraints");
+	if (strlen(d->column) > ONLINE_ADDED_NAME_MAX)
+		op_error("name of altered column \"%s\" is longer than %d bytes",
+				 d->column, ONLINE_ADDED_NAME_MAX);
 }
 
-/* A statement for the background job, after the backfills. */
-void
-online_add_step(StringInfo steps, const char *sql)
+/*
+ * Why a column cannot be altered online (yet), or NULL: what migrate cannot
+ * carry over to its shadow column.
+ */
+static char *
+alter_refusal(Oid relid, const char *column)
 {
-	appendStringInfo(steps, "%s{\"sql\": ", steps->len > 1 ? ", " : "");
-	escape_json(steps, sql);
-	appendStringInfoChar(steps, '}');
+	AttrNumber	attnum = get_attnum(relid, column);
+	MemoryContext caller = CurrentMemoryContext;
+	HeapTuple	tup;
+	Form_pg_attribute att;
+	char	   *why = NULL;
+	int			nestlevel;
+
+	if (attnum <= 0)
+		return NULL;
+	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	att = (Form_pg_attribute) GETSTRUCT(tup);
+	if (att->attidentity)
+		why = "it is an identity column";
+	else if (att->attgenerated)
+		why = "it is a generated column";
+	ReleaseSysCache(tup);
+	if (why)
+		return why;
+
+	/* names in it resolve in pg_catalog, whoever registers and whatever path */
+	nestlevel = online_pinned_path();
+	SPI_connect();
+	{
+		Oid			argtypes[2] = {OIDOID, INT2OID};
+		Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+
+		/* not read-only: it must see what this transaction did */
+		SPI_execute_with_args(
+			"SELECT why FROM ("
+			"SELECT 1 AS prio, CASE"
+			"  WHEN c.contype = 'p' THEN 'it is part of primary key ' || quote_ident(c.conname)"
+			"  WHEN c.contype = 'x' THEN 'it is part of exclusion constraint ' || quote_ident(c.conname)"
+			"  WHEN c.confrelid = $1 AND $2 = ANY (c.confkey) THEN 'foreign key ' ||"
+			"       quote_ident(c.conname) || ' of table ' || c.conrelid::regclass || ' references it'"
+			"  WHEN c.contype = 'f' THEN 'it is part of multi-column foreign key ' || quote_ident(c.conname)"
+			"  ELSE 'it is part of multi-column constraint ' || quote_ident(c.conname) END AS why"
+			"  FROM pg_catalog.pg_constraint c"
+			" WHERE (c.conrelid = $1 AND $2 = ANY (c.conkey)"
+			"        AND (c.contype IN ('p', 'x') OR cardinality(c.conkey) > 1))"
+			"    OR (c.confrelid = $1 AND $2 = ANY (c.confkey))"
+			" UNION ALL "
+			"SELECT 2, 'index ' || quote_ident(i.relname) || ' uses it in an expression or predicate'"
+			"  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
+			" WHERE x.indrelid = $1 AND (x.indexprs IS NOT NULL OR x.indpred IS NOT NULL)"
+			"   AND EXISTS (SELECT FROM pg_catalog.pg_depend d"
+			"                WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+			"                  AND d.objid = x.indexrelid AND d.refobjid = $1 AND d.refobjsubid = $2)"
+			" UNION ALL "
+			"SELECT 3, 'sequence ' || s.oid::regclass || ' belongs to it'"
+			"  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid"
+			" WHERE d.refobjid = $1 AND d.refobjsubid = $2 AND s.relkind = 'S' AND d.deptype = 'a'"
+			" UNION ALL "
+			"SELECT 4, 'view ' || v.oid::regclass || ' uses it'"
+			"  FROM pg_catalog.pg_depend d"
+			"  JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid"
+			"  JOIN pg_catalog.pg_class v ON v.oid = w.ev_class"
+			" WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+			"   AND d.refobjid = $1 AND d.refobjsubid = $2 AND v.oid <> $1"
+			"   AND v.relnamespace::regnamespace::text !~ '^migrate_'"
+			") reasons ORDER BY prio, why LIMIT 1",
+			2, argtypes, values, NULL, false, 1);
+		if (SPI_processed > 0)
+			why = MemoryContextStrdup(caller,
+									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	}
+	SPI_finish();
+	online_path_end(nestlevel);
+	return why;
+}
+
+static void
+alter_column_shape(ShapeState *s, OnlineOp *op)
+{
+	AlterColumn *d = op->data;
+	ShapeTable *t = shape_open(s, op, false, NULL);
+	ShapeColumn *c = shape_find_column(s, t, d->column, "table");
+	ShapeColumn *nc;
+	char	   *why;
+	int			pos = 0;
+	ListCell   *lc;
+
+	if (c->added_by || c->altered_from)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is added or altered by this migration", d->column),
+				 errhint("Change it in the operation that adds or alters it.")));
+	if (t->created)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table \"%s\" is created by this migration", op->table),
+				 errhint("Define the column as it should be in create_table.")));
+	if (d->constraint_name && !s->expanded &&
+		OidIsValid(shape_constraint_oid(t->relid, d->constraint_name)))
+		op_error("constraint \"%s\" of table \"%s\" already exists",
+				 d->constraint_name, op->table);
+	if (d->unique_name && !s->expanded &&
+		(OidIsValid(get_relname_relid(d->unique_name, s->nsp)) ||
+		 OidIsValid(shape_constraint_oid(t->relid, d->unique_name))))
+		op_error("relation \"%s.%s\" already exists", s->m->schema, d->unique_name);
+	if (d->unique_name && strlen(d->unique_name) > ONLINE_ADDED_NAME_MAX)
+		op_error("name of unique constraint \"%s\" is longer than %d bytes",
+				 d->unique_name, ONLINE_ADDED_NAME_MAX);
+	if (d->references)
+		d->ref_physical = shape_reference(s, d->references, &d->ref_relname);
+	d->sc = c;
+	if (!shadows(d))
+		return;
+	if (!s->expanded && (why = alter_refusal(t->relid, c->physical)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" cannot be altered online", d->column),
+				 errdetail("%c%s.", pg_toupper((unsigned char) why[0]), why + 1)));
+
+	/* the old column hides in the new shape; its shadow takes its place */
+	nc = palloc0(sizeof(ShapeColumn));
+	nc->name = c->name;
+	nc->physical = online_shadow_name(c->physical);
+	nc->added_by = op;
+	nc->altered_from = c;
+	/* up and down default to the column itself, cast */
+	nc->up = d->up ? d->up : quote_identifier(c->old_name);
+	c->hidden = true;
+	c->dropped_by = op;
+	c->replaced_by = nc;
+	c->down = d->down ? d->down : quote_identifier(nc->name);
+	foreach(lc, t->columns)
+		if (lfirst(lc) == c)
+			pos = foreach_current_index(lc) + 1;
+	t->columns = list_insert_nth(t->columns, pos, nc);
+	t->sync = t->backfill = true;
 }
 
 /* SPI text of row i, column n, or NULL. */
@@ -77,8 +306,8 @@ value(uint64 i, int n)
  * What the old column has that its shadow must get too: indexes ('i'),
  * unique constraints ('u'), foreign keys ('f') and checks ('c') on it.
  */
-List *
-online_carried(ShapeTable *t, ShapeColumn *c)
+static List *
+carried_objects(ShapeTable *t, ShapeColumn *c)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	AttrNumber	attnum = get_attnum(t->relid, c->physical);
@@ -399,10 +628,12 @@ carried_default(Oid relid, AttrNumber attnum, Oid typid, int32 typmod)
  * alter_column at start, first pass (before the views): the shadow column,
  * with its type, default and comment.
  */
-void
-online_alter_start(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo steps)
+static void
+alter_column_start(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 {
-	ShapeColumn *c = op->sc;
+	AlterColumn *d = op->data;
+	ShapeTable *t = op->st;
+	ShapeColumn *c = d->sc;
 	char	   *rel = online_rel_sql(t->relid);
 	AttrNumber	attnum = get_attnum(t->relid, c->physical);
 	char	   *shadow;
@@ -415,14 +646,14 @@ online_alter_start(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo s
 	char	   *comment;
 	StringInfoData sql;
 
-	if (!online_alter_shadows(op))
+	if (!shadows(d))
 		return;
 	shadow = c->replaced_by->physical;
 	get_atttypetypmodcoll(t->relid, attnum, &typid, &typmod, &collid);
 	newtyp = typid;
 	newtypmod = typmod;
-	if (op->type)
-		online_type(op->type, &newtyp, &newtypmod);
+	if (d->type)
+		online_type(d->type, &newtyp, &newtypmod);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "ALTER TABLE %s ADD COLUMN %s %s", rel, quote_identifier(shadow),
@@ -432,31 +663,54 @@ online_alter_start(OnlineMigration *m, OnlineOp *op, ShapeTable *t, StringInfo s
 		appendStringInfo(&sql, " COLLATE %s", quote_identifier(get_collation_name(collid)));
 	online_ddl(m, "alter_column", sql.data);
 
-	if (op->has_default)
-		def = op->default_expr ? online_default(op->default_expr, newtyp, newtypmod) : NULL;
+	if (d->has_default)
+		def = d->default_expr ? online_default(d->default_expr, newtyp, newtypmod) : NULL;
 	else
 		def = carried_default(t->relid, attnum, newtyp, newtypmod);
 	if (def)
 		online_ddl(m, "alter_column", psprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s",
 											   rel, quote_identifier(shadow), def));
 
-	comment = op->has_comment ? op->comment : GetComment(t->relid, RelationRelationId, attnum);
+	comment = d->has_comment ? d->comment : GetComment(t->relid, RelationRelationId, attnum);
 	if (comment)
 		online_ddl(m, "alter_column", psprintf("COMMENT ON COLUMN %s.%s IS %s", rel,
 											   quote_identifier(shadow),
 											   quote_literal_cstr(comment)));
-	(void) steps;
+}
+
+/* A default alone: the new shape shows it at once. */
+static void
+view_default(OnlineMigration *m, OnlineOp *op)
+{
+	AlterColumn *d = op->data;
+	ShapeTable *t = op->st;
+	ShapeColumn *c = d->sc;
+	char	   *view = online_qualified(m->vschema, t->name);
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+
+	get_atttypetypmodcoll(t->relid, get_attnum(t->relid, c->physical), &typid, &typmod, &collid);
+	if (d->default_expr)
+		online_ddl(m, "alter_column", psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", view,
+											   quote_identifier(c->name),
+											   online_default(d->default_expr, typid, typmod)));
+	else
+		online_ddl(m, "alter_column", psprintf("ALTER VIEW %s ALTER COLUMN %s DROP DEFAULT", view,
+											   quote_identifier(c->name)));
 }
 
 /*
  * alter_column at start, second pass (the views exist): NOT NULL, checks,
- * foreign keys and unique constraints on the shadow column, new and carried.
+ * foreign keys and unique constraints on the shadow column, new and carried;
+ * or a new default alone, on the view.
  */
-void
-online_alter_constraints(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *shape,
-						 StringInfo steps)
+static void
+alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 {
-	ShapeColumn *c = op->sc;
+	AlterColumn *d = op->data;
+	ShapeTable *t = op->st;
+	ShapeColumn *c = d->sc;
 	char	   *rel = online_rel_sql(t->relid);
 	AttrNumber	attnum = get_attnum(t->relid, c->physical);
 	char	   *shadow;
@@ -464,13 +718,17 @@ online_alter_constraints(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *
 	bool		notnull;
 	ListCell   *lc;
 
-	if (!online_alter_shadows(op))
+	if (!shadows(d))
+	{
+		if (d->has_default)
+			view_default(m, op);
 		return;
+	}
 	shadow = c->replaced_by->physical;
 	shadow_attnum = get_attnum(t->relid, shadow);
 
-	if (op->nullable >= 0)
-		notnull = !op->nullable;
+	if (d->nullable >= 0)
+		notnull = !d->nullable;
 	else
 	{
 		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(t->relid),
@@ -483,15 +741,15 @@ online_alter_constraints(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *
 	}
 	if (notnull)
 	{
-		const char *check = quote_identifier(online_check_name(c->physical));
+		char	   *check = online_check_name(c->physical);
 
 		online_ddl(m, "alter_column",
 				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
-							rel, check, quote_identifier(shadow)));
-		online_add_step(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", rel, check));
+							rel, quote_identifier(check), quote_identifier(shadow)));
+		online_add_validation(steps, rel, check);
 	}
 
-	foreach(lc, online_carried(t, c))
+	foreach(lc, carried_objects(t, c))
 	{
 		CarriedObject *o = lfirst(lc);
 
@@ -505,74 +763,79 @@ online_alter_constraints(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *
 		{
 			online_ddl(m, "alter_column",
 					   carried_constraint_sql(t, attnum, shadow_attnum, shadow, o));
-			online_add_step(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", rel,
-											quote_identifier(o->temp_name)));
+			online_add_validation(steps, rel, o->temp_name);
 		}
 	}
 
-	if (op->check)
+	if (d->check)
 	{
 		online_ddl(m, "alter_column",
 				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", rel,
-							quote_identifier(op->constraint_name),
-							online_mapped_expression(op->check, m, t, EXPR_KIND_CHECK_CONSTRAINT)));
-		online_add_step(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", rel,
-										quote_identifier(op->constraint_name)));
+							quote_identifier(d->constraint_name),
+							online_mapped_expression(d->check, m, t, EXPR_KIND_CHECK_CONSTRAINT)));
+		online_add_validation(steps, rel, d->constraint_name);
 	}
-	if (op->references)
+	if (d->references)
 	{
-		char	   *target;
-		List	   *cols = online_reference_target(m, op, shape, &target);
-
 		online_ddl(m, "alter_column",
 				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)"
 							" ON UPDATE %s ON DELETE %s NOT VALID",
-							rel, quote_identifier(op->constraint_name), quote_identifier(shadow),
-							online_qualified(m->schema, target),
-							quote_identifier(linitial(cols)),
-							op->references->on_update, op->references->on_delete));
-		online_add_step(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", rel,
-										quote_identifier(op->constraint_name)));
+							rel, quote_identifier(d->constraint_name), quote_identifier(shadow),
+							online_qualified(m->schema, d->ref_relname),
+							quote_identifier(linitial(d->ref_physical)),
+							d->references->on_update, d->references->on_delete));
+		online_add_validation(steps, rel, d->constraint_name);
 	}
-	if (op->unique_name)
+	if (d->unique_name)
 		online_add_step(steps, psprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)",
-										quote_identifier(online_shadow_name(op->unique_name)),
+										quote_identifier(online_shadow_name(d->unique_name)),
 										rel, quote_identifier(shadow)));
+}
+
+/* What the column carries, before any operation's complete changes it. */
+static void
+alter_column_before_complete(OnlineMigration *m, OnlineOp *op)
+{
+	AlterColumn *d = op->data;
+
+	if (shadows(d))
+		d->carried = carried_objects(op->st, d->sc);
 }
 
 /*
  * alter_column at complete: the old column goes, the shadow and all on it
- * take its place and names.  carried is what online_carried found before
- * complete changed anything.
+ * take its place and names.
  */
-void
-online_alter_complete(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *carried)
+static void
+alter_column_complete(OnlineMigration *m, OnlineOp *op)
 {
+	AlterColumn *d = op->data;
+	ShapeTable *t = op->st;
 	char	   *rel = online_rel_sql(t->relid);
-	const char *column = quote_identifier(op->column_name);
-	ShapeColumn *c = op->sc;
+	const char *column = quote_identifier(d->column);
+	ShapeColumn *c = d->sc;
 	ListCell   *lc;
 
-	if (!online_alter_shadows(op))
+	if (!shadows(d))
 	{
-		if (op->has_default && op->default_expr)
+		if (d->has_default && d->default_expr)
 		{
 			Oid			typid;
 			int32		typmod;
 			Oid			collid;
 
-			get_atttypetypmodcoll(t->relid, get_attnum(t->relid, op->column_name),
+			get_atttypetypmodcoll(t->relid, get_attnum(t->relid, d->column),
 								  &typid, &typmod, &collid);
 			online_ddl(m, "complete", psprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s",
 											   rel, column,
-											   online_default(op->default_expr, typid, typmod)));
+											   online_default(d->default_expr, typid, typmod)));
 		}
-		else if (op->has_default)
+		else if (d->has_default)
 			online_ddl(m, "complete", psprintf("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT",
 											   rel, column));
-		if (op->has_comment)
+		if (d->has_comment)
 			online_ddl(m, "complete", psprintf("COMMENT ON COLUMN %s.%s IS %s", rel, column,
-											   op->comment ? quote_literal_cstr(op->comment) : "NULL"));
+											   d->comment ? quote_literal_cstr(d->comment) : "NULL"));
 		return;
 	}
 
@@ -587,7 +850,7 @@ online_alter_complete(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *car
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s DROP CONSTRAINT %s", rel,
 										   quote_identifier(online_check_name(c->physical))));
 	}
-	foreach(lc, carried)
+	foreach(lc, d->carried)
 	{
 		CarriedObject *o = lfirst(lc);
 
@@ -606,64 +869,32 @@ online_alter_complete(OnlineMigration *m, OnlineOp *op, ShapeTable *t, List *car
 											   quote_identifier(o->temp_name),
 											   quote_identifier(o->name)));
 	}
-	if (op->unique_name)
+	if (d->unique_name)
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
-										   rel, quote_identifier(op->unique_name),
-										   quote_identifier(online_shadow_name(op->unique_name))));
+										   rel, quote_identifier(d->unique_name),
+										   quote_identifier(online_shadow_name(d->unique_name))));
 }
 
-/* create_constraint at start (the views exist). */
-void
-online_constraint_start(OnlineMigration *m, OnlineOp *op, List *shape, StringInfo steps)
+/* The shadow column goes; its constraints and indexes go with it. */
+static void
+alter_column_rollback(OnlineMigration *m, OnlineOp *op)
 {
-	ShapeTable *t = op->st;
-	char	   *rel = online_rel_sql(t->relid);
-	StringInfoData cols;
-	ListCell   *lc;
+	AlterColumn *d = op->data;
+	char	   *table = online_op_rel_sql(op);
 
-	initStringInfo(&cols);
-	foreach(lc, op->physical)
-		appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "", quote_identifier(lfirst(lc)));
-
-	if (strcmp(op->constraint_type, "unique") == 0)
-		online_add_step(steps, psprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)",
-										quote_identifier(op->constraint_name), rel, cols.data));
-	else if (strcmp(op->constraint_type, "check") == 0)
-	{
-		online_ddl(m, "create_constraint",
-				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", rel,
-							quote_identifier(op->constraint_name),
-							online_mapped_expression(op->check, m, t, EXPR_KIND_CHECK_CONSTRAINT)));
-		online_add_step(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", rel,
-										quote_identifier(op->constraint_name)));
-	}
-	else
-	{
-		char	   *target;
-		StringInfoData refcols;
-
-		initStringInfo(&refcols);
-		foreach(lc, online_reference_target(m, op, shape, &target))
-			appendStringInfo(&refcols, "%s%s", refcols.len > 0 ? ", " : "",
-							 quote_identifier(lfirst(lc)));
-		online_ddl(m, "create_constraint",
-				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)"
-							" ON UPDATE %s ON DELETE %s NOT VALID",
-							rel, quote_identifier(op->constraint_name), cols.data,
-							online_qualified(m->schema, target), refcols.data,
-							op->references->on_update, op->references->on_delete));
-		online_add_step(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", rel,
-										quote_identifier(op->constraint_name)));
-	}
+	if (shadows(d) && table)
+		online_ddl(m, "rollback", psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table,
+										   quote_identifier(d->sc->replaced_by->physical)));
 }
 
-/* create_constraint at complete: a unique index becomes the constraint. */
-void
-online_constraint_complete(OnlineMigration *m, OnlineOp *op, ShapeTable *t)
-{
-	if (strcmp(op->constraint_type, "unique") == 0)
-		online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
-										   online_rel_sql(t->relid),
-										   quote_identifier(op->constraint_name),
-										   quote_identifier(op->constraint_name)));
-}
+const OnlineOpMethods online_op_alter_column = {
+	.name = "alter_column",
+	.fields = fields,
+	.parse = alter_column_parse,
+	.shape = alter_column_shape,
+	.start = alter_column_start,
+	.start_views = alter_column_start_views,
+	.before_complete = alter_column_before_complete,
+	.complete = alter_column_complete,
+	.rollback = alter_column_rollback,
+};

@@ -1,0 +1,256 @@
+/*-------------------------------------------------------------------------
+ *
+ * online_int.h
+ *	  What the files of src/online share among themselves: the document of
+ *	  an online migration, the shape of the tables it changes, the table of
+ *	  methods every operation fills (ops.c lists them), and the helpers the
+ *	  operations are written with.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIGRATE_ONLINE_INT_H
+#define MIGRATE_ONLINE_INT_H
+
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "parser/parse_node.h"
+#include "utils/jsonb.h"
+
+#include "online/online.h"
+
+struct OnlineOpMethods;
+struct ShapeTable;
+
+/*
+ * One operation of the document, in its order.  What only it has is in
+ * data, the struct of its own file (op_<name>.c), which its parse fills.
+ */
+typedef struct OnlineOp
+{
+	int			index;			/* its position in the document, from 1 */
+	const struct OnlineOpMethods *methods;
+	char	   *table;			/* the table it works on, by its name when the
+								 * operation comes; NULL: none */
+	struct ShapeTable *st;		/* that table, as online_shape left it */
+	void	   *data;
+} OnlineOp;
+
+struct OnlineMigration
+{
+	char	   *version;
+	char	   *name;
+	char	   *schema;			/* every operation works in this schema */
+	char	   *vschema;		/* the schema of the new shape's views */
+	List	   *ops;			/* OnlineOp * */
+};
+
+/* A column of create_table or add_column. */
+typedef struct OnlineColumn
+{
+	char	   *name;
+	char	   *type;			/* as written; resolved by the server */
+	bool		nullable;
+	char	   *default_expr;
+	bool		primary_key;
+	bool		unique;
+	char	   *comment;
+} OnlineColumn;
+
+/* A foreign key of alter_column or create_constraint. */
+typedef struct OnlineReference
+{
+	char	   *table;
+	List	   *columns;		/* names in the referenced table */
+	const char *on_delete;		/* SQL keywords, from a fixed list */
+	const char *on_update;
+} OnlineReference;
+
+/* A column as the new shape shows it, and where it lives in the table. */
+typedef struct ShapeColumn
+{
+	char	   *name;			/* in the new shape */
+	char	   *old_name;		/* in the old shape; NULL: added */
+	char	   *physical;		/* in the table during the migration */
+	bool		hidden;			/* dropped: in the old shape only */
+	OnlineOp   *added_by;
+	OnlineOp   *dropped_by;
+	struct ShapeColumn *replaced_by;	/* altered: its shadow column */
+	struct ShapeColumn *altered_from;	/* a shadow: the column it replaces */
+	const char *up;				/* what writes of the old shape fill it with */
+	const char *down;			/* what writes of the new shape fill it with */
+	const char *added_default;	/* an added column's default (a volatile one
+								 * is drawn per row by the backfill) */
+} ShapeColumn;
+
+typedef struct ShapeTable
+{
+	char	   *name;			/* in the new shape */
+	char	   *physical;		/* in the schema during the migration */
+	Oid			relid;			/* InvalidOid until created */
+	bool		created;		/* by this migration */
+	bool		dropped;		/* by this migration: not in the new shape */
+	List	   *columns;		/* ShapeColumn *, in table order */
+	bool		sync;			/* needs the dual-write trigger */
+	bool		backfill;		/* existing rows need the up expressions */
+	List	   *carried;		/* indexes copied for its altered columns */
+} ShapeTable;
+
+/* The shape so far, as online_shape hands it to each operation's shape. */
+typedef struct ShapeState
+{
+	OnlineMigration *m;
+	List	   *tables;			/* ShapeTable * */
+	Oid			nsp;			/* the migration's schema */
+	bool		expanded;		/* started: what start made exists */
+	bool		lenient;		/* rolling back: what is gone is gone */
+} ShapeState;
+
+/*
+ * What an operation is: one table of these per operation, in its own file
+ * op_<name>.c, listed in ops.c.  The generic machinery (operations.c,
+ * lifecycle.c) calls them in this order; a NULL method has nothing to do.
+ * Statements for the background job (validations, concurrent index builds)
+ * go to steps, as online_add_step writes them; the backfills of the tables
+ * that need one (ShapeTable.backfill) are queued before them.
+ */
+typedef struct OnlineOpMethods
+{
+	const char *name;			/* its key in the document */
+	const char *const *fields;	/* the keys its object may have; with
+								 * "schema", it works in the migration's */
+	bool		alone;			/* must be the only operation of its migration */
+
+	/* its fields, from its object in the document (op_error on a bad one) */
+	void		(*parse) (OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
+						  bool check_catalog);
+	/* its effect on the shape, its names checked against the catalog */
+	void		(*shape) (ShapeState *s, OnlineOp *op);
+	/* start, before the version schema exists */
+	void		(*start) (OnlineMigration *m, OnlineOp *op, StringInfo steps);
+	/* start, once the views of the new shape exist */
+	void		(*start_views) (OnlineMigration *m, OnlineOp *op, StringInfo steps);
+	/* complete, before any operation's complete changes anything */
+	void		(*before_complete) (OnlineMigration *m, OnlineOp *op);
+	/* complete: the new shape becomes the tables' own */
+	void		(*complete) (OnlineMigration *m, OnlineOp *op);
+	/* rollback, in reverse order: what start made goes */
+	void		(*rollback) (OnlineMigration *m, OnlineOp *op);
+	/* why the migration cannot be rolled back (a sentence), or NULL */
+	const char *(*irreversible) (OnlineOp *op);
+} OnlineOpMethods;
+
+/* the operations, one file each */
+extern const OnlineOpMethods online_op_create_table;
+extern const OnlineOpMethods online_op_add_column;
+extern const OnlineOpMethods online_op_alter_column;
+extern const OnlineOpMethods online_op_drop_column;
+extern const OnlineOpMethods online_op_rename_column;
+extern const OnlineOpMethods online_op_create_index;
+extern const OnlineOpMethods online_op_drop_index;
+extern const OnlineOpMethods online_op_rename_table;
+extern const OnlineOpMethods online_op_drop_table;
+extern const OnlineOpMethods online_op_create_constraint;
+extern const OnlineOpMethods online_op_drop_constraint;
+extern const OnlineOpMethods online_op_sql;
+
+/* ops.c: the registry */
+extern const OnlineOpMethods *online_op_find(const char *name);
+extern char *online_op_list(void);
+
+/*
+ * An error in the document or against the catalog (22023).  The error
+ * context (operations.c) names the operation and the migration.
+ */
+#define op_error(...) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
+			 errmsg(__VA_ARGS__)))
+
+/* migrate's names for what start makes */
+#define ONLINE_SHADOW_PREFIX	"_migrate_new_"
+#define ONLINE_CHECK_PREFIX		"_migrate_nn_"
+/* the longest name of an added column: room for the prefixes */
+#define ONLINE_ADDED_NAME_MAX	(NAMEDATALEN - 1 - (int) strlen(ONLINE_SHADOW_PREFIX))
+#define ONLINE_MARKER	"_migrate_pending"
+#define ONLINE_TRIGGER	"_migrate_sync" /* for writes of the old shape */
+#define ONLINE_TRIGGER_NEW	"_migrate_sync_new"	/* of the new shape */
+
+/* operations.c: the document, its shape */
+extern OnlineMigration *online_parse(const char *version, const char *name,
+									 Jsonb *operations, bool check_catalog);
+extern List *online_shape(OnlineMigration *m, bool expanded);
+extern List *online_shape_leftovers(OnlineMigration *m);
+
+/* doc.c: the fields of an operation's object */
+extern JsonbContainer *doc_container(JsonbValue *v);
+extern void doc_check_keys(JsonbContainer *obj, const char *const *allowed,
+						   const char *what);
+extern JsonbValue *doc_field(JsonbContainer *obj, const char *key);
+extern char *doc_string(JsonbContainer *obj, const char *key, bool required);
+extern char *doc_identifier(JsonbContainer *obj, const char *key, bool required);
+extern bool doc_bool(JsonbContainer *obj, const char *key, bool dflt);
+extern char *doc_expression(JsonbContainer *obj, const char *key);
+extern List *doc_array(JsonbContainer *obj, const char *key);
+extern JsonbContainer *doc_object(JsonbContainer *obj, const char *key,
+								  const char *const *allowed);
+extern List *doc_identifiers(JsonbContainer *obj, const char *key);
+extern void doc_key_columns(List *names, const char *key);
+extern OnlineColumn *doc_column(JsonbValue *v, bool new_table, bool check_catalog);
+extern OnlineReference *doc_reference(JsonbContainer *obj, bool one_column,
+									  char **name);
+
+/* shape.c: tables and columns of the shape */
+extern ShapeTable *shape_find(List *shape, const char *table);
+extern ShapeColumn *shape_column(ShapeTable *t, const char *name);
+extern ShapeTable *shape_open(ShapeState *s, OnlineOp *op, bool dropping,
+							  bool *loaded_now);
+extern ShapeColumn *shape_find_column(ShapeState *s, ShapeTable *t,
+									  const char *name, const char *what);
+extern bool shape_name_taken(ShapeState *s, const char *name);
+extern Oid	shape_constraint_oid(Oid relid, const char *name);
+extern void shape_check_relation(Oid relid, const char *schema);
+extern List *shape_columns_physical(ShapeState *s, ShapeTable *t, List *names);
+extern List *shape_reference(ShapeState *s, OnlineReference *r, char **relname);
+extern char *online_shadow_name(const char *column);
+extern char *online_dropped_name(const char *table);
+extern char *online_check_name(const char *column);
+
+/* expr.c: search paths, types and expressions */
+#define ONLINE_PINNED_PATH	"pg_catalog, pg_temp"
+extern int	online_pinned_path(void);
+extern int	online_user_path(void);
+extern void online_path_end(int nestlevel);
+extern int	online_phase_begin(void);
+extern void online_phase_end(int nestlevel, bool ok);
+extern const char *online_serial(const char *type);
+extern void online_type(const char *type, Oid *typid, int32 *typmod);
+extern char *online_column_type(const char *type, Oid *typid, int32 *typmod);
+extern char *online_expression(const char *expr, Oid relid, Oid type,
+							   int32 typmod, const char *what);
+extern bool online_expression_volatile(const char *expr);
+extern char *online_default(const char *expr, Oid typid, int32 typmod);
+extern char *online_mapped_expression(const char *expr, OnlineMigration *m,
+									  ShapeTable *t, ParseExprKind kind);
+
+/* ddl.c: what the phases run, and what they leave to the job */
+extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
+extern void online_add_step(StringInfo steps, const char *sql);
+extern void online_add_validation(StringInfo steps, const char *table,
+								  const char *constraint);
+extern char *online_rel_sql(Oid relid);
+extern char *online_op_rel_sql(OnlineOp *op);
+extern char *online_qualified(const char *schema, const char *name);
+
+/* vschema.c: the version schema and the triggers of both shapes */
+extern void vschema_create(OnlineMigration *m, List *shape);
+extern void vschema_drop(OnlineMigration *m, const char *vschema);
+extern void vschema_create_sync(OnlineMigration *m, ShapeTable *t);
+extern void vschema_drop_sync(OnlineMigration *m, List *shape);
+extern const char *vschema_view_security(Oid relid);
+extern void vschema_copy_grants(OnlineMigration *m, ShapeTable *t,
+								const char *view, bool old_shape);
+
+/* job.c */
+extern bool online_rows_pending(Oid relid);
+
+#endif							/* MIGRATE_ONLINE_INT_H */

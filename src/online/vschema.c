@@ -1,0 +1,452 @@
+/*-------------------------------------------------------------------------
+ *
+ * vschema.c
+ *	  The version schema of an online migration (a view of every table of
+ *	  its schema, in the new shape), and the triggers that keep both
+ *	  shapes written while it is in flight.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "online/online_int.h"
+
+/* The trigger function of a table: named after it, if the name fits. */
+static char *
+sync_function(OnlineMigration *m, ShapeTable *t)
+{
+	char	   *name = psprintf("_migrate_sync_%s", t->name);
+
+	if (strlen(name) >= NAMEDATALEN)
+		name = psprintf("_migrate_sync_%u", t->relid);
+	return online_qualified(m->vschema, name);
+}
+
+/* Run a query on the system catalogs; its rows are in SPI_tuptable. */
+static void
+catalog_query(const char *sql, Oid arg)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(arg)};
+
+	/* not read-only: it must see what this transaction just created */
+	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the system catalogs");
+}
+
+static ShapeTable *
+unchanged_table(Oid relid, const char *name)
+{
+	ShapeTable *t = palloc0(sizeof(ShapeTable));
+
+	t->name = pstrdup(name);
+	t->relid = relid;
+	catalog_query("SELECT attname FROM pg_catalog.pg_attribute"
+				  " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+				  relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		ShapeColumn *c = palloc0(sizeof(ShapeColumn));
+
+		c->name = c->old_name = c->physical =
+			SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		t->columns = lappend(t->columns, c);
+	}
+	return t;
+}
+
+/*
+ * A view of a table gets the table's column defaults (so that inserts
+ * through it work as on the table) and grants, of the table and of its
+ * columns (security_invoker views check the table's too).  Its columns are
+ * the new shape's, or the old shape's (old_shape: a dropped table's
+ * stand-in).  A shadow column gets the grants of the column it replaces,
+ * on the table too: reading it through the view needs them, and it keeps
+ * them when it takes the column's place.
+ */
+void
+vschema_copy_grants(OnlineMigration *m, ShapeTable *t, const char *view, bool old_shape)
+{
+	ListCell   *lc;
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+		char	   *name = old_shape ? c->old_name : (c->hidden ? NULL : c->name);
+		Oid			argtypes[2] = {OIDOID, TEXTOID};
+		Datum		values[2] = {ObjectIdGetDatum(t->relid), CStringGetTextDatum(c->physical)};
+
+		if (name == NULL)
+			continue;
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
+								  "  FROM pg_catalog.pg_attrdef d"
+								  "  JOIN pg_catalog.pg_attribute a"
+								  "    ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+								  " WHERE d.adrelid = $1 AND a.attname = $2"
+								  "   AND a.attgenerated = ''",
+								  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read column defaults");
+		if (SPI_processed > 0)
+			online_ddl(m, "version schema",
+					   psprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s", view,
+								quote_identifier(name),
+								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
+	}
+
+	catalog_query("SELECT a.privilege_type, r.rolname"
+				  "  FROM pg_catalog.pg_class c"
+				  " CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a"
+				  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
+				  " WHERE c.oid = $1 AND a.grantee <> c.relowner"
+				  "   AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')",
+				  t->relid);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+
+		online_ddl(m, "version schema",
+				   psprintf("GRANT %s ON %s TO %s",
+							SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1), view,
+							role ? quote_identifier(role) : "PUBLIC"));
+	}
+
+	catalog_query("SELECT a.attname, p.privilege_type, r.rolname"
+				  "  FROM pg_catalog.pg_attribute a"
+				  "  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+				  " CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) p"
+				  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = p.grantee"
+				  " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+				  "   AND p.grantee <> c.relowner"
+				  " ORDER BY a.attnum, 2, 3",
+				  t->relid);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *attname = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *privilege = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+		const char *grantee = role ? quote_identifier(role) : "PUBLIC";
+
+		foreach(lc, t->columns)
+		{
+			ShapeColumn *c = lfirst(lc);
+			char	   *name = old_shape ? c->old_name : (c->hidden ? NULL : c->name);
+			ShapeColumn *source = c->altered_from ? c->altered_from : c;
+
+			if (strcmp(source->physical, attname) != 0)
+				continue;
+			if (name && strcmp(privilege, "REFERENCES") != 0)
+				online_ddl(m, "version schema",
+						   psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+									quote_identifier(name), view, grantee));
+			if (c->altered_from && !old_shape)
+				online_ddl(m, "version schema",
+						   psprintf("GRANT %s (%s) ON %s TO %s", privilege,
+									quote_identifier(c->physical), online_rel_sql(t->relid),
+									grantee));
+		}
+	}
+}
+
+/*
+ * Who the table's privileges are checked for when a view of it is read or
+ * written.  A security_invoker view checks every column it shows against
+ * the reader's grants on the table, whatever the reader uses: a role with
+ * grants on some columns only could use none of them through it.  So a
+ * table with column grants gets a view checked as its owner (the role that
+ * starts the migration), which carries the table's grants, table and
+ * column ones; unless the table has row level security, whose policies
+ * must see the reader.
+ */
+const char *
+vschema_view_security(Oid relid)
+{
+	bool		isnull;
+
+	catalog_query("SELECT c.relrowsecurity OR NOT EXISTS ("
+				  "       SELECT FROM pg_catalog.pg_attribute a"
+				  "        CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) p"
+				  "        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+				  "          AND p.grantee <> c.relowner)"
+				  "  FROM pg_catalog.pg_class c WHERE c.oid = $1",
+				  relid);
+	if (SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return "security_invoker = true";
+	return "security_invoker = false";
+}
+
+/*
+ * The view of one table in the version schema: the new shape's columns
+ * under their new names, the table's defaults, and the table's grants.
+ */
+static void
+create_view(OnlineMigration *m, ShapeTable *t)
+{
+	StringInfoData sql;
+	char	   *view = online_qualified(m->vschema, t->name);
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
+					 vschema_view_security(t->relid));
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+
+		if (c->hidden)
+			continue;
+		appendStringInfo(&sql, "%s%s AS %s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
+						 quote_identifier(c->physical), quote_identifier(c->name));
+	}
+	appendStringInfo(&sql, " FROM %s", online_rel_sql(t->relid));
+	online_ddl(m, "version schema", sql.data);
+	vschema_copy_grants(m, t, view, false);
+}
+
+/* The version schema, with a view of every table of the schema. */
+void
+vschema_create(OnlineMigration *m, List *shape)
+{
+	Oid			nsp = get_namespace_oid(m->schema, false);
+	List	   *tables = NIL;
+	ListCell   *lc;
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	if (OidIsValid(get_namespace_oid(m->vschema, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_SCHEMA),
+				 errmsg("schema \"%s\" already exists", m->vschema),
+				 errdetail("Online migration %s keeps the views of its new shape in it.", m->version)));
+	online_ddl(m, "version schema", psprintf("CREATE SCHEMA %s", quote_identifier(m->vschema)));
+
+	catalog_query("SELECT r.rolname FROM pg_catalog.pg_namespace n"
+				  " CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a"
+				  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
+				  " WHERE n.oid = $1 AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner",
+				  nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *role = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+
+		online_ddl(m, "version schema",
+				   psprintf("GRANT USAGE ON SCHEMA %s TO %s", quote_identifier(m->vschema),
+							role ? quote_identifier(role) : "PUBLIC"));
+	}
+
+	catalog_query("SELECT c.oid, c.relname FROM pg_catalog.pg_class c"
+				  " WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p')"
+				  "   AND NOT c.relispartition ORDER BY c.relname",
+				  nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
+		char	   *name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		ShapeTable *t = NULL;
+		ListCell   *sc;
+
+		foreach(sc, shape)
+			if (((ShapeTable *) lfirst(sc))->relid == relid)
+				t = lfirst(sc);
+		if (t == NULL)
+			t = unchanged_table(relid, name);
+		if (!t->dropped)
+			tables = lappend(tables, t);
+	}
+	foreach(lc, tables)
+		create_view(m, lfirst(lc));
+}
+
+/*
+ * The triggers that keep both shapes written.  A write by a session whose
+ * search_path starts with the version schema comes from the new shape: the
+ * columns it hides get their down expressions.  Any other write comes from
+ * the old shape: the added columns get their up expressions.  Expressions
+ * see the row's columns as variables named as in their shape; they are the
+ * server's deparsed text of what it analysed, every name in it qualified
+ * but pg_catalog's, and the function runs with its search_path pinned to
+ * pg_catalog, so that no writer's search_path changes what they call.
+ */
+void
+vschema_create_sync(OnlineMigration *m, ShapeTable *t)
+{
+	StringInfoData body;
+	StringInfoData newside;
+	StringInfoData oldside;
+	StringInfoData catchup;
+	StringInfoData fill;
+	StringInfoData oldvars;
+	StringInfoData newvars;
+	char	   *table = online_rel_sql(t->relid);
+	const char *marker = quote_identifier(ONLINE_MARKER);
+	Oid			viewid = get_relname_relid(t->name, get_namespace_oid(m->vschema, false));
+	char	   *new_shape;
+	ListCell   *lc;
+
+	initStringInfo(&newside);
+	initStringInfo(&oldside);
+	initStringInfo(&catchup);
+	initStringInfo(&fill);
+	initStringInfo(&oldvars);
+	initStringInfo(&newvars);
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+		const char *col = quote_identifier(c->physical);
+		Oid			typid;
+		int32		typmod;
+		Oid			collid;
+
+		get_atttypetypmodcoll(t->relid, get_attnum(t->relid, c->physical),
+							  &typid, &typmod, &collid);
+		if (c->down)
+			appendStringInfo(&newside, "      NEW.%s := (%s);\n", col,
+							 online_expression(c->down, viewid, typid, typmod, "down"));
+		if (c->up)
+		{
+			char	   *up = online_expression(c->up, t->relid, typid, typmod, "up");
+
+			appendStringInfo(&oldside, "      NEW.%s := (%s);\n", col, up);
+			appendStringInfo(&catchup,
+							 "        IF NEW.%s IS NOT DISTINCT FROM OLD.%s THEN NEW.%s := (%s); END IF;\n",
+							 col, col, col, up);
+		}
+		else if (c->added_default && online_expression_volatile(c->added_default))
+			appendStringInfo(&fill, "    IF NEW.%s IS NOT DISTINCT FROM OLD.%s THEN NEW.%s := %s; END IF;\n",
+							 col, col, col,
+							 online_default(c->added_default, typid, typmod));
+		if (c->old_name)
+			appendStringInfo(&oldvars, "      %s %s.%s%%TYPE := NEW.%s;\n",
+							 quote_identifier(c->old_name), table, col, col);
+		if (!c->hidden)
+			appendStringInfo(&newvars, "      %s %s.%s%%TYPE := NEW.%s;\n",
+							 quote_identifier(c->name), table, col, col);
+	}
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "BEGIN\n");
+	/* a volatile default is drawn once per row: when it is backfilled */
+	if (t->backfill && fill.len > 0)
+		appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n", marker, fill.data);
+	appendStringInfoString(&body, "  IF TG_ARGV[0] = 'new' THEN\n");
+	/*
+	 * A new-shape update of a row the backfill has not reached: what the
+	 * backfill would have filled is filled first (unless the writer set
+	 * it), so that the downs see the row whole.
+	 */
+	if (t->backfill && catchup.len > 0)
+		appendStringInfo(&body,
+						 "    IF TG_OP = 'UPDATE' AND OLD.%s THEN\n"
+						 "      DECLARE\n%s      BEGIN\n%s      END;\n"
+						 "    END IF;\n",
+						 marker, oldvars.data, catchup.data);
+	if (newside.len > 0)
+		appendStringInfo(&body, "    DECLARE\n%s    BEGIN\n%s    END;\n", newvars.data, newside.data);
+	else
+		appendStringInfoString(&body, "    NULL;\n");
+	appendStringInfoString(&body, "  ELSE\n");
+	if (oldside.len > 0)
+		appendStringInfo(&body, "    DECLARE\n%s    BEGIN\n%s    END;\n", oldvars.data, oldside.data);
+	else
+		appendStringInfoString(&body, "    NULL;\n");
+	appendStringInfoString(&body, "  END IF;\n");
+	if (t->backfill)
+		appendStringInfo(&body, "  NEW.%s := false;\n", marker);
+	appendStringInfoString(&body, "  RETURN NEW;\nEND\n");
+
+	online_ddl(m, "sync trigger",
+			   psprintf("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql"
+						" SET search_path = " ONLINE_PINNED_PATH " AS %s",
+						sync_function(m, t), quote_literal_cstr(body.data)));
+
+	/*
+	 * The function runs with its search_path pinned, so the shape of the
+	 * writer is told by the triggers' conditions, evaluated in the writer's
+	 * session: one trigger for each shape, one of them fires.
+	 */
+	new_shape = psprintf("((pg_catalog.current_schemas(false))[1]"
+						 " OPERATOR(pg_catalog.=) %s::pg_catalog.name)",
+						 quote_literal_cstr(m->vschema));
+	online_ddl(m, "sync trigger",
+			   psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+						" FOR EACH ROW WHEN (%s IS NOT TRUE) EXECUTE FUNCTION %s('old')",
+						quote_identifier(ONLINE_TRIGGER), table, new_shape, sync_function(m, t)));
+	online_ddl(m, "sync trigger",
+			   psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+						" FOR EACH ROW WHEN (%s IS TRUE) EXECUTE FUNCTION %s('new')",
+						quote_identifier(ONLINE_TRIGGER_NEW), table, new_shape, sync_function(m, t)));
+}
+
+void
+vschema_drop(OnlineMigration *m, const char *vschema)
+{
+	Oid			nsp = get_namespace_oid(vschema, true);
+	uint64		n;
+	SPITupleTable *tuptable;
+
+	if (!OidIsValid(nsp))
+		return;
+	catalog_query("SELECT c.relname FROM pg_catalog.pg_class c"
+				  " WHERE c.relnamespace = $1 AND c.relkind = 'v' ORDER BY c.relname", nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+		online_ddl(m, "version schema",
+				   psprintf("DROP VIEW %s",
+							online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
+
+	/* the trigger functions of tables dropped since (their triggers went with them) */
+	catalog_query("SELECT p.proname FROM pg_catalog.pg_proc p"
+				  " WHERE p.pronamespace = $1 AND p.pronargs = 0"
+				  "   AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype"
+				  "   AND p.proname OPERATOR(pg_catalog.~~) '\\_migrate\\_sync\\_%'"
+				  " ORDER BY p.proname", nsp);
+	n = SPI_processed;
+	tuptable = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+		online_ddl(m, "version schema",
+				   psprintf("DROP FUNCTION %s()",
+							online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
+	online_ddl(m, "version schema", psprintf("DROP SCHEMA %s", quote_identifier(vschema)));
+}
+
+void
+vschema_drop_sync(OnlineMigration *m, List *shape)
+{
+	ListCell   *lc;
+
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (!t->sync || !OidIsValid(t->relid))
+			continue;
+		online_ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+											   quote_identifier(ONLINE_TRIGGER),
+											   online_rel_sql(t->relid)));
+		online_ddl(m, "sync trigger", psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+											   quote_identifier(ONLINE_TRIGGER_NEW),
+											   online_rel_sql(t->relid)));
+		online_ddl(m, "sync trigger", psprintf("DROP FUNCTION IF EXISTS %s()",
+											   sync_function(m, t)));
+	}
+}
+
