@@ -25,7 +25,9 @@ rank() {
     esac
 }
 
-objs=$(find src -mindepth 2 -name '*.o' | sort)
+# the objects of the sources there are (not one left by a removed file)
+objs=$(find src -mindepth 2 -name '*.o' | sort | while read -r o; do
+    [ -f "${o%.o}.c" ] && echo "$o"; done)
 if [ -z "$objs" ]; then
     echo "layers.sh: no object files under src/: build first (make)" >&2
     exit 2
