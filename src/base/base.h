@@ -75,8 +75,8 @@ extern void version_check_arg(const char *version, const char *argname);
 
 /* subxact.c: work in a subtransaction, its error caught */
 extern ErrorData *subxact_run(void (*fn) (void *), void *arg);
-extern ErrorData *xact_catch(void (*fn) (void *), void *arg);
-extern void xact_defaults_reset(void);
+extern ErrorData *subxact_catch(void (*fn) (void *), void *arg);
+extern void subxact_defaults_reset(void);
 
 /* guard.c: no catalog-changing call from inside another one, or a job */
 extern void migrate_guard_begin(const char *function);

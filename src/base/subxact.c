@@ -60,7 +60,7 @@ subxact_run(void (*fn) (void *), void *arg)
  * after whatever transaction it left open was aborted.
  */
 ErrorData *
-xact_catch(void (*fn) (void *), void *arg)
+subxact_catch(void (*fn) (void *), void *arg)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ErrorData  *volatile edata = NULL;
@@ -89,7 +89,7 @@ xact_catch(void (*fn) (void *), void *arg)
  * and one that inherited "read only" could not even record its failure.
  */
 void
-xact_defaults_reset(void)
+subxact_defaults_reset(void)
 {
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_USERSET, PGC_S_SESSION);

@@ -43,7 +43,7 @@ append_field(StringInfo buf, const char *value)
  * definitions serialize alike.
  */
 char *
-migration_checksum(const char *kind, const char *name, const char *up,
+catalog_checksum(const char *kind, const char *name, const char *up,
 				   const char *down, const char *operations,
 				   bool transactional)
 {
@@ -85,7 +85,7 @@ migration_checksum(const char *kind, const char *name, const char *up,
 }
 
 char *
-current_actor(void)
+catalog_actor(void)
 {
 	return GetUserNameFromId(GetUserId(), false);
 }
@@ -108,7 +108,7 @@ event_insert(const char *version, const char *repeatable, const char *action,
 	values[0] = version ? CStringGetTextDatum(version) : (Datum) 0;
 	nulls[0] = version ? ' ' : 'n';
 	values[1] = CStringGetTextDatum(action);
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	values[3] = TimestampTzGetDatum(started);
 	nulls[3] = started ? ' ' : 'n';
 	values[4] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
@@ -126,14 +126,14 @@ event_insert(const char *version, const char *repeatable, const char *action,
 }
 
 void
-event_log(const char *version, const char *action, TimestampTz started,
+catalog_event(const char *version, const char *action, TimestampTz started,
 		  const char *detail, const char *sqlstate)
 {
 	event_insert(version, NULL, action, started, detail, sqlstate);
 }
 
 void
-event_log_repeatable(const char *name, const char *action, TimestampTz started,
+catalog_event_repeatable(const char *name, const char *action, TimestampTz started,
 					 const char *detail, const char *sqlstate)
 {
 	event_insert(NULL, name, action, started, detail, sqlstate);

@@ -53,12 +53,12 @@ catalog_owner(void)
 }
 
 /*
- * Until search_path_unpin: names resolve in pg_catalog only (pg_temp is
+ * Until catalog_path_unpin: names resolve in pg_catalog only (pg_temp is
  * searched for relations only, never for functions or operators).  For
  * migrate's queries that run as the caller, not as the catalog's owner.
  */
 int
-search_path_pin(void)
+catalog_path_pin(void)
 {
 	int			nestlevel = NewGUCNestLevel();
 
@@ -69,7 +69,7 @@ search_path_pin(void)
 }
 
 void
-search_path_unpin(int nestlevel)
+catalog_path_unpin(int nestlevel)
 {
 	AtEOXact_GUC(true, nestlevel);
 }

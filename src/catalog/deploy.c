@@ -50,7 +50,7 @@ deploy_lock_acquire(void)
  * has it.  Returns the version as registered.
  */
 char *
-lookup_version(const char *version)
+deploy_lookup_version(const char *version)
 {
 	Oid			argtypes[1] = {NUMERICARRAYOID};
 	Datum		values[1] = {version_key_datum(version)};
@@ -70,7 +70,7 @@ lookup_version(const char *version)
  * deploy may apply, revert or mark anything: it would race the worker.
  */
 void
-background_run_guard(void)
+deploy_guard_background_run(void)
 {
 	catalog_exec("SELECT id FROM migrate.job"
 				 " WHERE kind IN ('upgrade', 'downgrade') AND state IN ('queued', 'running')"

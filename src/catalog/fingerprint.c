@@ -238,7 +238,7 @@ fingerprint_record(const char *action, const char *version)
 	values[0] = CStringGetTextDatum(action);
 	values[1] = version ? CStringGetTextDatum(version) : (Datum) 0;
 	nulls[1] = version ? ' ' : 'n';
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 
 	catalog_exec("DELETE FROM migrate.fingerprint_object", 0, NULL, NULL, NULL, 0);
 	initStringInfo(&query);

@@ -13,22 +13,22 @@
 #include "utils/timestamp.h"
 
 /* catalog_query.c: migrate's own queries, as the catalog's owner */
-extern int	search_path_pin(void);
-extern void search_path_unpin(int nestlevel);
+extern int	catalog_path_pin(void);
+extern void catalog_path_unpin(int nestlevel);
 extern int	catalog_exec(const char *sql, int nargs, Oid *argtypes,
 						 Datum *values, const char *nulls, long count);
 
 /* catalog.c */
-extern char *migration_checksum(const char *kind, const char *name,
+extern char *catalog_checksum(const char *kind, const char *name,
 								const char *up, const char *down,
 								const char *operations, bool transactional);
-extern void event_log(const char *version, const char *action,
+extern void catalog_event(const char *version, const char *action,
 					  TimestampTz started, const char *detail,
 					  const char *sqlstate);
-extern void event_log_repeatable(const char *name, const char *action,
+extern void catalog_event_repeatable(const char *name, const char *action,
 								 TimestampTz started, const char *detail,
 								 const char *sqlstate);
-extern char *current_actor(void);
+extern char *catalog_actor(void);
 
 /* fingerprint.c: the schema as (kind, object, definition) rows */
 typedef struct SchemaObject
@@ -54,7 +54,7 @@ extern int	fingerprint_diff(Fingerprint *a, Fingerprint *b,
 
 /* deploy.c: the deploy lock, the guard against a background run, lookups */
 extern void deploy_lock_acquire(void);
-extern void background_run_guard(void);
-extern char *lookup_version(const char *version);
+extern void deploy_guard_background_run(void);
+extern char *deploy_lookup_version(const char *version);
 
 #endif							/* MIGRATE_CATALOG_H */

@@ -1173,7 +1173,7 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 	else
 		appendStringInfoString(&args, "null");
 	appendStringInfo(&args, ", \"batch_size\": %d, \"batches\": 0, \"longest_batch_ms\": 0,"
-					 " \"settings\": %s", batch_size, job_settings_json());
+					 " \"settings\": %s", batch_size, worker_settings_json());
 
 	SPI_connect();
 	if (keys != NIL)
@@ -1322,7 +1322,7 @@ in_own_transaction(batch_fn fn, void *arg, bool commit, MemoryContext context)
 
 	/* the error, and the caller afterwards, in context */
 	MemoryContextSwitchTo(context);
-	return xact_catch(own_transaction, &call);
+	return subxact_catch(own_transaction, &call);
 }
 
 /* The SQLSTATE of the batch's error, which a probe must reproduce. */

@@ -18,7 +18,7 @@ extern char *backfill_job_args(Oid relid, const char *set_clause,
 							   int batch_size, int64 *rows_total);
 
 /* upgrade.c: the body of a background run (job kinds upgrade, downgrade) */
-extern void background_run(int64 job_id, bool up, const char *target,
+extern void upgrade_background_run(int64 job_id, bool up, const char *target,
 						   const char *resume_version);
 
 #endif							/* MIGRATE_ENGINE_H */

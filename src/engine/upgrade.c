@@ -173,7 +173,7 @@ fetch_migrations(const char *where, const char *key_version, int *count)
 		rows[i].state = SPI_getvalue(tup, tupdesc, 9);
 		rows[i].steps_done = DatumGetInt32(SPI_getbinval(tup, tupdesc, 10, &isnull));
 		rows[i].placeholders = SPI_getvalue(tup, tupdesc, 11);
-		rows[i].computed = migration_checksum(rows[i].kind, rows[i].name,
+		rows[i].computed = catalog_checksum(rows[i].kind, rows[i].name,
 											  rows[i].up, rows[i].down,
 											  SPI_getvalue(tup, tupdesc, 6),
 											  rows[i].transactional);
@@ -210,7 +210,7 @@ set_state(const char *version, const char *state, TimestampTz started)
 	values[1] = CStringGetTextDatum(state);
 	values[2] = TimestampTzGetDatum(started);
 	nulls[2] = started ? ' ' : 'n';
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	if (catalog_exec("UPDATE migrate.migration"
 							  "   SET state = $2, last_error = NULL, steps_done = 0,"
 							  "       applied_at = CASE WHEN $2 = 'applied'"
@@ -290,7 +290,7 @@ warn_of_drift(void)
 						   n, n),
 			 errdetail("%s.", drift.list.data),
 			 errhint("This upgrade records the schema as it finds it, so migrate_validate() will not report these changes afterwards; they are kept in migrate.event (action drift).")));
-	event_log(NULL, "drift", 0,
+	catalog_event(NULL, "drift", 0,
 			  n == 1 ? psprintf("1 object changed outside migrations before this upgrade: %s",
 								drift.list.data)
 			  : psprintf("%d objects changed outside migrations before this upgrade: %s",
@@ -332,7 +332,7 @@ fetch_repeatables(const char *name, int *count)
 		reps[i].up = SPI_getvalue(tup, tupdesc, 2);
 		reps[i].checksum = SPI_getvalue(tup, tupdesc, 3);
 		reps[i].placeholders = SPI_getvalue(tup, tupdesc, 4);
-		computed = migration_checksum("repeatable", reps[i].name, reps[i].up,
+		computed = catalog_checksum("repeatable", reps[i].name, reps[i].up,
 									  NULL, reps[i].placeholders, true);
 		if (strcmp(reps[i].checksum, computed) != 0)
 			ereport(ERROR,
@@ -364,7 +364,7 @@ repeatable_applied(RepeatableRow *rep, TimestampTz started, const char *detail)
 
 	values[0] = CStringGetTextDatum(rep->name);
 	values[1] = CStringGetTextDatum(rep->checksum);
-	values[2] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	values[3] = TimestampTzGetDatum(started);
 	if (catalog_exec("UPDATE migrate.repeatable"
 					 "   SET applied_checksum = $2, applied_at = clock_timestamp(),"
@@ -374,7 +374,7 @@ repeatable_applied(RepeatableRow *rep, TimestampTz started, const char *detail)
 					 4, argtypes, values, NULL, 0) != SPI_OK_UPDATE ||
 		SPI_processed != 1)
 		elog(ERROR, "could not update repeatable migration \"%s\"", rep->name);
-	event_log_repeatable(rep->name, "upgrade", started, detail, NULL);
+	catalog_event_repeatable(rep->name, "upgrade", started, detail, NULL);
 }
 
 /* Work done in the caller's transaction, for in_caller_subtransaction. */
@@ -406,7 +406,7 @@ in_caller_subtransaction(void (*fn) (void *), CallerWork *work)
 		const char *failed = work->repeatable ? work->repeatable : work->current;
 
 		if (failed != NULL)
-			failure_record_autonomously(failed, work->repeatable != NULL, edata);
+			worker_record_failure(failed, work->repeatable != NULL, edata);
 		ReThrowError(edata);
 	}
 }
@@ -428,7 +428,7 @@ run_rows_once(void *arg)
 				   placeholders_apply(work->down ? row->down : row->up, row->placeholders,
 									  psprintf("migration %s", row->version)));
 		set_state(row->version, work->down ? "pending" : "applied", work->down ? 0 : started);
-		event_log(row->version, work->down ? "downgrade" : "upgrade", started, NULL, NULL);
+		catalog_event(row->version, work->down ? "downgrade" : "upgrade", started, NULL, NULL);
 	}
 	for (int i = 0; i < work->nreps; i++)
 	{
@@ -515,10 +515,10 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	deploy_lock_acquire();
-	background_run_guard();
+	deploy_guard_background_run();
 	locksafe_forget_retries();
 	if (target)
-		target = lookup_version(target);
+		target = deploy_lookup_version(target);
 
 	/* later migrations wait while an online migration is in flight */
 	{
@@ -681,7 +681,7 @@ record_step(void *arg)
 static void
 worker_transaction_begin(void)
 {
-	xact_defaults_reset();
+	subxact_defaults_reset();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -706,7 +706,7 @@ worker_transaction_end(void)
 static char *
 run_args(MigrationRow *rows, int from, int to, RepeatableRow *reps, int nreps)
 {
-	char	   *settings = job_settings_json();
+	char	   *settings = worker_settings_json();
 	StringInfoData buf;
 
 	initStringInfo(&buf);
@@ -955,7 +955,7 @@ background_repeatables(int64 job_id, MemoryContext runcontext)
  * the role and settings the run was queued with.
  */
 void
-background_run(int64 job_id, bool up, const char *target,
+upgrade_background_run(int64 job_id, bool up, const char *target,
 			   const char *resume_version)
 {
 	const char *direction = up ? "up" : "down";
@@ -1098,7 +1098,7 @@ background_run(int64 job_id, bool up, const char *target,
 		/* recorded as the run's role, whatever role the migration set */
 		worker_session_restore();
 		set_state(version, up ? "applied" : "pending", started);
-		event_log(version, up ? "upgrade" : "downgrade", started,
+		catalog_event(version, up ? "upgrade" : "downgrade", started,
 				  psprintf("%s by job " INT64_FORMAT, up ? "applied" : "reverted", job_id),
 				  NULL);
 		fingerprint_record(up ? "upgrade" : "downgrade", version);
@@ -1147,9 +1147,9 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	deploy_lock_acquire();
-	background_run_guard();
+	deploy_guard_background_run();
 	if (!all)
-		target = lookup_version(target);
+		target = deploy_lookup_version(target);
 
 	/* online migrations in flight must be rolled back by migrate_rollback */
 	{
@@ -1253,11 +1253,11 @@ migrate_baseline(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	deploy_lock_acquire();
-	background_run_guard();
-	version = lookup_version(version);
+	deploy_guard_background_run();
+	version = deploy_lookup_version(version);
 
 	values[0] = version_key_datum(version);
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	if (catalog_exec("UPDATE migrate.migration"
 							  "   SET state = 'applied', last_error = NULL, steps_done = 0,"
 							  "       applied_at = clock_timestamp(),"
@@ -1275,7 +1275,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 		SPITupleTable *tuptable = SPI_tuptable;
 
 		for (int i = 0; i < count; i++)
-			event_log(SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1),
+			catalog_event(SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1),
 					  "baseline", started, "marked applied without running", NULL);
 		fingerprint_record("baseline", version);
 	}
@@ -1352,7 +1352,7 @@ migrate_adopt(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	deploy_lock_acquire();
-	background_run_guard();
+	deploy_guard_background_run();
 
 	/* refuse before anything is marked */
 	adopt = palloc0(sizeof(bool) * Max(nversions, 1));
@@ -1409,7 +1409,7 @@ migrate_adopt(PG_FUNCTION_ARGS)
 		if (!adopt[i])
 			continue;
 		values[0] = CStringGetTextDatum(versions[i]);
-		values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 		/* a version listed twice is marked once */
 		if (catalog_exec("UPDATE migrate.migration"
 						 "   SET state = 'applied', last_error = NULL, steps_done = 0,"
@@ -1420,7 +1420,7 @@ migrate_adopt(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not adopt migration %s", versions[i]);
 		if (SPI_processed == 0)
 			continue;
-		event_log(versions[i], "baseline", started, detail, NULL);
+		catalog_event(versions[i], "baseline", started, detail, NULL);
 		if (highest == NULL || version_cmp(versions[i], highest) > 0)
 			highest = versions[i];
 		count++;
@@ -1431,7 +1431,7 @@ migrate_adopt(PG_FUNCTION_ARGS)
 		Datum		values[2];
 
 		values[0] = CStringGetTextDatum(repeatables[i]);
-		values[1] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 		if (catalog_exec("UPDATE migrate.repeatable"
 						 "   SET applied_checksum = checksum, applied_at = clock_timestamp(),"
 						 "       applied_by = $2, duration = '0'::interval, last_error = NULL"
@@ -1440,7 +1440,7 @@ migrate_adopt(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not adopt repeatable migration \"%s\"", repeatables[i]);
 		if (SPI_processed == 0)
 			continue;
-		event_log_repeatable(repeatables[i], "baseline", started, detail, NULL);
+		catalog_event_repeatable(repeatables[i], "baseline", started, detail, NULL);
 		count++;
 	}
 	if (count > 0)

@@ -240,7 +240,7 @@ report_blockers(CheckState *st, TableInfo *t)
 		return;
 	values[0] = ObjectIdGetDatum(t->relid);
 	SPI_connect();
-	nestlevel = search_path_pin();
+	nestlevel = catalog_path_pin();
 	if (SPI_execute_with_args("SELECT l.pid, l.mode, a.state,"
 							  "       pg_catalog.floor(extract(epoch FROM pg_catalog.now() - a.xact_start))::bigint"
 							  "  FROM pg_catalog.pg_locks l"
@@ -263,7 +263,7 @@ report_blockers(CheckState *st, TableInfo *t)
 			   pstrdup("The statement would wait for it, and everything queued behind the statement with it."));
 		MemoryContextSwitchTo(old);
 	}
-	search_path_unpin(nestlevel);
+	catalog_path_unpin(nestlevel);
 	SPI_finish();
 }
 
@@ -429,7 +429,7 @@ has_not_null_check(CheckState *st, TableInfo *t, const char *column)
 	{
 		Oid			argtypes[2] = {OIDOID, TEXTOID};
 		Datum		values[2] = {ObjectIdGetDatum(t->relid), CStringGetTextDatum(column)};
-		int			nestlevel = search_path_pin();
+		int			nestlevel = catalog_path_pin();
 
 		if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_constraint c"
 								  "  JOIN pg_catalog.pg_attribute a"
@@ -440,7 +440,7 @@ has_not_null_check(CheckState *st, TableInfo *t, const char *column)
 								  "       'CHECK ((' || pg_catalog.quote_ident($2) || ' IS NOT NULL))'",
 								  2, argtypes, values, NULL, true, 1) == SPI_OK_SELECT)
 			found = SPI_processed > 0;
-		search_path_unpin(nestlevel);
+		catalog_path_unpin(nestlevel);
 	}
 	SPI_finish();
 	return found;

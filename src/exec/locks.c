@@ -159,7 +159,7 @@ add_query(LockList *ll, LOCKMODE mode, const char *sql, Oid relid, bool flag)
 	if (!OidIsValid(relid))
 		return;
 	SPI_connect();
-	nestlevel = search_path_pin();
+	nestlevel = catalog_path_pin();
 	if (SPI_execute_with_args(sql, 2, argtypes, values, NULL, true, 0) == SPI_OK_SELECT)
 	{
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -168,7 +168,7 @@ add_query(LockList *ll, LOCKMODE mode, const char *sql, Oid relid, bool flag)
 												SPI_getvalue(SPI_tuptable->vals[i],
 															 SPI_tuptable->tupdesc, 1)));
 	}
-	search_path_unpin(nestlevel);
+	catalog_path_unpin(nestlevel);
 	SPI_finish();
 	foreach(lc, found)
 		add_lock(ll, mode, lfirst(lc));
@@ -223,7 +223,7 @@ add_constraint_referenced(LockList *ll, LOCKMODE mode, Oid relid, const char *co
 	 * As add_query: the caller's search_path could put an = of its own
 	 * choosing before pg_catalog's.
 	 */
-	nestlevel = search_path_pin();
+	nestlevel = catalog_path_pin();
 	if (SPI_execute_with_args("SELECT k.confrelid FROM pg_catalog.pg_constraint k"
 							  " WHERE k.contype = 'f' AND k.conrelid = $1"
 							  "   AND k.conname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
@@ -235,7 +235,7 @@ add_constraint_referenced(LockList *ll, LOCKMODE mode, Oid relid, const char *co
 		confrelid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	search_path_unpin(nestlevel);
+	catalog_path_unpin(nestlevel);
 	SPI_finish();
 	if (OidIsValid(confrelid) && confrelid != relid)
 		add_lock(ll, mode, relation_by_oid(confrelid));
@@ -548,7 +548,7 @@ comment_locks(LockList *ll, CommentStmt *stmt)
  * string), in the order the statement takes them.
  */
 List *
-statement_locks(Node *stmt)
+locks_of_statement(Node *stmt)
 {
 	LockList	ll = {NIL};
 	ListCell   *lc;

@@ -175,7 +175,7 @@ describe_process(StringInfo buf, int pid)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(pid)};
 
-	int			nestlevel = search_path_pin();
+	int			nestlevel = catalog_path_pin();
 
 	/* as far as this role may see: this query runs as the caller */
 	SPI_execute_with_args("SELECT coalesce(nullif(application_name, ''), backend_type),"
@@ -183,7 +183,7 @@ describe_process(StringInfo buf, int pid)
 						  "       (extract(epoch FROM clock_timestamp() - xact_start))::int"
 						  "  FROM pg_catalog.pg_stat_activity WHERE pid = $1",
 						  1, argtypes, values, NULL, true, 1);
-	search_path_unpin(nestlevel);
+	catalog_path_unpin(nestlevel);
 	if (SPI_processed > 0)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -427,7 +427,7 @@ locksafe_execute(const char *sql, const char *version, const char *where)
  * The lock_retry events of the run at work.  They are written to
  * migrate.event in the run's transaction; when the run fails, that
  * transaction rolls back, so they are kept here too and recorded again
- * with the failure (failure_record_autonomously, record_job_failure).
+ * with the failure (worker_record_failure, record_job_failure).
  */
 #define MAX_RETRY_NOTES 100
 
@@ -438,7 +438,7 @@ locksafe_note_retry(const char *version, const char *detail)
 {
 	MemoryContext old;
 
-	event_log(version, "lock_retry", 0, detail, "55P03");
+	catalog_event(version, "lock_retry", 0, detail, "55P03");
 	if (list_length(retry_notes) >= MAX_RETRY_NOTES)
 		return;
 	old = MemoryContextSwitchTo(TopMemoryContext);

@@ -62,7 +62,7 @@ extern void check_at_registration(const char *what, const char *sql);
 extern List **check_statement_findings(const char *sql, int n);
 
 /* locks.c: the locks a statement takes, for migrate_plan */
-extern List *statement_locks(Node *stmt);
+extern List *locks_of_statement(Node *stmt);
 
 /* register.c: a migration's definition, as registered */
 typedef struct MigrationDefinition

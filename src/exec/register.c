@@ -57,7 +57,7 @@ store_definition(const MigrationDefinition *def, const char *new_checksum)
 	values[4] = BoolGetDatum(def->transactional);
 	values[5] = new_checksum ? CStringGetTextDatum(new_checksum) : (Datum) 0;
 	nulls[5] = new_checksum ? ' ' : 'n';
-	values[6] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[6] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	values[7] = CStringGetTextDatum(def->kind);
 	values[8] = def->operations ? CStringGetTextDatum(def->operations) : (Datum) 0;
 	nulls[8] = def->operations ? ' ' : 'n';
@@ -83,7 +83,7 @@ store_definition(const MigrationDefinition *def, const char *new_checksum)
  * role (or a member of it) may change what the run will apply.  Then the
  * run's plan takes the new checksum, so that the owner can fix a failed
  * migration and resume.  (While a run is queued or running, nobody may:
- * background_run_guard.)
+ * deploy_guard_background_run.)
  */
 static void
 run_plan_guard(const char *version, const char *checksum)
@@ -289,7 +289,7 @@ register_definition(const MigrationDefinition *def)
 	char	   *checksum;
 	Datum		key;
 
-	checksum = migration_checksum(def->kind, def->name, def->up, def->down,
+	checksum = catalog_checksum(def->kind, def->name, def->up, def->down,
 								  def->operations, def->transactional);
 	key = version_key_datum(version);
 
@@ -316,7 +316,7 @@ register_definition(const MigrationDefinition *def)
 		bool		isnull;
 		char	   *old_placeholders;
 		bool		same_placeholders;
-		char	   *stored = migration_checksum(spi_getstr(0, 4), spi_getstr(0, 5),
+		char	   *stored = catalog_checksum(spi_getstr(0, 4), spi_getstr(0, 5),
 												spi_getstr(0, 6), spi_getstr(0, 7),
 												spi_getstr(0, 8),
 												DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -351,10 +351,10 @@ register_definition(const MigrationDefinition *def)
 						 errmsg("migration %s is partly applied and its placeholder values have changed",
 								version),
 						 errhint("Let migrate_resume() finish it with the values it started with.")));
-			background_run_guard();
+			deploy_guard_background_run();
 			run_plan_guard(version, checksum);
 			store_definition(def, NULL);
-			event_log(version, "register", started,
+			catalog_event(version, "register", started,
 					  def->placeholders ? psprintf("placeholder values replaced: %s", def->placeholders) :
 					  pstrdup("placeholder values removed"), NULL);
 			SPI_finish();
@@ -375,7 +375,7 @@ register_definition(const MigrationDefinition *def)
 			 * definition that matches the checksum is put back.
 			 */
 			store_definition(def, NULL);
-			event_log(version, "repair", started,
+			catalog_event(version, "repair", started,
 					  psprintf("definition restored to match checksum %s (the stored one had checksum %s)",
 							   checksum, stored), NULL);
 			SPI_finish();
@@ -393,7 +393,7 @@ register_definition(const MigrationDefinition *def)
 							   spi_getstr(0, 10), old_checksum, checksum),
 					 errhint("Let migrate_resume() finish it, then register the change as a new version.")));
 		/* a background run that is about to apply it must not see it change */
-		background_run_guard();
+		deploy_guard_background_run();
 
 		/* an online migration that failed is still expanded */
 		if (strcmp(state, "pending") != 0 && strcmp(state, "rolled_back") != 0 &&
@@ -413,7 +413,7 @@ register_definition(const MigrationDefinition *def)
 								  placeholders_apply(def->up, def->placeholders,
 													 psprintf("migration %s", version)));
 		store_definition(def, checksum);
-		event_log(version, "register", started,
+		catalog_event(version, "register", started,
 				  psprintf("definition replaced (checksum %s, was %s)",
 						   checksum, old_checksum), NULL);
 		SPI_finish();
@@ -463,7 +463,7 @@ register_definition(const MigrationDefinition *def)
 		nulls[4] = def->down ? ' ' : 'n';
 		values[5] = BoolGetDatum(def->transactional);
 		values[6] = CStringGetTextDatum(checksum);
-		values[7] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+		values[7] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 		values[8] = CStringGetTextDatum(def->kind);
 		values[9] = def->operations ? CStringGetTextDatum(def->operations) : (Datum) 0;
 		nulls[9] = def->operations ? ' ' : 'n';
@@ -477,7 +477,7 @@ register_definition(const MigrationDefinition *def)
 						 11, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not register migration %s", version);
 	}
-	event_log(version, "register", started, psprintf("checksum %s", checksum), NULL);
+	catalog_event(version, "register", started, psprintf("checksum %s", checksum), NULL);
 
 	SPI_finish();
 	return;
@@ -534,7 +534,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 	 * Unlike a versioned migration's, the values count: a repeatable one
 	 * runs again when what it runs changes, and nothing refuses a change.
 	 */
-	checksum = migration_checksum("repeatable", name, up, NULL, placeholders, true);
+	checksum = catalog_checksum("repeatable", name, up, NULL, placeholders, true);
 
 	SPI_connect();
 	deploy_lock_acquire();
@@ -545,7 +545,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 				 1, argtypes, values, NULL, 1);
 	if (SPI_processed > 0)
 	{
-		char	   *stored = migration_checksum("repeatable", name, spi_getstr(0, 3),
+		char	   *stored = catalog_checksum("repeatable", name, spi_getstr(0, 3),
 												NULL, spi_getstr(0, 2), true);
 
 		old_checksum = spi_getstr(0, 1);
@@ -564,7 +564,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(checksum);
 	values[3] = placeholders ? CStringGetTextDatum(placeholders) : (Datum) 0;
 	nulls[3] = placeholders ? ' ' : 'n';
-	values[4] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[4] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	if (catalog_exec("INSERT INTO migrate.repeatable AS r"
 					 " (name, up_sql, checksum, placeholders, registered_by)"
 					 " VALUES ($1, $2, $3, $4::jsonb, $5)"
@@ -573,7 +573,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 					 "       registered_at = now(), registered_by = $5, last_error = NULL",
 					 5, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register repeatable migration \"%s\"", name);
-	event_log_repeatable(name, "register", started,
+	catalog_event_repeatable(name, "register", started,
 						 old_checksum == NULL ? psprintf("checksum %s", checksum) :
 						 strcmp(old_checksum, checksum) == 0 ?
 						 psprintf("definition restored to match checksum %s", checksum) :

@@ -595,7 +595,7 @@ one_attempt(void *arg)
 	SetConfigOption("lock_timeout", psprintf("%d", call->timeout_ms),
 					PGC_USERSET, PGC_S_SESSION);
 	/* what the statement records commits with it: read and write */
-	xact_defaults_reset();
+	subxact_defaults_reset();
 	StartTransactionCommand();
 	SetCurrentStatementStartTimestamp();
 	activity_report("migration %s, %s: %s", call->version, call->where, call->sql);
@@ -631,7 +631,7 @@ toplevel_execute_retrying(const char *sql, const char *version,
 		ErrorData  *edata;
 		char	   *blockers;
 
-		xact_defaults_reset();
+		subxact_defaults_reset();
 		if (concurrent_index_prepare(sql, resuming || attempt > 0))
 		{
 			StartTransactionCommand();
@@ -641,7 +641,7 @@ toplevel_execute_retrying(const char *sql, const char *version,
 		}
 
 		MemoryContextSwitchTo(context);
-		edata = xact_catch(one_attempt, &call);
+		edata = subxact_catch(one_attempt, &call);
 		locksafe_watch_stop();
 		SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 
@@ -660,7 +660,7 @@ toplevel_execute_retrying(const char *sql, const char *version,
 			blockers = held ? MemoryContextStrdup(context, held) : NULL;
 		}
 		if (attempt < migrate_lock_retries)
-			event_log(version, "lock_retry", 0,
+			catalog_event(version, "lock_retry", 0,
 					  psprintf("%s, attempt %d: %s", where, attempt + 1,
 							   blockers ? blockers : "blocker unknown"),
 					  "55P03");

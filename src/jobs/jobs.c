@@ -76,7 +76,7 @@ job_is_live(int64 job_id)
 
 /* How many migrate workers run now, in the whole cluster. */
 int
-workers_running(void)
+jobs_workers_running(void)
 {
 	int			n = 0;
 	int			nbackends;
@@ -158,7 +158,7 @@ job_fail_identity(int64 job_id, const char *why)
 				 "       worker_pid = NULL, updated_at = clock_timestamp(),"
 				 "       finished_at = clock_timestamp()"
 				 " WHERE id = $1", 2, argtypes, values, NULL, 0);
-	event_log(NULL, "fail", 0, detail, "55000");
+	catalog_event(NULL, "fail", 0, detail, "55000");
 	ereport(LOG,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("migrate %s", detail),
@@ -167,7 +167,7 @@ job_fail_identity(int64 job_id, const char *why)
 
 /* A background worker of migrate's, to be registered. */
 void
-worker_init(BackgroundWorker *worker, const char *function, const char *name,
+jobs_worker_init(BackgroundWorker *worker, const char *function, const char *name,
 			const char *type)
 {
 	memset(worker, 0, sizeof(*worker));
@@ -190,7 +190,7 @@ job_start_worker(int64 job_id, Oid roleid, BackgroundWorkerHandle **handle)
 	BackgroundWorker worker;
 	MigrateWorkerArgs args;
 
-	worker_init(&worker, "migrate_worker_main",
+	jobs_worker_init(&worker, "migrate_worker_main",
 				psprintf("migrate job " INT64_FORMAT, job_id), MIGRATE_WORKER_TYPE);
 	worker.bgw_notify_pid = handle ? MyProcPid : 0;
 
@@ -229,7 +229,7 @@ jobs_xact_callback(XactEvent event, void *arg)
 		return;
 	}
 
-	running = workers_running();
+	running = jobs_workers_running();
 	foreach(lc, jobs)
 	{
 		QueuedJob  *job = (QueuedJob *) lfirst(lc);
@@ -304,7 +304,7 @@ database_allows_connections(Oid dboid)
  * superuser on its behalf: that role must be allowed to log in.
  */
 bool
-role_can_login(Oid roleid)
+jobs_role_can_login(Oid roleid)
 {
 	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
 	bool		canlogin;
@@ -319,7 +319,7 @@ role_can_login(Oid roleid)
 static void
 check_role_can_run_jobs(Oid roleid)
 {
-	if (!role_can_login(roleid))
+	if (!jobs_role_can_login(roleid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" cannot log in, so no background worker can run a job as it",
@@ -381,7 +381,7 @@ job_queue(const char *kind, const char *version, const char *target,
 	nulls[3] = rows_total >= 0 ? ' ' : 'n';
 	values[4] = args ? DirectFunctionCall1(jsonb_in, CStringGetDatum(args)) : (Datum) 0;
 	nulls[4] = args ? ' ' : 'n';
-	values[5] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[5] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	values[6] = ObjectIdGetDatum(relation);
 	nulls[6] = OidIsValid(relation) ? ' ' : 'n';
 
@@ -396,7 +396,7 @@ job_queue(const char *kind, const char *version, const char *target,
 	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 
-	running = workers_running() + list_length(jobs_to_start);
+	running = jobs_workers_running() + list_length(jobs_to_start);
 	if (running >= migrate_max_workers)
 		ereport(NOTICE,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -534,7 +534,7 @@ jobs_of_argument(FunctionCallInfo fcinfo, const char *states, char **version,
 		version_check_arg(*version, "version");
 	SPI_connect();
 	if (*version)
-		*version = lookup_version(*version);
+		*version = deploy_lookup_version(*version);
 	jobs_select(*version, states, true);
 	*n = SPI_processed;
 	return SPI_tuptable;
@@ -611,7 +611,7 @@ migrate_cancel(PG_FUNCTION_ARGS)
 			set_job_state(id, "cancelled");
 			dequeued++;
 		}
-		event_log(version, "cancel", 0,
+		catalog_event(version, "cancel", 0,
 				  psprintf("job " INT64_FORMAT " %s", id, signal ? "signalled" : "cancelled"),
 				  NULL);
 	}
@@ -739,7 +739,7 @@ migrate_resume(PG_FUNCTION_ARGS)
 			values[2] = CStringGetTextDatum(job_origin_here());
 			catalog_exec("UPDATE migrate.job SET run_as_oid = $2, queued_in = $3 WHERE id = $1",
 						 3, argtypes, values, NULL, 0);
-			event_log(version, "resume", 0,
+			catalog_event(version, "resume", 0,
 					  psprintf("job " INT64_FORMAT " bound to role \"%s\" of this database: %s",
 							   id, GetUserNameFromId(roleid, false), unbound), NULL);
 			ereport(NOTICE,
@@ -749,7 +749,7 @@ migrate_resume(PG_FUNCTION_ARGS)
 					 errdetail("It could not start as it was: %s.", unbound)));
 		}
 		set_job_state(id, "queued");
-		event_log(version, "resume", 0, psprintf("job " INT64_FORMAT, id), NULL);
+		catalog_event(version, "resume", 0, psprintf("job " INT64_FORMAT, id), NULL);
 		job_start_at_commit(id, roleid);
 		resumed++;
 	}

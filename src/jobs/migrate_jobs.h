@@ -32,7 +32,7 @@ typedef struct QueuedJob
 
 struct BackgroundWorker;
 struct BackgroundWorkerHandle;
-extern void worker_init(struct BackgroundWorker *worker, const char *function,
+extern void jobs_worker_init(struct BackgroundWorker *worker, const char *function,
 						const char *name, const char *type);
 extern int64 job_queue(const char *kind, const char *version,
 					   const char *target, Oid relation, int64 rows_total,
@@ -40,12 +40,12 @@ extern int64 job_queue(const char *kind, const char *version,
 extern bool job_start_worker(int64 job_id, Oid roleid,
 							 struct BackgroundWorkerHandle **handle);
 extern bool jobs_queued_in_this_transaction(void);
-extern bool role_can_login(Oid roleid);
+extern bool jobs_role_can_login(Oid roleid);
 extern char *job_identity_problem(const char *run_as, Oid run_as_oid,
 								  const char *queued_in, Oid *roleid);
 extern void job_fail_identity(int64 job_id, const char *why);
 extern bool job_is_live(int64 job_id);
-extern int	workers_running(void);
+extern int	jobs_workers_running(void);
 extern void jobs_select(const char *version, const char *states_sql,
 						bool for_update);
 struct LOCKTAG;
@@ -78,11 +78,11 @@ extern PGDLLEXPORT void migrate_worker_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_launcher_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_resumer_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_recorder_main(Datum main_arg);
-extern void launcher_register(void);
-extern void failure_record_autonomously(const char *version, bool repeatable,
+extern void worker_launcher_register(void);
+extern void worker_record_failure(const char *version, bool repeatable,
 										ErrorData *edata);
 extern void activity_report(const char *fmt,...) pg_attribute_printf(1, 2);
-extern char *job_settings_json(void);
+extern char *worker_settings_json(void);
 extern void worker_session_restore(void);
 extern void worker_note_version(const char *version);
 extern void worker_note_repeatable(const char *name);

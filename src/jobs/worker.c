@@ -83,7 +83,7 @@ static bool current_run_repeatable = false;
 static void
 begin_catalog_transaction(void)
 {
-	xact_defaults_reset();
+	subxact_defaults_reset();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -142,7 +142,7 @@ apply_job_settings(const char *args)
  * text for migrate.job.args.
  */
 char *
-job_settings_json(void)
+worker_settings_json(void)
 {
 	StringInfoData buf;
 
@@ -282,7 +282,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 	begin_catalog_transaction();
 	/* recorded as the job's role, whatever role the failed statement set */
 	worker_session_restore();
-	record_retry_notes(retry_notes_text(), current_actor());
+	record_retry_notes(retry_notes_text(), catalog_actor());
 	locksafe_forget_retries();
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(cancelled ? "cancelled" : "failed");
@@ -314,7 +314,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 		if (!cancelled)
 			catalog_exec("UPDATE migrate.repeatable SET last_error = $2 WHERE name = $1",
 						 2, rtypes, rvalues, NULL, 0);
-		event_log_repeatable(current_run_version, cancelled ? "cancel" : "fail", 0,
+		catalog_event_repeatable(current_run_version, cancelled ? "cancel" : "fail", 0,
 							 psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
 		end_catalog_transaction();
 		return;
@@ -331,7 +331,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 					 " WHERE version = $1 AND state IN ('pending', 'failed', 'active')",
 					 2, mtypes, mvalues, NULL, 0);
 	}
-	event_log(version, cancelled ? "cancel" : "fail", 0,
+	catalog_event(version, cancelled ? "cancel" : "fail", 0,
 			  psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
 	end_catalog_transaction();
 }
@@ -788,7 +788,7 @@ migrate_resumer_main(Datum main_arg)
 			MemoryContextSwitchTo(old);
 		}
 		if (ids != NIL)
-			event_log(NULL, "resume", 0,
+			catalog_event(NULL, "resume", 0,
 					  list_length(ids) == 1
 					  ? pstrdup("1 unfinished job resumed at server start")
 					  : psprintf("%d unfinished jobs resumed at server start",
@@ -797,7 +797,7 @@ migrate_resumer_main(Datum main_arg)
 	}
 	end_catalog_transaction();
 
-	running = workers_running();
+	running = jobs_workers_running();
 	forboth(lc1, ids, lc2, roles)
 	{
 		int64		id = *(int64 *) lfirst(lc1);
@@ -854,7 +854,7 @@ migrate_launcher_main(Datum main_arg)
 		BackgroundWorker worker;
 		BackgroundWorkerHandle *handle;
 
-		worker_init(&worker, "migrate_resumer_main", "migrate resumer", "migrate resumer");
+		jobs_worker_init(&worker, "migrate_resumer_main", "migrate resumer", "migrate resumer");
 		worker.bgw_main_arg = ObjectIdGetDatum(lfirst_oid(lc));
 		worker.bgw_notify_pid = MyProcPid;
 
@@ -880,11 +880,11 @@ migrate_launcher_main(Datum main_arg)
 }
 
 void
-launcher_register(void)
+worker_launcher_register(void)
 {
 	BackgroundWorker worker;
 
-	worker_init(&worker, "migrate_launcher_main", "migrate launcher", "migrate launcher");
+	jobs_worker_init(&worker, "migrate_launcher_main", "migrate launcher", "migrate launcher");
 	worker.bgw_restart_time = 10;	/* and again after a crash restart */
 	RegisterBackgroundWorker(&worker);
 }
@@ -908,7 +908,7 @@ typedef struct FailureRecord
  * for it.  The caller is in a valid (sub)transaction.
  */
 void
-failure_record_autonomously(const char *version, bool repeatable, ErrorData *edata)
+worker_record_failure(const char *version, bool repeatable, ErrorData *edata)
 {
 	char	   *detail = failure_text(edata);
 	char	   *notes = retry_notes_text();
@@ -930,15 +930,15 @@ failure_record_autonomously(const char *version, bool repeatable, ErrorData *eda
 	record = dsm_segment_address(seg);
 	record->dboid = MyDatabaseId;
 	/* as the deployer; as the catalog's owner if the deployer cannot log in */
-	record->roleid = role_can_login(GetUserId()) ? GetUserId() : InvalidOid;
-	namestrcpy(&record->actor, current_actor());
+	record->roleid = jobs_role_can_login(GetUserId()) ? GetUserId() : InvalidOid;
+	namestrcpy(&record->actor, catalog_actor());
 	record->repeatable = repeatable;
 	strlcpy(record->version, version, sizeof(record->version));
 	strlcpy(record->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(record->sqlstate));
 	strcpy(record->detail, detail);
 	strcpy(record->detail + strlen(detail) + 1, notes);
 
-	worker_init(&worker, "migrate_recorder_main", "migrate recorder", "migrate recorder");
+	jobs_worker_init(&worker, "migrate_recorder_main", "migrate recorder", "migrate recorder");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 

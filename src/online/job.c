@@ -189,7 +189,7 @@ run_statement(int64 job_id, const char *version, int n, OnlineStep *step,
 		ErrorData  *edata;
 
 		call.resuming = resuming || attempt > 1;
-		edata = xact_catch(statement_call, &call);
+		edata = subxact_catch(statement_call, &call);
 		if (edata == NULL)
 			return;
 

@@ -264,7 +264,7 @@ online_start(OnlineMigration *m)
 
 		initStringInfo(&args);
 		appendStringInfo(&args, "{\"settings\": %s, \"backfills\": %s, \"steps\": %s}",
-						 job_settings_json(), x.backfills.data, x.steps.data);
+						 worker_settings_json(), x.backfills.data, x.steps.data);
 		(void) job_queue("online", m->version, NULL, InvalidOid, x.rows_total, args.data);
 	}
 
@@ -277,7 +277,7 @@ online_start(OnlineMigration *m)
 					 "       steps_done = 0 WHERE version = $1",
 					 2, argtypes, values, NULL, 0);
 	}
-	event_log(m->version, "start", started,
+	catalog_event(m->version, "start", started,
 			  psprintf("new shape in schema %s%s", m->vschema,
 					   has_steps ? "; background job queued" : ""), NULL);
 	fingerprint_record("start", m->version);
@@ -309,7 +309,7 @@ migration_in_flight(FunctionCallInfo fcinfo, char **state)
 	if (version)
 	{
 		version_check_arg(version, "version");
-		version = lookup_version(version);
+		version = deploy_lookup_version(version);
 	}
 	else
 	{
@@ -352,7 +352,7 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 	values[0] = CStringGetTextDatum(m->version);
 	values[1] = CStringGetTextDatum(state);
 	values[2] = TimestampTzGetDatum(started);
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(current_actor()));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	catalog_exec("UPDATE migrate.migration"
 				 "   SET state = $2, last_error = NULL, steps_done = 0,"
 				 "       applied_at = CASE WHEN $2 = 'applied' THEN clock_timestamp() END,"
@@ -362,7 +362,7 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 				 "             WHERE e.version = $1 AND e.action = 'start'), $3) END"
 				 " WHERE version = $1",
 				 4, argtypes, values, NULL, 0);
-	event_log(m->version, action, started, NULL, NULL);
+	catalog_event(m->version, action, started, NULL, NULL);
 	fingerprint_record(action, m->version);
 }
 
@@ -646,7 +646,7 @@ migrate_version_schema(PG_FUNCTION_ARGS)
 	if (version)
 	{
 		version_check_arg(version, "version");
-		version = lookup_version(version);
+		version = deploy_lookup_version(version);
 	}
 	else
 	{

@@ -23,13 +23,13 @@ PG_MODULE_MAGIC;
 static void
 run_upgrade(const JobRow *job)
 {
-	background_run(job->id, true, job->target, job->current_version);
+	upgrade_background_run(job->id, true, job->target, job->current_version);
 }
 
 static void
 run_downgrade(const JobRow *job)
 {
-	background_run(job->id, false, job->target, job->current_version);
+	upgrade_background_run(job->id, false, job->target, job->current_version);
 }
 
 static void
@@ -60,6 +60,6 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		migrate_preloaded = true;
-		launcher_register();
+		worker_launcher_register();
 	}
 }

@@ -197,7 +197,7 @@ plan_sql(PlanOutput *out, const char *sql)
 	{
 		errarg.statement = foreach_current_index(lc) + 1;
 		CHECK_FOR_INTERRUPTS();
-		locks[foreach_current_index(lc)] = statement_locks(lfirst_node(RawStmt, lc)->stmt);
+		locks[foreach_current_index(lc)] = locks_of_statement(lfirst_node(RawStmt, lc)->stmt);
 	}
 	errarg.statement = 0;
 	findings = check_statement_findings(sql, errarg.count);
@@ -310,7 +310,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (target)
-		target = lookup_version(target);
+		target = deploy_lookup_version(target);
 
 	/* while an online migration is in flight, every later one waits */
 	if (online_in_flight(NULL) != NULL)
@@ -358,7 +358,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 		rows[i].placeholders = SPI_getvalue(tup, tupdesc, 9);
 
 		/* migrate_upgrade refuses a definition edited by hand: so does its plan */
-		computed = migration_checksum(rows[i].kind, rows[i].name, rows[i].up,
+		computed = catalog_checksum(rows[i].kind, rows[i].name, rows[i].up,
 									  SPI_getvalue(tup, tupdesc, 5), rows[i].operations,
 									  rows[i].transactional);
 		if (strcmp(checksum, computed) != 0)
@@ -421,7 +421,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 		char	   *checksum = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
 		char	   *placeholders = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
 		/* a repeatable's checksum covers its placeholder values */
-		char	   *computed = migration_checksum("repeatable", name, up, NULL,
+		char	   *computed = catalog_checksum("repeatable", name, up, NULL,
 												  placeholders, true);
 
 		if (strcmp(checksum, computed) != 0)

@@ -104,8 +104,8 @@ migrate_verify(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	deploy_lock_acquire();
-	background_run_guard();
-	version = lookup_version(version);
+	deploy_guard_background_run();
+	version = deploy_lookup_version(version);
 
 	{
 		Oid			argtypes[1] = {TEXTOID};
@@ -250,7 +250,7 @@ migrate_verify(PG_FUNCTION_ARGS)
 								  "%d objects differ between the first and the second up:\n%s",
 								  redo_diff.n, redo_diff.n, diff_detail(&redo_diff))));
 
-	event_log(version, "verify", 0, "up, down and up again leave the schema as expected", NULL);
+	catalog_event(version, "verify", 0, "up, down and up again leave the schema as expected", NULL);
 	SPI_finish();
 	migrate_guard_end();
 	PG_RETURN_BOOL(true);
@@ -319,7 +319,7 @@ migrate_validate(PG_FUNCTION_ARGS)
 		char	   *stored = SPI_getvalue(tup, desc, 8);
 		char	   *computed;
 
-		computed = migration_checksum(SPI_getvalue(tup, desc, 2),
+		computed = catalog_checksum(SPI_getvalue(tup, desc, 2),
 									  SPI_getvalue(tup, desc, 3),
 									  SPI_getvalue(tup, desc, 4),
 									  SPI_getvalue(tup, desc, 5),

@@ -453,7 +453,7 @@ wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 	SPI_connect();
 	if (version)
 	{
-		char	   *registered = lookup_version(version);
+		char	   *registered = deploy_lookup_version(version);
 
 		version = MemoryContextStrdup(caller, registered);
 	}
