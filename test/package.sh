@@ -127,7 +127,7 @@ if [ -s "$work/displaced.list" ]; then
 	echo "saved $(wc -l <"$work/displaced.list") files the package replaces (a make install)"
 fi
 say "installing ${packages[*]}"
-apt_get install $debs || fail "installing the package"
+apt_get install --reinstall $debs || fail "installing the package"
 
 # --- what it holds
 for pkg in "${packages[@]}"; do
