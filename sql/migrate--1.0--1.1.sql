@@ -14,6 +14,15 @@ COMMENT ON PROCEDURE migrate_await(text, interval, text)
     IS 'as migrate_wait, committing between looks so that it holds no snapshot that index builds wait for; for deploy steps';
 REVOKE EXECUTE ON PROCEDURE migrate_await(text, interval, text) FROM PUBLIC;
 
+-- From here to the new functions, names resolve in pg_catalog only: the
+-- views bind their operators and functions now, as the updating superuser,
+-- and a better-matching operator that the owner of @extschema@ planted there
+-- beforehand (numeric * bigint, say) would otherwise be the one they call,
+-- as whoever reads them, migrate's own queries as the catalog's owner
+-- included (test/t/022_trusted.pl).  ALTER EXTENSION restores search_path
+-- (SET LOCAL: a plain SET would outlive it).
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 -- migrate's locks moved to keys that SQL cannot take (issue 12): a job's
 -- worker lock now has objsubid 3
 CREATE OR REPLACE VIEW migrate.progress AS
@@ -113,6 +122,9 @@ SELECT r.name,
          ORDER BY e.id DESC LIMIT 1) f ON true
  ORDER BY r.name COLLATE "C";
 COMMENT ON VIEW migrate.repeatable_status IS 'a row per repeatable migration: pending, applied or changed since applied, in name order';
+
+-- the functions go into @extschema@
+SET LOCAL search_path = @extschema@, pg_temp;
 
 CREATE FUNCTION migrate_register(version text, name text, up text, down text,
                                  transactional boolean, placeholders jsonb)

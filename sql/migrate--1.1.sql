@@ -2,6 +2,15 @@
 
 \echo Use "CREATE EXTENSION migrate" to load this file. \quit
 
+-- Until the functions below, names resolve in pg_catalog only: the views bind
+-- their operators and functions now, as the installing superuser, and a
+-- better-matching operator that the owner of @extschema@ planted there
+-- beforehand (numeric * bigint, say) would otherwise be the one they call,
+-- as whoever reads them, migrate's own queries as the catalog's owner
+-- included (test/t/022_trusted.pl).  CREATE EXTENSION restores search_path
+-- (SET LOCAL: a plain SET would outlive it).
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 -- The catalog has a fixed home so that every function (in @extschema@) and every
 -- deploy script can name it; the extension itself must not be created in it.
 CREATE SCHEMA migrate;
@@ -257,6 +266,9 @@ SELECT r.name,
          ORDER BY e.id DESC LIMIT 1) f ON true
  ORDER BY r.name COLLATE "C";
 COMMENT ON VIEW migrate.repeatable_status IS 'a row per repeatable migration: pending, applied or changed since applied, in name order';
+
+-- the functions go into @extschema@
+SET LOCAL search_path = @extschema@, pg_temp;
 
 CREATE FUNCTION migrate_register(version text, name text, up text,
                                  down text DEFAULT NULL,
