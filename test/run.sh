@@ -115,14 +115,30 @@ if [ -n "$matrix_versions" ]; then
     grep -E '^matrix [0-9]+:' "$work/matrix.log" >> "$log" || true
 fi
 
+# The Debian package: built, installed, pg_regress and isolation against
+# it, removed again (test/package.sh).  MIGRATE_PACKAGE="" skips it.
+if [ -n "${MIGRATE_PACKAGE-1}" ]; then
+    echo "== package"
+    set +e
+    "$top/test/package.sh" 2>&1 | tee "$work/package.log"
+    set -e
+    # its last line: "package NAME ok" or "package NAME FAILED (why)"
+    if tail -n 1 "$work/package.log" | grep -qE '^package .* ok$'; then
+        echo "package ... ok" >> "$log"
+    else
+        echo "package ... FAILED" | tee -a "$log"
+        rc=1
+    fi
+fi
+
 # one closing line with the counts of all the suites
 # pg_regress and the isolation tester print "test NAME ... ok" (TAP: "test/t/...")
 regress_ok=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. ok( |$)' "$log" || true)
 regress_failed=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. FAILED' "$log" || true)
 tap_files=$(ls "$work"/test/t/*.pl | wc -l)
 tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ ok$' "$log" || true)
-checks_ok=$(grep -Ec '^(server crashes|memory check|layers) \.\.\. ok' "$log" || true)
-checks_failed=$(grep -Ec '^(server crashes|memory check|layers) \.\.\. FAILED' "$log" || true)
+checks_ok=$(grep -Ec '^(server crashes|memory check|layers|package) \.\.\. ok' "$log" || true)
+checks_failed=$(grep -Ec '^(server crashes|memory check|layers|package) \.\.\. FAILED' "$log" || true)
 matrix_ok=$(grep -E '^matrix [0-9]+:' "$log" | grep -vc 'FAILED' || true)
 matrix_failed=$(grep -E '^matrix [0-9]+:' "$log" | grep -c 'FAILED' || true)
 if [ -n "$matrix_versions" ]; then
