@@ -38,46 +38,16 @@ CppConcat(pg_finfo_,funcname) (void) \
 extern int no_such_variable
 #endif
 
-#ifndef NUMERICARRAYOID
-#define NUMERICARRAYOID 1231
-#endif
-
 /* InitMaterializedSRF appeared in 15.1; 15.0 called it SetSingleFuncCall */
-#if PG_VERSION_NUM >= 150000 && PG_VERSION_NUM < 150001
+#if PG_VERSION_NUM < 150001
 #define InitMaterializedSRF(fcinfo, flags) SetSingleFuncCall(fcinfo, flags)
-#elif PG_VERSION_NUM < 150000
-static inline void
-InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext oldcontext;
-	TupleDesc	tupdesc;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-	MemoryContextSwitchTo(oldcontext);
-}
 #endif
 
-/* raw_parser took its mode argument in 14 */
-static inline List *
-raw_parse_sql(const char *sql)
-{
-#if PG_VERSION_NUM >= 140000
-	return raw_parser(sql, RAW_PARSE_DEFAULT);
-#else
-	return raw_parser(sql);
+/* 16: pg_database_aclcheck became object_aclcheck (migrate checks databases only) */
+#if PG_VERSION_NUM < 160000
+#define object_aclcheck(classid, objectid, roleid, mode) \
+	pg_database_aclcheck((objectid), (roleid), (mode))
 #endif
-}
 
 /* 16: typeStringToTypeName takes an error context (NULL: throw) */
 #if PG_VERSION_NUM >= 160000

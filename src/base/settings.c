@@ -176,11 +176,7 @@ settings_define(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("migrate");
-#else
-	EmitWarningsOnPlaceholders("migrate");
-#endif
 }
 
 /*

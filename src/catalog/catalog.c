@@ -16,9 +16,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
-#if PG_VERSION_NUM >= 140000
 #include "common/cryptohash.h"
-#endif
 
 #include "base/base.h"
 #include "catalog/migrate_catalog.h"
@@ -59,7 +57,6 @@ catalog_checksum(const char *kind, const char *name, const char *up,
 	append_field(&def, operations);
 	append_field(&def, transactional ? "t" : "f");
 
-#if PG_VERSION_NUM >= 140000
 	{
 		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
@@ -69,15 +66,6 @@ catalog_checksum(const char *kind, const char *name, const char *up,
 			elog(ERROR, "could not compute sha256 checksum");
 		pg_cryptohash_free(ctx);
 	}
-#else
-	{
-		pg_sha256_ctx ctx;
-
-		pg_sha256_init(&ctx);
-		pg_sha256_update(&ctx, (uint8 *) def.data, def.len);
-		pg_sha256_final(&ctx, digest);
-	}
-#endif
 
 	hex_encode((char *) digest, sizeof(digest), hex);
 	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';

@@ -129,7 +129,7 @@ parse_with_context(const char *source)
 	errcb.arg = &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-	raw = raw_parse_sql(source);
+	raw = raw_parser(source, RAW_PARSE_DEFAULT);
 	error_context_stack = errcb.previous;
 	return raw;
 }
@@ -337,11 +337,7 @@ backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
 	errcb.arg = &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-#if PG_VERSION_NUM >= 150000
 	queries = pg_analyze_and_rewrite_fixedparams(rs, bs->source, paramtypes, nparams, NULL);
-#else
-	queries = pg_analyze_and_rewrite(rs, bs->source, paramtypes, nparams, NULL);
-#endif
 	error_context_stack = errcb.previous;
 
 	if (!relation_info_hooked)
@@ -1068,11 +1064,7 @@ estimate_rows(BackfillStatement *bs, bool every_row)
 	select->fromClause = list_make1(copyObject(bs->stmt->relation));
 	select->whereClause = every_row ? NULL : copyObject(bs->stmt->whereClause);
 	rs->stmt = (Node *) select;
-#if PG_VERSION_NUM >= 150000
 	queries = pg_analyze_and_rewrite_fixedparams(rs, bs->source, NULL, 0, NULL);
-#else
-	queries = pg_analyze_and_rewrite(rs, bs->source, NULL, 0, NULL);
-#endif
 	plan = pg_plan_query(linitial_node(Query, queries), bs->source, 0, NULL);
 	return (int64) Max(plan->planTree->plan_rows, 0);
 }

@@ -1100,7 +1100,7 @@ static List *
 check_sql(const char *sql)
 {
 	CheckState	st = {0};
-	List	   *raw = raw_parse_sql(sql);
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	ListCell   *lc;
 
 	List	   *long_names = long_identifiers(sql, raw);

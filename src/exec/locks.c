@@ -616,11 +616,9 @@ locks_of_statement(Node *stmt)
 		case T_DeleteStmt:
 			add_rangevar(&ll, RowExclusiveLock, ((DeleteStmt *) stmt)->relation);
 			break;
-#if PG_VERSION_NUM >= 150000
 		case T_MergeStmt:
 			add_rangevar(&ll, RowExclusiveLock, ((MergeStmt *) stmt)->relation);
 			break;
-#endif
 		case T_CommentStmt:
 			comment_locks(&ll, (CommentStmt *) stmt);
 			break;

@@ -40,9 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/timeout.h"
 
-#if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
-#endif
 
 #include "base/base.h"
 #include "catalog/migrate_catalog.h"
@@ -73,7 +71,7 @@ note_awaited_lock(void)
 	{
 		awaited_tag = lock->tag;
 		awaited_mode = MyProc->waitLockMode;
-#if PG_VERSION_NUM >= 140000 && defined(PG_HAVE_8BYTE_SINGLE_COPY_ATOMICITY) && \
+#if defined(PG_HAVE_8BYTE_SINGLE_COPY_ATOMICITY) && \
 	!defined(PG_HAVE_ATOMIC_U64_SIMULATION)
 		/* a plain load here; simulated atomics would take a spinlock */
 		awaited_since = (TimestampTz) pg_atomic_read_u64(&MyProc->waitStart);
@@ -92,7 +90,6 @@ awaited_timer_start(int lock_timeout_ms)
 		return;
 	if (awaited_timeout_id == MAX_TIMEOUTS)
 		awaited_timeout_id = RegisterTimeout(USER_TIMEOUT, note_awaited_lock);
-#if PG_VERSION_NUM >= 140000
 	{
 		/*
 		 * Every tenth of the lock timeout: a wait that lasts the whole lock
@@ -105,11 +102,6 @@ awaited_timer_start(int lock_timeout_ms)
 							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), every),
 							 every);
 	}
-#else
-	/* fire shortly before the lock timeout itself */
-	enable_timeout_after(awaited_timeout_id,
-						 Max(1, lock_timeout_ms - Max(1, lock_timeout_ms / 10)));
-#endif
 }
 
 static void
@@ -253,14 +245,12 @@ locksafe_blockers(void)
 					if (conflicting & LOCKBIT_ON(m))
 						shown = m;
 			}
-#if PG_VERSION_NUM >= 140000
 			/* a holder named already is not named again */
 			else if ((inst->holdMask & method->conflictTab[mode]) == 0 &&
 					 inst->waitLockMode != NoLock &&
 					 (method->conflictTab[mode] & LOCKBIT_ON(inst->waitLockMode)) &&
 					 inst->waitStart != 0 && since != 0 && inst->waitStart <= since)
 				shown = inst->waitLockMode;
-#endif
 			if (shown == NoLock)
 				continue;
 
@@ -327,11 +317,7 @@ locksafe_backoff_ms(int n)
 	double		r;
 
 	ceiling = Min(ceiling, BACKOFF_MAX_MS);
-#if PG_VERSION_NUM >= 150000
 	r = pg_prng_double(&pg_global_prng_state);
-#else
-	r = (double) random() / ((double) MAX_RANDOM_VALUE + 1);
-#endif
 	/* "equal jitter": half the ceiling, plus a random share of the rest */
 	return (int) (ceiling / 2 + r * ceiling / 2);
 }

@@ -109,7 +109,7 @@ script_parse(MigrationScript *script)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
-	script->stmts = raw_parse_sql(script->sql);
+	script->stmts = raw_parser(script->sql, RAW_PARSE_DEFAULT);
 
 	error_context_stack = errcb.previous;
 }
@@ -126,7 +126,6 @@ needs_top_level(Node *stmt)
 			return ((DropStmt *) stmt)->concurrent ? "DROP INDEX CONCURRENTLY" : NULL;
 		case T_ReindexStmt:
 			{
-#if PG_VERSION_NUM >= 140000
 				ListCell   *lc;
 
 				foreach(lc, ((ReindexStmt *) stmt)->params)
@@ -137,10 +136,6 @@ needs_top_level(Node *stmt)
 						defGetBoolean(opt))
 						return "REINDEX CONCURRENTLY";
 				}
-#else
-				if (((ReindexStmt *) stmt)->concurrent)
-					return "REINDEX CONCURRENTLY";
-#endif
 				if (((ReindexStmt *) stmt)->kind == REINDEX_OBJECT_SYSTEM)
 					return "REINDEX SYSTEM";
 				if (((ReindexStmt *) stmt)->kind == REINDEX_OBJECT_DATABASE)

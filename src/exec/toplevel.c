@@ -106,11 +106,7 @@ toplevel_execute(const char *sql)
 		}
 
 		oldcontext = MemoryContextSwitchTo(toplevel_context);
-#if PG_VERSION_NUM >= 150000
 		querytrees = pg_analyze_and_rewrite_fixedparams(raw, sql, NULL, 0, NULL);
-#else
-		querytrees = pg_analyze_and_rewrite(raw, sql, NULL, 0, NULL);
-#endif
 		plans = pg_plan_queries(querytrees, sql, CURSOR_OPT_PARALLEL_OK, NULL);
 		if (snapshot_set)
 			PopActiveSnapshot();
@@ -133,7 +129,6 @@ toplevel_execute(const char *sql)
 static bool
 is_concurrent_reindex(ReindexStmt *stmt)
 {
-#if PG_VERSION_NUM >= 140000
 	ListCell   *lc;
 
 	foreach(lc, stmt->params)
@@ -144,9 +139,6 @@ is_concurrent_reindex(ReindexStmt *stmt)
 			return true;
 	}
 	return false;
-#else
-	return stmt->concurrent;
-#endif
 }
 
 /*
@@ -284,9 +276,7 @@ index_matches_stmt(Oid indexid, Oid relid, IndexStmt *stmt, const char *sql)
 	if (index->indrelid != relid ||
 		((Form_pg_class) GETSTRUCT(classtup))->relam != amoid ||
 		index->indisunique != stmt->unique ||
-#if PG_VERSION_NUM >= 150000
 		index->indnullsnotdistinct != stmt->nulls_not_distinct ||
-#endif
 		index->indnkeyatts != nkeys ||
 		index->indnatts != nkeys + list_length(stmt->indexIncludingParams))
 		goto done;
@@ -414,7 +404,7 @@ done:
 static bool
 concurrent_index_prepare(const char *sql, bool resuming)
 {
-	List	   *raw_list = raw_parse_sql(sql);
+	List	   *raw_list = raw_parser(sql, RAW_PARSE_DEFAULT);
 	IndexStmt  *stmt;
 	Oid			relid;
 	Oid			indexid = InvalidOid;
@@ -551,7 +541,7 @@ concurrent_index_prepare(const char *sql, bool resuming)
 static bool
 is_concurrent(const char *sql)
 {
-	List	   *raw_list = raw_parse_sql(sql);
+	List	   *raw_list = raw_parser(sql, RAW_PARSE_DEFAULT);
 	Node	   *stmt;
 
 	if (list_length(raw_list) != 1)
@@ -563,15 +553,11 @@ is_concurrent(const char *sql)
 		return ((DropStmt *) stmt)->concurrent;
 	if (IsA(stmt, ReindexStmt))
 	{
-#if PG_VERSION_NUM >= 140000
 		ListCell   *lc;
 
 		foreach(lc, ((ReindexStmt *) stmt)->params)
 			if (strcmp(lfirst_node(DefElem, lc)->defname, "concurrently") == 0)
 				return true;
-#else
-		return ((ReindexStmt *) stmt)->concurrent;
-#endif
 	}
 	return false;
 }

@@ -29,9 +29,7 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
-#if PG_VERSION_NUM >= 140000
 #include "utils/backend_status.h"
-#endif
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -335,11 +333,7 @@ check_role_can_run_jobs(Oid roleid)
 						get_database_name(MyDatabaseId)),
 				 errhint("Allow them with ALTER DATABASE %s WITH ALLOW_CONNECTIONS true.",
 						 quote_identifier(get_database_name(MyDatabaseId)))));
-#if PG_VERSION_NUM >= 160000
 	if (object_aclcheck(DatabaseRelationId, MyDatabaseId, roleid, ACL_CONNECT) != ACLCHECK_OK)
-#else
-	if (pg_database_aclcheck(MyDatabaseId, roleid, ACL_CONNECT) != ACLCHECK_OK)
-#endif
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" may not connect to database \"%s\", so no background worker can run a job as it",

@@ -171,7 +171,7 @@ parse_expression(const char *expr, char **sql)
 	ResTarget  *target;
 
 	*sql = psprintf("SELECT %s", expr);
-	WITH_EXPRESSION_ERRORS(*sql, raw = raw_parse_sql(*sql));
+	WITH_EXPRESSION_ERRORS(*sql, raw = raw_parser(*sql, RAW_PARSE_DEFAULT));
 	if (list_length(raw) != 1 ||
 		!IsA(((RawStmt *) linitial(raw))->stmt, SelectStmt))
 		goto not_one;

@@ -458,11 +458,7 @@ carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 							  "          FROM unnest(c.reloptions) o),"
 							  "       (SELECT pg_catalog.quote_ident(spcname) FROM pg_catalog.pg_tablespace"
 							  "         WHERE oid = c.reltablespace),"
-#if PG_VERSION_NUM >= 150000
 							  "       i.indnullsnotdistinct"
-#else
-							  "       false"
-#endif
 							  "  FROM pg_catalog.pg_index i"
 							  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
 							  "  JOIN pg_catalog.pg_am a ON a.oid = c.relam"

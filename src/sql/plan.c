@@ -115,7 +115,7 @@ parse_call(void *arg)
 {
 	ParseCall  *call = (ParseCall *) arg;
 
-	call->stmts = raw_parse_sql(call->sql);
+	call->stmts = raw_parser(call->sql, RAW_PARSE_DEFAULT);
 }
 
 /* Names the statement an error (a lookup of a relation) is about. */

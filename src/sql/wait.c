@@ -47,9 +47,7 @@
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
-#if PG_VERSION_NUM >= 140000
 #include "utils/backend_status.h"
-#endif
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
@@ -88,7 +86,6 @@ typedef struct WaitedJob
 static void
 ignore_me_in_index_builds(bool on)
 {
-#if PG_VERSION_NUM >= 140000
 	LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
 	if (on)
 		MyProc->statusFlags |= PROC_IN_SAFE_IC;
@@ -96,7 +93,6 @@ ignore_me_in_index_builds(bool on)
 		MyProc->statusFlags &= ~PROC_IN_SAFE_IC;
 	ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
 	LWLockRelease(ProcArrayLock);
-#endif
 }
 
 /*
