@@ -432,7 +432,10 @@ sub worker_scenario
 	}
 	elsif ($step eq 'index')
 	{
-		$pid = wait_for_backend($node, $db, 'worker', q{wait_event = 'virtualxid'}, 'its index build');
+		# the build itself (an online migration's backfill waits for old
+		# snapshots too, before it)
+		$pid = wait_for_backend($node, $db, 'worker',
+			q{wait_event = 'virtualxid' AND query ILIKE '%create index%'}, 'its index build');
 	}
 
 	# the fault
