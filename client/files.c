@@ -181,9 +181,9 @@ read_file(const char *path, char **content, char **error)
 	}
 
 	/*
-	 * A UTF-8 byte order mark, which some Windows editors write, is not
-	 * SQL: the server would fail on it.  Flyway drops it too, before its
-	 * checksum, so the registered text is the one Flyway ran.
+	 * A UTF-8 byte order mark, which some Windows editors write, is not SQL:
+	 * the server would fail on it.  Flyway drops it too, before its checksum,
+	 * so the registered text is the one Flyway ran.
 	 */
 	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
 		memmove(buf, buf + 3, len - 2);
@@ -458,9 +458,9 @@ format_name(int format, const char *file, FileName *fn)
  * is set to what follows the word on that line: its options.
  */
 static const char *
-find_marker(const char *text, const char *word, const char **rest)
+find_marker(const char *str, const char *word, const char **rest)
 {
-	const char *line = text;
+	const char *line = str;
 	size_t		wl = strlen(word);
 
 	while (line && *line)
@@ -488,11 +488,11 @@ find_marker(const char *text, const char *word, const char **rest)
 }
 
 static bool
-has_dbmate_marker(const char *text)
+has_dbmate_marker(const char *str)
 {
 	const char *rest;
 
-	return find_marker(text, "up", &rest) != NULL;
+	return find_marker(str, "up", &rest) != NULL;
 }
 
 /* Whether the marker line's options (the rest of it) say transaction:false */
@@ -536,14 +536,14 @@ next_line(const char *p)
  * for the whole migration (it has one transactional flag).
  */
 static bool
-dbmate_sections(const char *path, const char *text, char **up, char **down,
+dbmate_sections(const char *path, const char *str, char **up, char **down,
 				bool *transactional, char **error)
 {
 	const char *up_rest;
 	const char *down_rest;
 	const char *other;
-	const char *up_marker = find_marker(text, "up", &up_rest);
-	const char *down_marker = find_marker(text, "down", &down_rest);
+	const char *up_marker = find_marker(str, "up", &up_rest);
+	const char *down_marker = find_marker(str, "down", &down_rest);
 	const char *up_start;
 
 	if (up_marker == NULL)
@@ -589,9 +589,9 @@ dbmate_sections(const char *path, const char *text, char **up, char **down,
 
 /* executeInTransaction=false in a .conf file: false; else true */
 static bool
-flyway_conf_transactional(const char *text)
+flyway_conf_transactional(const char *str)
 {
-	const char *line = text;
+	const char *line = str;
 	bool		result = true;
 
 	while (line && *line)
@@ -1049,9 +1049,9 @@ load_migrations(const char *dir, const char *format, MigrationSet *set,
 		}
 
 		/*
-		 * A name that dbmate shares with another format is dbmate's only
-		 * with its marker; reading every .sql file for it would be a waste
-		 * when the name alone decides.
+		 * A name that dbmate shares with another format is dbmate's only with
+		 * its marker; reading every .sql file for it would be a waste when
+		 * the name alone decides.
 		 */
 		if (format == NULL && df->names[FMT_DBMATE] && fits > 1)
 		{

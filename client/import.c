@@ -60,9 +60,9 @@ crc_init(void)
 }
 
 static int32_t
-flyway_checksum(const char *text)
+flyway_checksum(const char *str)
 {
-	const unsigned char *p = (const unsigned char *) text;
+	const unsigned char *p = (const unsigned char *) str;
 	uint32_t	crc = 0xFFFFFFFFu;
 
 	if (crc_table[1] == 0)
@@ -351,8 +351,8 @@ history_table(PGconn *conn, const char *name)
 
 	/*
 	 * Reading a table runs none of its owner's code, but a policy of row
-	 * level security would, as the deployer: read without them (an error
-	 * when one applies).
+	 * level security would, as the deployer: read without them (an error when
+	 * one applies).
 	 */
 	if (!db_command(conn, "SET LOCAL row_security = off", NULL))
 		return NULL;
@@ -371,6 +371,7 @@ history_table(PGconn *conn, const char *name)
 		PQclear(res);
 		return NULL;
 	}
+
 	/*
 	 * A view (or a foreign table) would run the functions of its owner's
 	 * choosing as the deployer, in the transaction that registers.
@@ -405,7 +406,7 @@ import_history(PGconn *conn, const Options *opts, const MigrationSet *set)
 {
 	const char *tool = opts->from;
 	const char *name = opts->history_table ? opts->history_table :
-		strcmp(tool, "flyway") == 0 ? "flyway_schema_history" : "schema_migrations";
+	strcmp(tool, "flyway") == 0 ? "flyway_schema_history" : "schema_migrations";
 	History		h;
 	char	   *table;
 	bool		ok;

@@ -211,8 +211,8 @@ notice_receiver(void *arg, const PGresult *res)
 {
 	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	bool		notice = severity == NULL ||
-		strcmp(severity, "NOTICE") == 0 || strcmp(severity, "INFO") == 0 ||
-		strcmp(severity, "LOG") == 0 || strcmp(severity, "DEBUG") == 0;
+	strcmp(severity, "NOTICE") == 0 || strcmp(severity, "INFO") == 0 ||
+	strcmp(severity, "LOG") == 0 || strcmp(severity, "DEBUG") == 0;
 
 	if (notice && (quiet_notices || notices_suppressed))
 		return;
@@ -697,10 +697,10 @@ read_targets(const char *file, int *count)
 			continue;
 
 		/*
-		 * A line libpq would read as a conninfo or URI (not a plain
-		 * database name) but cannot parse fails before any target is
-		 * deployed.  It is not shown, nor libpq's message quoting it: it
-		 * may hold a password that target_label could not find.
+		 * A line libpq would read as a conninfo or URI (not a plain database
+		 * name) but cannot parse fails before any target is deployed.  It is
+		 * not shown, nor libpq's message quoting it: it may hold a password
+		 * that target_label could not find.
 		 */
 		if (strchr(s, '=') != NULL || strncmp(s, "postgres://", 11) == 0 ||
 			strncmp(s, "postgresql://", 13) == 0)

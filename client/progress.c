@@ -53,7 +53,7 @@ format_job(const PGresult *res, int row, char *buf, size_t size)
 	const char *rate = PQgetvalue(res, row, 7);
 	const char *eta = PQgetvalue(res, row, 8);
 	const char *unit = strcmp(kind, "backfill") == 0 ? "rows" :
-		strcmp(kind, "online") == 0 ? "rows and steps" : "migrations";
+	strcmp(kind, "online") == 0 ? "rows and steps" : "migrations";
 	size_t		len;
 
 	snprintf(buf, size, "job %s %s%s%s: ", id, kind, what[0] ? " " : "", what);

@@ -23,17 +23,17 @@
  * closing one ("...$migrate" + "$migrate$").
  */
 static bool
-tag_collides(const char *text, const char *tag)
+tag_collides(const char *str, const char *tag)
 {
-	size_t		lt = strlen(text);
+	size_t		lt = strlen(str);
 	size_t		lg = strlen(tag);
 
-	if (strstr(text, tag) != NULL)
+	if (strstr(str, tag) != NULL)
 		return true;
 	for (size_t k = 1; k < lg && k <= lt; k++)
 	{
-		/* the last k bytes of text, then the tag's first lg - k */
-		if (memcmp(text + lt - k, tag, k) == 0 &&
+		/* the last k bytes of the text, then the tag's first lg - k */
+		if (memcmp(str + lt - k, tag, k) == 0 &&
 			memcmp(tag + k, tag, lg - k) == 0)
 			return true;
 	}
@@ -50,7 +50,7 @@ tag_collides(const char *text, const char *tag)
  * n + 1 free, so only those are marked.
  */
 static void
-choose_tag(const char *text, char *tag, size_t size)
+choose_tag(const char *str, char *tag, size_t size)
 {
 	size_t		ntags = 0;
 	size_t		nmarks;
@@ -58,7 +58,7 @@ choose_tag(const char *text, char *tag, size_t size)
 	const char *p;
 	size_t		i;
 
-	for (p = strstr(text, "$migrate"); p != NULL; p = strstr(p + 1, "$migrate"))
+	for (p = strstr(str, "$migrate"); p != NULL; p = strstr(p + 1, "$migrate"))
 		ntags++;
 	nmarks = ntags + 1;
 	used = calloc(nmarks, sizeof(bool));
@@ -67,7 +67,7 @@ choose_tag(const char *text, char *tag, size_t size)
 		fprintf(stderr, "%s: error: out of memory\n", progname);
 		exit(1);
 	}
-	for (p = strstr(text, "$migrate"); p != NULL; p = strstr(p + 1, "$migrate"))
+	for (p = strstr(str, "$migrate"); p != NULL; p = strstr(p + 1, "$migrate"))
 	{
 		const char *q = p + strlen("$migrate");
 		unsigned long n = 0;
@@ -98,7 +98,7 @@ choose_tag(const char *text, char *tag, size_t size)
 		snprintf(tag, size, "$migrate$");
 	else
 		snprintf(tag, size, "$migrate_%zu$", i);
-	if (tag_collides(text, tag))
+	if (tag_collides(str, tag))
 	{
 		/* cannot happen: the scan above marks every tag that collides */
 		fprintf(stderr, "%s: error: no dollar-quote tag found for a file\n", progname);
@@ -107,32 +107,32 @@ choose_tag(const char *text, char *tag, size_t size)
 }
 
 static void
-print_dollar_quoted(FILE *out, const char *text)
+print_dollar_quoted(FILE *out, const char *str)
 {
 	char		tag[64];
 
-	if (text == NULL)
+	if (str == NULL)
 	{
 		fputs("NULL", out);
 		return;
 	}
-	choose_tag(text, tag, sizeof(tag));
+	choose_tag(str, tag, sizeof(tag));
 	fputs(tag, out);
-	fputs(text, out);
+	fputs(str, out);
 	fputs(tag, out);
 }
 
 /* A standard single-quoted literal: quotes doubled, nothing else special */
 static void
-print_literal(FILE *out, const char *text)
+print_literal(FILE *out, const char *str)
 {
-	if (text == NULL)
+	if (str == NULL)
 	{
 		fputs("NULL", out);
 		return;
 	}
 	fputc('\'', out);
-	for (const char *p = text; *p; p++)
+	for (const char *p = str; *p; p++)
 	{
 		if (*p == '\'')
 			fputc('\'', out);
@@ -239,9 +239,9 @@ print_script(FILE *out, const MigrationSet *set, const char *target)
 
 	/*
 	 * An online migration after a non-transactional one is started by the
-	 * next migrate_upgrade(), once the background run is done: one more
-	 * round for each (a round with nothing to do is a no-op, one behind an
-	 * online migration in flight a NOTICE).
+	 * next migrate_upgrade(), once the background run is done: one more round
+	 * for each (a round with nothing to do is a no-op, one behind an online
+	 * migration in flight a NOTICE).
 	 */
 	{
 		bool		background = false;

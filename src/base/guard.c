@@ -24,8 +24,10 @@
 
 /* nest level of the transaction the guard was taken in, 0 when not taken */
 static int	guard_level = 0;
+
 /* the function holding the guard */
 static const char *guard_holder = NULL;
+
 /* a background worker running a job holds it throughout */
 static bool guard_in_job = false;
 static bool guard_callbacks_registered = false;

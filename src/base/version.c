@@ -73,8 +73,8 @@ version_check_arg(const char *version, const char *argname)
 	if (version_parse(version) == NIL)
 	{
 		/*
-		 * Echo at most a valid version's length: a megabyte of garbage
-		 * must not become a megabyte of error message and server log.
+		 * Echo at most a valid version's length: a megabyte of garbage must
+		 * not become a megabyte of error message and server log.
 		 */
 		const char *shown = version;
 
@@ -140,10 +140,12 @@ version_key_datum(const char *version)
 	Assert(segments != NIL);
 	elems = palloc(sizeof(Datum) * n);
 	foreach(lc, segments)
+	{
 		elems[i++] = DirectFunctionCall3(numeric_in,
 										 CStringGetDatum(lfirst(lc)),
 										 ObjectIdGetDatum(InvalidOid),
 										 Int32GetDatum(-1));
+	}
 	get_typlenbyvalalign(NUMERICOID, &typlen, &typbyval, &typalign);
 	return PointerGetDatum(construct_array(elems, n, NUMERICOID,
 										   typlen, typbyval, typalign));

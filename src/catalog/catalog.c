@@ -42,8 +42,8 @@ append_field(StringInfo buf, const char *value)
  */
 char *
 catalog_checksum(const char *kind, const char *name, const char *up,
-				   const char *down, const char *operations,
-				   bool transactional)
+				 const char *down, const char *operations,
+				 bool transactional)
 {
 	StringInfoData def;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
@@ -115,14 +115,14 @@ event_insert(const char *version, const char *repeatable, const char *action,
 
 void
 catalog_event(const char *version, const char *action, TimestampTz started,
-		  const char *detail, const char *sqlstate)
+			  const char *detail, const char *sqlstate)
 {
 	event_insert(version, NULL, action, started, detail, sqlstate);
 }
 
 void
 catalog_event_repeatable(const char *name, const char *action, TimestampTz started,
-					 const char *detail, const char *sqlstate)
+						 const char *detail, const char *sqlstate)
 {
 	event_insert(NULL, name, action, started, detail, sqlstate);
 }

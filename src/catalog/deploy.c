@@ -56,8 +56,8 @@ deploy_lookup_version(const char *version)
 	Datum		values[1] = {version_key_datum(version)};
 
 	catalog_exec("SELECT version FROM migrate.migration"
-						  " WHERE version_key = $1",
-						  1, argtypes, values, NULL, 1);
+				 " WHERE version_key = $1",
+				 1, argtypes, values, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MIGRATE_UNKNOWN_VERSION),

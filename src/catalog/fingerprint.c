@@ -208,7 +208,7 @@ fingerprint_recorded(void)
 
 	fp = palloc0(sizeof(Fingerprint));
 	catalog_exec("SELECT kind, object, definition FROM migrate.fingerprint_object"
-				" ORDER BY kind COLLATE \"C\", object COLLATE \"C\"", 0, NULL, NULL, NULL, 0);
+				 " ORDER BY kind COLLATE \"C\", object COLLATE \"C\"", 0, NULL, NULL, NULL, 0);
 	fp->n = SPI_processed;
 	fp->objects = palloc0(sizeof(SchemaObject) * Max(fp->n, 1));
 	for (int i = 0; i < fp->n; i++)
@@ -248,13 +248,13 @@ fingerprint_record(const char *action, const char *version)
 	if (catalog_exec(query.data, 0, NULL, NULL, NULL, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record schema fingerprint");
 	if (catalog_exec("INSERT INTO migrate.fingerprint AS f"
-							  " (recorded_at, recorded_by, action, version)"
-							  " VALUES (clock_timestamp(), $3, $1, $2)"
-							  " ON CONFLICT (singleton) DO UPDATE"
-							  " SET recorded_at = excluded.recorded_at,"
-							  "     recorded_by = excluded.recorded_by,"
-							  "     action = excluded.action, version = excluded.version",
-							  3, argtypes, values, nulls, 0) != SPI_OK_INSERT)
+					 " (recorded_at, recorded_by, action, version)"
+					 " VALUES (clock_timestamp(), $3, $1, $2)"
+					 " ON CONFLICT (singleton) DO UPDATE"
+					 " SET recorded_at = excluded.recorded_at,"
+					 "     recorded_by = excluded.recorded_by,"
+					 "     action = excluded.action, version = excluded.version",
+					 3, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record schema fingerprint");
 }
 

@@ -20,14 +20,14 @@ extern int	catalog_exec(const char *sql, int nargs, Oid *argtypes,
 
 /* catalog.c */
 extern char *catalog_checksum(const char *kind, const char *name,
-								const char *up, const char *down,
-								const char *operations, bool transactional);
+							  const char *up, const char *down,
+							  const char *operations, bool transactional);
 extern void catalog_event(const char *version, const char *action,
-					  TimestampTz started, const char *detail,
-					  const char *sqlstate);
+						  TimestampTz started, const char *detail,
+						  const char *sqlstate);
 extern void catalog_event_repeatable(const char *name, const char *action,
-								 TimestampTz started, const char *detail,
-								 const char *sqlstate);
+									 TimestampTz started, const char *detail,
+									 const char *sqlstate);
 extern char *catalog_actor(void);
 
 /* fingerprint.c: the schema as (kind, object, definition) rows */

@@ -81,7 +81,9 @@ typedef struct BackfillStatement
 	char	   *source;
 	UpdateStmt *stmt;
 	Oid			relid;
-	Oid			index;			/* key batches: the key index (primary key, else a unique index over NOT NULL columns); else none */
+	Oid			index;			/* key batches: the key index (primary key,
+								 * else a unique index over NOT NULL columns);
+								 * else none */
 	Oid			relfilenode;	/* page batches: the table's storage they walk */
 	char	   *relation;		/* the relation's name in source, quoted */
 	char	   *set_clause;
@@ -396,11 +398,11 @@ backfill_plan(BackfillStatement *bs, Node *batch, Oid *paramtypes, int nparams,
 	}
 
 	/*
-	 * A subquery over the table itself may pass that check with the values
-	 * of one batch and fail it with those of another (a semi-join over the
-	 * key index, say): it is refused whatever its plan, so that the call,
-	 * not the worker, refuses it.  The final range table holds every
-	 * subquery's relations.
+	 * A subquery over the table itself may pass that check with the values of
+	 * one batch and fail it with those of another (a semi-join over the key
+	 * index, say): it is refused whatever its plan, so that the call, not the
+	 * worker, refuses it.  The final range table holds every subquery's
+	 * relations.
 	 */
 	foreach(lc, plans)
 	{
@@ -501,7 +503,9 @@ backfill_pages(BackfillStatement *bs, BlockNumber from, BlockNumber to,
 		ItemPointerSet(end, to, 0);
 	}
 	foreach(lc, job_xids)
+	{
 		xids[nxids++] = TransactionIdGetDatum((TransactionId) lfirst_oid(lc));
+	}
 
 	set_param(params, 0, PointerGetDatum(start), TIDOID);
 	set_param(params, 1, PointerGetDatum(end), TIDOID);
@@ -636,8 +640,8 @@ backfill_key_index(Relation rel, List *names, List **columns)
 		List	   *cols = NIL;
 		List	   *types = NIL;
 		bool		usable = form->indisunique && form->indisvalid && form->indimmediate &&
-			RelationGetIndexExpressions(idx) == NIL &&
-			RelationGetIndexPredicate(idx) == NIL;
+		RelationGetIndexExpressions(idx) == NIL &&
+		RelationGetIndexPredicate(idx) == NIL;
 
 		usable = usable && idx->rd_rel->relam == BTREE_AM_OID;
 		for (int i = 0; usable && i < form->indnkeyatts; i++)
@@ -680,7 +684,9 @@ backfill_key_index(Relation rel, List *names, List **columns)
 			bool		same = list_length(names) == list_length(cols);
 
 			forboth(a, names, b, cols)
+			{
 				same = same && strcmp(lfirst(a), lfirst(b)) == 0;
+			}
 			if (same)
 			{
 				*columns = cols;
@@ -1201,9 +1207,10 @@ backfill_job_args(Oid relid, const char *set_clause, const char *where_clause,
 								 quote_identifier(ki->names[k]));
 			}
 			nestlevel = key_format_begin();
+
 			/*
-			 * A snapshot of its own (not read-only): rows committed while
-			 * the caller waited for a lock are below the bound too.
+			 * A snapshot of its own (not read-only): rows committed while the
+			 * caller waited for a lock are below the bound too.
 			 */
 			if (SPI_execute(psprintf("SELECT %s FROM ONLY %s ORDER BY %s LIMIT 1",
 									 cols.data, ki->relation, order.data),
@@ -1249,6 +1256,7 @@ refuse_key_assignment(BackfillStatement *bs, List *keys, Oid index)
 		ListCell   *k;
 
 		foreach(k, keys)
+		{
 			if (strcmp(target->name, lfirst(k)) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1257,6 +1265,7 @@ refuse_key_assignment(BackfillStatement *bs, List *keys, Oid index)
 						 errdetail("The batches of \"%s\" walk index \"%s\" in order; a row whose key changes can move to a batch still ahead and be updated twice.",
 								   get_rel_name(bs->relid), get_rel_name(index)),
 						 errhint("Change the key with a plain UPDATE.")));
+		}
 	}
 }
 
@@ -1491,7 +1500,7 @@ wait_for_replicas(void)
 		if (lag_ms <= migrate_max_replica_lag)
 			return;
 		activity_report("backfill paused: a standby lags %.0f ms, migrate.max_replica_lag is %d ms",
-					  lag_ms, migrate_max_replica_lag);
+						lag_ms, migrate_max_replica_lag);
 		locksafe_sleep_ms(1000);
 	}
 }
@@ -1523,7 +1532,11 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 				 "           'longest_batch_ms', greatest(coalesce((args->>'longest_batch_ms')::float8, 0),"
 				 "                                        round($4::numeric, 1)))"
 				 " WHERE id = $1", 4, argtypes, values, nulls, 0);
-	/* page mode: the batch's transaction, whose row versions are not updated again */
+
+	/*
+	 * page mode: the batch's transaction, whose row versions are not updated
+	 * again
+	 */
 	if (keep_xid)
 		catalog_exec("INSERT INTO migrate.job_xid (job_id, xid) VALUES ($1, $5)",
 					 5, argtypes, values, nulls, 0);
@@ -1536,8 +1549,8 @@ adapt(int64 size, double ms, int64 max)
 {
 	/*
 	 * Aim a fifth under the target, so that the ordinary variation between
-	 * batches stays under it; grow at most twofold, shrink as far as the
-	 * last batch says (a batch that overshot by far is cut to size at once).
+	 * batches stays under it; grow at most twofold, shrink as far as the last
+	 * batch says (a batch that overshot by far is cut to size at once).
 	 */
 	if (ms < 1)
 		size = size * 2;
@@ -1804,7 +1817,7 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		settings_reload();
 		wait_for_replicas();
 		activity_report("backfill %s: page %u of %u: %s",
-					  relname, next_page, pages_total, bs->source);
+						relname, next_page, pages_total, bs->source);
 		MemoryContextReset(batchcontext);
 		MemoryContextSwitchTo(batchcontext);
 		started = GetCurrentTimestamp();
@@ -1908,7 +1921,7 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		settings_reload();
 		wait_for_replicas();
 		activity_report("backfill %s: from key %s: %s",
-					  relname, last_key ? key_text(ki, last_key) : "(start)", bs->source);
+						relname, last_key ? key_text(ki, last_key) : "(start)", bs->source);
 		MemoryContextReset(batchcontext);
 		MemoryContextSwitchTo(batchcontext);
 		started = GetCurrentTimestamp();
@@ -2048,20 +2061,20 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 
 		/* as migrate's catalog queries run: with a pinned search_path */
 		if (catalog_exec("SELECT a->>'set', a->>'where', (a->>'batch_size')::int,"
-								  "       a->>'key', a->>'last_key', a->>'end_key',"
-								  "       coalesce((a->>'rows_per_batch')::bigint, 0),"
-								  "       coalesce((a->>'pages_total')::bigint, 0),"
-								  "       coalesce((a->>'next_page')::bigint, 0),"
-								  "       coalesce((a->>'pages_per_batch')::bigint, 0),"
-								  "       NULL::pg_catalog.text,"
-								  "       (SELECT CASE WHEN c.relpages OPERATOR(pg_catalog.>) 0"
-								  "                         AND c.reltuples OPERATOR(pg_catalog.>) 0"
-								  "                    THEN c.reltuples OPERATOR(pg_catalog./) c.relpages END"
-								  "          FROM pg_catalog.pg_class c WHERE c.oid = $2),"
-								  "       a->>'key_types', (a->>'relfilenode')::pg_catalog.oid,"
-								  "       a OPERATOR(pg_catalog.?) 'backfill_step'"
-								  "  FROM (SELECT $1::pg_catalog.jsonb AS a) s",
-								  2, argtypes, values, NULL, 1) != SPI_OK_SELECT)
+						 "       a->>'key', a->>'last_key', a->>'end_key',"
+						 "       coalesce((a->>'rows_per_batch')::bigint, 0),"
+						 "       coalesce((a->>'pages_total')::bigint, 0),"
+						 "       coalesce((a->>'next_page')::bigint, 0),"
+						 "       coalesce((a->>'pages_per_batch')::bigint, 0),"
+						 "       NULL::pg_catalog.text,"
+						 "       (SELECT CASE WHEN c.relpages OPERATOR(pg_catalog.>) 0"
+						 "                         AND c.reltuples OPERATOR(pg_catalog.>) 0"
+						 "                    THEN c.reltuples OPERATOR(pg_catalog./) c.relpages END"
+						 "          FROM pg_catalog.pg_class c WHERE c.oid = $2),"
+						 "       a->>'key_types', (a->>'relfilenode')::pg_catalog.oid,"
+						 "       a OPERATOR(pg_catalog.?) 'backfill_step'"
+						 "  FROM (SELECT $1::pg_catalog.jsonb AS a) s",
+						 2, argtypes, values, NULL, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read backfill job " INT64_FORMAT, job_id);
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
@@ -2150,10 +2163,10 @@ backfill_run_job(int64 job_id, Oid relid, const char *args_json)
 		{
 			/*
 			 * The storage the batches walk, recorded with each batch: a
-			 * rewrite since the last one moved the rows the job has done.
-			 * Not for the step of an online migration: its rows say
-			 * themselves whether they are done (_migrate_pending), and the
-			 * job goes over the table again while any is not.
+			 * rewrite since the last one moved the rows the job has done. Not
+			 * for the step of an online migration: its rows say themselves
+			 * whether they are done (_migrate_pending), and the job goes over
+			 * the table again while any is not.
 			 */
 			if (!DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)))
 			{

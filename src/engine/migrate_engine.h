@@ -19,6 +19,6 @@ extern char *backfill_job_args(Oid relid, const char *set_clause,
 
 /* upgrade.c: the body of a background run (job kinds upgrade, downgrade) */
 extern void upgrade_background_run(int64 job_id, bool up, const char *target,
-						   const char *resume_version);
+								   const char *resume_version);
 
 #endif							/* MIGRATE_ENGINE_H */

@@ -54,7 +54,8 @@ typedef struct MigrationRow
 	char	   *computed;		/* of the definition as stored */
 	char	   *state;
 	int			steps_done;		/* of a non-transactional one, in progress */
-	char	   *placeholders;	/* values of its ${name} placeholders, jsonb text */
+	char	   *placeholders;	/* values of its ${name} placeholders, jsonb
+								 * text */
 } MigrationRow;
 
 /* A repeatable migration, copied out of SPI's result. */
@@ -174,9 +175,9 @@ fetch_migrations(const char *where, const char *key_version, int *count)
 		rows[i].steps_done = DatumGetInt32(SPI_getbinval(tup, tupdesc, 10, &isnull));
 		rows[i].placeholders = SPI_getvalue(tup, tupdesc, 11);
 		rows[i].computed = catalog_checksum(rows[i].kind, rows[i].name,
-											  rows[i].up, rows[i].down,
-											  SPI_getvalue(tup, tupdesc, 6),
-											  rows[i].transactional);
+											rows[i].up, rows[i].down,
+											SPI_getvalue(tup, tupdesc, 6),
+											rows[i].transactional);
 	}
 	return rows;
 }
@@ -212,15 +213,15 @@ set_state(const char *version, const char *state, TimestampTz started)
 	nulls[2] = started ? ' ' : 'n';
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	if (catalog_exec("UPDATE migrate.migration"
-							  "   SET state = $2, last_error = NULL, steps_done = 0,"
-							  "       applied_at = CASE WHEN $2 = 'applied'"
-							  "                    THEN clock_timestamp() END,"
-							  "       applied_by = CASE WHEN $2 = 'applied'"
-							  "                    THEN $4 END,"
-							  "       duration = CASE WHEN $2 = 'applied'"
-							  "                  THEN clock_timestamp() - $3 END"
-							  " WHERE version = $1",
-							  4, argtypes, values, nulls, 0) != SPI_OK_UPDATE ||
+					 "   SET state = $2, last_error = NULL, steps_done = 0,"
+					 "       applied_at = CASE WHEN $2 = 'applied'"
+					 "                    THEN clock_timestamp() END,"
+					 "       applied_by = CASE WHEN $2 = 'applied'"
+					 "                    THEN $4 END,"
+					 "       duration = CASE WHEN $2 = 'applied'"
+					 "                  THEN clock_timestamp() - $3 END"
+					 " WHERE version = $1",
+					 4, argtypes, values, nulls, 0) != SPI_OK_UPDATE ||
 		SPI_processed != 1)
 		elog(ERROR, "could not update state of migration %s", version);
 }
@@ -291,10 +292,10 @@ warn_of_drift(void)
 			 errdetail("%s.", drift.list.data),
 			 errhint("This upgrade records the schema as it finds it, so migrate_validate() will not report these changes afterwards; they are kept in migrate.event (action drift).")));
 	catalog_event(NULL, "drift", 0,
-			  n == 1 ? psprintf("1 object changed outside migrations before this upgrade: %s",
-								drift.list.data)
-			  : psprintf("%d objects changed outside migrations before this upgrade: %s",
-						 n, drift.list.data), NULL);
+				  n == 1 ? psprintf("1 object changed outside migrations before this upgrade: %s",
+									drift.list.data)
+				  : psprintf("%d objects changed outside migrations before this upgrade: %s",
+							 n, drift.list.data), NULL);
 }
 
 /*
@@ -333,7 +334,7 @@ fetch_repeatables(const char *name, int *count)
 		reps[i].checksum = SPI_getvalue(tup, tupdesc, 3);
 		reps[i].placeholders = SPI_getvalue(tup, tupdesc, 4);
 		computed = catalog_checksum("repeatable", reps[i].name, reps[i].up,
-									  NULL, reps[i].placeholders, true);
+									NULL, reps[i].placeholders, true);
 		if (strcmp(reps[i].checksum, computed) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
@@ -956,7 +957,7 @@ background_repeatables(int64 job_id, MemoryContext runcontext)
  */
 void
 upgrade_background_run(int64 job_id, bool up, const char *target,
-			   const char *resume_version)
+					   const char *resume_version)
 {
 	const char *direction = up ? "up" : "down";
 	MemoryContext runcontext = AllocSetContextCreate(CurrentMemoryContext,
@@ -971,8 +972,8 @@ upgrade_background_run(int64 job_id, bool up, const char *target,
 
 	/*
 	 * One run at a time, whatever happens to the job table: a second waits.
-	 * Only a run takes this lock (SQL cannot, see migrate.h), and a cancel
-	 * of the job ends the wait.
+	 * Only a run takes this lock (SQL cannot, see migrate.h), and a cancel of
+	 * the job ends the wait.
 	 */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIGRATE_LOCK_KEY1,
 						 MIGRATE_RUN_LOCK_KEY2, MIGRATE_LOCKTAG_FIELD4);
@@ -1055,6 +1056,7 @@ upgrade_background_run(int64 job_id, bool up, const char *target,
 		sql = placeholders_apply(up ? rows[0].up : rows[0].down, rows[0].placeholders,
 								 psprintf("migration %s", version));
 		sql = pstrdup(sql);
+
 		/*
 		 * Where to start: the migration records how many of its statements
 		 * are done (in this direction), whichever run did them.
@@ -1099,8 +1101,8 @@ upgrade_background_run(int64 job_id, bool up, const char *target,
 		worker_session_restore();
 		set_state(version, up ? "applied" : "pending", started);
 		catalog_event(version, up ? "upgrade" : "downgrade", started,
-				  psprintf("%s by job " INT64_FORMAT, up ? "applied" : "reverted", job_id),
-				  NULL);
+					  psprintf("%s by job " INT64_FORMAT, up ? "applied" : "reverted", job_id),
+					  NULL);
 		fingerprint_record(up ? "upgrade" : "downgrade", version);
 		job_set_position(job_id, version, 0, true);
 		worker_transaction_end();
@@ -1158,11 +1160,11 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 		char		nulls[1] = {all ? 'n' : ' '};
 
 		catalog_exec("SELECT version, state FROM migrate.migration"
-							  " WHERE (state IN ('active', 'ready')"
-							  "        OR (kind = 'online' AND state = 'failed'))"
-							  "   AND ($1 IS NULL OR version_key > $1)"
-							  " ORDER BY version_key LIMIT 1",
-							  1, argtypes, values, nulls, 0);
+					 " WHERE (state IN ('active', 'ready')"
+					 "        OR (kind = 'online' AND state = 'failed'))"
+					 "   AND ($1 IS NULL OR version_key > $1)"
+					 " ORDER BY version_key LIMIT 1",
+					 1, argtypes, values, nulls, 0);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1259,14 +1261,14 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	values[0] = version_key_datum(version);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(catalog_actor()));
 	if (catalog_exec("UPDATE migrate.migration"
-							  "   SET state = 'applied', last_error = NULL, steps_done = 0,"
-							  "       applied_at = clock_timestamp(),"
-							  "       applied_by = $2, duration = '0'::interval"
-							  " WHERE (state IN ('pending', 'rolled_back')"
-							  "        OR (state = 'failed' AND kind = 'sql'))"
-							  "   AND version_key <= $1"
-							  " RETURNING version",
-							  2, argtypes, values, NULL, 0) != SPI_OK_UPDATE_RETURNING)
+					 "   SET state = 'applied', last_error = NULL, steps_done = 0,"
+					 "       applied_at = clock_timestamp(),"
+					 "       applied_by = $2, duration = '0'::interval"
+					 " WHERE (state IN ('pending', 'rolled_back')"
+					 "        OR (state = 'failed' AND kind = 'sql'))"
+					 "   AND version_key <= $1"
+					 " RETURNING version",
+					 2, argtypes, values, NULL, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not baseline migrations");
 
 	count = SPI_processed;
@@ -1276,7 +1278,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < count; i++)
 			catalog_event(SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1),
-					  "baseline", started, "marked applied without running", NULL);
+						  "baseline", started, "marked applied without running", NULL);
 		fingerprint_record("baseline", version);
 	}
 
@@ -1460,8 +1462,8 @@ migrate_current(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	catalog_exec("SELECT version FROM migrate.migration"
-				" WHERE state = 'applied'"
-				" ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
+				 " WHERE state = 'applied'"
+				 " ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
 	if (SPI_processed > 0)
 	{
 		char	   *version = SPI_getvalue(SPI_tuptable->vals[0],

@@ -73,8 +73,9 @@ typedef struct Allow
 typedef struct CheckState
 {
 	List	   *findings;		/* Finding * */
-	List	   *created;		/* tables created earlier: "schema.name" or "name" */
-	List	   *validated_not_null;	/* "table.column" with a validated check */
+	List	   *created;		/* tables created earlier: "schema.name" or
+								 * "name" */
+	List	   *validated_not_null; /* "table.column" with a validated check */
 	List	   *not_valid_checks;	/* "table.constraint" -> column, see below */
 	List	   *allows;			/* of the current statement */
 	int			statement;
@@ -403,10 +404,12 @@ check_create(CheckState *st, CreateStmt *stmt)
 				ListCell   *kc;
 
 				foreach(kc, stmt->tableElts)
+				{
 					if (IsA(lfirst(kc), ColumnDef) &&
 						strcmp(((ColumnDef *) lfirst(kc))->colname, strVal(linitial(con->keys))) == 0)
 						check_int_pk(st, ((ColumnDef *) lfirst(kc))->typeName,
 									 strVal(linitial(con->keys)), table);
+				}
 			}
 		}
 	}
@@ -421,8 +424,10 @@ has_not_null_check(CheckState *st, TableInfo *t, const char *column)
 	bool		found = false;
 
 	foreach(lc, st->validated_not_null)
+	{
 		if (strcmp(lfirst(lc), psprintf("%s.%s", t->name, column)) == 0)
 			return true;
+	}
 	if (!OidIsValid(t->relid))
 		return false;
 	SPI_connect();
@@ -638,10 +643,12 @@ check_alter_table(CheckState *st, AlterTableStmt *stmt)
 					char	   *key = psprintf("%s.%s\n", t->name, cmd->name);
 
 					foreach(cc, st->not_valid_checks)
+					{
 						if (strncmp(lfirst(cc), key, strlen(key)) == 0)
 							st->validated_not_null = lappend(st->validated_not_null,
 															 psprintf("%s.%s", t->name,
 																	  (char *) lfirst(cc) + strlen(key)));
+					}
 					break;
 				}
 			case AT_DropColumn:
@@ -878,8 +885,10 @@ check_statement(CheckState *st, Node *stmt)
 				bool		full = false;
 
 				foreach(lc, vac->options)
+				{
 					if (strcmp(((DefElem *) lfirst(lc))->defname, "full") == 0)
 						full = defGetBoolean(lfirst(lc));
+				}
 				if (!full)
 					break;
 				if (vac->rels == NIL)
@@ -967,12 +976,12 @@ check_statement(CheckState *st, Node *stmt)
 
 /* The "-- migrate:allow RULE" comments in a statement's text (before it). */
 static List *
-parse_allows(const char *text, int len)
+parse_allows(const char *str, int len)
 {
 	List	   *allows = NIL;
 	const char *marker = "migrate:allow";
-	const char *p = text;
-	const char *end = len > 0 ? text + len : text + strlen(text);
+	const char *p = str;
+	const char *end = len > 0 ? str + len : str + strlen(str);
 
 	while (p < end && (p = strstr(p, "--")) != NULL && p < end)
 	{
@@ -1111,7 +1120,7 @@ check_sql(const char *sql)
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
 		ListCell   *ac;
 		int			end = rs->stmt_len > 0 ? rs->stmt_location + rs->stmt_len
-			: (int) strlen(sql);
+		: (int) strlen(sql);
 
 		st.statement++;
 

@@ -171,7 +171,9 @@ add_query(LockList *ll, LOCKMODE mode, const char *sql, Oid relid, bool flag)
 	catalog_path_unpin(nestlevel);
 	SPI_finish();
 	foreach(lc, found)
+	{
 		add_lock(ll, mode, lfirst(lc));
+	}
 }
 
 #define QUALIFIED_NAME \
@@ -252,9 +254,9 @@ add_references(LockList *ll, List *constraints)
 		Node	   *n = lfirst(lc);
 
 		/*
-		 * probed; source: ATAddForeignKeyConstraint (and, through it,
-		 * CREATE TABLE) opens the referenced table in SHARE ROW EXCLUSIVE
-		 * mode, to add its triggers
+		 * probed; source: ATAddForeignKeyConstraint (and, through it, CREATE
+		 * TABLE) opens the referenced table in SHARE ROW EXCLUSIVE mode, to
+		 * add its triggers
 		 */
 		if (IsA(n, Constraint) && ((Constraint *) n)->contype == CONSTR_FOREIGN &&
 			((Constraint *) n)->pktable != NULL)
@@ -295,9 +297,9 @@ alter_table_locks(LockList *ll, AlterTableStmt *stmt)
 			/*
 			 * probed (pg_locks); source: ATExecAttachPartition and
 			 * ATExecDetachPartition open the partition in ACCESS EXCLUSIVE
-			 * mode (SHARE UPDATE EXCLUSIVE when detached concurrently),
-			 * and the table's default partition, whose rows they check or
-			 * whose constraint they change, in ACCESS EXCLUSIVE mode
+			 * mode (SHARE UPDATE EXCLUSIVE when detached concurrently), and
+			 * the table's default partition, whose rows they check or whose
+			 * constraint they change, in ACCESS EXCLUSIVE mode
 			 */
 			partid = add_rangevar(ll, pc->concurrent ? ShareUpdateExclusiveLock :
 								  AccessExclusiveLock, pc->name);
@@ -314,9 +316,8 @@ alter_table_locks(LockList *ll, AlterTableStmt *stmt)
 		else if (cmd->subtype == AT_DropConstraint && cmd->name)
 		{
 			/*
-			 * probed; source: RemoveConstraintById opens the referenced
-			 * table of a foreign key in ACCESS EXCLUSIVE mode to drop its
-			 * triggers
+			 * probed; source: RemoveConstraintById opens the referenced table
+			 * of a foreign key in ACCESS EXCLUSIVE mode to drop its triggers
 			 */
 			add_constraint_referenced(ll, AccessExclusiveLock, relid, cmd->name);
 		}
@@ -329,14 +330,16 @@ create_table_locks(LockList *ll, CreateStmt *stmt)
 	ListCell   *lc;
 
 	/*
-	 * The parents: probed; source: DefineRelation locks a partitioned
-	 * parent in ACCESS EXCLUSIVE mode, an inheritance parent in SHARE
-	 * UPDATE EXCLUSIVE mode.
+	 * The parents: probed; source: DefineRelation locks a partitioned parent
+	 * in ACCESS EXCLUSIVE mode, an inheritance parent in SHARE UPDATE
+	 * EXCLUSIVE mode.
 	 */
 	foreach(lc, stmt->inhRelations)
+	{
 		if (IsA(lfirst(lc), RangeVar))
 			add_rangevar(ll, stmt->partbound ? AccessExclusiveLock : ShareUpdateExclusiveLock,
 						 lfirst(lc));
+	}
 	/* the new table itself: no one else can see it yet */
 	foreach(lc, stmt->tableElts)
 	{
@@ -367,6 +370,7 @@ drop_locks(LockList *ll, DropStmt *stmt)
 			case OBJECT_MATVIEW:
 			case OBJECT_SEQUENCE:
 			case OBJECT_FOREIGN_TABLE:
+
 				/*
 				 * probed; source: RemoveRelations, ACCESS EXCLUSIVE.  Its
 				 * foreign keys go with it, and RemoveConstraintById locks
@@ -410,10 +414,11 @@ rename_locks(LockList *ll, RenameStmt *stmt)
 	switch (stmt->renameType)
 	{
 		case OBJECT_INDEX:
+
 			/*
-			 * probed; source: RenameRelation takes SHARE UPDATE EXCLUSIVE
-			 * for ALTER INDEX ... RENAME (since PostgreSQL 12), whatever
-			 * the relation is
+			 * probed; source: RenameRelation takes SHARE UPDATE EXCLUSIVE for
+			 * ALTER INDEX ... RENAME (since PostgreSQL 12), whatever the
+			 * relation is
 			 */
 			add_rangevar(ll, ShareUpdateExclusiveLock, stmt->relation);
 			break;
@@ -427,11 +432,12 @@ rename_locks(LockList *ll, RenameStmt *stmt)
 		case OBJECT_TRIGGER:
 		case OBJECT_POLICY:
 		case OBJECT_RULE:
+
 			/*
 			 * probed (table, column, ALTER TABLE ... RENAME of an index);
 			 * source: RenameRelation, renameatt, RenameConstraint,
-			 * renametrig, rename_policy, RenameRewriteRule all take
-			 * ACCESS EXCLUSIVE
+			 * renametrig, rename_policy, RenameRewriteRule all take ACCESS
+			 * EXCLUSIVE
 			 */
 			if (stmt->relation)
 				add_rangevar(ll, AccessExclusiveLock, stmt->relation);
@@ -587,7 +593,9 @@ locks_of_statement(Node *stmt)
 		case T_TruncateStmt:
 			/* probed; source: ExecuteTruncate, ACCESS EXCLUSIVE */
 			foreach(lc, ((TruncateStmt *) stmt)->relations)
+			{
 				add_rangevar(&ll, AccessExclusiveLock, lfirst_node(RangeVar, lc));
+			}
 			break;
 		case T_VacuumStmt:
 			vacuum_locks(&ll, (VacuumStmt *) stmt);
@@ -636,8 +644,8 @@ locks_of_statement(Node *stmt)
 
 				/*
 				 * probed; source: DefineVirtualRelation locks the view it
-				 * replaces in ACCESS EXCLUSIVE mode.  A new view is seen
-				 * by no one yet.
+				 * replaces in ACCESS EXCLUSIVE mode.  A new view is seen by
+				 * no one yet.
 				 */
 				if (view->replace && OidIsValid(relid))
 					add_lock(&ll, AccessExclusiveLock, relation_by_oid(relid));
@@ -652,7 +660,9 @@ locks_of_statement(Node *stmt)
 		case T_LockStmt:
 			/* probed: the mode it names */
 			foreach(lc, ((LockStmt *) stmt)->relations)
+			{
 				add_rangevar(&ll, ((LockStmt *) stmt)->mode, lfirst_node(RangeVar, lc));
+			}
 			break;
 		case T_CreatePolicyStmt:
 			/* probed; source: CreatePolicy, ACCESS EXCLUSIVE */
@@ -669,8 +679,10 @@ locks_of_statement(Node *stmt)
 		case T_CreateStatsStmt:
 			/* probed; source: CreateStatistics, SHARE UPDATE EXCLUSIVE */
 			foreach(lc, ((CreateStatsStmt *) stmt)->relations)
+			{
 				if (IsA(lfirst(lc), RangeVar))
 					add_rangevar(&ll, ShareUpdateExclusiveLock, lfirst(lc));
+			}
 			break;
 		default:
 			break;

@@ -286,7 +286,7 @@ locksafe_retry_or_give_up(ErrorData *edata, int attempt, int timeout_ms, int ele
 	if (attempt >= migrate_lock_retries)
 	{
 		const char *blocker = blocked_by ? blocked_by
-			: "Another session held a conflicting lock (see pg_locks for who).";
+		: "Another session held a conflicting lock (see pg_locks for who).";
 
 		if (attempt == 0)
 			edata->hint = psprintf("%s The %s was tried once, waiting at most migrate.lock_timeout (%d ms) for each lock; %s. migrate.lock_retries sets how often migrate tries.",
@@ -396,7 +396,10 @@ locksafe_execute(const char *sql, const char *version, const char *where)
 		blocked_by = blockers ? psprintf("Blocked by: %s.", blockers) : NULL;
 		if (locksafe_caller_retries)
 		{
-			/* the caller retries the whole of what it runs, and says how often */
+			/*
+			 * the caller retries the whole of what it runs, and says how
+			 * often
+			 */
 			edata->hint = blocked_by;
 			ReThrowError(edata);
 		}

@@ -74,7 +74,8 @@ typedef struct MigrationDefinition
 	const char *down;
 	const char *operations;		/* jsonb text, kind "online" */
 	bool		transactional;
-	const char *placeholders;	/* jsonb text: values of ${name} in up and down */
+	const char *placeholders;	/* jsonb text: values of ${name} in up and
+								 * down */
 } MigrationDefinition;
 
 extern void register_check_names(const char *version, const char *name);

@@ -113,6 +113,7 @@ run_plan_guard(const char *version, const char *checksum)
 										 &isnull));
 	run_as = spi_getstr(0, 2);
 	index = spi_getstr(0, 3);
+
 	/*
 	 * The job's role is the one it was queued by, by OID (a role of the same
 	 * name created later is another role); a job queued by migrate 1.0 has
@@ -290,7 +291,7 @@ register_definition(const MigrationDefinition *def)
 	Datum		key;
 
 	checksum = catalog_checksum(def->kind, def->name, def->up, def->down,
-								  def->operations, def->transactional);
+								def->operations, def->transactional);
 	key = version_key_datum(version);
 
 	SPI_connect();
@@ -317,11 +318,11 @@ register_definition(const MigrationDefinition *def)
 		char	   *old_placeholders;
 		bool		same_placeholders;
 		char	   *stored = catalog_checksum(spi_getstr(0, 4), spi_getstr(0, 5),
-												spi_getstr(0, 6), spi_getstr(0, 7),
-												spi_getstr(0, 8),
-												DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-																		   SPI_tuptable->tupdesc,
-																		   9, &isnull)));
+											  spi_getstr(0, 6), spi_getstr(0, 7),
+											  spi_getstr(0, 8),
+											  DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+																		 SPI_tuptable->tupdesc,
+																		 9, &isnull)));
 
 		if (strcmp(old_version, version) != 0)
 			ereport(ERROR,
@@ -339,10 +340,10 @@ register_definition(const MigrationDefinition *def)
 		{
 			/*
 			 * Same SQL, other values: the values are this database's, not
-			 * part of the definition, so even an applied migration takes
-			 * them (for a downgrade).  A background run about to apply it
-			 * must not see them change, nor any role but the one that
-			 * queued a run it left unfinished.
+			 * part of the definition, so even an applied migration takes them
+			 * (for a downgrade).  A background run about to apply it must not
+			 * see them change, nor any role but the one that queued a run it
+			 * left unfinished.
 			 */
 			if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											10, &isnull)) > 0)
@@ -355,8 +356,8 @@ register_definition(const MigrationDefinition *def)
 			run_plan_guard(version, checksum);
 			store_definition(def, NULL);
 			catalog_event(version, "register", started,
-					  def->placeholders ? psprintf("placeholder values replaced: %s", def->placeholders) :
-					  pstrdup("placeholder values removed"), NULL);
+						  def->placeholders ? psprintf("placeholder values replaced: %s", def->placeholders) :
+						  pstrdup("placeholder values removed"), NULL);
 			SPI_finish();
 			return;
 		}
@@ -376,13 +377,16 @@ register_definition(const MigrationDefinition *def)
 			 */
 			store_definition(def, NULL);
 			catalog_event(version, "repair", started,
-					  psprintf("definition restored to match checksum %s (the stored one had checksum %s)",
-							   checksum, stored), NULL);
+						  psprintf("definition restored to match checksum %s (the stored one had checksum %s)",
+								   checksum, stored), NULL);
 			SPI_finish();
 			return;
 		}
 
-		/* part of it ran already: it must not change under the next statements */
+		/*
+		 * part of it ran already: it must not change under the next
+		 * statements
+		 */
 		if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										10, &isnull)) > 0)
 			ereport(ERROR,
@@ -414,8 +418,8 @@ register_definition(const MigrationDefinition *def)
 													 psprintf("migration %s", version)));
 		store_definition(def, checksum);
 		catalog_event(version, "register", started,
-				  psprintf("definition replaced (checksum %s, was %s)",
-						   checksum, old_checksum), NULL);
+					  psprintf("definition replaced (checksum %s, was %s)",
+							   checksum, old_checksum), NULL);
 		SPI_finish();
 		return;
 	}
@@ -424,8 +428,8 @@ register_definition(const MigrationDefinition *def)
 	if (!migrate_allow_out_of_order)
 	{
 		catalog_exec("SELECT version FROM migrate.migration"
-					" WHERE state IN ('applied', 'active', 'ready')"
-					" ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
+					 " WHERE state IN ('applied', 'active', 'ready')"
+					 " ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
 		if (SPI_processed > 0)
 		{
 			char	   *highest = spi_getstr(0, 1);
@@ -530,9 +534,10 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("up SQL of %s has no statements", what)));
 	script_check(&script, true);
+
 	/*
-	 * Unlike a versioned migration's, the values count: a repeatable one
-	 * runs again when what it runs changes, and nothing refuses a change.
+	 * Unlike a versioned migration's, the values count: a repeatable one runs
+	 * again when what it runs changes, and nothing refuses a change.
 	 */
 	checksum = catalog_checksum("repeatable", name, up, NULL, placeholders, true);
 
@@ -546,7 +551,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 	if (SPI_processed > 0)
 	{
 		char	   *stored = catalog_checksum("repeatable", name, spi_getstr(0, 3),
-												NULL, spi_getstr(0, 2), true);
+											  NULL, spi_getstr(0, 2), true);
 
 		old_checksum = spi_getstr(0, 1);
 		if (strcmp(old_checksum, checksum) == 0 && strcmp(stored, checksum) == 0)
@@ -574,11 +579,11 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 					 5, argtypes, values, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register repeatable migration \"%s\"", name);
 	catalog_event_repeatable(name, "register", started,
-						 old_checksum == NULL ? psprintf("checksum %s", checksum) :
-						 strcmp(old_checksum, checksum) == 0 ?
-						 psprintf("definition restored to match checksum %s", checksum) :
-						 psprintf("definition replaced (checksum %s, was %s)",
-								  checksum, old_checksum), NULL);
+							 old_checksum == NULL ? psprintf("checksum %s", checksum) :
+							 strcmp(old_checksum, checksum) == 0 ?
+							 psprintf("definition restored to match checksum %s", checksum) :
+							 psprintf("definition replaced (checksum %s, was %s)",
+									  checksum, old_checksum), NULL);
 	SPI_finish();
 	migrate_guard_end();
 	PG_RETURN_TEXT_P(cstring_to_text(name));

@@ -302,6 +302,8 @@ script_statements(const char *version, const char *name, const char *sql)
 	script.sql = sql;
 	script_parse(&script);
 	foreach(lc, script.stmts)
+	{
 		texts = lappend(texts, statement_text(sql, lfirst_node(RawStmt, lc)));
+	}
 	return texts;
 }

@@ -178,30 +178,30 @@ reindex_leftovers_drop(ReindexStmt *stmt)
 		SPI_connect();
 		/* as migrate's catalog queries run: with a pinned search_path */
 		catalog_exec("SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
-							  "  FROM pg_catalog.pg_index i"
-							  "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-							  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-							  " WHERE i.indrelid = $1 AND NOT i.indisvalid"
-							  "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'"
-							  "   AND EXISTS (SELECT FROM pg_catalog.pg_index o"
-							  "                 JOIN pg_catalog.pg_class oc ON oc.oid = o.indexrelid"
-							  "                WHERE o.indrelid = i.indrelid AND o.indexrelid <> i.indexrelid"
-							  "                  AND ($2 = 0 OR o.indexrelid = $2)"
-							  /* the name, maybe truncated, that "_ccnew" was appended to */
-							  "                  AND pg_catalog.starts_with(oc.relname::pg_catalog.text,"
-							  "                        pg_catalog.regexp_replace(c.relname::pg_catalog.text,"
-							  "                                                  '_cc(new|old)[0-9]*$', ''))"
-							  "                  AND oc.relam = c.relam AND o.indisunique = i.indisunique"
-							  "                  AND o.indnatts = i.indnatts AND o.indnkeyatts = i.indnkeyatts"
-							  "                  AND o.indkey::pg_catalog.text = i.indkey::pg_catalog.text"
-							  "                  AND o.indclass::pg_catalog.text = i.indclass::pg_catalog.text"
-							  "                  AND o.indcollation::pg_catalog.text = i.indcollation::pg_catalog.text"
-							  "                  AND o.indoption::pg_catalog.text = i.indoption::pg_catalog.text"
-							  "                  AND pg_catalog.pg_get_expr(o.indexprs, o.indrelid)"
-							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indexprs, i.indrelid)"
-							  "                  AND pg_catalog.pg_get_expr(o.indpred, o.indrelid)"
-							  "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indpred, i.indrelid))",
-							  2, argtypes, values, NULL, 0);
+					 "  FROM pg_catalog.pg_index i"
+					 "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+					 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+					 " WHERE i.indrelid = $1 AND NOT i.indisvalid"
+					 "   AND c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$'"
+					 "   AND EXISTS (SELECT FROM pg_catalog.pg_index o"
+					 "                 JOIN pg_catalog.pg_class oc ON oc.oid = o.indexrelid"
+					 "                WHERE o.indrelid = i.indrelid AND o.indexrelid <> i.indexrelid"
+					 "                  AND ($2 = 0 OR o.indexrelid = $2)"
+		/* the name, maybe truncated, that "_ccnew" was appended to */
+					 "                  AND pg_catalog.starts_with(oc.relname::pg_catalog.text,"
+					 "                        pg_catalog.regexp_replace(c.relname::pg_catalog.text,"
+					 "                                                  '_cc(new|old)[0-9]*$', ''))"
+					 "                  AND oc.relam = c.relam AND o.indisunique = i.indisunique"
+					 "                  AND o.indnatts = i.indnatts AND o.indnkeyatts = i.indnkeyatts"
+					 "                  AND o.indkey::pg_catalog.text = i.indkey::pg_catalog.text"
+					 "                  AND o.indclass::pg_catalog.text = i.indclass::pg_catalog.text"
+					 "                  AND o.indcollation::pg_catalog.text = i.indcollation::pg_catalog.text"
+					 "                  AND o.indoption::pg_catalog.text = i.indoption::pg_catalog.text"
+					 "                  AND pg_catalog.pg_get_expr(o.indexprs, o.indrelid)"
+					 "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indexprs, i.indrelid)"
+					 "                  AND pg_catalog.pg_get_expr(o.indpred, o.indrelid)"
+					 "                      IS NOT DISTINCT FROM pg_catalog.pg_get_expr(i.indpred, i.indrelid))",
+					 2, argtypes, values, NULL, 0);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			/* the list outlives SPI and this transaction */
@@ -289,14 +289,14 @@ index_matches_stmt(Oid indexid, Oid relid, IndexStmt *stmt, const char *sql)
 		goto done;
 
 	indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, indtup,
-															  Anum_pg_index_indclass,
-															  &isnull));
+															 Anum_pg_index_indclass,
+															 &isnull));
 	indcollation = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, indtup,
-																  Anum_pg_index_indcollation,
-																  &isnull));
+																 Anum_pg_index_indcollation,
+																 &isnull));
 	indoption = (int2vector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, indtup,
-																Anum_pg_index_indoption,
-																&isnull));
+															   Anum_pg_index_indoption,
+															   &isnull));
 	datum = SysCacheGetAttr(INDEXRELID, indtup, Anum_pg_index_indexprs, &isnull);
 	if (!isnull)
 		exprs = (List *) stringToNode(TextDatumGetCString(datum));
@@ -556,8 +556,10 @@ is_concurrent(const char *sql)
 		ListCell   *lc;
 
 		foreach(lc, ((ReindexStmt *) stmt)->params)
+		{
 			if (strcmp(lfirst_node(DefElem, lc)->defname, "concurrently") == 0)
 				return true;
+		}
 	}
 	return false;
 }
@@ -647,9 +649,9 @@ toplevel_execute_retrying(const char *sql, const char *version,
 		}
 		if (attempt < migrate_lock_retries)
 			catalog_event(version, "lock_retry", 0,
-					  psprintf("%s, attempt %d: %s", where, attempt + 1,
-							   blockers ? blockers : "blocker unknown"),
-					  "55P03");
+						  psprintf("%s, attempt %d: %s", where, attempt + 1,
+								   blockers ? blockers : "blocker unknown"),
+						  "55P03");
 		PopActiveSnapshot();
 		SPI_finish();
 		CommitTransactionCommand();

@@ -166,7 +166,7 @@ job_fail_identity(int64 job_id, const char *why)
 /* A background worker of migrate's, to be registered. */
 void
 jobs_worker_init(BackgroundWorker *worker, const char *function, const char *name,
-			const char *type)
+				 const char *type)
 {
 	memset(worker, 0, sizeof(*worker));
 	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -189,7 +189,7 @@ job_start_worker(int64 job_id, Oid roleid, BackgroundWorkerHandle **handle)
 	MigrateWorkerArgs args;
 
 	jobs_worker_init(&worker, "migrate_worker_main",
-				psprintf("migrate job " INT64_FORMAT, job_id), MIGRATE_WORKER_TYPE);
+					 psprintf("migrate job " INT64_FORMAT, job_id), MIGRATE_WORKER_TYPE);
 	worker.bgw_notify_pid = handle ? MyProcPid : 0;
 
 	memset(&args, 0, sizeof(args));
@@ -606,8 +606,8 @@ migrate_cancel(PG_FUNCTION_ARGS)
 			dequeued++;
 		}
 		catalog_event(version, "cancel", 0,
-				  psprintf("job " INT64_FORMAT " %s", id, signal ? "signalled" : "cancelled"),
-				  NULL);
+					  psprintf("job " INT64_FORMAT " %s", id, signal ? "signalled" : "cancelled"),
+					  NULL);
 	}
 
 	/* false when the worker has just exited */
@@ -734,8 +734,8 @@ migrate_resume(PG_FUNCTION_ARGS)
 			catalog_exec("UPDATE migrate.job SET run_as_oid = $2, queued_in = $3 WHERE id = $1",
 						 3, argtypes, values, NULL, 0);
 			catalog_event(version, "resume", 0,
-					  psprintf("job " INT64_FORMAT " bound to role \"%s\" of this database: %s",
-							   id, GetUserNameFromId(roleid, false), unbound), NULL);
+						  psprintf("job " INT64_FORMAT " bound to role \"%s\" of this database: %s",
+								   id, GetUserNameFromId(roleid, false), unbound), NULL);
 			ereport(NOTICE,
 					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
 					 errmsg("job " INT64_FORMAT " now runs as role \"%s\" of this database",

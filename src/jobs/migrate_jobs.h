@@ -33,7 +33,7 @@ typedef struct QueuedJob
 struct BackgroundWorker;
 struct BackgroundWorkerHandle;
 extern void jobs_worker_init(struct BackgroundWorker *worker, const char *function,
-						const char *name, const char *type);
+							 const char *name, const char *type);
 extern int64 job_queue(const char *kind, const char *version,
 					   const char *target, Oid relation, int64 rows_total,
 					   const char *args);
@@ -80,7 +80,7 @@ extern PGDLLEXPORT void migrate_resumer_main(Datum main_arg);
 extern PGDLLEXPORT void migrate_recorder_main(Datum main_arg);
 extern void worker_launcher_register(void);
 extern void worker_record_failure(const char *version, bool repeatable,
-										ErrorData *edata);
+								  ErrorData *edata);
 extern void activity_report(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *worker_settings_json(void);
 extern void worker_session_restore(void);

@@ -65,6 +65,7 @@ static char *current_job_args = NULL;
  * update of that row: the failure must be recorded against this one.
  */
 static char *current_run_version = NULL;
+
 /* current_run_version is the name of a repeatable migration */
 static bool current_run_repeatable = false;
 
@@ -151,9 +152,9 @@ worker_settings_json(void)
 	for (int i = 0; i < lengthof(job_settings); i++)
 	{
 		/*
-		 * migrate's own settings pace the job: one the session did not set
-		 * is left to the server's configuration, so that a reload changes
-		 * it for a running job too.
+		 * migrate's own settings pace the job: one the session did not set is
+		 * left to the server's configuration, so that a reload changes it for
+		 * a running job too.
 		 */
 		if (strncmp(job_settings[i], "migrate.", 8) == 0 &&
 			strcmp(GetConfigOption(job_settings[i], false, false),
@@ -315,7 +316,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 			catalog_exec("UPDATE migrate.repeatable SET last_error = $2 WHERE name = $1",
 						 2, rtypes, rvalues, NULL, 0);
 		catalog_event_repeatable(current_run_version, cancelled ? "cancel" : "fail", 0,
-							 psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
+								 psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
 		end_catalog_transaction();
 		return;
 	}
@@ -332,7 +333,7 @@ record_job_failure(int64 job_id, ErrorData *edata)
 					 2, mtypes, mvalues, NULL, 0);
 	}
 	catalog_event(version, cancelled ? "cancel" : "fail", 0,
-			  psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
+				  psprintf("job " INT64_FORMAT ": %s", job_id, detail), sqlstate);
 	end_catalog_transaction();
 }
 
@@ -480,6 +481,7 @@ migrate_worker_main(Datum main_arg)
 	MigrateWorkerArgs args;
 	MemoryContext context;
 	LOCKTAG		tag;
+
 	/* what the job table says; a struct, so that it stays put across longjmp */
 	struct
 	{
@@ -493,7 +495,8 @@ migrate_worker_main(Datum main_arg)
 		char	   *run_as;
 		Oid			run_as_oid;
 		char	   *queued_in;
-		int			attempts;	/* workers started on it lately, this one included */
+		int			attempts;	/* workers started on it lately, this one
+								 * included */
 	}			job = {0};
 	bool		claimed = false;
 	JobRunner	runner;
@@ -539,7 +542,7 @@ migrate_worker_main(Datum main_arg)
 		if (!job_still_queued(args.job_id))
 			proc_exit(0);		/* cancelled meanwhile */
 		activity_report("job " INT64_FORMAT " queued: waiting for one of the migrate.max_workers (%d) slots",
-					  args.job_id, migrate_max_workers);
+						args.job_id, migrate_max_workers);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 SLOT_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -556,12 +559,12 @@ migrate_worker_main(Datum main_arg)
 					 "       started_at = coalesce(started_at, clock_timestamp()),"
 					 "       updated_at = clock_timestamp(), finished_at = NULL,"
 					 "       last_error = NULL, last_sqlstate = NULL,"
-					 /* committed before the job runs: a crash cannot lose the count */
+		/* committed before the job runs: a crash cannot lose the count */
 					 "       attempts = attempts + 1,"
 					 "       attempts_since = CASE WHEN attempts = 0 OR attempts_since IS NULL"
 					 "                       THEN clock_timestamp() ELSE attempts_since END"
 					 " WHERE id = $1 AND state IN ('queued', 'running')"
-					 /* the job of an online migration no longer in flight is over */
+		/* the job of an online migration no longer in flight is over */
 					 "   AND (kind <> 'online' OR EXISTS (SELECT FROM migrate.migration m"
 					 "                                     WHERE m.version = job.version"
 					 "                                       AND m.state IN ('active', 'failed')))"
@@ -762,7 +765,10 @@ migrate_resumer_main(Datum main_arg)
 			Oid			roleid;
 			char	   *why;
 
-			/* a worker still runs it (the launcher itself restarted): leave it be */
+			/*
+			 * a worker still runs it (the launcher itself restarted): leave
+			 * it be
+			 */
 			values[0] = SPI_getbinval(tup, unfinished->tupdesc, 1, &isnull);
 			if (job_is_live(DatumGetInt64(values[0])))
 				continue;
@@ -789,11 +795,11 @@ migrate_resumer_main(Datum main_arg)
 		}
 		if (ids != NIL)
 			catalog_event(NULL, "resume", 0,
-					  list_length(ids) == 1
-					  ? pstrdup("1 unfinished job resumed at server start")
-					  : psprintf("%d unfinished jobs resumed at server start",
-								 list_length(ids)),
-					  NULL);
+						  list_length(ids) == 1
+						  ? pstrdup("1 unfinished job resumed at server start")
+						  : psprintf("%d unfinished jobs resumed at server start",
+									 list_length(ids)),
+						  NULL);
 	}
 	end_catalog_transaction();
 
@@ -895,10 +901,15 @@ typedef struct FailureRecord
 	Oid			dboid;
 	Oid			roleid;
 	NameData	actor;
-	bool		repeatable;		/* version is the name of a repeatable migration */
+	bool		repeatable;		/* version is the name of a repeatable
+								 * migration */
 	char		version[256];
 	char		sqlstate[6];
-	/* the failure's text, NUL, then its lock retries ("version US detail" RS ...), NUL */
+
+	/*
+	 * the failure's text, NUL, then its lock retries ("version US detail" RS
+	 * ...), NUL
+	 */
 	char		detail[FLEXIBLE_ARRAY_MEMBER];
 } FailureRecord;
 
@@ -971,8 +982,8 @@ migrate_recorder_main(Datum main_arg)
 	record = dsm_segment_address(seg);
 
 	/*
-	 * Connect as the deployer; the catalog write itself runs as the
-	 * catalog's owner (catalog_exec), as it does in the deployer's session.
+	 * Connect as the deployer; the catalog write itself runs as the catalog's
+	 * owner (catalog_exec), as it does in the deployer's session.
 	 */
 	BackgroundWorkerInitializeConnectionByOid(record->dboid, record->roleid, 0);
 

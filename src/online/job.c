@@ -82,13 +82,13 @@ read_steps(const char *args_json)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* as migrate's catalog queries run: with a pinned search_path */
 	if (catalog_exec("SELECT (b->>'relation')::pg_catalog.oid, b->>'backfill', NULL"
-							  "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'backfills')"
-							  "       WITH ORDINALITY AS x(b, n)"
-							  " UNION ALL"
-							  " SELECT * FROM (SELECT NULL::pg_catalog.oid, NULL, s->>'sql'"
-							  "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'steps')"
-							  "       WITH ORDINALITY AS y(s, n) ORDER BY n) z",
-							  1, argtypes, values, NULL, 0) != SPI_OK_SELECT)
+					 "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'backfills')"
+					 "       WITH ORDINALITY AS x(b, n)"
+					 " UNION ALL"
+					 " SELECT * FROM (SELECT NULL::pg_catalog.oid, NULL, s->>'sql'"
+					 "  FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb->'steps')"
+					 "       WITH ORDINALITY AS y(s, n) ORDER BY n) z",
+					 1, argtypes, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the steps of an online migration's job");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -105,7 +105,10 @@ read_steps(const char *args_json)
 		s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
 		step->sql = s ? MemoryContextStrdup(caller, s) : NULL;
 		{
-			/* SPI's memory goes with SPI_finish: the list lives in the caller's */
+			/*
+			 * SPI's memory goes with SPI_finish: the list lives in the
+			 * caller's
+			 */
 			MemoryContext old = MemoryContextSwitchTo(caller);
 
 			steps = lappend(steps, step);

@@ -278,8 +278,8 @@ online_start(OnlineMigration *m)
 					 2, argtypes, values, NULL, 0);
 	}
 	catalog_event(m->version, "start", started,
-			  psprintf("new shape in schema %s%s", m->vschema,
-					   has_steps ? "; background job queued" : ""), NULL);
+				  psprintf("new shape in schema %s%s", m->vschema,
+						   has_steps ? "; background job queued" : ""), NULL);
 	fingerprint_record("start", m->version);
 }
 
@@ -377,8 +377,8 @@ contract(OnlineMigration *m, void *arg)
 	shape = online_shape(m, true);
 
 	/*
-	 * Every row must be backfilled: the job may have missed rows moved
-	 * behind it, or written since by writers whose triggers do not fire.
+	 * Every row must be backfilled: the job may have missed rows moved behind
+	 * it, or written since by writers whose triggers do not fire.
 	 */
 	foreach(lc, shape)
 	{
@@ -407,7 +407,10 @@ contract(OnlineMigration *m, void *arg)
 	}
 	ls = locksafe_begin();
 
-	/* the shape before this one (of the same schema) goes: nothing may use it any more */
+	/*
+	 * the shape before this one (of the same schema) goes: nothing may use it
+	 * any more
+	 */
 	catalog_exec("SELECT version FROM migrate.migration"
 				 " WHERE kind = 'online' AND state = 'applied'"
 				 " ORDER BY version_key DESC", 0, NULL, NULL, NULL, 0);

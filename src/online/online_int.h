@@ -173,7 +173,7 @@ extern char *online_op_list(void);
 #define ONLINE_ADDED_NAME_MAX	(NAMEDATALEN - 1 - (int) strlen(ONLINE_SHADOW_PREFIX))
 #define ONLINE_MARKER	"_migrate_pending"
 #define ONLINE_TRIGGER	"_migrate_sync" /* for writes of the old shape */
-#define ONLINE_TRIGGER_NEW	"_migrate_sync_new"	/* of the new shape */
+#define ONLINE_TRIGGER_NEW	"_migrate_sync_new" /* of the new shape */
 
 /* operations.c: the document, its shape */
 extern OnlineMigration *online_parse(const char *version, const char *name,

@@ -191,39 +191,39 @@ alter_refusal(Oid relid, const char *column)
 
 		/* not read-only: it must see what this transaction did */
 		SPI_execute_with_args(
-			"SELECT why FROM ("
-			"SELECT 1 AS prio, CASE"
-			"  WHEN c.contype = 'p' THEN 'it is part of primary key ' || quote_ident(c.conname)"
-			"  WHEN c.contype = 'x' THEN 'it is part of exclusion constraint ' || quote_ident(c.conname)"
-			"  WHEN c.confrelid = $1 AND $2 = ANY (c.confkey) THEN 'foreign key ' ||"
-			"       quote_ident(c.conname) || ' of table ' || c.conrelid::regclass || ' references it'"
-			"  WHEN c.contype = 'f' THEN 'it is part of multi-column foreign key ' || quote_ident(c.conname)"
-			"  ELSE 'it is part of multi-column constraint ' || quote_ident(c.conname) END AS why"
-			"  FROM pg_catalog.pg_constraint c"
-			" WHERE (c.conrelid = $1 AND $2 = ANY (c.conkey)"
-			"        AND (c.contype IN ('p', 'x') OR cardinality(c.conkey) > 1))"
-			"    OR (c.confrelid = $1 AND $2 = ANY (c.confkey))"
-			" UNION ALL "
-			"SELECT 2, 'index ' || quote_ident(i.relname) || ' uses it in an expression or predicate'"
-			"  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
-			" WHERE x.indrelid = $1 AND (x.indexprs IS NOT NULL OR x.indpred IS NOT NULL)"
-			"   AND EXISTS (SELECT FROM pg_catalog.pg_depend d"
-			"                WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-			"                  AND d.objid = x.indexrelid AND d.refobjid = $1 AND d.refobjsubid = $2)"
-			" UNION ALL "
-			"SELECT 3, 'sequence ' || s.oid::regclass || ' belongs to it'"
-			"  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid"
-			" WHERE d.refobjid = $1 AND d.refobjsubid = $2 AND s.relkind = 'S' AND d.deptype = 'a'"
-			" UNION ALL "
-			"SELECT 4, 'view ' || v.oid::regclass || ' uses it'"
-			"  FROM pg_catalog.pg_depend d"
-			"  JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid"
-			"  JOIN pg_catalog.pg_class v ON v.oid = w.ev_class"
-			" WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-			"   AND d.refobjid = $1 AND d.refobjsubid = $2 AND v.oid <> $1"
-			"   AND v.relnamespace::regnamespace::text !~ '^migrate_'"
-			") reasons ORDER BY prio, why LIMIT 1",
-			2, argtypes, values, NULL, false, 1);
+							  "SELECT why FROM ("
+							  "SELECT 1 AS prio, CASE"
+							  "  WHEN c.contype = 'p' THEN 'it is part of primary key ' || quote_ident(c.conname)"
+							  "  WHEN c.contype = 'x' THEN 'it is part of exclusion constraint ' || quote_ident(c.conname)"
+							  "  WHEN c.confrelid = $1 AND $2 = ANY (c.confkey) THEN 'foreign key ' ||"
+							  "       quote_ident(c.conname) || ' of table ' || c.conrelid::regclass || ' references it'"
+							  "  WHEN c.contype = 'f' THEN 'it is part of multi-column foreign key ' || quote_ident(c.conname)"
+							  "  ELSE 'it is part of multi-column constraint ' || quote_ident(c.conname) END AS why"
+							  "  FROM pg_catalog.pg_constraint c"
+							  " WHERE (c.conrelid = $1 AND $2 = ANY (c.conkey)"
+							  "        AND (c.contype IN ('p', 'x') OR cardinality(c.conkey) > 1))"
+							  "    OR (c.confrelid = $1 AND $2 = ANY (c.confkey))"
+							  " UNION ALL "
+							  "SELECT 2, 'index ' || quote_ident(i.relname) || ' uses it in an expression or predicate'"
+							  "  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
+							  " WHERE x.indrelid = $1 AND (x.indexprs IS NOT NULL OR x.indpred IS NOT NULL)"
+							  "   AND EXISTS (SELECT FROM pg_catalog.pg_depend d"
+							  "                WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "                  AND d.objid = x.indexrelid AND d.refobjid = $1 AND d.refobjsubid = $2)"
+							  " UNION ALL "
+							  "SELECT 3, 'sequence ' || s.oid::regclass || ' belongs to it'"
+							  "  FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class s ON s.oid = d.objid"
+							  " WHERE d.refobjid = $1 AND d.refobjsubid = $2 AND s.relkind = 'S' AND d.deptype = 'a'"
+							  " UNION ALL "
+							  "SELECT 4, 'view ' || v.oid::regclass || ' uses it'"
+							  "  FROM pg_catalog.pg_depend d"
+							  "  JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid"
+							  "  JOIN pg_catalog.pg_class v ON v.oid = w.ev_class"
+							  " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+							  "   AND d.refobjid = $1 AND d.refobjsubid = $2 AND v.oid <> $1"
+							  "   AND v.relnamespace::regnamespace::text !~ '^migrate_'"
+							  ") reasons ORDER BY prio, why LIMIT 1",
+							  2, argtypes, values, NULL, false, 1);
 		if (SPI_processed > 0)
 			why = MemoryContextStrdup(caller,
 									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -289,8 +289,10 @@ alter_column_shape(ShapeState *s, OnlineOp *op)
 	c->replaced_by = nc;
 	c->down = d->down ? d->down : quote_identifier(nc->name);
 	foreach(lc, t->columns)
+	{
 		if (lfirst(lc) == c)
 			pos = foreach_current_index(lc) + 1;
+	}
 	t->columns = list_insert_nth(t->columns, pos, nc);
 	t->sync = t->backfill = true;
 }
@@ -513,7 +515,7 @@ carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 		{
 			/* a shadow of another type keeps the order, not the class */
 			bool		same_type = get_atttype(t->relid, attnum) ==
-				get_atttype(t->relid, get_attnum(t->relid, shadow));
+			get_atttype(t->relid, get_attnum(t->relid, shadow));
 
 			appendStringInfo(&sql, "%s%s%s%s", quote_identifier(shadow),
 							 same_type ? value(k, 2) : "", same_type ? value(k, 3) : "",

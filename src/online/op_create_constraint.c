@@ -97,7 +97,9 @@ name_list(List *names)
 
 	initStringInfo(&list);
 	foreach(lc, names)
+	{
 		appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "", quote_identifier(lfirst(lc)));
+	}
 	return list.data;
 }
 

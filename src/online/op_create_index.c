@@ -93,8 +93,10 @@ create_index_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 		appendStringInfo(&sql, " USING %s", quote_identifier(d->method));
 	appendStringInfoString(&sql, " (");
 	foreach(lc, d->physical)
+	{
 		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
 						 quote_identifier(lfirst(lc)));
+	}
 	appendStringInfoChar(&sql, ')');
 	if (d->where)
 		appendStringInfo(&sql, " WHERE %s",

@@ -125,8 +125,10 @@ create_table_start(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 	{
 		appendStringInfoString(&sql, ", PRIMARY KEY (");
 		foreach(lc, pk)
+		{
 			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
 							 quote_identifier(lfirst(lc)));
+		}
 		appendStringInfoChar(&sql, ')');
 	}
 	appendStringInfoChar(&sql, ')');

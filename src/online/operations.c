@@ -245,11 +245,13 @@ shape(OnlineMigration *m, bool expanded, bool lenient)
 	{
 		/* the first operation that names a schema names this one */
 		foreach(lc, m->ops)
+		{
 			if (in_schema(((OnlineOp *) lfirst(lc))->methods))
 			{
 				op_context_set(&ctx, lfirst(lc));
 				break;
 			}
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("schema \"%s\" of the online migration does not exist", m->schema)));

@@ -183,9 +183,11 @@ shape_open(ShapeState *s, OnlineOp *op, bool dropping, bool *loaded_now)
 
 		/* a table renamed or dropped by an earlier operation is gone */
 		foreach(tc, s->tables)
+		{
 			if (strcmp(((ShapeTable *) lfirst(tc))->physical, op->table) == 0)
 				op_error("table \"%s\" was renamed or dropped by an earlier operation",
 						 op->table);
+		}
 		t = shape_load(s, op->table, dropping);
 		s->tables = lappend(s->tables, t);
 	}
@@ -222,7 +224,9 @@ shape_columns_physical(ShapeState *s, ShapeTable *t, List *names)
 	ListCell   *lc;
 
 	foreach(lc, names)
+	{
 		physical = lappend(physical, shape_find_column(s, t, lfirst(lc), "table")->physical);
+	}
 	return physical;
 }
 

@@ -264,15 +264,19 @@ vschema_create(OnlineMigration *m, List *shape)
 		ListCell   *sc;
 
 		foreach(sc, shape)
+		{
 			if (((ShapeTable *) lfirst(sc))->relid == relid)
 				t = lfirst(sc);
+		}
 		if (t == NULL)
 			t = unchanged_table(relid, name);
 		if (!t->dropped)
 			tables = lappend(tables, t);
 	}
 	foreach(lc, tables)
+	{
 		create_view(m, lfirst(lc));
+	}
 }
 
 /*
@@ -347,10 +351,11 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	if (t->backfill && fill.len > 0)
 		appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n", marker, fill.data);
 	appendStringInfoString(&body, "  IF TG_ARGV[0] = 'new' THEN\n");
+
 	/*
 	 * A new-shape update of a row the backfill has not reached: what the
-	 * backfill would have filled is filled first (unless the writer set
-	 * it), so that the downs see the row whole.
+	 * backfill would have filled is filled first (unless the writer set it),
+	 * so that the downs see the row whole.
 	 */
 	if (t->backfill && catchup.len > 0)
 		appendStringInfo(&body,
@@ -413,7 +418,10 @@ vschema_drop(OnlineMigration *m, const char *vschema)
 				   psprintf("DROP VIEW %s",
 							online_qualified(vschema, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1))));
 
-	/* the trigger functions of tables dropped since (their triggers went with them) */
+	/*
+	 * the trigger functions of tables dropped since (their triggers went with
+	 * them)
+	 */
 	catalog_query("SELECT p.proname FROM pg_catalog.pg_proc p"
 				  " WHERE p.pronamespace = $1 AND p.pronargs = 0"
 				  "   AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype"
@@ -449,4 +457,3 @@ vschema_drop_sync(OnlineMigration *m, List *shape)
 											   sync_function(m, t)));
 	}
 }
-

@@ -66,7 +66,9 @@ text_array(List *strings)
 		return PointerGetDatum(construct_empty_array(TEXTOID));
 	elems = palloc(sizeof(Datum) * n);
 	foreach(lc, strings)
+	{
 		elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
+	}
 	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
@@ -92,16 +94,16 @@ put_row(PlanOutput *out, int statement, const char *sql, List *locks,
 
 /* text without the white space around it */
 static char *
-trimmed(const char *text)
+trimmed(const char *str)
 {
 	const char *end;
 
-	while (isspace((unsigned char) *text))
-		text++;
-	end = text + strlen(text);
-	while (end > text && isspace((unsigned char) end[-1]))
+	while (isspace((unsigned char) *str))
+		str++;
+	end = str + strlen(str);
+	while (end > str && isspace((unsigned char) end[-1]))
 		end--;
-	return pnstrdup(text, end - text);
+	return pnstrdup(str, end - str);
 }
 
 typedef struct ParseCall
@@ -277,8 +279,10 @@ string_member(List *list, const char *s)
 	ListCell   *lc;
 
 	foreach(lc, list)
+	{
 		if (strcmp(lfirst(lc), s) == 0)
 			return true;
+	}
 	return false;
 }
 
@@ -317,10 +321,10 @@ migrate_plan(PG_FUNCTION_ARGS)
 		runs = "waits";
 
 	/*
-	 * While a background run is queued or running, migrate_upgrade refuses
-	 * to start (55000): the migrations of the run's plan are the run's, the
-	 * others wait for a deploy after it.  (A run queued before runs had
-	 * plans gets its plan when it starts: until then all wait.)
+	 * While a background run is queued or running, migrate_upgrade refuses to
+	 * start (55000): the migrations of the run's plan are the run's, the
+	 * others wait for a deploy after it.  (A run queued before runs had plans
+	 * gets its plan when it starts: until then all wait.)
 	 */
 	run_in_progress = background_run_in_progress(&run_versions, &run_repeatables);
 	if (run_in_progress)
@@ -357,10 +361,13 @@ migrate_plan(PG_FUNCTION_ARGS)
 		checksum = SPI_getvalue(tup, tupdesc, 8);
 		rows[i].placeholders = SPI_getvalue(tup, tupdesc, 9);
 
-		/* migrate_upgrade refuses a definition edited by hand: so does its plan */
+		/*
+		 * migrate_upgrade refuses a definition edited by hand: so does its
+		 * plan
+		 */
 		computed = catalog_checksum(rows[i].kind, rows[i].name, rows[i].up,
-									  SPI_getvalue(tup, tupdesc, 5), rows[i].operations,
-									  rows[i].transactional);
+									SPI_getvalue(tup, tupdesc, 5), rows[i].operations,
+									rows[i].transactional);
 		if (strcmp(checksum, computed) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_MIGRATE_CHECKSUM_MISMATCH),
@@ -400,11 +407,11 @@ migrate_plan(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * Then the repeatable migrations never applied or changed since, in
-	 * name order: applied at the end of a run that reaches its end (by the
-	 * background run when there is one), not while an online migration
-	 * stays in flight; a background run in progress applies those it was
-	 * queued with, unchanged since.
+	 * Then the repeatable migrations never applied or changed since, in name
+	 * order: applied at the end of a run that reaches its end (by the
+	 * background run when there is one), not while an online migration stays
+	 * in flight; a background run in progress applies those it was queued
+	 * with, unchanged since.
 	 */
 	catalog_exec("SELECT name, up_sql, checksum, placeholders::text"
 				 "  FROM migrate.repeatable"
@@ -420,9 +427,10 @@ migrate_plan(PG_FUNCTION_ARGS)
 		char	   *up = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
 		char	   *checksum = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
 		char	   *placeholders = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
+
 		/* a repeatable's checksum covers its placeholder values */
 		char	   *computed = catalog_checksum("repeatable", name, up, NULL,
-												  placeholders, true);
+												placeholders, true);
 
 		if (strcmp(checksum, computed) != 0)
 			ereport(ERROR,

@@ -120,7 +120,7 @@ migrate_verify(PG_FUNCTION_ARGS)
 		catalog_exec("SELECT name, state, kind, up_sql, down_sql, transactional,"
 					 "       placeholders::text"
 					 "  FROM migrate.migration WHERE version = $1",
-							  1, argtypes, values, NULL, 1);
+					 1, argtypes, values, NULL, 1);
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
 		name = SPI_getvalue(tup, desc, 1);
@@ -307,10 +307,10 @@ migrate_validate(PG_FUNCTION_ARGS)
 
 	/* definitions edited in the catalog behind migrate's back */
 	catalog_exec("SELECT version, kind, name, up_sql, down_sql, operations::text,"
-				"       transactional, checksum"
-				"  FROM migrate.migration"
-				" WHERE state IN ('applied', 'active', 'ready')"
-				" ORDER BY version_key", 0, NULL, NULL, NULL, 0);
+				 "       transactional, checksum"
+				 "  FROM migrate.migration"
+				 " WHERE state IN ('applied', 'active', 'ready')"
+				 " ORDER BY version_key", 0, NULL, NULL, NULL, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -320,11 +320,11 @@ migrate_validate(PG_FUNCTION_ARGS)
 		char	   *computed;
 
 		computed = catalog_checksum(SPI_getvalue(tup, desc, 2),
-									  SPI_getvalue(tup, desc, 3),
-									  SPI_getvalue(tup, desc, 4),
-									  SPI_getvalue(tup, desc, 5),
-									  SPI_getvalue(tup, desc, 6),
-									  DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull)));
+									SPI_getvalue(tup, desc, 3),
+									SPI_getvalue(tup, desc, 4),
+									SPI_getvalue(tup, desc, 5),
+									SPI_getvalue(tup, desc, 6),
+									DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull)));
 		if (strcmp(stored, computed) != 0)
 			put_drift(rsinfo, "checksum",
 					  psprintf("migration %s", SPI_getvalue(tup, desc, 1)),

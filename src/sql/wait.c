@@ -127,8 +127,10 @@ statement_is_only_this_call(FunctionCallInfo fcinfo)
 		list_length(plan->targetlist) != 1)
 		return false;
 	foreach(lc, stmt->rtable)
+	{
 		if (lfirst_node(RangeTblEntry, lc)->rtekind != RTE_RESULT)
 			return false;
+	}
 	call = (FuncExpr *) ((TargetEntry *) linitial(plan->targetlist))->expr;
 	if (!IsA(call, FuncExpr) || call->funcid != fcinfo->flinfo->fn_oid)
 		return false;
@@ -244,7 +246,10 @@ job_state_now(int64 job_id)
 static char *
 job_how_far(int64 job_id)
 {
-	/* an estimate rows_done has passed (off, or rows inserted since) is no total */
+	/*
+	 * an estimate rows_done has passed (off, or rows inserted since) is no
+	 * total
+	 */
 	return job_query_text(job_id,
 						  "SELECT pg_catalog.format('%s%s %s done%s%s%s%s.', rows_done,"
 						  "         CASE WHEN rows_total IS NULL THEN ' of an unknown number of'"
