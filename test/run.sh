@@ -86,6 +86,16 @@ else
     rc=1
 fi
 
+# The C code is laid out as pgindent lays it out (test/indent.sh, with
+# pg_bsd_indent; `test/indent.sh --fix` rewrites what differs).
+echo "== indent"
+if "$top/test/indent.sh"; then
+    echo "indent ... ok" >> "$log"
+else
+    echo "indent ... FAILED" | tee -a "$log"
+    rc=1
+fi
+
 # The memory check, on a subset: the whole suites take over an hour under
 # valgrind (doc/tests.md).  MIGRATE_VALGRIND="" skips it.
 valgrind_tests=${MIGRATE_VALGRIND-setup security_online_input online_faults backfill backfill_faults online security_inputs}
@@ -137,8 +147,8 @@ regress_ok=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. ok( |$)' "$log" || true)
 regress_failed=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. FAILED' "$log" || true)
 tap_files=$(ls "$work"/test/t/*.pl | wc -l)
 tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ ok$' "$log" || true)
-checks_ok=$(grep -Ec '^(server crashes|memory check|layers|package) \.\.\. ok' "$log" || true)
-checks_failed=$(grep -Ec '^(server crashes|memory check|layers|package) \.\.\. FAILED' "$log" || true)
+checks_ok=$(grep -Ec '^(server crashes|memory check|layers|package|indent) \.\.\. ok' "$log" || true)
+checks_failed=$(grep -Ec '^(server crashes|memory check|layers|package|indent) \.\.\. FAILED' "$log" || true)
 matrix_ok=$(grep -E '^matrix [0-9]+:' "$log" | grep -vc 'FAILED' || true)
 matrix_failed=$(grep -E '^matrix [0-9]+:' "$log" | grep -c 'FAILED' || true)
 if [ -n "$matrix_versions" ]; then
