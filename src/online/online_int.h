@@ -139,21 +139,7 @@ typedef struct OnlineOpMethods
 	const char *(*irreversible) (OnlineOp *op);
 } OnlineOpMethods;
 
-/* the operations, one file each */
-extern const OnlineOpMethods online_op_create_table;
-extern const OnlineOpMethods online_op_add_column;
-extern const OnlineOpMethods online_op_alter_column;
-extern const OnlineOpMethods online_op_drop_column;
-extern const OnlineOpMethods online_op_rename_column;
-extern const OnlineOpMethods online_op_create_index;
-extern const OnlineOpMethods online_op_drop_index;
-extern const OnlineOpMethods online_op_rename_table;
-extern const OnlineOpMethods online_op_drop_table;
-extern const OnlineOpMethods online_op_create_constraint;
-extern const OnlineOpMethods online_op_drop_constraint;
-extern const OnlineOpMethods online_op_sql;
-
-/* ops.c: the registry */
+/* ops.c: the registry of the operations, one file each (op_<name>.c) */
 extern const OnlineOpMethods *online_op_find(const char *name);
 extern char *online_op_list(void);
 

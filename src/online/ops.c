@@ -15,8 +15,8 @@
  *	  not need stays NULL.  The generic machinery (operations.c,
  *	  lifecycle.c) never names an operation: whatever differs goes in the
  *	  table.
- *	- its extern in online_int.h and its entry below (the order is the one
- *	  the hint of an unknown operation lists).
+ *	- its extern and its entry below (the order is the one the hint of an
+ *	  unknown operation lists).
  *	- its tests: sql/online*.sql (and expected/), the refusals of its
  *	  fields in sql/security_online_input.sql (sec_onl_base).
  *	- its page, doc/online-<name>.md: its fields, what start, complete and
@@ -29,6 +29,20 @@
 #include "lib/stringinfo.h"
 
 #include "online/online_int.h"
+
+/* the tables, each defined in its operation's file */
+extern const OnlineOpMethods online_op_create_table;
+extern const OnlineOpMethods online_op_add_column;
+extern const OnlineOpMethods online_op_alter_column;
+extern const OnlineOpMethods online_op_drop_column;
+extern const OnlineOpMethods online_op_rename_column;
+extern const OnlineOpMethods online_op_create_index;
+extern const OnlineOpMethods online_op_drop_index;
+extern const OnlineOpMethods online_op_rename_table;
+extern const OnlineOpMethods online_op_drop_table;
+extern const OnlineOpMethods online_op_create_constraint;
+extern const OnlineOpMethods online_op_drop_constraint;
+extern const OnlineOpMethods online_op_sql;
 
 static const OnlineOpMethods *const operations[] = {
 	&online_op_create_table,
