@@ -507,6 +507,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	RepeatableRow *reps = NULL;
 	int			nreps = 0;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_upgrade");
 
 	if (target)
@@ -1132,6 +1133,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	int			count;
 	int			handoff;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_downgrade");
 
 	if (PG_ARGISNULL(0))
@@ -1247,6 +1249,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	int			count;
 	TimestampTz started = GetCurrentTimestamp();
 
+	sql_version_check();
 	migrate_guard_begin("migrate_baseline");
 
 	version_check_arg(version, "version");
@@ -1342,6 +1345,7 @@ migrate_adopt(PG_FUNCTION_ARGS)
 	int			count = 0;
 	TimestampTz started = GetCurrentTimestamp();
 
+	sql_version_check();
 	migrate_guard_begin("migrate_adopt");
 
 	versions = text_array_arg(fcinfo, 0, "versions", &nversions);
@@ -1458,6 +1462,7 @@ migrate_current(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	text	   *result = NULL;
 
+	sql_version_check();
 	SPI_connect();
 	catalog_exec("SELECT version FROM migrate.migration"
 				" WHERE state = 'applied'"

@@ -520,6 +520,15 @@ migrate_worker_main(Datum main_arg)
 					PGC_USERSET, PGC_S_SESSION);
 
 	/*
+	 * Not against the catalog of another version: the job stays as it is
+	 * (queued, or running without a worker) for a worker of the library
+	 * that serves it, or for migrate_resume() after ALTER EXTENSION UPDATE.
+	 */
+	StartTransactionCommand();
+	sql_version_check();
+	CommitTransactionCommand();
+
+	/*
 	 * One worker per job: a second one started for it waits here until the
 	 * first has exited, then finds the job finished (the claim below checks).
 	 */
@@ -746,6 +755,8 @@ migrate_resumer_main(Datum main_arg)
 	{
 		SPITupleTable *unfinished;
 
+		/* the jobs stay unfinished until the SQL definitions are updated */
+		sql_version_check();
 		catalog_exec("SELECT id, run_as, run_as_oid, queued_in FROM migrate.job"
 					 " WHERE state IN ('queued', 'running') ORDER BY id FOR UPDATE",
 					 0, NULL, NULL, NULL, 0);
