@@ -1,7 +1,9 @@
 -- The library serves the SQL definitions of its own version only: against
 -- another version's catalog and function declarations every SQL-callable
 -- function refuses, naming both versions and what to update (issue 15).
--- Runs in a database of its own, as oldversions does.
+-- A job records the format of its arguments, and a worker fails one of a
+-- format later than its library reads, resumable once it can.  Runs in a
+-- database of its own, as oldversions does.
 CREATE DATABASE migrate_libversion;
 \c migrate_libversion
 SET client_min_messages = warning;
@@ -51,6 +53,27 @@ UPDATE pg_extension SET extversion = '1.1-custom' WHERE extname = 'migrate';
 SELECT migrate_current();
 UPDATE pg_extension SET extversion = '1.1' WHERE extname = 'migrate';
 SELECT migrate_current();
+
+-- A job records the format of its args (migrate.job.args_format): a worker
+-- fails one of a format its library does not know, leaving it to
+-- migrate_resume() once the library that queued it is installed.
+INSERT INTO one SELECT g, 0 FROM generate_series(1, 100) g;
+BEGIN;
+SELECT migrate_backfill('one', 'n = id') AS job \gset
+SELECT args_format FROM migrate.job WHERE id = :job;
+UPDATE migrate.job SET args_format = 99 WHERE id = :job;
+COMMIT;
+\set VERBOSITY terse
+SELECT migrate_wait();
+\set VERBOSITY default
+SELECT state, last_sqlstate, last_error FROM migrate.job WHERE id = :job;
+SELECT count(*) FILTER (WHERE n = id) AS filled FROM one;
+-- the library that reads it: the job runs on
+UPDATE migrate.job SET args_format = 2 WHERE id = :job;
+SELECT migrate_resume();
+SELECT migrate_wait();
+SELECT state, args_format FROM migrate.job WHERE id = :job;
+SELECT count(*) FILTER (WHERE n = id) AS filled FROM one;
 
 \c contrib_regression
 DROP DATABASE migrate_libversion;
