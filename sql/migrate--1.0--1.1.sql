@@ -163,3 +163,8 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_plan(text)
     IS 'what migrate_upgrade would do now, statement by statement, with the locks each takes and migrate_check''s findings; changes nothing';
 REVOKE EXECUTE ON FUNCTION migrate_plan(text) FROM PUBLIC;
+
+-- Issue 15: the layout of a job's args, so that the worker of a later library
+-- reads a job that an earlier one queued.  The jobs 1.0 queued are format 1.
+ALTER TABLE migrate.job
+    ADD COLUMN args_format integer NOT NULL DEFAULT 1 CHECK (args_format > 0);

@@ -121,7 +121,11 @@ CREATE TABLE migrate.job (
     -- (a crash, a restart) before it made progress: past a bound, the job
     -- fails instead of looping
     attempts        integer NOT NULL DEFAULT 0,
-    attempts_since  timestamptz
+    attempts_since  timestamptz,
+    -- the layout of args, so that the worker of a later library reads a job
+    -- an earlier one queued: 1 as 1.0 wrote them (a run without a plan),
+    -- 2 as 1.1 does; a worker fails a job of a format it does not know
+    args_format     integer NOT NULL DEFAULT 1 CHECK (args_format > 0)
 );
 CREATE INDEX ON migrate.job (state) WHERE state IN ('queued', 'running');
 COMMENT ON TABLE migrate.job IS 'one row per background job';

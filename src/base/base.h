@@ -45,6 +45,12 @@
 #define MIGRATE_RUN_LOCK_KEY2	2
 #define MIGRATE_JOB_LOCK_KEY1	0x6D69676A
 
+/*
+ * The version of this library: of the SQL definitions it serves
+ * (src/catalog/version_check.c), and the one its messages name.
+ */
+#define MIGRATE_LIBRARY_VERSION "1.1"
+
 /* pg_stat_activity.backend_type of the workers */
 #define MIGRATE_WORKER_TYPE "migrate worker"
 
@@ -69,6 +75,7 @@ extern void settings_reload(void);
 #define MIGRATE_CHECK_UNSET	(-1)	/* migrate.check not set */
 
 /* version.c */
+extern bool version_valid(const char *version);
 extern int	version_cmp(const char *a, const char *b);
 extern Datum version_key_datum(const char *version);
 extern void version_check_arg(const char *version, const char *argname);

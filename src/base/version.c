@@ -90,6 +90,13 @@ version_check_arg(const char *version, const char *argname)
 	}
 }
 
+/* Is version well formed (dot-separated non-negative integers)? */
+bool
+version_valid(const char *version)
+{
+	return version_parse(version) != NIL;
+}
+
 static int
 segment_cmp(const char *a, const char *b)
 {

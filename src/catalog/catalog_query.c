@@ -88,6 +88,8 @@ catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	int			save_nestlevel;
 	int			rc;
 
+	/* no query on a catalog of another version's shape */
+	sql_version_check();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(catalog_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |

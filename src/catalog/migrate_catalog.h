@@ -57,4 +57,7 @@ extern void deploy_lock_acquire(void);
 extern void deploy_guard_background_run(void);
 extern char *deploy_lookup_version(const char *version);
 
+/* version_check.c: the versions of the SQL definitions this library serves */
+extern void sql_version_check(void);
+
 #endif							/* MIGRATE_CATALOG_H */

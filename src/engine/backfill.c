@@ -1020,6 +1020,7 @@ migrate_backfill(PG_FUNCTION_ARGS)
 	int64		rows_total;
 	char	   *args;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_backfill");
 
 	if (PG_ARGISNULL(0))

@@ -508,6 +508,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	RepeatableRow *reps = NULL;
 	int			nreps = 0;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_upgrade");
 
 	if (target)
@@ -1134,6 +1135,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	int			count;
 	int			handoff;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_downgrade");
 
 	if (PG_ARGISNULL(0))
@@ -1249,6 +1251,7 @@ migrate_baseline(PG_FUNCTION_ARGS)
 	int			count;
 	TimestampTz started = GetCurrentTimestamp();
 
+	sql_version_check();
 	migrate_guard_begin("migrate_baseline");
 
 	version_check_arg(version, "version");
@@ -1344,6 +1347,7 @@ migrate_adopt(PG_FUNCTION_ARGS)
 	int			count = 0;
 	TimestampTz started = GetCurrentTimestamp();
 
+	sql_version_check();
 	migrate_guard_begin("migrate_adopt");
 
 	versions = text_array_arg(fcinfo, 0, "versions", &nversions);
@@ -1460,6 +1464,7 @@ migrate_current(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	text	   *result = NULL;
 
+	sql_version_check();
 	SPI_connect();
 	catalog_exec("SELECT version FROM migrate.migration"
 				 " WHERE state = 'applied'"

@@ -1171,6 +1171,7 @@ migrate_check(PG_FUNCTION_ARGS)
 	char	   *sql;
 	ListCell   *lc;
 
+	sql_version_check();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -233,6 +233,7 @@ migrate_register(PG_FUNCTION_ARGS)
 	MigrationScript up_script = {0};
 	MigrationScript down_script = {0};
 
+	sql_version_check();
 	migrate_guard_begin("migrate_register");
 
 	register_check_names(version, name);
@@ -511,6 +512,7 @@ migrate_register_repeatable(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
+	sql_version_check();
 	migrate_guard_begin("migrate_register_repeatable");
 
 	if (name == NULL || name[0] == '\0')

@@ -352,10 +352,10 @@ job_queue(const char *kind, const char *version, const char *target,
 		  Oid relation, int64 rows_total, const char *args)
 {
 	Oid			roleid = GetUserId();
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID,
-	REGCLASSOID, OIDOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID,
+	REGCLASSOID, OIDOID, TEXTOID, INT4OID};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		job_id;
 	int			running;
@@ -381,11 +381,13 @@ job_queue(const char *kind, const char *version, const char *target,
 
 	values[7] = ObjectIdGetDatum(roleid);
 	values[8] = CStringGetTextDatum(job_origin_here());
+	/* so that a worker of another library knows how to read args */
+	values[9] = Int32GetDatum(JOB_ARGS_FORMAT);
 
 	if (catalog_exec("INSERT INTO migrate.job (kind, version, target, rows_total, args, run_as, relation,"
-					 "                         run_as_oid, queued_in)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-					 9, argtypes, values, nulls, 0) != SPI_OK_INSERT_RETURNING)
+					 "                         run_as_oid, queued_in, args_format)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+					 10, argtypes, values, nulls, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not queue job");
 	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
@@ -552,6 +554,7 @@ migrate_cancel(PG_FUNCTION_ARGS)
 	Datum	   *pids;
 	int			npids = 0;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_cancel");
 	jobs = jobs_of_argument(fcinfo, "'queued', 'running'", &version, &n);
 	pids = palloc0(sizeof(Datum) * Max(n, 1));
@@ -674,6 +677,7 @@ migrate_resume(PG_FUNCTION_ARGS)
 	SPITupleTable *jobs;
 	int			resumed = 0;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_resume");
 	jobs = jobs_of_argument(fcinfo, "'queued', 'running', 'cancelled', 'failed'",
 							&version, &n);

@@ -27,6 +27,18 @@ typedef struct QueuedJob
 	Oid			roleid;
 } QueuedJob;
 
+/*
+ * The layout of migrate.job.args that job_queue writes, stored with the job
+ * (migrate.job.args_format) so that a worker of a later library reads a job
+ * an earlier one queued, and one of an earlier library refuses a later one:
+ *	1	as migrate 1.0 wrote them: a background run without a plan (it gets
+ *		one when it starts, engine/upgrade.c)
+ *	2	migrate 1.1: a background run's plan and repeatable migrations
+ * Raise it with every change to what a job's args mean, and keep reading
+ * the formats before it.
+ */
+#define JOB_ARGS_FORMAT 2
+
 /* how a job that cannot start as it is (job_identity_problem) is started */
 #define JOB_REBIND_HINT "If it should run here, run migrate_resume() as the role it names (or a member of it, or a superuser): that binds it to the role of that name in this database."
 

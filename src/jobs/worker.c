@@ -497,6 +497,8 @@ migrate_worker_main(Datum main_arg)
 		char	   *queued_in;
 		int			attempts;	/* workers started on it lately, this one
 								 * included */
+		int			args_format;	/* JOB_ARGS_FORMAT of the library that
+									 * queued it */
 	}			job = {0};
 	bool		claimed = false;
 	JobRunner	runner;
@@ -521,6 +523,15 @@ migrate_worker_main(Datum main_arg)
 	SetConfigOption("application_name",
 					psprintf("migrate job " INT64_FORMAT, args.job_id),
 					PGC_USERSET, PGC_S_SESSION);
+
+	/*
+	 * Not against the catalog of another version: the job stays as it is
+	 * (queued, or running without a worker) for a worker of the library that
+	 * serves it, or for migrate_resume() after ALTER EXTENSION UPDATE.
+	 */
+	StartTransactionCommand();
+	sql_version_check();
+	CommitTransactionCommand();
 
 	/*
 	 * One worker per job: a second one started for it waits here until the
@@ -569,7 +580,8 @@ migrate_worker_main(Datum main_arg)
 					 "                                     WHERE m.version = job.version"
 					 "                                       AND m.state IN ('active', 'failed')))"
 					 " RETURNING kind, target, current_version, current_step, args::text,"
-					 "           relation::oid, version, run_as, run_as_oid, queued_in, attempts",
+					 "           relation::oid, version, run_as, run_as_oid, queued_in, attempts,"
+					 "           args_format",
 					 1, argtypes, values, NULL, 0);
 		if (SPI_processed > 0)
 		{
@@ -599,6 +611,7 @@ migrate_worker_main(Datum main_arg)
 			job.queued_in = SPI_getvalue(tup, desc, 10);
 			job.queued_in = job.queued_in ? pstrdup(job.queued_in) : NULL;
 			job.attempts = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+			job.args_format = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
 			MemoryContextSwitchTo(old);
 			claimed = true;
 			apply_job_settings(job.args);
@@ -655,6 +668,20 @@ migrate_worker_main(Datum main_arg)
 							args.job_id, JOB_MAX_UNFINISHED),
 					 errdetail("Each crashed, was killed, or stopped with the server before the job made any progress; the job is failed rather than crashing the server in a loop."),
 					 errhint("Look for the cause in the server log, then continue the job with migrate_resume().")));
+
+		/*
+		 * Args of a later library's layout could mean what this one cannot do
+		 * (or must not skip): the job fails, and migrate_resume() runs it
+		 * once the library that queued it is installed.
+		 */
+		if (job.args_format > JOB_ARGS_FORMAT)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("job " INT64_FORMAT " has arguments in format %d, which migrate %s does not read",
+							args.job_id, job.args_format, MIGRATE_LIBRARY_VERSION),
+					 errdetail("This library reads the formats 1 to %d: a later version of migrate queued the job.",
+							   JOB_ARGS_FORMAT),
+					 errhint("Install the library of the version of migrate that queued the job, then continue it with migrate_resume().")));
 
 		runner = job_kind_runner(job.kind);
 		if (runner == NULL)
@@ -749,6 +776,8 @@ migrate_resumer_main(Datum main_arg)
 	{
 		SPITupleTable *unfinished;
 
+		/* the jobs stay unfinished until the SQL definitions are updated */
+		sql_version_check();
 		catalog_exec("SELECT id, run_as, run_as_oid, queued_in FROM migrate.job"
 					 " WHERE state IN ('queued', 'running') ORDER BY id FOR UPDATE",
 					 0, NULL, NULL, NULL, 0);

@@ -308,6 +308,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 	List	   *run_repeatables = NIL;
 	SPITupleTable *tuptable;
 
+	sql_version_check();
 	if (target)
 		version_check_arg(target, "target");
 	InitMaterializedSRF(fcinfo, 0);

@@ -98,6 +98,7 @@ migrate_verify(PG_FUNCTION_ARGS)
 	DiffList	down_diff;
 	DiffList	redo_diff;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_verify");
 
 	version_check_arg(version, "version");
@@ -302,6 +303,7 @@ migrate_validate(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Fingerprint *recorded;
 
+	sql_version_check();
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 

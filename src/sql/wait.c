@@ -628,6 +628,7 @@ migrate_wait(PG_FUNCTION_ARGS)
 	bool		safe_ic;
 	char	   *volatile result = NULL;
 
+	sql_version_check();
 	migrate_guard_begin("migrate_wait");
 	wait_args(fcinfo, &version, &timeout_ms);
 	if (IsolationUsesXactSnapshot())
@@ -681,6 +682,7 @@ migrate_await(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	bool		nulls[1] = {false};
 
+	sql_version_check();
 	if (call == NULL || !IsA(call, CallContext) || call->atomic)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
