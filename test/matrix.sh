@@ -8,8 +8,17 @@
 # $MATRIX_ROOTS (default /var/tmp/migrate-roots) for the next run.  In each,
 # migrate is built with -Werror (and the client with it), installed, and the
 # suites run as the postgres user of that root.  LIST is a comma-separated
-# subset of regress,isolation,tap (default: all three).  Ends with one line
-# per version and exits non-zero when any failed:
+# subset of regress,isolation,tap,dump (default: the first three; dump is
+# the one TAP test that moves a history across major versions, 023, alone).
+#
+# On 17 the TAP test 023 dumps a history from PostgreSQL 15 and restores it
+# into 17: this machine's PostgreSQL 15 is copied into the root under
+# /opt/pg15 (the same layout below it, so its relocatable binaries find
+# their share directory), with migrate built from this checkout installed
+# into it and the shared libraries it needs that the root lacks, and
+# MIGRATE_OLD_INSTALL names it.  Elsewhere 023 is skipped.
+#
+# Ends with one line per version and exits non-zero when any failed:
 #
 #   matrix 17: build ok, regress ok, isolation ok, tap ok
 set -uo pipefail
@@ -49,6 +58,56 @@ make_root() {
         { tail -20 "$roots/$codename.log"; return 1; }
 }
 
+# The old installation that test 023 restores from: this machine's
+# PostgreSQL $old_major, copied into ROOT under $old_prefix.
+old_major=15
+old_prefix=/opt/pg$old_major
+old_install=$old_prefix/usr/lib/postgresql/$old_major
+provide_old_install() {
+    local dir=$1 lib=$dir$old_install/lib b missing name path round
+    local pgc=/usr/lib/postgresql/$old_major/bin/pg_config
+    if [ ! -x /usr/lib/postgresql/$old_major/bin/postgres ] ||
+        [ ! -d /usr/lib/postgresql/$old_major/lib/pgxs ]; then
+        "$top/test/setup.sh" >/dev/null || return 1
+    fi
+    rm -rf "$dir$old_prefix"
+    mkdir -p "$dir$old_prefix/usr/lib/postgresql" "$dir$old_prefix/usr/share/postgresql"
+    cp -a /usr/lib/postgresql/$old_major "$dir$old_prefix/usr/lib/postgresql/" &&
+        cp -a /usr/share/postgresql/$old_major "$dir$old_prefix/usr/share/postgresql/" || return 1
+    # no JIT: its LLVM is not worth copying
+    rm -rf "$lib"/llvmjit* "$lib/bitcode"
+    # migrate from this checkout, built here against $old_major
+    b=$(mktemp -d /tmp/migrate-old.XXXXXX)
+    tar -C "$top" --exclude=.git --exclude='tmp_*' --exclude=results \
+        --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=client/pg_migrate \
+        -cf - . | tar -C "$b" -xf -
+    if ! make -C "$b" -s PG_CONFIG="$pgc" with_llvm=no >/dev/null ||
+        ! make -C "$b" -s PG_CONFIG="$pgc" with_llvm=no install DESTDIR="$dir$old_prefix" >/dev/null; then
+        rm -rf "$b"
+        return 1
+    fi
+    rm -rf "$b"
+    # the shared libraries the root lacks (ICU, LDAP of this release), from
+    # here, until nothing is missing; the tests put lib/ on LD_LIBRARY_PATH
+    for round in 1 2 3 4 5; do
+        missing=$(for f in "$dir$old_install"/bin/* "$lib"/*.so*; do
+                      chroot "$dir" env LD_LIBRARY_PATH="$old_install/lib" ldd "${f#"$dir"}" 2>/dev/null
+                  done | awk '$2 == "=>" && $3 == "not" {print $1}' | sort -u)
+        [ -z "$missing" ] && break
+        for name in $missing; do
+            path=$(ldconfig -p | awk -v n="$name" '$1 == n && $NF ~ /^\// {print $NF; exit}')
+            [ -n "$path" ] || { echo "$name: not on this machine either" >&2; return 1; }
+            cp -L "$path" "$lib/"
+        done
+    done
+    [ -z "$missing" ] || { echo "still missing: $missing" >&2; return 1; }
+    # and they run there
+    for b in initdb postgres pg_ctl psql pg_dump; do
+        chroot "$dir" env LD_LIBRARY_PATH="$old_install/lib" "$old_install/bin/$b" --version >/dev/null ||
+            { echo "$b of PostgreSQL $old_major does not run in $dir" >&2; return 1; }
+    done
+}
+
 mounted=()
 mount_root() {
     local dir=$1 m
@@ -80,6 +139,7 @@ for v in $versions; do
     esac
     line="matrix $v:"
     pgc=/usr/lib/postgresql/$v/bin/pg_config
+    old=
     if [ -n "$dir" ]; then
         if ! make_root "$codename" "$v" "$dir"; then
             summary+=("$line root FAILED")
@@ -109,15 +169,35 @@ for v in $versions; do
         rc=1
         continue
     fi
+    # Not on 18: the mirror's PostgreSQL 15 (15.20) stamps every column with
+    # a pg_attver option that pg_dump 18 carries over and the 18 server
+    # refuses ("unrecognized parameter"), so no database dumped from it
+    # restores into 18, with or without migrate.
+    if [ "$v" = 17 ] && [[ ,$suites, =~ ,(tap|dump), ]]; then
+        echo "== PostgreSQL $v: PostgreSQL $old_major copied in as $old_install (test 023)"
+        if provide_old_install "$dir"; then
+            old=$old_install
+            line="$line, old $old_major ok"
+        else
+            line="$line, old $old_major FAILED"
+            rc=1
+        fi
+    fi
     for s in ${suites//,/ }; do
         case $s in
             regress) args=(ISOLATION= TAP_TESTS=) ;;
             isolation) args=(REGRESS= TAP_TESTS=) ;;
             tap) args=(REGRESS= ISOLATION=) ;;
+            dump) args=(REGRESS= ISOLATION= PROVE_TESTS=test/t/023_dump_across_versions.pl) ;;
             *) echo "unknown suite $s"; rc=1; continue ;;
         esac
+        if [ "$s" = dump ] && [ -z "$old" ]; then
+            line="$line, dump skipped"
+            continue
+        fi
         echo "== PostgreSQL $v: $s"
-        if run_in "$dir" runuser -u postgres -- make -C "$build" -s PG_CONFIG="$pgc" installcheck "${args[@]}"; then
+        if run_in "$dir" runuser -u postgres -- env MIGRATE_OLD_INSTALL="$old" \
+            make -C "$build" -s PG_CONFIG="$pgc" installcheck "${args[@]}"; then
             line="$line, $s ok"
         else
             line="$line, $s FAILED"
