@@ -147,7 +147,7 @@ fi
 regress_ok=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. ok( |$)' "$log" || true)
 regress_failed=$(grep -Ec '^(test|    ) +[^ /]+ +\.\.\. FAILED' "$log" || true)
 tap_files=$(ls "$work"/test/t/*.pl | wc -l)
-tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ ok$' "$log" || true)
+tap_ok=$(grep -Ec '^test/t/[^ ]+ \.+ (ok|skipped: .*)$' "$log" || true)
 checks_ok=$(grep -Ec '^(server crashes|memory check|layers|package|indent) \.\.\. ok' "$log" || true)
 checks_failed=$(grep -Ec '^(server crashes|memory check|layers|package|indent) \.\.\. FAILED' "$log" || true)
 matrix_ok=$(grep -E '^matrix [0-9]+:' "$log" | grep -vc 'FAILED' || true)

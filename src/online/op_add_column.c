@@ -160,6 +160,9 @@ add_column_rollback(OnlineMigration *m, OnlineOp *op)
 										   quote_identifier(online_shadow_name(d->column->name))));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_add_column;
+
 const OnlineOpMethods online_op_add_column = {
 	.name = "add_column",
 	.fields = fields,

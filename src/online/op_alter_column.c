@@ -885,6 +885,9 @@ alter_column_rollback(OnlineMigration *m, OnlineOp *op)
 										   quote_identifier(d->sc->replaced_by->physical)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_alter_column;
+
 const OnlineOpMethods online_op_alter_column = {
 	.name = "alter_column",
 	.fields = fields,

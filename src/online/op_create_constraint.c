@@ -163,6 +163,9 @@ create_constraint_rollback(OnlineMigration *m, OnlineOp *op)
 										   quote_identifier(d->name)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_create_constraint;
+
 const OnlineOpMethods online_op_create_constraint = {
 	.name = "create_constraint",
 	.fields = fields,

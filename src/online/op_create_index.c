@@ -113,6 +113,9 @@ create_index_rollback(OnlineMigration *m, OnlineOp *op)
 									   online_qualified(m->schema, d->name)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_create_index;
+
 const OnlineOpMethods online_op_create_index = {
 	.name = "create_index",
 	.fields = fields,

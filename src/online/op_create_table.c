@@ -155,6 +155,9 @@ create_table_rollback(OnlineMigration *m, OnlineOp *op)
 	op->st->relid = InvalidOid;
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_create_table;
+
 const OnlineOpMethods online_op_create_table = {
 	.name = "create_table",
 	.fields = fields,

@@ -82,6 +82,9 @@ drop_column_complete(OnlineMigration *m, OnlineOp *op)
 									   quote_identifier(d->column)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_drop_column;
+
 const OnlineOpMethods online_op_drop_column = {
 	.name = "drop_column",
 	.fields = fields,

@@ -51,6 +51,9 @@ drop_constraint_complete(OnlineMigration *m, OnlineOp *op)
 									   online_op_rel_sql(op), quote_identifier(d->name)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_drop_constraint;
+
 const OnlineOpMethods online_op_drop_constraint = {
 	.name = "drop_constraint",
 	.fields = fields,

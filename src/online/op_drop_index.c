@@ -58,6 +58,9 @@ drop_index_complete(OnlineMigration *m, OnlineOp *op)
 									   online_qualified(m->schema, d->name)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_drop_index;
+
 const OnlineOpMethods online_op_drop_index = {
 	.name = "drop_index",
 	.fields = fields,

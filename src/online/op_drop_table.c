@@ -78,6 +78,9 @@ drop_table_rollback(OnlineMigration *m, OnlineOp *op)
 										   quote_identifier(op->table)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_drop_table;
+
 const OnlineOpMethods online_op_drop_table = {
 	.name = "drop_table",
 	.fields = fields,

@@ -61,6 +61,9 @@ rename_column_complete(OnlineMigration *m, OnlineOp *op)
 									   quote_identifier(d->to)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_rename_column;
+
 const OnlineOpMethods online_op_rename_column = {
 	.name = "rename_column",
 	.fields = fields,

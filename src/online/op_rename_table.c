@@ -54,6 +54,9 @@ rename_table_complete(OnlineMigration *m, OnlineOp *op)
 									   quote_identifier(d->to)));
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_rename_table;
+
 const OnlineOpMethods online_op_rename_table = {
 	.name = "rename_table",
 	.fields = fields,

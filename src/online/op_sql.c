@@ -77,6 +77,9 @@ sql_irreversible(OnlineOp *op)
 	return ((Sql *) op->data)->down == NULL ? "Its sql operation has no down SQL." : NULL;
 }
 
+/* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */
+extern const OnlineOpMethods online_op_sql;
+
 const OnlineOpMethods online_op_sql = {
 	.name = "sql",
 	.fields = fields,
