@@ -45,6 +45,26 @@ ROLLBACK;
 SELECT version, state FROM migrate.migration ORDER BY version_key;
 SELECT to_regclass('plain3') IS NULL AS plain3_gone;
 
-DROP SCHEMA migrate_public_v2 CASCADE;
+-- the version schema kept after complete holds views on items.label: a
+-- plain migration changing that column is not blocked by them (2BP01), the
+-- schema goes first, as part of the migration's transaction
+SELECT migrate_register('5', 'label as varchar',
+    'ALTER TABLE items ALTER COLUMN label TYPE varchar(200)');
+BEGIN;
+SELECT * FROM migrate_upgrade();
+SELECT to_regnamespace('migrate_public_v2') IS NULL AS vschema_gone;
+ROLLBACK;
+SELECT to_regnamespace('migrate_public_v2') IS NOT NULL AS vschema_back;
+SET client_min_messages = notice;
+SELECT * FROM migrate_upgrade();
+SELECT to_regnamespace('migrate_public_v2') IS NULL AS vschema_gone,
+       format_type(atttypid, atttypmod) AS label_type
+  FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'label';
+-- and one with nothing to drop says nothing about it
+SELECT migrate_register('6', 'label longer',
+    'ALTER TABLE items ALTER COLUMN label TYPE varchar(300)');
+SELECT * FROM migrate_upgrade();
+SET client_min_messages = warning;
+
 DROP TABLE items;
 DROP EXTENSION migrate;

@@ -419,6 +419,8 @@ run_rows_once(void *arg)
 	CallerWork *work = (CallerWork *) arg;
 
 	work->repeatable = NULL;
+	if (work->n > 0 || work->nreps > 0)
+		online_retire_shapes(work->n > 0 ? work->rows[0].version : NULL);
 	for (int i = 0; i < work->n; i++)
 	{
 		MigrationRow *row = &work->rows[i];
@@ -475,6 +477,7 @@ script_call(void *arg)
 {
 	ScriptCall *call = (ScriptCall *) arg;
 
+	online_retire_shapes(call->version);
 	script_run(call->version, call->name, call->direction, call->sql);
 }
 

@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -443,6 +444,89 @@ contract(OnlineMigration *m, void *arg)
 	}
 	drop_markers(m, shape);
 	locksafe_end(ls);
+}
+
+/*
+ * Drops the version schemas that completed online migrations keep for the
+ * new application's search_path, before the plain migration (or
+ * repeatable) "version" runs.  Once an online migration is completed its
+ * new shape is the tables' own, so a session with the version schema first
+ * on its search_path finds the same columns in the tables once the schema
+ * is gone; but the views of the schema depend on the tables' columns, and
+ * would make a plain ALTER COLUMN ... TYPE or DROP COLUMN fail (2BP01).
+ * The drop is part of the plain migration's transaction: if it fails, the
+ * schema is back.
+ */
+void
+online_retire_shapes(const char *version)
+{
+	OnlineMigration ctx = {0};
+	List	   *vschemas = NIL;
+	ListCell   *lc;
+	uint64		n;
+	SPITupleTable *applied;
+
+	/* the common case, no version schema at all, costs one lookup */
+	catalog_exec("SELECT 1 FROM pg_catalog.pg_namespace"
+				 " WHERE nspname OPERATOR(pg_catalog.~~) 'migrate\\_%\\_v%'",
+				 0, NULL, NULL, NULL, 1);
+	if (SPI_processed == 0)
+		return;
+	catalog_exec("SELECT version FROM migrate.migration"
+				 " WHERE kind = 'online' AND state = 'applied'"
+				 " ORDER BY version_key", 0, NULL, NULL, NULL, 0);
+	n = SPI_processed;
+	applied = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		OnlineMigration *m = online_load(SPI_getvalue(applied->vals[i],
+													  applied->tupdesc, 1),
+										 false, NULL);
+
+		if (OidIsValid(get_namespace_oid(m->vschema, true)))
+			vschemas = lappend(vschemas, m->vschema);
+	}
+
+	/*
+	 * Only the owner (the role that started the online migration, or one it
+	 * is a member of) can drop it: another deployer's plain migration runs
+	 * on, and the schema waits for its owner or the next online migration.
+	 */
+	foreach(lc, vschemas)
+	{
+		const char *vschema = lfirst(lc);
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(vschema)};
+
+		catalog_exec("SELECT 1 FROM pg_catalog.pg_namespace"
+					 " WHERE nspname OPERATOR(pg_catalog.=) $1"
+					 "   AND pg_catalog.pg_has_role(nspowner, 'USAGE')",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed == 0)
+		{
+			ereport(NOTICE,
+					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+					 errmsg("version schema %s of a completed online migration is kept", vschema),
+					 errdetail("Role \"%s\" does not own it.", GetUserNameFromId(GetUserId(), false)),
+					 errhint("Its views block changes to the columns they show: drop it as its owner with DROP SCHEMA %s CASCADE once no application has it on its search_path.",
+							 quote_identifier(vschema))));
+			vschemas = foreach_delete_current(vschemas, lc);
+		}
+	}
+
+	/* lock waits and retries are reported as the running migration's */
+	ctx.version = (char *) (version ? version : "repeatable");
+	foreach(lc, vschemas)
+	{
+		const char *vschema = lfirst(lc);
+
+		ereport(NOTICE,
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 errmsg("dropping version schema %s of a completed online migration",
+						vschema),
+				 errdetail("Its views would block changes to the columns they show; the tables have the new shape now.")));
+		vschema_drop(&ctx, vschema);
+	}
 }
 
 /*

@@ -20,6 +20,7 @@ extern OnlineMigration *online_load(const char *version, bool for_update,
 /* lifecycle.c */
 extern void online_start(OnlineMigration *m);
 extern char *online_in_flight(char **state);
+extern void online_retire_shapes(const char *version);
 
 /* job.c: the background job of an online migration */
 extern void online_run_job(int64 job_id, const char *version, int current_step,
