@@ -209,7 +209,8 @@ SELECT email FROM users;
 \echo :LAST_ERROR_SQLSTATE
 RESET search_path;
 SELECT email FROM users WHERE full_name = 'Pia';
--- the version schema of the previous migration is still there, for its readers
+-- the version schema of the previous migration is gone: the plain
+-- migration 3 dropped it before it ran (the tables have its shape)
 SELECT nspname FROM pg_namespace WHERE nspname LIKE 'migrate\_public\_v%' ORDER BY 1;
 
 SELECT migrate_rollback();

@@ -446,6 +446,20 @@ contract(OnlineMigration *m, void *arg)
 	locksafe_end(ls);
 }
 
+typedef struct RetireCall
+{
+	OnlineMigration *ctx;
+	const char *vschema;
+} RetireCall;
+
+static void
+retire_one(void *arg)
+{
+	RetireCall *call = (RetireCall *) arg;
+
+	vschema_drop(call->ctx, call->vschema);
+}
+
 /*
  * Drops the version schemas that completed online migrations keep for the
  * new application's search_path, before the plain migration (or
@@ -487,45 +501,40 @@ online_retire_shapes(const char *version)
 			vschemas = lappend(vschemas, m->vschema);
 	}
 
-	/*
-	 * Only the owner (the role that started the online migration, or one it
-	 * is a member of) can drop it: another deployer's plain migration runs
-	 * on, and the schema waits for its owner or the next online migration.
-	 */
-	foreach(lc, vschemas)
-	{
-		const char *vschema = lfirst(lc);
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(vschema)};
-
-		catalog_exec("SELECT 1 FROM pg_catalog.pg_namespace"
-					 " WHERE nspname OPERATOR(pg_catalog.=) $1"
-					 "   AND pg_catalog.pg_has_role(nspowner, 'USAGE')",
-					 1, argtypes, values, NULL, 1);
-		if (SPI_processed == 0)
-		{
-			ereport(NOTICE,
-					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-					 errmsg("version schema %s of a completed online migration is kept", vschema),
-					 errdetail("Role \"%s\" does not own it.", GetUserNameFromId(GetUserId(), false)),
-					 errhint("Its views block changes to the columns they show: drop it as its owner with DROP SCHEMA %s CASCADE once no application has it on its search_path.",
-							 quote_identifier(vschema))));
-			vschemas = foreach_delete_current(vschemas, lc);
-		}
-	}
-
 	/* lock waits and retries are reported as the running migration's */
 	ctx.version = (char *) (version ? version : "repeatable");
 	foreach(lc, vschemas)
 	{
 		const char *vschema = lfirst(lc);
 
+		RetireCall	call = {&ctx, vschema};
+		ErrorData  *edata;
+
 		ereport(NOTICE,
 				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
 				 errmsg("dropping version schema %s of a completed online migration",
 						vschema),
 				 errdetail("Its views would block changes to the columns they show; the tables have the new shape now.")));
-		vschema_drop(&ctx, vschema);
+
+		/*
+		 * What the deployer may not drop (a view owned by another role, an
+		 * object someone created in the schema) keeps the schema, and the
+		 * migration runs on: without the drop it is as it was before.  A lock
+		 * timeout, a cancel or anything else is the migration's error.
+		 */
+		edata = subxact_run(retire_one, &call);
+		if (edata == NULL)
+			continue;
+		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
+			edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
+			ReThrowError(edata);
+		ereport(NOTICE,
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 errmsg("version schema %s of a completed online migration is kept", vschema),
+				 errdetail("Dropping it failed: %s.", edata->message),
+				 errhint("Its views block changes to the columns they show: drop it as its owner with DROP SCHEMA %s CASCADE once no application has it on its search_path.",
+						 quote_identifier(vschema))));
+		FreeErrorData(edata);
 	}
 }
 
