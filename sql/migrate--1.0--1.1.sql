@@ -168,3 +168,13 @@ REVOKE EXECUTE ON FUNCTION migrate_plan(text) FROM PUBLIC;
 -- reads a job that an earlier one queued.  The jobs 1.0 queued are format 1.
 ALTER TABLE migrate.job
     ADD COLUMN args_format integer NOT NULL DEFAULT 1 CHECK (args_format > 0);
+
+-- Issue 16: the condition of the online migrations' sync triggers, evaluated
+-- in every writer's session (so executable by PUBLIC): whether the statement
+-- writing the row writes through the version schema's view.
+CREATE FUNCTION migrate_online_new_shape(view oid)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'migrate_online_new_shape'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION migrate_online_new_shape(oid)
+    IS 'used by the triggers of online migrations: whether the row being written comes through the version schema''s view of its table (the new shape)';

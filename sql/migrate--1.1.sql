@@ -461,3 +461,13 @@ REVOKE EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean, jso
 REVOKE EXECUTE ON FUNCTION migrate_register_repeatable(text, text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_adopt(text[], text[], text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_plan(text) FROM PUBLIC;
+
+-- Issue 16: the condition of the online migrations' sync triggers, evaluated
+-- in every writer's session (so executable by PUBLIC): whether the statement
+-- writing the row writes through the version schema's view.
+CREATE FUNCTION migrate_online_new_shape(view oid)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'migrate_online_new_shape'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION migrate_online_new_shape(oid)
+    IS 'used by the triggers of online migrations: whether the row being written comes through the version schema''s view of its table (the new shape)';

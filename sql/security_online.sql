@@ -64,7 +64,10 @@ SELECT p.proname, p.proconfig,
   FROM pg_proc p WHERE p.proname LIKE '\_migrate\_sync%';
 -- (the triggers' conditions are stored analysed: they resolve nothing
 -- when they run; they tell the shape of the writer to the function)
-SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname LIKE '\_migrate%' ORDER BY tgname;
+-- (the view the condition names is by OID: shown as <view> and resolved)
+SELECT regexp_replace(pg_get_triggerdef(oid), '\(\d+\)::oid', '(<view>)::oid') AS def,
+       (regexp_match(pg_get_triggerdef(oid), '\((\d+)\)::oid'))[1]::oid::regclass AS view
+  FROM pg_trigger WHERE tgname LIKE '\_migrate%' ORDER BY tgname;
 SELECT pg_get_indexdef('so_users_norm'::regclass) LIKE '%util.norm(%' AS index_qualified;
 
 -- a superuser with the default search_path writes through the old shape ...

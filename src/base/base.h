@@ -98,4 +98,14 @@ extern char *placeholders_apply(const char *sql, const char *values, const char 
 extern void activity_set_job(int64 job_id);
 extern void activity_report(const char *fmt,...) pg_attribute_printf(1, 2);
 
+/* executing.c: the statements this backend runs, for the online triggers */
+typedef enum ExecutingAnswer
+{
+	EXECUTING_NO,
+	EXECUTING_YES,
+	EXECUTING_UNKNOWN
+} ExecutingAnswer;
+extern void executing_install(void);
+extern ExecutingAnswer executing_writes_through(Oid relid);
+
 #endif							/* MIGRATE_BASE_H */

@@ -16,7 +16,10 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "base/base.h"
 #include "online/online_int.h"
+
+PG_FUNCTION_INFO_V1(migrate_online_new_shape);
 
 /* The trigger function of a table: named after it, if the name fits. */
 static char *
@@ -280,8 +283,65 @@ vschema_create(OnlineMigration *m, List *shape)
 }
 
 /*
- * The triggers that keep both shapes written.  A write by a session whose
- * search_path starts with the version schema comes from the new shape: the
+ * The qualified name of migrate_online_new_shape, in the extension's schema
+ * (which the deploy role can use, unlike migrate's).
+ */
+static char *
+shape_function(void)
+{
+	bool		isnull;
+	Datum		nsp;
+
+	if (SPI_execute("SELECT e.extnamespace FROM pg_catalog.pg_extension e"
+					" WHERE e.extname OPERATOR(pg_catalog.=) 'migrate'",
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "extension migrate not found");
+	nsp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return online_qualified(get_namespace_name(DatumGetObjectId(nsp)),
+							"migrate_online_new_shape");
+}
+
+/*
+ * migrate_online_new_shape(view oid) RETURNS boolean
+ *
+ * The condition of the sync triggers: whether the row being written comes
+ * from the new shape.  It does when the statement writing it writes through
+ * the version schema's view of the table, by whatever name (the plan keeps
+ * the view, with the privilege it was checked for).  When the statement is
+ * not known (a COPY; or the first write of a session, inside a function,
+ * before the library was loaded), by the writer's search_path: new when it
+ * starts with the version schema, as before.  Executable by every writer;
+ * it reads nothing but the running plan, so it skips the version check.
+ */
+Datum
+migrate_online_new_shape(PG_FUNCTION_ARGS)
+{
+	Oid			view = PG_GETARG_OID(0);
+	Oid			vschema;
+	List	   *path;
+	bool		first;
+
+	switch (executing_writes_through(view))
+	{
+		case EXECUTING_YES:
+			PG_RETURN_BOOL(true);
+		case EXECUTING_NO:
+			PG_RETURN_BOOL(false);
+		case EXECUTING_UNKNOWN:
+			break;
+	}
+	vschema = get_rel_namespace(view);
+	if (!OidIsValid(vschema))
+		PG_RETURN_BOOL(false);
+	path = fetch_search_path(false);
+	first = path != NIL && linitial_oid(path) == vschema;
+	list_free(path);
+	PG_RETURN_BOOL(first);
+}
+
+/*
+ * The triggers that keep both shapes written.  A write through the version
+ * schema's view comes from the new shape (migrate_online_new_shape): the
  * columns it hides get their down expressions.  Any other write comes from
  * the old shape: the added columns get their up expressions.  Expressions
  * see the row's columns as variables named as in their shape; they are the
@@ -385,11 +445,12 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	/*
 	 * The function runs with its search_path pinned, so the shape of the
 	 * writer is told by the triggers' conditions, evaluated in the writer's
-	 * session: one trigger for each shape, one of them fires.
+	 * session: one trigger for each shape, one of them fires.  A write
+	 * through the view is the new shape's, by any name and with any
+	 * search_path (migrate_online_new_shape).  The view is named by its OID,
+	 * not as a regclass: a trigger depending on the view would go with it.
 	 */
-	new_shape = psprintf("((pg_catalog.current_schemas(false))[1]"
-						 " OPERATOR(pg_catalog.=) %s::pg_catalog.name)",
-						 quote_literal_cstr(m->vschema));
+	new_shape = psprintf("%s(%u::pg_catalog.oid)", shape_function(), viewid);
 	online_ddl(m, "sync trigger",
 			   psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
 						" FOR EACH ROW WHEN (%s IS NOT TRUE) EXECUTE FUNCTION %s('old')",

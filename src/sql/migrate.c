@@ -50,6 +50,7 @@ void
 _PG_init(void)
 {
 	settings_define();
+	executing_install();
 
 	job_kind_register("upgrade", run_upgrade);
 	job_kind_register("downgrade", run_downgrade);

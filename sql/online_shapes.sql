@@ -1,0 +1,79 @@
+-- Which shape a write comes from: a write through the version schema's
+-- view is the new shape's, by its qualified name and with any search_path;
+-- a write to the table is the old shape's, whatever the search_path.  Never
+-- an old-shape rewrite of a new-shape write (up over a value written, or a
+-- NULL that the new shape refuses replaced by up's value).
+CREATE EXTENSION migrate;
+SET client_min_messages = warning;
+
+SELECT migrate_register('1', 'reviews', $$
+    CREATE TABLE reviews (id int PRIMARY KEY, body text NOT NULL, rating int);
+    INSERT INTO reviews VALUES (1, 'good', 4), (2, 'meh', NULL);
+$$, 'DROP TABLE reviews');
+SELECT migrate_register_online('3', 'rating required, label', $$[
+    {"alter_column": {"table": "reviews", "column": "rating", "nullable": false,
+                      "up": "coalesce(rating, 0)", "down": "rating"}},
+    {"add_column": {"table": "reviews", "column": {"name": "label", "type": "text"},
+                    "up": "upper(body)"}}
+]$$);
+SELECT version, action FROM migrate_upgrade();
+SELECT migrate_wait('3');
+SHOW search_path;
+
+-- by the qualified name, search_path without the version schema: a NULL the
+-- new shape refuses fails (23514), it is not replaced by up's value
+INSERT INTO migrate_public_v3.reviews (id, body, rating) VALUES (10, 'new', NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- and what the new shape writes is kept, not recomputed by up
+INSERT INTO migrate_public_v3.reviews (id, body, rating, label) VALUES (11, 'new', 5, 'mine');
+UPDATE migrate_public_v3.reviews SET body = 'edited' WHERE id = 11;
+UPDATE migrate_public_v3.reviews SET label = 'set' WHERE id = 1;
+-- ON CONFLICT and RETURNING through the view, a data-modifying CTE
+INSERT INTO migrate_public_v3.reviews AS r (id, body, rating, label) VALUES (11, 'x', 1, 'upserted')
+    ON CONFLICT (id) DO UPDATE SET label = excluded.label RETURNING r.id, r.label;
+WITH w AS (INSERT INTO migrate_public_v3.reviews (id, body, rating, label)
+           VALUES (12, 'cte', 2, 'from cte') RETURNING id)
+SELECT count(*) FROM w;
+-- from inside a function
+CREATE FUNCTION new_app_write(i int) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO migrate_public_v3.reviews (id, body, rating, label) VALUES (i, 'fn', 3, 'from fn')
+$$;
+SELECT new_app_write(13);
+-- the old shape, by the table's name: up fills label, NULL rating gets 0
+INSERT INTO public.reviews (id, body, rating) VALUES (20, 'old', NULL);
+UPDATE reviews SET body = 'old edited' WHERE id = 2;
+-- a session with the version schema first on its search_path that names
+-- the table itself writes the old shape (the columns it names are the old
+-- ones), one that names the view writes the new shape
+SET search_path = migrate_public_v3, public;
+INSERT INTO public.reviews (id, body, rating) VALUES (21, 'old named', NULL);
+INSERT INTO reviews (id, body, rating, label) VALUES (22, 'new', 1, 'path');
+INSERT INTO reviews (id, body, rating) VALUES (23, 'new', NULL);
+\echo :LAST_ERROR_SQLSTATE
+RESET search_path;
+
+-- the first statement of a new session (the library not loaded yet)
+\c
+SET client_min_messages = warning;
+INSERT INTO migrate_public_v3.reviews (id, body, rating, label) VALUES (30, 'fresh', 1, 'first');
+\c
+SET client_min_messages = warning;
+INSERT INTO migrate_public_v3.reviews (id, body, rating) VALUES (31, 'fresh', NULL);
+\echo :LAST_ERROR_SQLSTATE
+\c
+SET client_min_messages = warning;
+INSERT INTO reviews (id, body, rating) VALUES (32, 'fresh old', NULL);
+
+SELECT id, body, rating, label FROM migrate_public_v3.reviews ORDER BY id;
+SELECT migrate_complete('3');
+SELECT id, body, rating, label FROM reviews ORDER BY id;
+
+-- the trigger condition is executable by any writer and tells nothing
+-- about other sessions
+SELECT has_function_privilege('public', 'migrate_online_new_shape(oid)', 'execute');
+SELECT migrate_online_new_shape(0);
+
+DROP FUNCTION new_app_write(int);
+DROP SCHEMA migrate_public_v3 CASCADE;
+DROP TABLE reviews;
+DROP EXTENSION migrate;
