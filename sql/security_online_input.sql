@@ -5,8 +5,9 @@
 -- the server's own SQLSTATE for a bad type or expression) naming the
 -- operation, or register a valid document.  A crash shows as the rest of
 -- this file failing.  Then what registration refuses outright: too many
--- or duplicate index columns, system catalogs, migrate's catalog, other
--- extensions' objects, temporary tables.
+-- or duplicate index columns, index options the catalog does not have
+-- (collations, operator classes, storage parameters), system catalogs,
+-- migrate's catalog, other extensions' objects, temporary tables.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 CREATE ROLE security_online_input_deployer LOGIN;
@@ -26,6 +27,8 @@ INSERT INTO sec_onl_base VALUES
 ('drop_column', '{"schema": "public", "table": "sec_onl_t", "column": "b", "down": "''x''"}'),
 ('rename_column', '{"schema": "public", "table": "sec_onl_t", "from": "b", "to": "bb"}'),
 ('create_index', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a", "b"], "unique": true, "method": "btree", "where": "a > 0"}'),
+('create_index', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_i", "columns": [{"column": "b", "collate": "C", "sort": "desc", "nulls": "last", "opclass": "text_pattern_ops"}, "a"], "include": ["id"], "unique": true, "nulls_not_distinct": true, "storage_parameters": {"fillfactor": 70, "deduplicate_items": false}}'),
+('create_index', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_i", "method": "brin", "columns": [{"column": "a", "opclass": {"name": "int4_minmax_multi_ops", "params": {"values_per_range": 16}}}], "storage_parameters": {"pages_per_range": 32}}'),
 ('drop_index', '{"schema": "public", "name": "sec_onl_t_a_idx"}'),
 ('sql', '{"up": "SELECT 1", "down": "SELECT 2"}'),
 ('alter_column', '{"schema": "public", "table": "sec_onl_t", "column": "a", "type": "bigint", "nullable": false, "check": {"name": "sec_onl_ck", "constraint": "a > 0"}, "unique": {"name": "sec_onl_u"}, "default": "1", "comment": "c", "up": "a", "down": "a"}'),
@@ -136,6 +139,27 @@ SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('c
     jsonb_build_object('table', 'sec_onl_t', 'name', 'sec_onl_i', 'columns', to_jsonb(array_fill('a'::text, ARRAY[100000]))))));
 SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a", "b", "a"]}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_t", "name": "sec_onl_c", "type": "unique", "columns": ["a", "a"]}}]');
+-- the same for INCLUDE columns, and key and INCLUDE columns together
+SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_index',
+    jsonb_build_object('table', 'sec_onl_t', 'name', 'sec_onl_i', 'columns', '["a"]'::jsonb,
+                       'include', to_jsonb(array_fill('b'::text, ARRAY[100000]))))));
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a"], "include": ["b", "id", "b"]}}]');
+SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_index',
+    jsonb_build_object('table', 'sec_onl_t', 'name', 'sec_onl_i',
+                       'columns', (SELECT jsonb_agg('c' || g) FROM generate_series(1, 20) g),
+                       'include', (SELECT jsonb_agg('i' || g) FROM generate_series(1, 13) g)))));
+-- an index column's unknown field; a collation, an operator class, a
+-- storage parameter that is not there, or not for the method; text that
+-- tries to be SQL
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": [{"column": "a", "order": "desc"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": [{"column": "b", "collate": "C\" ; DROP TABLE sec_onl_t; --"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": [{"column": "a", "opclass": "int4_minmax_multi_ops"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "method": "gin", "columns": [{"column": "b", "opclass": "text_pattern_ops"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": [{"column": "b", "opclass": {"name": "text_pattern_ops", "params": {"siglen": 8}}}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a"], "storage_parameters": {"fillfactor) WHERE (false": 70}}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a"], "storage_parameters": {"fillfactor": "70) WHERE (false"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a"], "storage_parameters": {"fillfactor": [70]}}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "method": "hash", "columns": ["a"], "storage_parameters": {"deduplicate_items": true}}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_t", "name": "sec_onl_c", "type": "foreign_key", "columns": ["a", "b"], "references": {"table": "sec_onl_r", "columns": ["id", "id"]}}}]');
 SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_table',
     jsonb_build_object('table', 'sec_onl_wide', 'columns',
