@@ -510,6 +510,7 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	int			online;
 	RepeatableRow *reps = NULL;
 	int			nreps = 0;
+	bool		flying = false;
 
 	sql_version_check();
 	migrate_guard_begin("migrate_upgrade");
@@ -525,21 +526,36 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	if (target)
 		target = deploy_lookup_version(target);
 
-	/* later migrations wait while an online migration is in flight */
+	/*
+	 * Later migrations wait while an online migration is in flight, but for
+	 * the next one when it is an online migration on other tables: it starts
+	 * alongside.
+	 */
 	{
 		char	   *state;
 		char	   *in_flight = online_in_flight(&state);
 
 		if (in_flight)
 		{
-			ereport(NOTICE,
-					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-					 errmsg("online migration %s is %s: later migrations wait until it is completed",
-							in_flight, state),
-					 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
-			SPI_finish();
-			migrate_guard_end();
-			return (Datum) 0;
+			char	   *blocker;
+
+			flying = true;
+			if (online_startable(&blocker) == NULL)
+			{
+				if (blocker && strcmp(blocker, in_flight) != 0)
+				{
+					in_flight = blocker;
+					state = "in flight";
+				}
+				ereport(NOTICE,
+						(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+						 errmsg("online migration %s is %s: later migrations wait until it is completed",
+								in_flight, state),
+						 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
+				SPI_finish();
+				migrate_guard_end();
+				return (Datum) 0;
+			}
 		}
 	}
 
@@ -573,10 +589,22 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		}
 
 	/*
+	 * With online migrations in flight, only the next one starts (all a run
+	 * may do then, online_startable said).
+	 */
+	if (flying && count > 0)
+	{
+		if (online != 0)
+			elog(ERROR, "migration %s is not the online migration that can start",
+				 rows[0].version);
+		count = 1;
+	}
+
+	/*
 	 * The repeatable migrations come at the end of a run that reaches its
 	 * end: not while an online migration it starts stays in flight.
 	 */
-	if (online == count)
+	if (online == count && !flying)
 		reps = fetch_repeatables(NULL, &nreps);
 
 	if (count > 0 || nreps > 0)

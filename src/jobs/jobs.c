@@ -72,6 +72,35 @@ job_is_live(int64 job_id)
 	return false;
 }
 
+/*
+ * The process of the worker holding the job's lock, or 0: a worker that
+ * claimed the job before its row said so (its pid not committed yet) is
+ * found too.
+ */
+int
+job_worker_pid(int64 job_id)
+{
+	Oid			argtypes[3] = {OIDOID, OIDOID, INT4OID};
+	Datum		values[3];
+	bool		isnull;
+	Datum		pid;
+
+	values[0] = ObjectIdGetDatum(MyDatabaseId);
+	values[1] = ObjectIdGetDatum((Oid) (uint32) job_id);
+	values[2] = Int32GetDatum(MIGRATE_LOCKTAG_FIELD4);
+	if (SPI_execute_with_args(psprintf("SELECT pid FROM pg_catalog.pg_locks"
+									   " WHERE locktype = 'advisory' AND granted"
+									   "   AND database = $1 AND classid = %u"
+									   "   AND objid = $2 AND objsubid = $3 LIMIT 1",
+									   (unsigned) MIGRATE_JOB_LOCK_KEY1),
+							  3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_locks");
+	if (SPI_processed == 0)
+		return 0;
+	pid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt32(pid);
+}
+
 /* How many migrate workers run now, in the whole cluster. */
 int
 jobs_workers_running(void)

@@ -57,6 +57,7 @@ extern char *job_identity_problem(const char *run_as, Oid run_as_oid,
 								  const char *queued_in, Oid *roleid);
 extern void job_fail_identity(int64 job_id, const char *why);
 extern bool job_is_live(int64 job_id);
+extern int	job_worker_pid(int64 job_id);
 extern int	jobs_workers_running(void);
 extern void jobs_select(const char *version, const char *states_sql,
 						bool for_update);

@@ -159,6 +159,169 @@ run_phase(OnlineMigration *m, const char *phase,
 	online_phase_end(nestlevel, true);
 }
 
+/*
+ * The online migrations in flight but m, earliest first, with the shapes
+ * they give their tables (what the user dropped since taken as gone).
+ */
+static List *
+flying_others(OnlineMigration *m)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(m->version)};
+	List	   *versions = NIL;
+	List	   *flying = NIL;
+	ListCell   *lc;
+
+	catalog_exec("SELECT version FROM migrate.migration"
+				 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed')"
+				 "   AND version <> $1 ORDER BY version_key",
+				 1, argtypes, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1));
+	foreach(lc, versions)
+	{
+		OnlineFlying *f = palloc0(sizeof(OnlineFlying));
+
+		f->m = online_load(lfirst(lc), false, NULL);
+		f->shape = online_shape_leftovers(f->m);
+		flying = lappend(flying, f);
+	}
+	return flying;
+}
+
+/*
+ * The tables an online migration works on (relids, and names as
+ * "schema.name" for those it creates or renames), with every table linked
+ * to one of them by a foreign key, either way.  *all: it cannot say (an sql
+ * operation may do anything).
+ */
+static void
+migration_tables(OnlineMigration *m, List *shape, List **relids, List **names,
+				 bool *all)
+{
+	ListCell   *lc;
+
+	*relids = NIL;
+	*names = NIL;
+	*all = false;
+	foreach(lc, m->ops)
+	{
+		OnlineOp   *op = lfirst(lc);
+
+		if (strcmp(op->methods->name, "sql") == 0)
+			*all = true;
+	}
+	foreach(lc, shape)
+	{
+		ShapeTable *t = lfirst(lc);
+
+		if (OidIsValid(t->relid))
+			*relids = list_append_unique_oid(*relids, t->relid);
+		*names = lappend(*names, psprintf("%s.%s", m->schema, t->name));
+		*names = lappend(*names, psprintf("%s.%s", m->schema, t->physical));
+	}
+	if (*relids != NIL)
+	{
+		List	   *linked = NIL;
+		ListCell   *rc;
+
+		foreach(rc, *relids)
+		{
+			Oid			argtypes[1] = {OIDOID};
+			Datum		values[1] = {ObjectIdGetDatum(lfirst_oid(rc))};
+
+			catalog_exec("SELECT CASE WHEN c.conrelid = $1 THEN c.confrelid ELSE c.conrelid END"
+						 "  FROM pg_catalog.pg_constraint c"
+						 " WHERE c.contype = 'f' AND (c.conrelid = $1 OR c.confrelid = $1)",
+						 1, argtypes, values, NULL, 0);
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+
+				linked = lappend_oid(linked,
+									 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 1, &isnull)));
+			}
+		}
+		foreach(rc, linked)
+		{
+			*relids = list_append_unique_oid(*relids, lfirst_oid(rc));
+		}
+	}
+}
+
+static bool
+names_overlap(List *a, List *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	foreach(la, a)
+	{
+		foreach(lb, b)
+		{
+			if (strcmp(lfirst(la), lfirst(lb)) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The first pending migration, when it is an online migration that can
+ * start while the ones in flight go on: none of its tables is a table of
+ * one of them, or linked to one by a foreign key, and neither it nor they
+ * have an sql operation.  NULL otherwise, with *blocker the migration in
+ * flight it waits for (NULL: it is not an online migration, or there is no
+ * pending migration).
+ */
+char *
+online_startable(char **blocker)
+{
+	char	   *next;
+	OnlineMigration *m;
+	List	   *relids;
+	List	   *names;
+	bool		all;
+	ListCell   *lc;
+
+	*blocker = NULL;
+	catalog_exec("SELECT version, kind FROM migrate.migration"
+				 " WHERE (kind = 'sql' AND state IN ('pending', 'failed'))"
+				 "    OR (kind = 'online' AND state IN ('pending', 'rolled_back'))"
+				 " ORDER BY version_key LIMIT 1", 0, NULL, NULL, NULL, 1);
+	if (SPI_processed == 0 ||
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "online") != 0)
+		return NULL;
+	next = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	m = online_load(next, false, NULL);
+	migration_tables(m, online_shape(m, false), &relids, &names, &all);
+	foreach(lc, flying_others(m))
+	{
+		OnlineFlying *f = lfirst(lc);
+		List	   *frelids;
+		List	   *fnames;
+		bool		fall;
+		ListCell   *rc;
+		bool		overlap = all;
+
+		migration_tables(f->m, f->shape, &frelids, &fnames, &fall);
+		overlap = overlap || fall || names_overlap(names, fnames);
+		foreach(rc, relids)
+		{
+			if (list_member_oid(frelids, lfirst_oid(rc)))
+				overlap = true;
+		}
+		if (overlap)
+		{
+			*blocker = f->m->version;
+			return NULL;
+		}
+	}
+	return next;
+}
+
 /* What expand hands to the background job. */
 typedef struct Expanded
 {
@@ -207,7 +370,7 @@ expand(OnlineMigration *m, void *arg)
 							online_rel_sql(t->relid), quote_identifier(ONLINE_MARKER)));
 	}
 
-	vschema_create(m, shape);
+	vschema_create(m, shape, flying_others(m));
 
 	foreach(lc, shape)
 	{
@@ -314,12 +477,27 @@ migration_in_flight(FunctionCallInfo fcinfo, char **state)
 	}
 	else
 	{
-		version = online_in_flight(NULL);
-		if (version == NULL)
+		uint64		n;
+
+		catalog_exec("SELECT version FROM migrate.migration"
+					 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed')"
+					 " ORDER BY version_key", 0, NULL, NULL, NULL, 0);
+		n = SPI_processed;
+		if (n == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("no online migration is in flight"),
 					 errhint("migrate_upgrade() starts one.")));
+		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (n > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg_plural("%d online migration is in flight",
+								   "%d online migrations are in flight",
+								   (int) n, (int) n),
+					 errdetail("Versions %s to %s.", version,
+							   SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1)),
+					 errhint("Name the one to act on, as in migrate_complete('%s').", version)));
 	}
 	return online_load(version, true, state);
 }
@@ -374,6 +552,7 @@ contract(OnlineMigration *m, void *arg)
 	List	   *shape;
 	ListCell   *lc;
 	LockSafeState *ls;
+	List	   *detached;
 
 	shape = online_shape(m, true);
 
@@ -412,25 +591,60 @@ contract(OnlineMigration *m, void *arg)
 	 * the shape before this one (of the same schema) goes: nothing may use it
 	 * any more
 	 */
-	catalog_exec("SELECT version FROM migrate.migration"
-				 " WHERE kind = 'online' AND state = 'applied'"
-				 " ORDER BY version_key DESC", 0, NULL, NULL, NULL, 0);
 	{
-		SPITupleTable *applied = SPI_tuptable;
-		uint64		n = SPI_processed;
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(m->version)};
+		SPITupleTable *others;
+		uint64		n;
+		List	   *vschemas = NIL;
+		List	   *relids = NIL;
 
+		/*
+		 * The version schemas of completed migrations before this one, of the
+		 * same schema, newest first: one a later migration's views are over
+		 * stays until that one's goes.
+		 */
+		catalog_exec("SELECT version FROM migrate.migration"
+					 " WHERE kind = 'online' AND state = 'applied'"
+					 "   AND version_key < (SELECT version_key FROM migrate.migration"
+					 "                       WHERE version = $1)"
+					 " ORDER BY version_key DESC", 1, argtypes, values, NULL, 0);
+		others = SPI_tuptable;
+		n = SPI_processed;
 		for (uint64 i = 0; i < n; i++)
 		{
-			OnlineMigration *previous = online_load(SPI_getvalue(applied->vals[i],
-																 applied->tupdesc, 1),
+			OnlineMigration *previous = online_load(SPI_getvalue(others->vals[i],
+																 others->tupdesc, 1),
 													false, NULL);
 
-			if (strcmp(previous->schema, m->schema) == 0)
-			{
+			if (strcmp(previous->schema, m->schema) == 0 &&
+				!vschema_has_dependents(previous->vschema))
 				vschema_drop(m, previous->vschema);
-				break;
-			}
 		}
+
+		/*
+		 * The views other version schemas have on this migration's tables
+		 * themselves (of migrations in flight that started before it, or of
+		 * completed ones kept) show them as they were: made again once
+		 * complete has changed them.
+		 */
+		catalog_exec("SELECT version FROM migrate.migration"
+					 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
+					 "   AND version <> $1 ORDER BY version_key", 1, argtypes, values, NULL, 0);
+		others = SPI_tuptable;
+		n = SPI_processed;
+		for (uint64 i = 0; i < n; i++)
+			vschemas = lappend(vschemas,
+							   online_load(SPI_getvalue(others->vals[i], others->tupdesc, 1),
+										   false, NULL)->vschema);
+		foreach(lc, shape)
+		{
+			ShapeTable *t = lfirst(lc);
+
+			if (OidIsValid(t->relid))
+				relids = lappend_oid(relids, t->relid);
+		}
+		detached = vschema_detach(m, relids, vschemas);
 	}
 
 	vschema_drop_sync(m, shape);
@@ -443,6 +657,7 @@ contract(OnlineMigration *m, void *arg)
 			op->methods->complete(m, op);
 	}
 	drop_markers(m, shape);
+	vschema_reattach(m, detached);
 	locksafe_end(ls);
 }
 
@@ -488,7 +703,7 @@ online_retire_shapes(const char *version)
 		return;
 	catalog_exec("SELECT version FROM migrate.migration"
 				 " WHERE kind = 'online' AND state = 'applied'"
-				 " ORDER BY version_key", 0, NULL, NULL, NULL, 0);
+				 " ORDER BY version_key DESC", 0, NULL, NULL, NULL, 0);
 	n = SPI_processed;
 	applied = SPI_tuptable;
 	for (uint64 i = 0; i < n; i++)
@@ -610,12 +825,10 @@ stop_jobs(OnlineMigration *m)
 		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 													 SPI_tuptable->tupdesc, 1, &isnull));
 		int64	   *p = palloc(sizeof(int64));
-		Datum		pid = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
 
+		/* its worker is cancelled below, found by the job's lock */
 		*p = id;
 		ids = lappend(ids, p);
-		if (!isnull && job_is_live(id))
-			(void) DirectFunctionCall1(pg_cancel_backend, pid);
 	}
 
 	/* a failed job of a migration rolled back is over as well */
@@ -633,9 +846,22 @@ stop_jobs(OnlineMigration *m)
 		int64		id = *(int64 *) lfirst(lc);
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(id)};
+		int			cancelled_pid = 0;
 
 		while (job_is_live(id))
 		{
+			/*
+			 * A worker that was starting when the jobs were read had no pid
+			 * in its row: it would go on, and wait for this transaction's
+			 * lock on the migration's row.  The job's lock names it.
+			 */
+			int			pid = job_worker_pid(id);
+
+			if (pid != 0 && pid != cancelled_pid)
+			{
+				(void) DirectFunctionCall1(pg_cancel_backend, Int32GetDatum(pid));
+				cancelled_pid = pid;
+			}
 			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), ROLLBACK_WAIT_MS))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
@@ -716,6 +942,13 @@ migrate_rollback(PG_FUNCTION_ARGS)
 					 errdetail("%s", why)));
 	}
 
+	if (vschema_has_dependents(m->vschema))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("online migration %s cannot be rolled back", m->version),
+				 errdetail("The version schema of a later online migration, started while this one was in flight, shows this one's new shape through views over %s.",
+						   m->vschema),
+				 errhint("Roll back the later one first; or, if it is completed, drop its version schema with DROP SCHEMA ... CASCADE once no application uses it.")));
 	stop_jobs(m);
 	run_phase(m, "rollback", undo, NULL);
 	finish(m, "rolled_back", "rollback", started);
@@ -746,7 +979,12 @@ migrate_version_schema(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		version = online_in_flight(NULL);
+		/* the latest in flight: its views show every new shape in flight */
+		catalog_exec("SELECT version FROM migrate.migration"
+					 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed')"
+					 " ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
+		version = SPI_processed > 0 ?
+			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
 		if (version == NULL)
 		{
 			catalog_exec("SELECT version FROM migrate.migration"

@@ -20,6 +20,7 @@ extern OnlineMigration *online_load(const char *version, bool for_update,
 /* lifecycle.c */
 extern void online_start(OnlineMigration *m);
 extern char *online_in_flight(char **state);
+extern char *online_startable(char **blocker);
 extern void online_retire_shapes(const char *version);
 
 /* job.c: the background job of an online migration */

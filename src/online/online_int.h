@@ -227,8 +227,26 @@ extern char *online_rel_sql(Oid relid);
 extern char *online_op_rel_sql(OnlineOp *op);
 extern char *online_qualified(const char *schema, const char *name);
 
+/* another online migration in flight, and the shape it gives its tables */
+typedef struct OnlineFlying
+{
+	OnlineMigration *m;
+	List	   *shape;			/* ShapeTable * */
+} OnlineFlying;
+
+/* a view of another version schema, dropped while complete changes a table */
+typedef struct DetachedView
+{
+	char	   *vschema;
+	char	   *name;
+	Oid			relid;			/* the table it shows */
+} DetachedView;
+
 /* vschema.c: the version schema and the triggers of both shapes */
-extern void vschema_create(OnlineMigration *m, List *shape);
+extern void vschema_create(OnlineMigration *m, List *shape, List *flying);
+extern bool vschema_has_dependents(const char *vschema);
+extern List *vschema_detach(OnlineMigration *m, List *relids, List *vschemas);
+extern void vschema_reattach(OnlineMigration *m, List *detached);
 extern void vschema_drop(OnlineMigration *m, const char *vschema);
 extern void vschema_create_sync(OnlineMigration *m, ShapeTable *t);
 extern void vschema_drop_sync(OnlineMigration *m, List *shape);

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -219,9 +220,44 @@ create_view(OnlineMigration *m, ShapeTable *t)
 	vschema_copy_grants(m, t, view, false);
 }
 
-/* The version schema, with a view of every table of the schema. */
+/*
+ * The view of a table that another online migration in flight changes:
+ * over that migration's view, so that it shows that migration's new shape
+ * too (this one comes later), and so that a write through it is a write
+ * through that view, which the other migration's triggers take for its
+ * new shape (migrate_online_new_shape).
+ */
+static void
+create_view_over(OnlineMigration *m, OnlineFlying *f, ShapeTable *t)
+{
+	StringInfoData sql;
+	char	   *view = online_qualified(m->vschema, t->name);
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
+					 vschema_view_security(t->relid));
+	foreach(lc, t->columns)
+	{
+		ShapeColumn *c = lfirst(lc);
+
+		if (c->hidden)
+			continue;
+		appendStringInfo(&sql, "%s%s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
+						 quote_identifier(c->name));
+	}
+	appendStringInfo(&sql, " FROM %s", online_qualified(f->m->vschema, t->name));
+	online_ddl(m, "version schema", sql.data);
+	vschema_copy_grants(m, t, view, false);
+}
+
+/*
+ * The version schema, with a view of every table of the schema: in this
+ * migration's new shape for the tables it changes, in the new shape of
+ * another migration in flight (flying, OnlineFlying *) for that one's.
+ */
 void
-vschema_create(OnlineMigration *m, List *shape)
+vschema_create(OnlineMigration *m, List *shape, List *flying)
 {
 	Oid			nsp = get_namespace_oid(m->schema, false);
 	List	   *tables = NIL;
@@ -272,13 +308,151 @@ vschema_create(OnlineMigration *m, List *shape)
 				t = lfirst(sc);
 		}
 		if (t == NULL)
+		{
+			foreach(sc, flying)
+			{
+				OnlineFlying *f = lfirst(sc);
+				ListCell   *fc;
+
+				foreach(fc, f->shape)
+				{
+					ShapeTable *ft = lfirst(fc);
+
+					if (ft->relid == relid)
+					{
+						/* not in that migration's new shape: not in this one */
+						if (!ft->dropped)
+							create_view_over(m, f, ft);
+						t = ft;
+					}
+				}
+			}
+			if (t != NULL)
+				continue;
 			t = unchanged_table(relid, name);
+		}
 		if (!t->dropped)
 			tables = lappend(tables, t);
 	}
 	foreach(lc, tables)
 	{
 		create_view(m, lfirst(lc));
+	}
+}
+
+/*
+ * Whether a view outside the version schema is defined over one of its
+ * views: that of a later migration started while this one was in flight.
+ */
+bool
+vschema_has_dependents(const char *vschema)
+{
+	Oid			nsp = get_namespace_oid(vschema, true);
+
+	if (!OidIsValid(nsp))
+		return false;
+	catalog_query("SELECT 1 FROM pg_catalog.pg_depend d"
+				  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
+				  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
+				  "  JOIN pg_catalog.pg_class o ON o.oid = d.refobjid"
+				  " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+				  "   AND o.relnamespace = $1 AND v.relnamespace <> $1",
+				  nsp);
+	return SPI_processed > 0;
+}
+
+/*
+ * The views of other version schemas (vschemas, names) defined on the
+ * tables (relids) themselves, dropped before complete changes the tables
+ * (a view on a column complete drops would stop it); vschema_reattach
+ * makes them again, on the tables as complete leaves them.  They show the
+ * tables as those migrations saw them, before this one: once it is
+ * completed, that shape is gone from the tables, as from their own schema.
+ */
+List *
+vschema_detach(OnlineMigration *m, List *relids, List *vschemas)
+{
+	List	   *detached = NIL;
+	ListCell   *lc;
+
+	foreach(lc, vschemas)
+	{
+		const char *vschema = lfirst(lc);
+		Oid			nsp = get_namespace_oid(vschema, true);
+		uint64		n;
+		SPITupleTable *tuptable;
+
+		if (!OidIsValid(nsp) || strcmp(vschema, m->vschema) == 0)
+			continue;
+		catalog_query("SELECT DISTINCT v.relname, d.refobjid FROM pg_catalog.pg_depend d"
+					  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
+					  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
+					  "  JOIN pg_catalog.pg_class o ON o.oid = d.refobjid"
+					  " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+					  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					  "   AND v.relnamespace = $1 AND v.relkind = 'v'"
+					  "   AND o.relkind IN ('r', 'p') ORDER BY 1",
+					  nsp);
+		n = SPI_processed;
+		tuptable = SPI_tuptable;
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Oid			relid = DatumGetObjectId(SPI_getbinval(tuptable->vals[i],
+															   tuptable->tupdesc, 2, &isnull));
+			DetachedView *d;
+
+			if (!list_member_oid(relids, relid))
+				continue;
+			d = palloc0(sizeof(DetachedView));
+			d->vschema = pstrdup(vschema);
+			d->name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+			d->relid = relid;
+			detached = lappend(detached, d);
+		}
+	}
+	foreach(lc, detached)
+	{
+		DetachedView *d = lfirst(lc);
+
+		online_ddl(m, "version schema",
+				   psprintf("DROP VIEW %s", online_qualified(d->vschema, d->name)));
+	}
+	return detached;
+}
+
+void
+vschema_reattach(OnlineMigration *m, List *detached)
+{
+	ListCell   *lc;
+
+	foreach(lc, detached)
+	{
+		DetachedView *d = lfirst(lc);
+		char	   *view = online_qualified(d->vschema, d->name);
+		ShapeTable *t;
+		StringInfoData sql;
+		ListCell   *cc;
+
+		/* a table complete dropped has no view any more */
+		if (get_rel_relkind(d->relid) != RELKIND_RELATION &&
+			get_rel_relkind(d->relid) != RELKIND_PARTITIONED_TABLE)
+			continue;
+		t = unchanged_table(d->relid, d->name);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
+						 vschema_view_security(d->relid));
+		foreach(cc, t->columns)
+		{
+			ShapeColumn *c = lfirst(cc);
+
+			appendStringInfo(&sql, "%s%s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
+							 quote_identifier(c->name));
+		}
+		appendStringInfo(&sql, " FROM %s", online_rel_sql(d->relid));
+		online_ddl(m, "version schema", sql.data);
+		vschema_copy_grants(m, t, view, false);
 	}
 }
 

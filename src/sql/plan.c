@@ -302,6 +302,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 	PlanMigration *rows;
 	int			count;
 	const char *runs = "transaction";
+	char	   *startable = NULL;
 	PlanOutput	out = {rsinfo, NULL, NULL, NULL};
 	bool		run_in_progress;
 	List	   *run_versions = NIL;
@@ -317,9 +318,18 @@ migrate_plan(PG_FUNCTION_ARGS)
 	if (target)
 		target = deploy_lookup_version(target);
 
-	/* while an online migration is in flight, every later one waits */
+	/*
+	 * While an online migration is in flight, every later one waits; but for
+	 * the next one, when it is an online migration that starts alongside
+	 * (online_startable).
+	 */
 	if (online_in_flight(NULL) != NULL)
+	{
+		char	   *blocker;
+
 		runs = "waits";
+		startable = online_startable(&blocker);
+	}
 
 	/*
 	 * While a background run is queued or running, migrate_upgrade refuses to
@@ -329,7 +339,10 @@ migrate_plan(PG_FUNCTION_ARGS)
 	 */
 	run_in_progress = background_run_in_progress(&run_versions, &run_repeatables);
 	if (run_in_progress)
+	{
 		runs = "waits";
+		startable = NULL;
+	}
 
 	/* the pending migrations migrate_upgrade would apply, in its order */
 	values[0] = target ? version_key_datum(target) : (Datum) 0;
@@ -393,7 +406,8 @@ migrate_plan(PG_FUNCTION_ARGS)
 			 * that run is done), and everything after it waits for its
 			 * completion.
 			 */
-			out.runs = strcmp(runs, "waits") == 0 ? "waits" : "online";
+			out.runs = strcmp(runs, "waits") == 0 &&
+				!(startable && strcmp(startable, m->version) == 0) ? "waits" : "online";
 			plan_online(&out, m->operations ? m->operations : "[]");
 			runs = "waits";
 			continue;
