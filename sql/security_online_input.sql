@@ -38,7 +38,10 @@ INSERT INTO sec_onl_base VALUES
 ('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "unique", "columns": ["a", "b"]}'),
 ('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "check", "check": "a > 0"}'),
 ('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete": "set null", "on_update": "restrict"}}'),
-('drop_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_t_pkey"}');
+('drop_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_t_pkey"}'),
+('rename_constraint', '{"schema": "public", "table": "sec_onl_t", "from": "sec_onl_t_pkey", "to": "sec_onl_t_pk"}'),
+('set_replica_identity', '{"schema": "public", "table": "sec_onl_t", "identity": {"type": "index", "index": "sec_onl_t_pkey"}}'),
+('set_replica_identity', '{"schema": "public", "table": "sec_onl_t", "identity": {"type": "full"}}');
 
 -- the bad values
 CREATE TABLE sec_onl_bad (label text, value jsonb);
@@ -175,6 +178,9 @@ SELECT migrate_register_online('1', 'x', '[{"drop_table": {"schema": "pg_toast",
 SELECT migrate_register_online('1', 'x', '[{"add_column": {"schema": "information_schema", "table": "sql_features", "column": {"name": "x", "type": "int"}}}]');
 SELECT migrate_register_online('1', 'x', '[{"rename_column": {"schema": "migrate", "table": "migration", "from": "name", "to": "x"}}]');
 SELECT migrate_register_online('1', 'x', '[{"drop_table": {"schema": "migrate", "table": "event"}}]');
+SELECT migrate_register_online('1', 'x', '[{"rename_constraint": {"schema": "pg_catalog", "table": "pg_class", "from": "pg_class_oid_index", "to": "x"}}]');
+SELECT migrate_register_online('1', 'x', '[{"set_replica_identity": {"schema": "migrate", "table": "event", "identity": {"type": "full"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"rename_constraint": {"schema": "migrate", "table": "migration", "from": "migration_pkey", "to": "x"}}]');
 RESET ROLE;
 CREATE SCHEMA migrate_public_v7;
 CREATE TABLE migrate_public_v7.t (a int);
@@ -184,6 +190,7 @@ DROP SCHEMA migrate_public_v7 CASCADE;
 CREATE TABLE sec_onl_ext (a int);
 ALTER EXTENSION migrate ADD TABLE sec_onl_ext;
 SELECT migrate_register_online('1', 'x', '[{"add_column": {"table": "sec_onl_ext", "column": {"name": "b", "type": "int"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"set_replica_identity": {"table": "sec_onl_ext", "identity": {"type": "full"}}}]');
 ALTER EXTENSION migrate DROP TABLE sec_onl_ext;
 DROP TABLE sec_onl_ext;
 -- temporary tables: the background job, in another session, cannot see them

@@ -42,6 +42,8 @@ extern const OnlineOpMethods online_op_rename_table;
 extern const OnlineOpMethods online_op_drop_table;
 extern const OnlineOpMethods online_op_create_constraint;
 extern const OnlineOpMethods online_op_drop_constraint;
+extern const OnlineOpMethods online_op_rename_constraint;
+extern const OnlineOpMethods online_op_set_replica_identity;
 extern const OnlineOpMethods online_op_sql;
 
 static const OnlineOpMethods *const operations[] = {
@@ -56,6 +58,8 @@ static const OnlineOpMethods *const operations[] = {
 	&online_op_drop_table,
 	&online_op_create_constraint,
 	&online_op_drop_constraint,
+	&online_op_rename_constraint,
+	&online_op_set_replica_identity,
 	&online_op_sql,
 };
 
