@@ -23,6 +23,12 @@ ALTER TABLE sec_onl_r OWNER TO security_online_input_deployer;
 CREATE TABLE sec_onl_base (op text, body jsonb);
 INSERT INTO sec_onl_base VALUES
 ('create_table', '{"schema": "public", "table": "sec_onl_new", "columns": [{"name": "x", "type": "int", "nullable": false, "default": "1", "primary_key": true, "unique": false, "comment": "c"}]}'),
+('create_table', '{"table": "sec_onl_new", "comment": "c", "columns": [{"name": "i", "type": "bigint", "generated": {"identity": {"user_specified_values": "BY DEFAULT", "sequence_options": {"start": 1, "increment": 1, "minvalue": 1, "maxvalue": 100, "cache": 1, "cycle": false}}}}, {"name": "g", "type": "int", "generated": {"expression": "i * 2"}}, {"name": "r", "type": "int4range"}, {"name": "f", "type": "int"}],
+  "constraints": [{"name": "sec_onl_ck", "type": "check", "check": "g > 0", "no_inherit": false},
+                  {"name": "sec_onl_pk", "type": "primary_key", "columns": ["i"], "deferrable": false, "initially_deferred": false, "index_parameters": {"include_columns": ["g"], "storage_parameters": {"fillfactor": 90}, "tablespace": "pg_default"}},
+                  {"name": "sec_onl_uq", "type": "unique", "columns": ["g", "f"], "nulls_not_distinct": true, "deferrable": true, "initially_deferred": true},
+                  {"name": "sec_onl_fk", "type": "foreign_key", "columns": ["f"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete": "set null", "on_update": "cascade", "on_delete_set_columns": ["f"], "match_type": "full"}},
+                  {"name": "sec_onl_ex", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "&&"}], "predicate": "f > 0"}}]}'),
 ('add_column', '{"schema": "public", "table": "sec_onl_t", "column": {"name": "c", "type": "int", "nullable": true, "default": "0", "comment": "c"}, "up": "a + 1"}'),
 ('drop_column', '{"schema": "public", "table": "sec_onl_t", "column": "b", "down": "''x''"}'),
 ('rename_column', '{"schema": "public", "table": "sec_onl_t", "from": "b", "to": "bb"}'),
@@ -116,7 +122,7 @@ SELECT CASE WHEN sqlstate = 'XXREG' THEN 'registered' ELSE sqlstate END AS outco
 -- server refused after migrate let it through, a missing privilege
 SELECT op, path, label, sqlstate, left(message, 120) AS message
   FROM sec_onl_attempt
- WHERE sqlstate NOT IN ('XXREG', '22023', '42601', '42704', '42883', '42703', '42P01', '42804', '42P17')
+ WHERE sqlstate NOT IN ('XXREG', '22023', '42601', '42704', '42883', '42703', '42P01', '42804', '42P17', '0A000')
  ORDER BY 1, 2, 3;
 -- every error names the operation and the migration in its context
 SELECT op, path, label, sqlstate, left(message, 120) AS message
@@ -136,6 +142,16 @@ SELECT count(*) AS registered FROM migrate.migration;
 ------------------------------------------------------------------------
 -- refused at registration
 ------------------------------------------------------------------------
+-- a create_table of these columns and constraints: its SQLSTATE and error
+CREATE FUNCTION sec_onl_ct(cols jsonb, cons jsonb DEFAULT '[]', OUT refused text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_table',
+        jsonb_build_object('table', 'sec_onl_new', 'columns', cols, 'constraints', cons))));
+    refused := 'registered';
+EXCEPTION WHEN OTHERS THEN
+    refused := SQLSTATE || ': ' || SQLERRM;
+END $$;
 SET ROLE security_online_input_deployer;
 -- more index columns than an index can have, or a column twice
 SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_index',
@@ -170,6 +186,62 @@ SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('c
 SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_table',
     jsonb_build_object('table', 'sec_onl_wide', 'columns',
         (SELECT jsonb_agg(jsonb_build_object('name', 'c' || g, 'type', 'int', 'primary_key', true)) FROM generate_series(1, 33) g)))));
+-- create_table: what the server would refuse at start, refused now
+SELECT sec_onl_ct('[{"name": "a", "type": "text", "generated": {"identity": {}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {}, "expression": "1"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "default": "1", "generated": {"identity": {}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "serial", "generated": {"expression": "1"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {"user_specified_values": "sometimes"}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "smallint", "generated": {"identity": {"sequence_options": {"maxvalue": 100000}}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {"sequence_options": {"start": 0}}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {"sequence_options": {"increment": 0}}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {"sequence_options": {"minvalue": 5, "maxvalue": 5}}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {"sequence_options": {"cache": 0}}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {"sequence_options": {"start": 1.5}}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"identity": {"sequence_options": {"start": 1e30}}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}, {"name": "b", "type": "int", "generated": {"expression": "a * 2"}}, {"name": "c", "type": "int", "generated": {"expression": "b + 1"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "float8", "generated": {"expression": "random()"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"expression": "extract(year from now())::int"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "text", "generated": {"expression": "sec_onl_new::text"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"expression": "(SELECT 1)"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"expression": "nosuch + 1"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "check", "check": "a + 1"}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "check", "check": "a > (SELECT 1)"}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "check", "check": "a > 0", "deferrable": true}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "check", "check": "a > 0", "columns": ["a"]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["b"]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "initially_deferred": true}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"]}, {"name": "c", "type": "check", "check": "a > 0"}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "primary_key": true}]', '[{"name": "c", "type": "primary_key", "columns": ["a"]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "primary_key", "columns": ["a"]}, {"name": "d", "type": "primary_key", "columns": ["a"]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "sec_onl_t_a_idx", "type": "unique", "columns": ["a"]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "index_parameters": {"storage_parameters": {"nosuch": 1}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "index_parameters": {"storage_parameters": {"fillfactor": 5}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "index_parameters": {"storage_parameters": {"fillfactor = 5) --": 5}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "index_parameters": {"storage_parameters": {"fillfactor": [5]}}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "index_parameters": {"tablespace": "sec_onl_nosuch"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "index_parameters": {"tablespace": "pg_global"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "unique", "columns": ["a"], "index_parameters": {"include_columns": ["b"]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_nosuch", "columns": ["id"]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["nosuch"]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "match_type": "partial"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}, {"name": "b", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete": "set null", "on_delete_set_columns": ["b"]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete_set_columns": ["a"]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"expression": "1"}}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_update": "cascade"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "pg_class", "columns": ["oid"]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "nosuch", "elements": [{"column": "r", "operator": "&&"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "heap", "elements": [{"column": "r", "operator": "&&"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "brin", "elements": [{"column": "r", "operator": "&&"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "@@@"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "&&); DROP TABLE sec_onl_t; --"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "sec_onl_nosuch.&&"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "<<"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "r", "operator": "&&"}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "point"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "r", "operator": "~="}]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "hash", "elements": [{"column": "a", "operator": "="}]}, "index_parameters": {"include_columns": ["a"]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "a", "operator": "="}], "predicate": "a > random()"}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "b", "operator": "="}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"add_column": {"table": "sec_onl_t", "column": {"name": "c", "type": "int", "generated": {"expression": "a + 1"}}}}]');
 -- system catalogs, migrate's catalog, its version schemas
 SELECT migrate_register_online('1', 'x', '[{"rename_column": {"schema": "pg_catalog", "table": "pg_class", "from": "relname", "to": "x"}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_table": {"schema": "pg_catalog", "table": "x", "columns": [{"name": "a", "type": "int"}]}}]');
@@ -207,6 +279,6 @@ DROP TABLE sec_onl_temp;
 SELECT count(*) AS registered FROM migrate.migration;
 
 DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r;
-DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]);
+DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]), sec_onl_ct(jsonb, jsonb);
 DROP EXTENSION migrate;
 DROP ROLE security_online_input_deployer;

@@ -11,14 +11,35 @@
  */
 #include "postgres.h"
 
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
 #include "online/online_int.h"
 
 static const char *const reference_fields[] = {
 	"name", "table", "column", "columns", "on_delete", "on_update", NULL
 };
 
+/* a table constraint's of create_table */
+static const char *const table_reference_fields[] = {
+	"table", "columns", "on_delete", "on_update", "on_delete_set_columns",
+	"match_type", NULL
+};
+
 static const char *const column_fields[] = {
-	"name", "type", "nullable", "default", "primary_key", "unique", "comment", NULL
+	"name", "type", "nullable", "default", "primary_key", "unique", "comment",
+	"generated", NULL
+};
+
+static const char *const generated_fields[] = {"expression", "identity", NULL};
+
+static const char *const identity_fields[] = {
+	"user_specified_values", "sequence_options", NULL
+};
+
+/* in the order of OnlineIdentity's values */
+static const char *const sequence_fields[] = {
+	"start", "increment", "minvalue", "maxvalue", "cache", "cycle", NULL
 };
 
 /* The object or array a value holds; NULL for a scalar, a JSON null or none. */
@@ -103,6 +124,27 @@ doc_bool(JsonbContainer *obj, const char *key, bool dflt)
 	return v->val.boolean;
 }
 
+/* An integer (a JSON number without fraction, within bigint): is it there? */
+static bool
+doc_int64(JsonbContainer *obj, const char *key, int64 *result)
+{
+	JsonbValue *v = doc_field(obj, key);
+	char	   *s;
+	char	   *end;
+
+	if (v == NULL)
+		return false;
+	if (v->type != jbvNumeric)
+		op_error("field \"%s\" must be an integer", key);
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	*result = strtoi64(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		op_error("field \"%s\" must be an integer between %lld and %lld", key,
+				 (long long) PG_INT64_MIN, (long long) PG_INT64_MAX);
+	return true;
+}
+
 /* An expression: one, as the server's grammar sees it. */
 char *
 doc_expression(JsonbContainer *obj, const char *key)
@@ -113,6 +155,43 @@ doc_expression(JsonbContainer *obj, const char *key)
 		return NULL;
 	(void) online_expression(s, InvalidOid, InvalidOid, -1, NULL);
 	return s;
+}
+
+/*
+ * The "generated" of a column of create_table: a stored expression, or an
+ * identity and the options of its sequence.  What depends on the column's
+ * type (the sequence's bounds) is checked by create_table.
+ */
+static void
+doc_generated(JsonbContainer *c, OnlineColumn *col)
+{
+	JsonbContainer *g = doc_object(c, "generated", generated_fields);
+	JsonbContainer *id;
+
+	col->generated = doc_expression(g, "expression");
+	id = doc_object(g, "identity", identity_fields);
+	if ((col->generated == NULL) == (doc_field(g, "identity") == NULL))
+		op_error("column \"%s\" is generated either by an \"expression\" or as an \"identity\"",
+				 col->name);
+	if (col->generated == NULL)
+	{
+		OnlineIdentity *identity = palloc0(sizeof(OnlineIdentity));
+		char	   *when = doc_string(id, "user_specified_values", false);
+		JsonbContainer *seq = doc_object(id, "sequence_options", sequence_fields);
+
+		if (when == NULL || pg_strcasecmp(when, "always") == 0)
+			identity->always = true;
+		else if (pg_strcasecmp(when, "by default") != 0)
+			op_error("\"user_specified_values\" must be ALWAYS or BY DEFAULT");
+		for (int i = 0; seq && i < ONLINE_SEQ_OPTIONS; i++)
+			identity->given[i] = doc_int64(seq, sequence_fields[i], &identity->value[i]);
+		identity->cycle = seq ? doc_bool(seq, "cycle", false) : false;
+		col->identity = identity;
+	}
+	if (col->default_expr)
+		op_error("generated column \"%s\" cannot have a default", col->name);
+	if (online_serial(col->type))
+		op_error("column \"%s\" of type %s cannot be generated", col->name, col->type);
 }
 
 /*
@@ -137,6 +216,15 @@ doc_column(JsonbValue *v, bool new_table, bool check_catalog)
 	col->default_expr = doc_string(c, "default", false);
 	if (col->default_expr)
 		(void) online_expression(col->default_expr, InvalidOid, InvalidOid, -1, NULL);
+	if (doc_field(c, "generated"))
+	{
+		if (!new_table)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("an added column cannot be generated"),
+					 errdetail("Adding a generated or identity column rewrites the table.")));
+		doc_generated(c, col);
+	}
 	if (online_serial(col->type) == NULL)
 	{
 		Oid			typid;
@@ -255,18 +343,22 @@ get_action(JsonbContainer *obj, const char *key)
 
 /*
  * A foreign key: the referenced table and column(s), and its actions.  A
- * column's (one_column) has one column and its name, which *name gets.
+ * column's (one_column) has one column and its name, which *name gets.  A
+ * table constraint's of create_table (full) has a match type, and the
+ * columns an ON DELETE SET action sets.
  */
-OnlineReference *
-doc_reference(JsonbContainer *obj, bool one_column, char **name)
+static OnlineReference *
+reference(JsonbContainer *obj, bool one_column, char **name, bool full)
 {
-	JsonbContainer *c = doc_object(obj, "references", reference_fields);
+	JsonbContainer *c = doc_object(obj, "references",
+								   full ? table_reference_fields : reference_fields);
 	OnlineReference *r;
 
 	if (c == NULL)
 		return NULL;
 	r = palloc0(sizeof(OnlineReference));
 	r->table = doc_identifier(c, "table", true);
+	r->match = "SIMPLE";
 	if (one_column)
 	{
 		if (doc_field(c, "columns"))
@@ -283,5 +375,40 @@ doc_reference(JsonbContainer *obj, bool one_column, char **name)
 	}
 	r->on_delete = get_action(c, "on_delete");
 	r->on_update = get_action(c, "on_update");
+	if (!full)
+		return r;
+	if (doc_field(c, "match_type"))
+	{
+		char	   *match = doc_string(c, "match_type", true);
+
+		if (pg_strcasecmp(match, "simple") == 0)
+			r->match = "SIMPLE";
+		else if (pg_strcasecmp(match, "full") == 0)
+			r->match = "FULL";
+		else if (pg_strcasecmp(match, "partial") == 0)
+			op_error("MATCH PARTIAL is not implemented by the server");
+		else
+			op_error("\"match_type\" must be SIMPLE or FULL");
+	}
+	if (doc_field(c, "on_delete_set_columns"))
+	{
+		if (strncmp(r->on_delete, "SET ", 4) != 0)
+			op_error("\"on_delete_set_columns\" is for ON DELETE SET NULL or SET DEFAULT");
+		r->set_columns = doc_identifiers(c, "on_delete_set_columns");
+		doc_key_columns(r->set_columns, "on_delete_set_columns");
+	}
 	return r;
+}
+
+OnlineReference *
+doc_reference(JsonbContainer *obj, bool one_column, char **name)
+{
+	return reference(obj, one_column, name, false);
+}
+
+/* The "references" of a foreign key of create_table's "constraints". */
+OnlineReference *
+doc_table_reference(JsonbContainer *obj)
+{
+	return reference(obj, false, NULL, true);
 }

@@ -13,8 +13,12 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/sysattr.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "nodes/plannodes.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_collate.h"
@@ -131,6 +135,26 @@ online_column_type(const char *type, Oid *typid, int32 *typmod)
 {
 	online_type(type, typid, typmod);
 	return format_type_with_typemod(*typid, *typmod);
+}
+
+/*
+ * The type of a column of the document; a serial type is the integer type
+ * it stands for.
+ */
+void
+online_column_typid(OnlineColumn *col, Oid *typid, int32 *typmod)
+{
+	const char *serial = online_serial(col->type);
+
+	*typmod = -1;
+	if (serial == NULL)
+		online_type(col->type, typid, typmod);
+	else if (strncmp(serial, "small", 5) == 0 || strcmp(serial, "serial2") == 0)
+		*typid = INT2OID;
+	else if (strncmp(serial, "big", 3) == 0 || strcmp(serial, "serial8") == 0)
+		*typid = INT8OID;
+	else
+		*typid = INT4OID;
 }
 
 /* Errors in an expression point into it, not into the caller's query. */
@@ -373,5 +397,102 @@ online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
 	result = deparse_expression(node, deparse_context_for(get_rel_name(t->relid), t->relid),
 								false, false);
 	online_path_end(nestlevel);
+	return result;
+}
+
+/*
+ * An expression over the columns of a table that does not exist yet (the
+ * columns of a create_table), analysed as CREATE TABLE would analyse it: a
+ * stored generated column's (kind EXPR_KIND_GENERATED_COLUMN, coerced to
+ * the type of target), a check's or an index predicate's (boolean).  The
+ * columns are those of a VALUES list named like the table.  Returns the
+ * server's deparsed text of it; *attnos (if given) gets the columns it
+ * reads, as pull_varattnos has them.
+ */
+char *
+online_new_table_expression(const char *expr, const char *table, List *columns,
+							ParseExprKind kind, OnlineColumn *target, Bitmapset **attnos)
+{
+	char	   *sql;
+	Node	   *raw = parse_expression(expr, &sql);
+	ParseState *pstate = make_parsestate(NULL);
+	List	   *names = NIL;
+	List	   *types = NIL;
+	List	   *typmods = NIL;
+	List	   *collations = NIL;
+	List	   *row = NIL;
+	Oid			target_type = InvalidOid;
+	int32		target_typmod = -1;
+	ParseNamespaceItem *nsitem;
+	Node	   *node;
+	Bitmapset  *used = NULL;
+	PlannedStmt *stmt;
+	ListCell   *lc;
+	char	   *result;
+	int			nestlevel;
+
+	foreach(lc, columns)
+	{
+		OnlineColumn *col = lfirst(lc);
+		Oid			typid;
+		int32		typmod;
+
+		online_column_typid(col, &typid, &typmod);
+		names = lappend(names, makeString(col->name));
+		types = lappend_oid(types, typid);
+		typmods = lappend_int(typmods, typmod);
+		collations = lappend_oid(collations, get_typcollation(typid));
+		row = lappend(row, makeNullConst(typid, typmod, get_typcollation(typid)));
+		if (col == target)
+		{
+			target_type = typid;
+			target_typmod = typmod;
+		}
+	}
+
+	nestlevel = online_user_path();
+	pstate->p_sourcetext = sql;
+	nsitem = addRangeTableEntryForValues(pstate, list_make1(row), types, typmods, collations,
+										 makeAlias(table, names), false, true);
+	addNSItemToQuery(pstate, nsitem, false, true, true);
+	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, kind));
+	if (target)
+	{
+		Oid			actual = exprType(node);
+
+		node = coerce_to_target_type(pstate, node, actual, target_type, target_typmod,
+									 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+		if (node == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("generation expression \"%s\" is of type %s, but its column is of type %s",
+							expr, format_type_be(actual),
+							format_type_with_typemod(target_type, target_typmod))));
+	}
+	else
+		node = coerce_to_boolean(pstate, node,
+								 kind == EXPR_KIND_CHECK_CONSTRAINT ? "CHECK" : "WHERE");
+	assign_expr_collations(pstate, node);
+	online_path_end(nestlevel);
+
+	pull_varattnos(node, 1, &used);
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, used))
+		op_error("expression \"%s\" refers to the whole row", expr);
+	if (kind != EXPR_KIND_CHECK_CONSTRAINT &&
+		contain_mutable_functions_after_planning((Expr *) node))
+		op_error("%s \"%s\" is not immutable",
+				 target ? "generation expression" : "predicate", expr);
+	if (attnos)
+		*attnos = used;
+
+	/* deparsed against the VALUES list, as a plan's expressions are */
+	stmt = makeNode(PlannedStmt);
+	stmt->rtable = pstate->p_rtable;
+	nestlevel = online_pinned_path();
+	result = deparse_expression(node,
+								deparse_context_for_plan_tree(stmt, list_make1((char *) table)),
+								false, false);
+	online_path_end(nestlevel);
+	free_parsestate(pstate);
 	return result;
 }

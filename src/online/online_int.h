@@ -44,6 +44,16 @@ struct OnlineMigration
 	List	   *ops;			/* OnlineOp * */
 };
 
+/* The sequence of an identity column (create_table). */
+#define ONLINE_SEQ_OPTIONS	5	/* start, increment, minvalue, maxvalue, cache */
+typedef struct OnlineIdentity
+{
+	bool		always;			/* GENERATED ALWAYS, else BY DEFAULT */
+	bool		given[ONLINE_SEQ_OPTIONS];
+	int64		value[ONLINE_SEQ_OPTIONS];
+	bool		cycle;
+} OnlineIdentity;
+
 /* A column of create_table or add_column. */
 typedef struct OnlineColumn
 {
@@ -54,15 +64,19 @@ typedef struct OnlineColumn
 	bool		primary_key;
 	bool		unique;
 	char	   *comment;
+	char	   *generated;		/* a stored generated column's expression */
+	OnlineIdentity *identity;	/* NULL: not an identity column */
 } OnlineColumn;
 
-/* A foreign key of alter_column or create_constraint. */
+/* A foreign key of alter_column, create_constraint or create_table. */
 typedef struct OnlineReference
 {
 	char	   *table;
 	List	   *columns;		/* names in the referenced table */
 	const char *on_delete;		/* SQL keywords, from a fixed list */
 	const char *on_update;
+	const char *match;			/* SIMPLE or FULL (create_table's only) */
+	List	   *set_columns;	/* of ON DELETE SET NULL/DEFAULT (ditto) */
 } OnlineReference;
 
 /* A column as the new shape shows it, and where it lives in the table. */
@@ -184,6 +198,7 @@ extern void doc_key_columns(List *names, const char *key);
 extern OnlineColumn *doc_column(JsonbValue *v, bool new_table, bool check_catalog);
 extern OnlineReference *doc_reference(JsonbContainer *obj, bool one_column,
 									  char **name);
+extern OnlineReference *doc_table_reference(JsonbContainer *obj);
 
 /* shape.c: tables and columns of the shape */
 extern ShapeTable *shape_find(List *shape, const char *table);
@@ -211,12 +226,16 @@ extern void online_phase_end(int nestlevel, bool ok);
 extern const char *online_serial(const char *type);
 extern void online_type(const char *type, Oid *typid, int32 *typmod);
 extern char *online_column_type(const char *type, Oid *typid, int32 *typmod);
+extern void online_column_typid(OnlineColumn *col, Oid *typid, int32 *typmod);
 extern char *online_expression(const char *expr, Oid relid, Oid type,
 							   int32 typmod, const char *what);
 extern bool online_expression_volatile(const char *expr);
 extern char *online_default(const char *expr, Oid typid, int32 typmod);
 extern char *online_mapped_expression(const char *expr, OnlineMigration *m,
 									  ShapeTable *t, ParseExprKind kind);
+extern char *online_new_table_expression(const char *expr, const char *table,
+										 List *columns, ParseExprKind kind,
+										 OnlineColumn *target, Bitmapset **attnos);
 
 /* ddl.c: what the phases run, and what they leave to the job */
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
