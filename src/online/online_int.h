@@ -155,6 +155,7 @@ extern char *online_op_list(void);
 /* migrate's names for what start makes */
 #define ONLINE_SHADOW_PREFIX	"_migrate_new_"
 #define ONLINE_CHECK_PREFIX		"_migrate_nn_"
+#define ONLINE_PKEY_CHECK	"_migrate_pkey_nn"	/* a primary key's columns */
 /* the longest name of an added column: room for the prefixes */
 #define ONLINE_ADDED_NAME_MAX	(NAMEDATALEN - 1 - (int) strlen(ONLINE_SHADOW_PREFIX))
 #define ONLINE_MARKER	"_migrate_pending"
@@ -217,6 +218,8 @@ extern bool online_expression_volatile(const char *expr);
 extern char *online_default(const char *expr, Oid typid, int32 typmod);
 extern char *online_mapped_expression(const char *expr, OnlineMigration *m,
 									  ShapeTable *t, ParseExprKind kind);
+extern char *online_mapped_element(const char *expr, OnlineMigration *m,
+								   ShapeTable *t, Oid *type);
 
 /* ddl.c: what the phases run, and what they leave to the job */
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
