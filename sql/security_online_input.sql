@@ -16,8 +16,10 @@ CALL grant_deploy('security_online_input_deployer');
 CREATE TABLE sec_onl_t (id int PRIMARY KEY, a int, b text);
 CREATE INDEX sec_onl_t_a_idx ON sec_onl_t (a);
 CREATE TABLE sec_onl_r (id int PRIMARY KEY);
+CREATE TABLE sec_onl_k (a int, b text, r int4range);
 ALTER TABLE sec_onl_t OWNER TO security_online_input_deployer;
 ALTER TABLE sec_onl_r OWNER TO security_online_input_deployer;
+ALTER TABLE sec_onl_k OWNER TO security_online_input_deployer;
 
 -- one valid document per operation (and per kind of constraint)
 CREATE TABLE sec_onl_base (op text, body jsonb);
@@ -36,7 +38,7 @@ INSERT INTO sec_onl_base VALUES
 ('create_index', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_i", "columns": [{"column": "b", "collate": "C", "sort": "desc", "nulls": "last", "opclass": "text_pattern_ops"}, "a"], "include": ["id"], "unique": true, "nulls_not_distinct": true, "storage_parameters": {"fillfactor": 70, "deduplicate_items": false}}'),
 ('create_index', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_i", "method": "brin", "columns": [{"column": "a", "opclass": {"name": "int4_minmax_multi_ops", "params": {"values_per_range": 16}}}], "storage_parameters": {"pages_per_range": 32}}'),
 ('drop_index', '{"schema": "public", "name": "sec_onl_t_a_idx"}'),
-('sql', '{"up": "SELECT 1", "down": "SELECT 2"}'),
+('sql', '{"up": "SELECT 1", "down": "SELECT 2", "on_complete": "SELECT 3"}'),
 ('alter_column', '{"schema": "public", "table": "sec_onl_t", "column": "a", "type": "bigint", "nullable": false, "check": {"name": "sec_onl_ck", "constraint": "a > 0"}, "unique": {"name": "sec_onl_u"}, "default": "1", "comment": "c", "up": "a", "down": "a"}'),
 ('alter_column', '{"schema": "public", "table": "sec_onl_t", "column": "a", "references": {"name": "sec_onl_fk", "table": "sec_onl_r", "column": "id", "on_delete": "cascade", "on_update": "no action"}}'),
 ('rename_table', '{"schema": "public", "from": "sec_onl_t", "to": "sec_onl_t2"}'),
@@ -44,6 +46,8 @@ INSERT INTO sec_onl_base VALUES
 ('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "unique", "columns": ["a", "b"]}'),
 ('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "check", "check": "a > 0"}'),
 ('create_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete": "set null", "on_update": "restrict"}}'),
+('create_constraint', '{"schema": "public", "table": "sec_onl_k", "name": "sec_onl_c", "type": "primary_key", "columns": ["a", "b"]}'),
+('create_constraint', '{"schema": "public", "table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "method": "gist", "elements": [{"column": "r", "operator": "&&"}, {"expression": "int4range(a, a, ''[]'')", "operator": "&&"}], "where": "b <> ''x''"}'),
 ('drop_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_t_pkey"}'),
 ('rename_constraint', '{"schema": "public", "table": "sec_onl_t", "from": "sec_onl_t_pkey", "to": "sec_onl_t_pk"}'),
 ('set_replica_identity', '{"schema": "public", "table": "sec_onl_t", "identity": {"type": "index", "index": "sec_onl_t_pkey"}}'),
@@ -180,6 +184,9 @@ SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t
 SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "columns": ["a"], "storage_parameters": {"fillfactor": [70]}}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_index": {"table": "sec_onl_t", "name": "sec_onl_i", "method": "hash", "columns": ["a"], "storage_parameters": {"deduplicate_items": true}}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_t", "name": "sec_onl_c", "type": "foreign_key", "columns": ["a", "b"], "references": {"table": "sec_onl_r", "columns": ["id", "id"]}}}]');
+SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_constraint',
+    jsonb_build_object('table', 'sec_onl_k', 'name', 'sec_onl_c', 'type', 'exclude', 'elements',
+        (SELECT jsonb_agg('{"column": "r", "operator": "&&"}'::jsonb) FROM generate_series(1, 33))))));
 SELECT migrate_register_online('1', 'x', jsonb_build_array(jsonb_build_object('create_table',
     jsonb_build_object('table', 'sec_onl_wide', 'columns',
         (SELECT jsonb_agg(jsonb_build_object('name', 'c' || g, 'type', 'int')) FROM generate_series(1, 1601) g)))));
@@ -242,6 +249,20 @@ SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exc
 SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "a", "operator": "="}], "predicate": "a > random()"}}]');
 SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "b", "operator": "="}]}}]');
 SELECT migrate_register_online('1', 'x', '[{"add_column": {"table": "sec_onl_t", "column": {"name": "c", "type": "int", "generated": {"expression": "a + 1"}}}}]');
+-- a second primary key; an operator that is not one, or not one for the
+-- type, or not one an exclusion constraint can use
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_t", "name": "sec_onl_c", "type": "primary_key", "columns": ["a"]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "elements": [{"column": "r", "operator": "&&) WITH =); DROP TABLE sec_onl_t; --"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "elements": [{"column": "r", "operator": "OPERATOR(pg_catalog.&&)"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "elements": [{"column": "r", "operator": "=~=~"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "elements": [{"column": "r", "operator": "@>"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "method": "btree", "elements": [{"column": "b", "operator": "<>"}]}}]');
+SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "method": "gin", "elements": [{"column": "r", "operator": "&&"}]}}]');
+-- sql: what no migration may hold, in on_complete too
+SELECT migrate_register_online('1', 'x', '[{"sql": {"up": "SELECT 1", "on_complete": "COMMIT"}}]');
+SELECT migrate_register_online('1', 'x', '[{"sql": {"up": "SELECT 1", "on_complete": "CREATE INDEX CONCURRENTLY sec_onl_i ON sec_onl_t (a)"}}]');
+SELECT migrate_register_online('1', 'x', '[{"sql": {"up": "SELECT 1", "on_complete": "COPY sec_onl_t FROM STDIN"}}]');
+SELECT migrate_register_online('1', 'x', '[{"sql": {"up": "SELECT 1", "on_complete": "SELECT 1; SELEC 2"}}]');
 -- system catalogs, migrate's catalog, its version schemas
 SELECT migrate_register_online('1', 'x', '[{"rename_column": {"schema": "pg_catalog", "table": "pg_class", "from": "relname", "to": "x"}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_table": {"schema": "pg_catalog", "table": "x", "columns": [{"name": "a", "type": "int"}]}}]');
@@ -280,5 +301,7 @@ SELECT count(*) AS registered FROM migrate.migration;
 
 DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r;
 DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]), sec_onl_ct(jsonb, jsonb);
+DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r, sec_onl_k;
+DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]);
 DROP EXTENSION migrate;
 DROP ROLE security_online_input_deployer;

@@ -349,13 +349,13 @@ map_vars_mutator(Node *node, VarMap *vm)
 }
 
 /*
- * An expression written against the new shape (an index predicate, a check)
- * as SQL on the table itself: analysed against the table's view in the
- * version schema, its columns mapped to the table's own.
+ * An expression written against the new shape, analysed against the table's
+ * view in the version schema (as a boolean: a predicate, a check), its
+ * columns mapped to the table's own.
  */
-char *
-online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
-						 ParseExprKind kind)
+static Node *
+mapped_node(const char *expr, OnlineMigration *m, ShapeTable *t, ParseExprKind kind,
+			bool boolean)
 {
 	char	   *sql;
 	Node	   *raw = parse_expression(expr, &sql);
@@ -367,7 +367,6 @@ online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
 	ListCell   *lc;
 	int			i = 0;
 	int			nestlevel = online_user_path();
-	char	   *result;
 
 	pstate->p_sourcetext = sql;
 	view = relation_open(viewid, AccessShareLock);
@@ -376,7 +375,9 @@ online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
 												   NULL, false, true),
 					 true, true, true);
 	WITH_EXPRESSION_ERRORS(sql, node = transformExpr(pstate, raw, kind));
-	node = coerce_to_boolean(pstate, node, kind == EXPR_KIND_CHECK_CONSTRAINT ? "CHECK" : "WHERE");
+	if (boolean)
+		node = coerce_to_boolean(pstate, node,
+								 kind == EXPR_KIND_CHECK_CONSTRAINT ? "CHECK" : "WHERE");
 	assign_expr_collations(pstate, node);
 	relation_close(view, AccessShareLock);
 	online_path_end(nestlevel);
@@ -392,8 +393,16 @@ online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
 		vm.map[i++] = get_attnum(t->relid, c->physical);
 	}
 	vm.n = i;
-	node = map_vars_mutator(node, &vm);
-	nestlevel = online_pinned_path();
+	return map_vars_mutator(node, &vm);
+}
+
+/* The server's text of an expression on the table, its names qualified. */
+static char *
+table_deparse(Node *node, ShapeTable *t)
+{
+	int			nestlevel = online_pinned_path();
+	char	   *result;
+
 	result = deparse_expression(node, deparse_context_for(get_rel_name(t->relid), t->relid),
 								false, false);
 	online_path_end(nestlevel);
@@ -495,4 +504,30 @@ online_new_table_expression(const char *expr, const char *table, List *columns,
 	online_path_end(nestlevel);
 	free_parsestate(pstate);
 	return result;
+ * An expression written against the new shape (an index predicate, a check)
+ * as SQL on the table itself.
+ */
+char *
+online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
+						 ParseExprKind kind)
+{
+	return table_deparse(mapped_node(expr, m, t, kind, true), t);
+}
+
+/*
+ * An index expression written against the new shape (an element of an
+ * exclusion constraint) as SQL on the table itself; *type gets its type.
+ */
+char *
+online_mapped_element(const char *expr, OnlineMigration *m, ShapeTable *t, Oid *type)
+{
+	Node	   *node = mapped_node(expr, m, t, EXPR_KIND_INDEX_EXPRESSION, false);
+
+	if (contain_mutable_functions(node))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expression \"%s\" is not immutable", expr),
+				 errdetail("An index holds only expressions whose functions are marked IMMUTABLE.")));
+	*type = exprType(node);
+	return table_deparse(node, t);
 }

@@ -169,6 +169,7 @@ extern char *online_op_list(void);
 /* migrate's names for what start makes */
 #define ONLINE_SHADOW_PREFIX	"_migrate_new_"
 #define ONLINE_CHECK_PREFIX		"_migrate_nn_"
+#define ONLINE_PKEY_CHECK	"_migrate_pkey_nn"	/* a primary key's columns */
 /* the longest name of an added column: room for the prefixes */
 #define ONLINE_ADDED_NAME_MAX	(NAMEDATALEN - 1 - (int) strlen(ONLINE_SHADOW_PREFIX))
 #define ONLINE_MARKER	"_migrate_pending"
@@ -236,6 +237,8 @@ extern char *online_mapped_expression(const char *expr, OnlineMigration *m,
 extern char *online_new_table_expression(const char *expr, const char *table,
 										 List *columns, ParseExprKind kind,
 										 OnlineColumn *target, Bitmapset **attnos);
+extern char *online_mapped_element(const char *expr, OnlineMigration *m,
+								   ShapeTable *t, Oid *type);
 
 /* ddl.c: what the phases run, and what they leave to the job */
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
