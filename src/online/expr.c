@@ -410,6 +410,35 @@ table_deparse(Node *node, ShapeTable *t)
 }
 
 /*
+ * An expression written against the new shape (an index predicate, a check)
+ * as SQL on the table itself.
+ */
+char *
+online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
+						 ParseExprKind kind)
+{
+	return table_deparse(mapped_node(expr, m, t, kind, true), t);
+}
+
+/*
+ * An index expression written against the new shape (an element of an
+ * exclusion constraint) as SQL on the table itself; *type gets its type.
+ */
+char *
+online_mapped_element(const char *expr, OnlineMigration *m, ShapeTable *t, Oid *type)
+{
+	Node	   *node = mapped_node(expr, m, t, EXPR_KIND_INDEX_EXPRESSION, false);
+
+	if (contain_mutable_functions(node))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expression \"%s\" is not immutable", expr),
+				 errdetail("An index holds only expressions whose functions are marked IMMUTABLE.")));
+	*type = exprType(node);
+	return table_deparse(node, t);
+}
+
+/*
  * An expression over the columns of a table that does not exist yet (the
  * columns of a create_table), analysed as CREATE TABLE would analyse it: a
  * stored generated column's (kind EXPR_KIND_GENERATED_COLUMN, coerced to
@@ -504,30 +533,4 @@ online_new_table_expression(const char *expr, const char *table, List *columns,
 	online_path_end(nestlevel);
 	free_parsestate(pstate);
 	return result;
- * An expression written against the new shape (an index predicate, a check)
- * as SQL on the table itself.
- */
-char *
-online_mapped_expression(const char *expr, OnlineMigration *m, ShapeTable *t,
-						 ParseExprKind kind)
-{
-	return table_deparse(mapped_node(expr, m, t, kind, true), t);
-}
-
-/*
- * An index expression written against the new shape (an element of an
- * exclusion constraint) as SQL on the table itself; *type gets its type.
- */
-char *
-online_mapped_element(const char *expr, OnlineMigration *m, ShapeTable *t, Oid *type)
-{
-	Node	   *node = mapped_node(expr, m, t, EXPR_KIND_INDEX_EXPRESSION, false);
-
-	if (contain_mutable_functions(node))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expression \"%s\" is not immutable", expr),
-				 errdetail("An index holds only expressions whose functions are marked IMMUTABLE.")));
-	*type = exprType(node);
-	return table_deparse(node, t);
 }

@@ -100,7 +100,7 @@ sql_complete(OnlineMigration *m, OnlineOp *op)
 		return;
 	vschema_drop(m, m->vschema);
 	run(m, "on_complete", d->on_complete);
-	vschema_create(m, NIL);
+	vschema_create(m, NIL, NIL);
 }
 
 static void
