@@ -299,9 +299,7 @@ END $$;
 DROP TABLE sec_onl_temp;
 SELECT count(*) AS registered FROM migrate.migration;
 
-DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r;
-DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]), sec_onl_ct(jsonb, jsonb);
 DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r, sec_onl_k;
-DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]);
+DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]), sec_onl_ct(jsonb, jsonb);
 DROP EXTENSION migrate;
 DROP ROLE security_online_input_deployer;
