@@ -102,6 +102,41 @@ wrong=$(sql -c "SELECT count(*) FROM orders WHERE total IS DISTINCT FROM qty * p
 [ "$wrong" = 0 ] || { echo "online: $wrong rows wrong" >&2; exit 1; }
 retries=$(sql -c "SELECT count(*) FROM migrate.event WHERE action = 'lock_retry'")
 
+# the operations added since (issue 16), online on the same table: an index
+# with INCLUDE, order and storage parameters, a check and a unique
+# constraint, a constraint renamed, the replica identity
+online_run() {    # $1: log prefix, $2: the operations
+    fresh_table
+    sql -c "SELECT migrate_register_online('2', '$1', \$\$$2\$\$)" >/dev/null
+    writers_start "$1"
+    s=$(now)
+    sql -c "SELECT * FROM migrate_upgrade()" >/dev/null
+    sql -c "SELECT migrate_wait()" >/dev/null
+    sql -c "SELECT migrate_complete()" >/dev/null
+    e=$(now)
+    writers_stop "$1"
+    echo "$e - $s" | bc
+}
+echo "== the newer operations, online, $ROWS rows"
+newer_s=$(online_run newer '[
+    {"create_index": {"table": "orders", "name": "orders_price_note",
+                      "columns": [{"column": "price", "sort": "desc", "nulls": "last"}],
+                      "include": ["note"], "storage_parameters": {"fillfactor": 80}}},
+    {"create_constraint": {"table": "orders", "name": "orders_price_pos", "type": "check", "check": "price >= 0"}},
+    {"create_constraint": {"table": "orders", "name": "orders_id_qty", "type": "unique", "columns": ["id", "qty"]}},
+    {"rename_constraint": {"table": "orders", "from": "orders_qty_check", "to": "orders_qty_nonneg"}},
+    {"set_replica_identity": {"table": "orders", "identity": {"type": "full"}}}
+]')
+read -r newer_max newer_n < <(longest newer)
+# an exclusion constraint has no online form in PostgreSQL (no USING
+# INDEX): its start builds the index under ACCESS EXCLUSIVE
+echo "== an exclusion constraint, online, $ROWS rows"
+exclude_s=$(online_run exclude '[
+    {"create_constraint": {"table": "orders", "name": "orders_id_excl", "type": "exclude",
+                           "method": "btree", "elements": [{"column": "id", "operator": "="}]}}
+]')
+read -r exclude_max exclude_n < <(longest exclude)
+
 echo "== the same change with plain DDL in one transaction"
 fresh_table
 writers_start plain
@@ -121,7 +156,11 @@ printf '%-38s %12.1f %14s %9.1fx\n' "migrate online (start..complete)" "$online_
     "$(echo "$online_max / $base_max" | bc -l)"
 printf '%-38s %12.1f %14s %9.1fx\n' "plain ALTER TABLE etc., one transaction" "$plain_s" "$plain_max" \
     "$(echo "$plain_max / $base_max" | bc -l)"
+printf '%-38s %12.1f %14s %9.1fx\n' "migrate online, the newer operations" "$newer_s" "$newer_max" \
+    "$(echo "$newer_max / $base_max" | bc -l)"
+printf '%-38s %12.1f %14s %9.1fx\n' "migrate online, exclusion constraint" "$exclude_s" "$exclude_max" \
+    "$(echo "$exclude_max / $base_max" | bc -l)"
 echo
 echo "migrate.lock_timeout = $lock_timeout; lock retries during the online migration: $retries"
-echo "writer transactions in ${WRITERS_S} s: baseline $base_n, online $online_n, plain $plain_n"
+echo "writer transactions in ${WRITERS_S} s: baseline $base_n, online $online_n, plain $plain_n, newer $newer_n, exclude $exclude_n"
 echo "(the longest wait of each run covers all of its writers' transactions, before, during and after the change)"
