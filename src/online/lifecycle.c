@@ -268,6 +268,20 @@ names_overlap(List *a, List *b)
 	return false;
 }
 
+typedef struct ShapeCall
+{
+	OnlineMigration *m;
+	List	   *shape;
+} ShapeCall;
+
+static void
+shape_of(void *arg)
+{
+	ShapeCall  *call = (ShapeCall *) arg;
+
+	call->shape = online_shape(call->m, false);
+}
+
 /*
  * The first pending migration, when it is an online migration that can
  * start while the ones in flight go on: none of its tables is a table of
@@ -296,7 +310,25 @@ online_startable(char **blocker)
 		return NULL;
 	next = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	m = online_load(next, false, NULL);
-	migration_tables(m, online_shape(m, false), &relids, &names, &all);
+
+	/*
+	 * A document that does not fit the tables (yet) cannot start: it waits,
+	 * as it did when one migration in flight stopped every later one, and its
+	 * start says what is wrong with it once the others are done.
+	 */
+	{
+		ShapeCall	call = {m, NIL};
+		ErrorData  *edata = subxact_run(shape_of, &call);
+
+		if (edata != NULL)
+		{
+			if (edata->sqlerrcode != ERRCODE_INVALID_PARAMETER_VALUE)
+				ReThrowError(edata);
+			FreeErrorData(edata);
+			return NULL;
+		}
+		migration_tables(m, call.shape, &relids, &names, &all);
+	}
 	foreach(lc, flying_others(m))
 	{
 		OnlineFlying *f = lfirst(lc);
