@@ -66,7 +66,7 @@ $$;
 SELECT migrate_register_online('2', 'bad', '[{"alter_column": {"table": "players", "column": "nick"}}]');
 \echo :LAST_ERROR_SQLSTATE
 SELECT migrate_register_online('2', 'bad', '[{"alter_column": {"table": "players", "column": "id", "type": "bigint"}}]');
-SELECT migrate_register_online('2', 'bad', '[{"alter_column": {"table": "teams", "column": "id", "type": "bigint"}}]');
+SELECT migrate_register_online('2', 'bad', '[{"alter_column": {"table": "teams", "column": "id", "type": "uuid", "up": "gen_random_uuid()"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"alter_column": {"table": "players", "column": "nick", "comment": "x", "up": "nick"}}]');
 SELECT migrate_register_online('2', 'bad', '[{"alter_column": {"table": "players", "column": "team_id", "references": {"name": "f", "table": "teams", "column": "id", "on_delete": "explode"}}}]');
 SELECT migrate_register_online('2', 'bad', '[{"alter_column": {"table": "players", "column": "team_id", "references": {"name": "f", "table": "teams", "column": "nosuch"}}}]');

@@ -149,14 +149,14 @@ SELECT planted, ran_as FROM public.security_inputs_hits ORDER BY 1;
 TRUNCATE public.security_inputs_hits;
 
 -- Online migrations: registering an alter_column asks the catalog why the
--- column could not be altered (here: it is the primary key), and starting
--- one copies the indexes of the column it shadows (with their options)
--- under a pinned path; neither runs the planted quote_ident(name),
--- !~(name, name), unnest(text[]) or string_agg(name, text)
+-- column could not be altered (here: it is the primary key, which stays NOT
+-- NULL), and starting one copies the indexes of the column it shadows (with
+-- their options) under a pinned path; neither runs the planted
+-- quote_ident(name), !~(name, name), unnest(text[]) or string_agg(name, text)
 SET ROLE security_inputs_victim;
 \set VERBOSITY default
 SELECT migrate_register_online('2.1', 'pk type', '[{"alter_column": {"table": "security_inputs_t",
-    "column": "id", "type": "bigint", "up": "id", "down": "id::int"}}]');
+    "column": "id", "type": "bigint", "nullable": true, "up": "id", "down": "id::int"}}]');
 \set VERBOSITY terse
 \echo :LAST_ERROR_SQLSTATE
 CREATE INDEX security_inputs_t_note ON security_inputs_t (note) WITH (fillfactor = 70);

@@ -94,6 +94,9 @@ typedef struct ShapeColumn
 	const char *down;			/* what writes of the new shape fill it with */
 	const char *added_default;	/* an added column's default (a volatile one
 								 * is drawn per row by the backfill) */
+	bool		up_on_insert;	/* a shadow whose old column draws its own
+								 * value (identity): a new-shape insert that
+								 * leaves it NULL gets up's value too */
 } ShapeColumn;
 
 typedef struct ShapeTable

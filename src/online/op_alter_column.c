@@ -17,6 +17,19 @@
  * no shadow: it is made at complete (the new shape's view shows a new
  * default at once).
  *
+ * Keys go along.  A primary key is carried like a unique constraint: a
+ * unique index built concurrently on the shadow, made the primary key
+ * (USING INDEX) at complete, once SET NOT NULL has used the validated
+ * check.  A foreign key of another table (or of this one) that references
+ * the column gets a copy that references the shadow, added NOT VALID and
+ * validated by the job once that index is built; complete drops the
+ * original and gives the copy its name, so it is enforced throughout.  An
+ * identity column keeps drawing for both shapes: a new-shape insert that
+ * leaves the new column NULL gets up's value of what the old column drew
+ * (the trigger); at complete the new column becomes the identity column,
+ * its sequence (under the old one's name) going on from where the old one
+ * stopped.
+ *
  *	  {"alter_column": {"table": "orders", "column": "quantity",
  *	   "type": "bigint"}}
  *
@@ -25,10 +38,15 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "commands/comment.h"
+#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parse_coerce.h"
@@ -60,16 +78,28 @@ typedef struct AlterColumn
 	char	   *ref_relname;	/* ... and table, as they were when it came */
 	/* complete */
 	List	   *carried;		/* what the column carries (CarriedObject *) */
+	List	   *referencing;	/* foreign keys that reference it
+								 * (CarriedObject *) */
 } AlterColumn;
 
-/* An index or constraint on the old column, that its shadow gets too. */
+/*
+ * An index or constraint on the old column, that its shadow gets too; or
+ * a foreign key that references the old column, whose copy references the
+ * shadow.
+ */
 typedef struct CarriedObject
 {
-	char		kind;			/* 'i' index, 'u' unique constraint, 'f', 'c' */
+	char		kind;			/* 'i' index, 'u' unique constraint, 'p'
+								 * primary key, 'f', 'c'; 'r' a foreign key
+								 * that references the column */
 	Oid			oid;
 	char	   *name;
 	char	   *temp_name;		/* of its copy on the shadow column */
 	char	   *deferrable;		/* a unique constraint's DEFERRABLE clause */
+	bool		replident;		/* an index: the table's replica identity */
+	Oid			relid;			/* 'r': the referencing table, */
+	AttrNumber	attnum;			/* ... and its column */
+	bool		gone;			/* 'r': the copy without its original */
 } CarriedObject;
 
 static const char *const fields[] = {
@@ -174,9 +204,7 @@ alter_refusal(Oid relid, const char *column)
 	if (!HeapTupleIsValid(tup))
 		return NULL;
 	att = (Form_pg_attribute) GETSTRUCT(tup);
-	if (att->attidentity)
-		why = "it is an identity column";
-	else if (att->attgenerated)
+	if (att->attgenerated)
 		why = "it is a generated column";
 	ReleaseSysCache(tup);
 	if (why)
@@ -193,16 +221,23 @@ alter_refusal(Oid relid, const char *column)
 		SPI_execute_with_args(
 							  "SELECT why FROM ("
 							  "SELECT 1 AS prio, CASE"
-							  "  WHEN c.contype = 'p' THEN 'it is part of primary key ' || quote_ident(c.conname)"
 							  "  WHEN c.contype = 'x' THEN 'it is part of exclusion constraint ' || quote_ident(c.conname)"
+							  "  WHEN c.confrelid = $1 AND $2 = ANY (c.confkey) AND cardinality(c.confkey) > 1"
+							  "  THEN 'multi-column foreign key ' || quote_ident(c.conname) || ' of table ' ||"
+							  "       c.conrelid::regclass || ' references it'"
 							  "  WHEN c.confrelid = $1 AND $2 = ANY (c.confkey) THEN 'foreign key ' ||"
-							  "       quote_ident(c.conname) || ' of table ' || c.conrelid::regclass || ' references it'"
+							  "       quote_ident(c.conname) || ' of partitioned table ' || c.conrelid::regclass ||"
+							  "       ' references it'"
+							  "  WHEN c.contype = 'p' THEN 'it is part of multi-column primary key ' || quote_ident(c.conname)"
 							  "  WHEN c.contype = 'f' THEN 'it is part of multi-column foreign key ' || quote_ident(c.conname)"
 							  "  ELSE 'it is part of multi-column constraint ' || quote_ident(c.conname) END AS why"
 							  "  FROM pg_catalog.pg_constraint c"
 							  " WHERE (c.conrelid = $1 AND $2 = ANY (c.conkey)"
-							  "        AND (c.contype IN ('p', 'x') OR cardinality(c.conkey) > 1))"
-							  "    OR (c.confrelid = $1 AND $2 = ANY (c.confkey))"
+							  "        AND (c.contype = 'x' OR cardinality(c.conkey) > 1))"
+							  "    OR (c.confrelid = $1 AND $2 = ANY (c.confkey)"
+							  "        AND (cardinality(c.confkey) > 1 OR EXISTS ("
+							  "             SELECT FROM pg_catalog.pg_class r"
+							  "              WHERE r.oid = c.conrelid AND r.relkind = 'p')))"
 							  " UNION ALL "
 							  "SELECT 2, 'index ' || quote_ident(i.relname) || ' uses it in an expression or predicate'"
 							  "  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
@@ -231,6 +266,269 @@ alter_refusal(Oid relid, const char *column)
 	SPI_finish();
 	online_path_end(nestlevel);
 	return why;
+}
+
+/* A column's attidentity: '\0', or the kind of identity column it is. */
+static char
+attidentity(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	char		identity;
+
+	if (!HeapTupleIsValid(tup))
+		return '\0';
+	identity = ((Form_pg_attribute) GETSTRUCT(tup))->attidentity;
+	ReleaseSysCache(tup);
+	return identity;
+}
+
+/* The name of migrate's copy of an index or constraint until complete. */
+static char *
+temp_name(char kind, const char *name, Oid oid)
+{
+	if (strlen(name) + strlen("_migrate_") < NAMEDATALEN)
+		return psprintf("_migrate_%s", name);
+	return psprintf("_migrate_%c%u", kind, oid);
+}
+
+/*
+ * The foreign keys that reference a column (attnum of relid) alone, but
+ * the clones of a partitioned table's on its partitions (refused anyway):
+ * kind 'r', with the referencing table and column.
+ */
+static List *
+referencing_keys(Oid relid, AttrNumber attnum)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[2] = {OIDOID, INT2OID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+	List	   *keys = NIL;
+	int			nestlevel = online_pinned_path();
+
+	SPI_connect();
+	/* not read-only: it must see what this transaction did */
+	if (SPI_execute_with_args("SELECT c.oid, c.conname, c.conrelid, c.conkey[1]"
+							  "  FROM pg_catalog.pg_constraint c"
+							  " WHERE c.contype = 'f' AND c.confrelid = $1"
+							  "   AND c.confkey = ARRAY[$2] AND c.conparentid = 0"
+							  " ORDER BY c.conrelid::pg_catalog.regclass::text, c.conname",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the foreign keys that reference column %d of relation %u",
+			 attnum, relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		CarriedObject *r = palloc0(sizeof(CarriedObject));
+		bool		isnull;
+
+		r->kind = 'r';
+		r->oid = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+		r->name = pstrdup(SPI_getvalue(row, desc, 2));
+		r->temp_name = temp_name('f', r->name, r->oid);
+		r->relid = DatumGetObjectId(SPI_getbinval(row, desc, 3, &isnull));
+		r->attnum = DatumGetInt16(SPI_getbinval(row, desc, 4, &isnull));
+		keys = lappend(keys, r);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	online_path_end(nestlevel);
+	return keys;
+}
+
+/* The primary key that is the column alone, or NULL. */
+static char *
+primary_key_of(Oid relid, AttrNumber attnum)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[2] = {OIDOID, INT2OID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+	char	   *name = NULL;
+	int			nestlevel = online_pinned_path();
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT c.conname FROM pg_catalog.pg_constraint c"
+							  " WHERE c.conrelid = $1 AND c.contype = 'p' AND c.conkey = ARRAY[$2]",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the primary key of relation %u", relid);
+	if (SPI_processed > 0)
+		name = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	online_path_end(nestlevel);
+	return name;
+}
+
+/* The sequence of an identity column. */
+static Oid
+identity_sequence(Oid relid, AttrNumber attnum)
+{
+	Oid			argtypes[2] = {OIDOID, INT2OID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+	Oid			seq = InvalidOid;
+	bool		isnull;
+	int			nestlevel = online_pinned_path();
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT d.objid FROM pg_catalog.pg_depend d"
+							  "  JOIN pg_catalog.pg_class s ON s.oid = d.objid"
+							  " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+							  "   AND d.refobjid = $1 AND d.refobjsubid = $2"
+							  "   AND d.deptype = 'i' AND s.relkind = 'S'",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the sequence of column %d of relation %u", attnum, relid);
+	if (SPI_processed > 0)
+		seq = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	online_path_end(nestlevel);
+	if (!OidIsValid(seq))
+		elog(ERROR, "identity column %d of relation %u has no sequence", attnum, relid);
+	return seq;
+}
+
+/*
+ * Can a foreign key column of type fktype reference a column of type pktype
+ * (whose unique index has the type's default btree class)?  As the server
+ * decides when it adds the foreign key: an equality operator of the class's
+ * family between the two types, or implicit casts of both to its type.
+ */
+static bool
+references_type(Oid pktype, Oid fktype)
+{
+	Oid			opclass = GetDefaultOpClass(pktype, BTREE_AM_OID);
+	Oid			opfamily;
+	Oid			opcintype;
+	Oid			fktyped = getBaseType(fktype);
+	Oid			input[2] = {pktype, fktype};
+	Oid			target[2];
+
+	if (!OidIsValid(opclass))
+		return false;
+	opfamily = get_opclass_family(opclass);
+	opcintype = get_opclass_input_type(opclass);
+	if (OidIsValid(get_opfamily_member(opfamily, opcintype, fktyped, BTEqualStrategyNumber)) &&
+		OidIsValid(get_opfamily_member(opfamily, fktyped, fktyped, BTEqualStrategyNumber)))
+		return true;
+	target[0] = target[1] = opcintype;
+	return can_coerce_type(2, input, target, COERCION_IMPLICIT);
+}
+
+/* Is a column of the table altered by an operation before this one? */
+static bool
+altered_before(ShapeState *s, Oid relid, AttrNumber attnum)
+{
+	ListCell   *lc;
+
+	foreach(lc, s->tables)
+	{
+		ShapeTable *t = lfirst(lc);
+		ListCell   *cc;
+
+		if (t->relid != relid)
+			continue;
+		foreach(cc, t->columns)
+		{
+			ShapeColumn *c = lfirst(cc);
+
+			if (c->replaced_by && c->old_name && get_attnum(relid, c->physical) == attnum)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A key column and its foreign keys, across an alter_column of the column
+ * (22023 otherwise): an identity column stays an integer, NOT NULL and
+ * without a default; a primary key column stays NOT NULL; each foreign key
+ * that references the column must be able to reference the new type; and
+ * no foreign key between the column and another one may have both ends
+ * altered by the migration (the copy of the one would reference the column
+ * that the other replaces).  Which operation comes first does not matter:
+ * the second one refuses.
+ */
+static void
+keys_check(ShapeState *s, ShapeTable *t, ShapeColumn *c, AlterColumn *d)
+{
+	AttrNumber	attnum = get_attnum(t->relid, c->physical);
+	char		identity = attidentity(t->relid, attnum);
+	char	   *pkey;
+	Oid			typid = get_atttype(t->relid, attnum);
+	Oid			newtyp = typid;
+	int32		newtypmod;
+	Oid			argtypes[2] = {OIDOID, INT2OID};
+	Datum		values[2] = {ObjectIdGetDatum(t->relid), Int16GetDatum(attnum)};
+	ListCell   *lc;
+	bool		both_ends = false;
+	int			nestlevel;
+
+	if (identity && d->has_default)
+		op_error("column \"%s\" is an identity column: it takes no default", d->column);
+	if (!shadows(d))
+		return;
+	if (d->type)
+		online_type(d->type, &newtyp, &newtypmod);
+	if (identity && newtyp != INT2OID && newtyp != INT4OID && newtyp != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("identity column \"%s\" cannot become of type %s",
+						d->column, format_type_be(newtyp)),
+				 errhint("An identity column is of type smallint, integer or bigint.")));
+	pkey = primary_key_of(t->relid, attnum);
+	if ((identity || pkey) && d->nullable == 1)
+		op_error("column \"%s\" cannot be made nullable: it is %s", d->column,
+				 pkey ? psprintf("primary key %s", quote_identifier(pkey)) : "an identity column");
+
+	foreach(lc, referencing_keys(t->relid, attnum))
+	{
+		CarriedObject *r = lfirst(lc);
+		Oid			fktype = get_atttype(r->relid, r->attnum);
+
+		if (r->relid == t->relid && r->attnum == attnum)
+			op_error("foreign key %s of table %s references its own column",
+					 quote_identifier(r->name), online_rel_sql(r->relid));
+		if (altered_before(s, r->relid, r->attnum))
+			both_ends = true;
+		else if (newtyp != typid && !references_type(newtyp, fktype))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("foreign key %s of table %s cannot reference type %s",
+							quote_identifier(r->name), online_rel_sql(r->relid),
+							format_type_be(newtyp)),
+					 errdetail("Its column %s is of type %s.",
+							   quote_identifier(get_attname(r->relid, r->attnum, false)),
+							   format_type_be(fktype))));
+	}
+
+	/* the column's own foreign keys */
+	nestlevel = online_pinned_path();
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT c.confrelid, c.confkey[1] FROM pg_catalog.pg_constraint c"
+							  " WHERE c.conrelid = $1 AND c.contype = 'f' AND c.conkey = ARRAY[$2]",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the foreign keys of relation %u", t->relid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			confrelid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 1, &isnull));
+		AttrNumber	confkey = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (altered_before(s, confrelid, confkey))
+			both_ends = true;
+	}
+	SPI_finish();
+	online_path_end(nestlevel);
+	if (both_ends)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" and a column an earlier operation alters are the ends of a foreign key",
+						d->column),
+				 errdetail("One migration alters one end of a foreign key, not both."),
+				 errhint("Alter the referenced column in one migration, the referencing one in the next.")));
 }
 
 static void
@@ -268,13 +566,15 @@ alter_column_shape(ShapeState *s, OnlineOp *op)
 	if (d->references)
 		d->ref_physical = shape_reference(s, d->references, &d->ref_relname);
 	d->sc = c;
-	if (!shadows(d))
-		return;
-	if (!s->expanded && (why = alter_refusal(t->relid, c->physical)) != NULL)
+	if (shadows(d) && !s->expanded && (why = alter_refusal(t->relid, c->physical)) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" cannot be altered online", d->column),
 				 errdetail("%c%s.", pg_toupper((unsigned char) why[0]), why + 1)));
+	if (!s->expanded)
+		keys_check(s, t, c, d);
+	if (!shadows(d))
+		return;
 
 	/* the old column hides in the new shape; its shadow takes its place */
 	nc = palloc0(sizeof(ShapeColumn));
@@ -284,6 +584,8 @@ alter_column_shape(ShapeState *s, OnlineOp *op)
 	nc->altered_from = c;
 	/* up and down default to the column itself, cast */
 	nc->up = d->up ? d->up : quote_identifier(c->old_name);
+	/* an identity column draws for new-shape inserts too (the trigger) */
+	nc->up_on_insert = attidentity(t->relid, get_attnum(t->relid, c->physical)) != '\0';
 	c->hidden = true;
 	c->dropped_by = op;
 	c->replaced_by = nc;
@@ -306,7 +608,8 @@ value(uint64 i, int n)
 
 /*
  * What the old column has that its shadow must get too: indexes ('i'),
- * unique constraints ('u'), foreign keys ('f') and checks ('c') on it.
+ * unique constraints ('u'), its primary key ('p'), foreign keys ('f') and
+ * checks ('c') on it.
  */
 static List *
 carried_objects(ShapeTable *t, ShapeColumn *c)
@@ -319,18 +622,20 @@ carried_objects(ShapeTable *t, ShapeColumn *c)
 	int			nestlevel = online_pinned_path();
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT CASE WHEN c.oid IS NULL THEN 'i' ELSE 'u' END,"
+	if (SPI_execute_with_args("SELECT coalesce(c.contype::text, 'i'),"
 							  "       coalesce(c.oid, i.indexrelid), coalesce(c.conname, x.relname),"
 							  "       CASE WHEN c.condeferred THEN ' DEFERRABLE INITIALLY DEFERRED'"
-							  "            WHEN c.condeferrable THEN ' DEFERRABLE' ELSE '' END"
+							  "            WHEN c.condeferrable THEN ' DEFERRABLE' ELSE '' END,"
+							  "       i.indisreplident"
 							  "  FROM pg_catalog.pg_index i"
 							  "  JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid"
 							  "  LEFT JOIN pg_catalog.pg_constraint c"
-							  "    ON c.conindid = i.indexrelid AND c.contype = 'u' AND c.conrelid = i.indrelid"
+							  "    ON c.conindid = i.indexrelid AND c.contype IN ('u', 'p')"
+							  "   AND c.conrelid = i.indrelid"
 							  " WHERE i.indrelid = $1 AND $2 = ANY (i.indkey::pg_catalog.int2[])"
 							  "   AND x.relname !~ '^_migrate_'"
 							  " UNION ALL "
-							  "SELECT c.contype::text, c.oid, c.conname, '' FROM pg_catalog.pg_constraint c"
+							  "SELECT c.contype::text, c.oid, c.conname, '', false FROM pg_catalog.pg_constraint c"
 							  " WHERE c.conrelid = $1 AND c.conkey = ARRAY[$2] AND c.contype IN ('f', 'c')"
 							  "   AND c.conname !~ '^_migrate_'"
 							  " ORDER BY 3",
@@ -346,11 +651,9 @@ carried_objects(ShapeTable *t, ShapeColumn *c)
 		o->oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		o->name = pstrdup(value(i, 3));
 		o->deferrable = pstrdup(value(i, 4));
+		o->replident = strcmp(value(i, 5), "t") == 0;
 		/* its copy's name until complete: the original's, marked as migrate's */
-		if (strlen(o->name) + strlen("_migrate_") < NAMEDATALEN)
-			o->temp_name = psprintf("_migrate_%s", o->name);
-		else
-			o->temp_name = psprintf("_migrate_%c%u", o->kind, o->oid);
+		o->temp_name = temp_name(o->kind, o->name, o->oid);
 		carried = lappend(carried, o);
 		MemoryContextSwitchTo(old);
 	}
@@ -544,6 +847,46 @@ carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 	return result;
 }
 
+/*
+ * A foreign key's clause as the catalog has it, but from column to the
+ * referenced table's refcolumn.
+ */
+static void
+append_foreign_key(StringInfo sql, Form_pg_constraint con, const char *column,
+				   Oid refrelid, const char *refcolumn)
+{
+	appendStringInfo(sql, "FOREIGN KEY (%s) REFERENCES %s (%s)%s ON UPDATE %s ON DELETE %s",
+					 quote_identifier(column), online_rel_sql(refrelid),
+					 quote_identifier(refcolumn),
+					 con->confmatchtype == FKCONSTR_MATCH_FULL ? " MATCH FULL" : "",
+					 action_sql(con->confupdtype), action_sql(con->confdeltype));
+	if (con->condeferrable)
+		appendStringInfo(sql, " DEFERRABLE INITIALLY %s",
+						 con->condeferred ? "DEFERRED" : "IMMEDIATE");
+}
+
+/*
+ * The statement that adds the copy of a foreign key of another table (or of
+ * this one) that references the shadow column instead of the old one.
+ */
+static char *
+referencing_copy_sql(CarriedObject *r, Oid relid, const char *shadow)
+{
+	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(r->oid));
+	StringInfoData sql;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for constraint %u", r->oid);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE %s ADD CONSTRAINT %s ", online_rel_sql(r->relid),
+					 quote_identifier(r->temp_name));
+	append_foreign_key(&sql, (Form_pg_constraint) GETSTRUCT(tup),
+					   get_attname(r->relid, r->attnum, false), relid, shadow);
+	appendStringInfoString(&sql, " NOT VALID");
+	ReleaseSysCache(tup);
+	return sql.data;
+}
+
 /* The statement that puts a copy of a foreign key or check on the shadow. */
 static char *
 carried_constraint_sql(ShapeTable *t, AttrNumber attnum, AttrNumber shadow_attnum,
@@ -566,14 +909,8 @@ carried_constraint_sql(ShapeTable *t, AttrNumber attnum, AttrNumber shadow_attnu
 		ArrayType  *arr = DatumGetArrayTypeP(confkey);
 		int16		refattnum = ((int16 *) ARR_DATA_PTR(arr))[0];
 
-		appendStringInfo(&sql, "FOREIGN KEY (%s) REFERENCES %s (%s)%s ON UPDATE %s ON DELETE %s",
-						 quote_identifier(shadow), online_rel_sql(con->confrelid),
-						 quote_identifier(get_attname(con->confrelid, refattnum, false)),
-						 con->confmatchtype == FKCONSTR_MATCH_FULL ? " MATCH FULL" : "",
-						 action_sql(con->confupdtype), action_sql(con->confdeltype));
-		if (con->condeferrable)
-			appendStringInfo(&sql, " DEFERRABLE INITIALLY %s",
-							 con->condeferred ? "DEFERRED" : "IMMEDIATE");
+		append_foreign_key(&sql, con, shadow, con->confrelid,
+						   get_attname(con->confrelid, refattnum, false));
 	}
 	else
 	{
@@ -751,7 +1088,7 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 	{
 		CarriedObject *o = lfirst(lc);
 
-		if (o->kind == 'i' || o->kind == 'u')
+		if (o->kind == 'i' || o->kind == 'u' || o->kind == 'p')
 		{
 			if (!carried_before(t, o->oid))
 				online_add_step(steps, carried_index_sql(t, o,
@@ -763,6 +1100,18 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 					   carried_constraint_sql(t, attnum, shadow_attnum, shadow, o));
 			online_add_validation(steps, rel, o->temp_name);
 		}
+	}
+
+	/*
+	 * The foreign keys that reference the column: a copy of each references
+	 * the shadow, once the job has built the shadow's unique index (above).
+	 */
+	foreach(lc, referencing_keys(t->relid, attnum))
+	{
+		CarriedObject *r = lfirst(lc);
+
+		online_add_step(steps, referencing_copy_sql(r, t->relid, shadow));
+		online_add_validation(steps, online_rel_sql(r->relid), r->temp_name);
 	}
 
 	if (d->check)
@@ -790,14 +1139,199 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 										rel, quote_identifier(shadow)));
 }
 
+/* Is the constraint validated? */
+static bool
+get_constraint_validated(Oid oid)
+{
+	HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(oid));
+	bool		validated;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	validated = ((Form_pg_constraint) GETSTRUCT(tup))->convalidated;
+	ReleaseSysCache(tup);
+	return validated;
+}
+
+/*
+ * The foreign keys that reference the column, with their copies that
+ * reference the shadow: each must have a validated copy (one added since
+ * the start has none: 55000).  A copy without its original (dropped since)
+ * goes at complete.
+ */
+static List *
+referencing_at_complete(OnlineMigration *m, ShapeTable *t, ShapeColumn *c)
+{
+	AttrNumber	shadow_attnum = get_attnum(t->relid, c->replaced_by->physical);
+	List	   *keys = referencing_keys(t->relid, get_attnum(t->relid, c->physical));
+	List	   *copies = shadow_attnum > 0 ? referencing_keys(t->relid, shadow_attnum) : NIL;
+	List	   *matched = NIL;
+	ListCell   *lc;
+
+	foreach(lc, keys)
+	{
+		CarriedObject *r = lfirst(lc);
+		CarriedObject *copy = NULL;
+		ListCell   *cc;
+
+		foreach(cc, copies)
+		{
+			CarriedObject *k = lfirst(cc);
+
+			if (k->relid == r->relid && strcmp(k->name, r->temp_name) == 0)
+				copy = k;
+		}
+		if (copy == NULL || !get_constraint_validated(copy->oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("online migration %s cannot be completed", m->version),
+					 errdetail("Foreign key %s of table %s references column %s of table %s, and no validated copy of it references the column that replaces it: it was added after the migration started.",
+							   quote_identifier(r->name), online_rel_sql(r->relid),
+							   quote_identifier(c->physical), online_rel_sql(t->relid)),
+					 errhint("Drop it and add it again once the migration is completed, or undo the migration with migrate_rollback().")));
+		matched = lappend(matched, copy);
+	}
+	foreach(lc, copies)
+	{
+		CarriedObject *k = lfirst(lc);
+
+		if (list_member_ptr(matched, k))
+			continue;
+		k->temp_name = k->name;
+		k->oid = InvalidOid;
+		keys = lappend(keys, k);
+	}
+	return keys;
+}
+
 /* What the column carries, before any operation's complete changes it. */
 static void
 alter_column_before_complete(OnlineMigration *m, OnlineOp *op)
 {
 	AlterColumn *d = op->data;
 
-	if (shadows(d))
-		d->carried = carried_objects(op->st, d->sc);
+	if (!shadows(d))
+		return;
+	d->carried = carried_objects(op->st, d->sc);
+	d->referencing = referencing_at_complete(m, op->st, d->sc);
+}
+
+/* An identity column's sequence, as complete hands it to the new column. */
+typedef struct IdentityCarried
+{
+	char		kind;			/* ATTRIBUTE_IDENTITY_ALWAYS or _BY_DEFAULT */
+	char	   *sequence;		/* its name, qualified */
+	char	   *options;		/* for the new column's sequence */
+	char	   *last_value;		/* where it stopped */
+	bool		is_called;
+	List	   *privileges;		/* its grants: what, */
+	List	   *grantees;		/* ... to whom */
+} IdentityCarried;
+
+/*
+ * The identity of the old column and the state of its sequence, read once
+ * nextval can no longer draw from it: an ALTER SEQUENCE that changes
+ * nothing takes a lock that nextval waits for, until the sequence is
+ * dropped with the column.  The new column's sequence gets the same
+ * options but for the bounds that were the old type's defaults (they
+ * become the new type's).
+ */
+static IdentityCarried *
+identity_read(OnlineMigration *m, Oid relid, AttrNumber attnum, Oid newtyp)
+{
+	IdentityCarried *ic = palloc0(sizeof(IdentityCarried));
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			seq = identity_sequence(relid, attnum);
+	HeapTuple	tup;
+	Form_pg_sequence sf;
+	int64		typmin;
+	int64		typmax;
+	StringInfoData options;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(seq)};
+	int			nestlevel;
+
+	ic->kind = attidentity(relid, attnum);
+	ic->sequence = online_rel_sql(seq);
+	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", seq);
+	sf = (Form_pg_sequence) GETSTRUCT(tup);
+	online_ddl(m, "complete", psprintf("ALTER SEQUENCE %s INCREMENT BY " INT64_FORMAT,
+									   ic->sequence, sf->seqincrement));
+	ReleaseSysCache(tup);
+
+	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", seq);
+	sf = (Form_pg_sequence) GETSTRUCT(tup);
+	typmin = sf->seqtypid == INT2OID ? PG_INT16_MIN : sf->seqtypid == INT4OID ? PG_INT32_MIN : PG_INT64_MIN;
+	typmax = sf->seqtypid == INT2OID ? PG_INT16_MAX : sf->seqtypid == INT4OID ? PG_INT32_MAX : PG_INT64_MAX;
+	initStringInfo(&options);
+	appendStringInfo(&options, " START WITH " INT64_FORMAT " INCREMENT BY " INT64_FORMAT,
+					 sf->seqstart, sf->seqincrement);
+	if (sf->seqtypid == newtyp || sf->seqmin != (sf->seqincrement > 0 ? 1 : typmin))
+		appendStringInfo(&options, " MINVALUE " INT64_FORMAT, sf->seqmin);
+	if (sf->seqtypid == newtyp || sf->seqmax != (sf->seqincrement > 0 ? typmax : -1))
+		appendStringInfo(&options, " MAXVALUE " INT64_FORMAT, sf->seqmax);
+	appendStringInfo(&options, " CACHE " INT64_FORMAT "%s", sf->seqcache,
+					 sf->seqcycle ? " CYCLE" : " NO CYCLE");
+	ic->options = options.data;
+	ReleaseSysCache(tup);
+
+	nestlevel = online_pinned_path();
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT last_value, is_called FROM %s", ic->sequence),
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read sequence %s", ic->sequence);
+	ic->last_value = MemoryContextStrdup(caller, value(0, 1));
+	ic->is_called = strcmp(value(0, 2), "t") == 0;
+	if (SPI_execute_with_args("SELECT a.privilege_type,"
+							  "       coalesce(pg_catalog.quote_ident(r.rolname), 'PUBLIC')"
+							  "  FROM pg_catalog.pg_class c"
+							  " CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a"
+							  "  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
+							  " WHERE c.oid = $1 AND a.grantee <> c.relowner ORDER BY 1, 2",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the grants of sequence %s", ic->sequence);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		ic->privileges = lappend(ic->privileges, pstrdup(value(i, 1)));
+		ic->grantees = lappend(ic->grantees, pstrdup(value(i, 2)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	online_path_end(nestlevel);
+	return ic;
+}
+
+/*
+ * The new column becomes the identity column, of the same kind, its
+ * sequence under the old one's name (dropped with the old column), going
+ * on where the old one stopped, with its grants.
+ */
+static void
+identity_carry(OnlineMigration *m, const char *rel, const char *column, IdentityCarried *ic)
+{
+	ListCell   *lc;
+	ListCell   *gc;
+
+	online_ddl(m, "complete",
+			   psprintf("ALTER TABLE %s ALTER COLUMN %s ADD GENERATED %s AS IDENTITY (SEQUENCE NAME %s%s)",
+						rel, column, ic->kind == ATTRIBUTE_IDENTITY_ALWAYS ? "ALWAYS" : "BY DEFAULT",
+						ic->sequence, ic->options));
+	online_ddl(m, "complete",
+			   psprintf("SELECT pg_catalog.setval(%s::pg_catalog.regclass, %s, %s)",
+						quote_literal_cstr(ic->sequence), ic->last_value,
+						ic->is_called ? "true" : "false"));
+	forboth(lc, ic->privileges, gc, ic->grantees)
+	{
+		online_ddl(m, "complete", psprintf("GRANT %s ON SEQUENCE %s TO %s",
+										   (char *) lfirst(lc), ic->sequence,
+										   (char *) lfirst(gc)));
+	}
 }
 
 /*
@@ -812,6 +1346,7 @@ alter_column_complete(OnlineMigration *m, OnlineOp *op)
 	char	   *rel = online_rel_sql(t->relid);
 	const char *column = quote_identifier(d->column);
 	ShapeColumn *c = d->sc;
+	IdentityCarried *identity = NULL;
 	ListCell   *lc;
 
 	if (!shadows(d))
@@ -837,6 +1372,25 @@ alter_column_complete(OnlineMigration *m, OnlineOp *op)
 		return;
 	}
 
+	/* the foreign keys that reference the old column make way for copies */
+	foreach(lc, d->referencing)
+	{
+		CarriedObject *r = lfirst(lc);
+
+		r->gone = !OidIsValid(r->oid) ||
+			!SearchSysCacheExists1(CONSTROID, ObjectIdGetDatum(r->oid));
+		if (!r->gone)
+			online_ddl(m, "complete", psprintf("ALTER TABLE %s DROP CONSTRAINT %s",
+											   online_rel_sql(r->relid),
+											   quote_identifier(r->name)));
+	}
+
+	/* an identity column's sequence goes with it: what its successor needs */
+	if (attidentity(t->relid, get_attnum(t->relid, d->column)))
+		identity = identity_read(m, t->relid, get_attnum(t->relid, d->column),
+								 get_atttype(t->relid,
+											 get_attnum(t->relid, c->replaced_by->physical)));
+
 	online_ddl(m, "complete", psprintf("ALTER TABLE %s DROP COLUMN %s", rel, column));
 	online_ddl(m, "complete", psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel,
 									   quote_identifier(online_shadow_name(c->physical)),
@@ -852,37 +1406,85 @@ alter_column_complete(OnlineMigration *m, OnlineOp *op)
 	{
 		CarriedObject *o = lfirst(lc);
 
-		if ((o->kind == 'i' || o->kind == 'u') && carried_before(t, o->oid))
+		if ((o->kind == 'i' || o->kind == 'u' || o->kind == 'p') && carried_before(t, o->oid))
 			continue;
 		if (o->kind == 'i')
 			online_ddl(m, "complete", psprintf("ALTER INDEX %s RENAME TO %s",
 											   online_qualified(m->schema, o->temp_name),
 											   quote_identifier(o->name)));
-		else if (o->kind == 'u')
-			online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s%s",
+		else if (o->kind == 'u' || o->kind == 'p')
+			/* NOT NULL is set: a primary key needs no scan either */
+			online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s%s",
 											   rel, quote_identifier(o->name),
+											   o->kind == 'p' ? "PRIMARY KEY" : "UNIQUE",
 											   quote_identifier(o->temp_name), o->deferrable));
 		else
 			online_ddl(m, "complete", psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", rel,
 											   quote_identifier(o->temp_name),
 											   quote_identifier(o->name)));
+		if (o->replident)
+			online_ddl(m, "complete", psprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s",
+											   rel, quote_identifier(o->name)));
 	}
+	if (identity)
+		identity_carry(m, rel, column, identity);
 	if (d->unique_name)
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
 										   rel, quote_identifier(d->unique_name),
 										   quote_identifier(online_shadow_name(d->unique_name))));
+
+	/*
+	 * The copies of the foreign keys that reference the column take their
+	 * names; a copy whose original was dropped since the start (by an earlier
+	 * operation of this migration too) goes.
+	 */
+	foreach(lc, d->referencing)
+	{
+		CarriedObject *r = lfirst(lc);
+		char	   *referencing;
+
+		if (get_rel_name(r->relid) == NULL ||
+			!OidIsValid(get_relation_constraint_oid(r->relid, r->temp_name, true)))
+			continue;
+		referencing = online_rel_sql(r->relid);
+		if (r->gone)
+			online_ddl(m, "complete", psprintf("ALTER TABLE %s DROP CONSTRAINT %s", referencing,
+											   quote_identifier(r->temp_name)));
+		else
+			online_ddl(m, "complete", psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+											   referencing, quote_identifier(r->temp_name),
+											   quote_identifier(r->name)));
+	}
 }
 
-/* The shadow column goes; its constraints and indexes go with it. */
+/*
+ * The shadow column goes; its constraints and indexes go with it, and
+ * before it the foreign keys that reference it (the copies the job added).
+ */
 static void
 alter_column_rollback(OnlineMigration *m, OnlineOp *op)
 {
 	AlterColumn *d = op->data;
 	char	   *table = online_op_rel_sql(op);
+	AttrNumber	shadow_attnum;
+	ListCell   *lc;
 
-	if (shadows(d) && table)
-		online_ddl(m, "rollback", psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table,
-										   quote_identifier(d->sc->replaced_by->physical)));
+	if (!shadows(d) || table == NULL)
+		return;
+	shadow_attnum = get_attnum(op->st->relid, d->sc->replaced_by->physical);
+	if (shadow_attnum != InvalidAttrNumber)
+	{
+		foreach(lc, referencing_keys(op->st->relid, shadow_attnum))
+		{
+			CarriedObject *r = lfirst(lc);
+
+			online_ddl(m, "rollback", psprintf("ALTER TABLE %s DROP CONSTRAINT %s",
+											   online_rel_sql(r->relid),
+											   quote_identifier(r->name)));
+		}
+	}
+	online_ddl(m, "rollback", psprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table,
+									   quote_identifier(d->sc->replaced_by->physical)));
 }
 
 /* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */

@@ -531,6 +531,7 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	StringInfoData oldside;
 	StringInfoData catchup;
 	StringInfoData fill;
+	StringInfoData drawn;
 	StringInfoData oldvars;
 	StringInfoData newvars;
 	char	   *table = online_rel_sql(t->relid);
@@ -543,6 +544,7 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	initStringInfo(&oldside);
 	initStringInfo(&catchup);
 	initStringInfo(&fill);
+	initStringInfo(&drawn);
 	initStringInfo(&oldvars);
 	initStringInfo(&newvars);
 	foreach(lc, t->columns)
@@ -566,6 +568,9 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 			appendStringInfo(&catchup,
 							 "        IF NEW.%s IS NOT DISTINCT FROM OLD.%s THEN NEW.%s := (%s); END IF;\n",
 							 col, col, col, up);
+			if (c->up_on_insert)
+				appendStringInfo(&drawn, "        IF NEW.%s IS NULL THEN NEW.%s := (%s); END IF;\n",
+								 col, col, up);
 		}
 		else if (c->added_default && online_expression_volatile(c->added_default))
 			appendStringInfo(&fill, "    IF NEW.%s IS NOT DISTINCT FROM OLD.%s THEN NEW.%s := %s; END IF;\n",
@@ -597,6 +602,13 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 						 "      DECLARE\n%s      BEGIN\n%s      END;\n"
 						 "    END IF;\n",
 						 marker, oldvars.data, catchup.data);
+	/* a new-shape insert that left it NULL: from what the old column drew */
+	if (drawn.len > 0)
+		appendStringInfo(&body,
+						 "    IF TG_OP = 'INSERT' THEN\n"
+						 "      DECLARE\n%s      BEGIN\n%s      END;\n"
+						 "    END IF;\n",
+						 oldvars.data, drawn.data);
 	if (newside.len > 0)
 		appendStringInfo(&body, "    DECLARE\n%s    BEGIN\n%s    END;\n", newvars.data, newside.data);
 	else
