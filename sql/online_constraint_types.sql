@@ -98,6 +98,9 @@ SELECT migrate_register_online('2', 'bad', '[{"create_constraint": {"table": "bo
 SET search_path = ops, public;
 SELECT migrate_register_online('2', 'bad', '[{"create_constraint": {"table": "bookings", "name": "x", "type": "exclude", "elements": [{"column": "span", "operator": "==="}]}}]');
 RESET search_path;
+-- or in the schema given with them, which must exist
+SELECT migrate_register_online('2', 'bad', '[{"create_constraint": {"table": "bookings", "name": "x", "type": "exclude", "elements": [{"column": "span", "operator": "ops.==="}]}}]');
+SELECT migrate_register_online('2', 'bad', '[{"create_constraint": {"table": "bookings", "name": "x", "type": "exclude", "elements": [{"expression": "span", "operator": "nosuch.&&"}]}}]');
 DROP SCHEMA ops CASCADE;
 -- fields of one type are not for another
 SELECT migrate_register_online('2', 'bad', '[{"create_constraint": {"table": "accounts", "name": "k", "type": "unique", "columns": ["id"], "where": "id > 0"}}]');

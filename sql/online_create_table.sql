@@ -79,12 +79,11 @@ SELECT migrate_register_online('2', 'bookings', $$[
          "references": {"table": "bookings", "columns": ["id"],
                         "on_delete": "set null", "on_delete_set_columns": ["parent_id"]}},
         {"name": "bookings_no_overlap", "type": "exclude",
-         "exclude": {"index_method": "gist", "elements": [{"column": "during", "operator": "&&"}],
-                     "predicate": "NOT cancelled"},
+         "elements": [{"column": "during", "operator": "&&"}], "where": "NOT cancelled",
          "index_parameters": {"storage_parameters": {"buffering": "auto"}}},
-        {"name": "bookings_one_place", "type": "exclude",
-         "exclude": {"elements": [{"column": "place", "operator": "pg_catalog.="},
-                                  {"column": "room_id", "operator": "="}]},
+        {"name": "bookings_one_place", "type": "exclude", "method": "btree",
+         "elements": [{"expression": "util.norm(place)", "operator": "pg_catalog.="},
+                      {"column": "room_id", "operator": "="}],
          "deferrable": true}]}}
 ]$$);
 

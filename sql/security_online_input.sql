@@ -30,7 +30,7 @@ INSERT INTO sec_onl_base VALUES
                   {"name": "sec_onl_pk", "type": "primary_key", "columns": ["i"], "deferrable": false, "initially_deferred": false, "index_parameters": {"include_columns": ["g"], "storage_parameters": {"fillfactor": 90}, "tablespace": "pg_default"}},
                   {"name": "sec_onl_uq", "type": "unique", "columns": ["g", "f"], "nulls_not_distinct": true, "deferrable": true, "initially_deferred": true},
                   {"name": "sec_onl_fk", "type": "foreign_key", "columns": ["f"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete": "set null", "on_update": "cascade", "on_delete_set_columns": ["f"], "match_type": "full"}},
-                  {"name": "sec_onl_ex", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "&&"}], "predicate": "f > 0"}}]}'),
+                  {"name": "sec_onl_ex", "type": "exclude", "method": "gist", "elements": [{"column": "r", "operator": "&&"}, {"expression": "int4range(f, f, ''[]'')", "operator": "pg_catalog.&&"}], "where": "f > 0"}]}'),
 ('add_column', '{"schema": "public", "table": "sec_onl_t", "column": {"name": "c", "type": "int", "nullable": true, "default": "0", "comment": "c"}, "up": "a + 1"}'),
 ('drop_column', '{"schema": "public", "table": "sec_onl_t", "column": "b", "down": "''x''"}'),
 ('rename_column', '{"schema": "public", "table": "sec_onl_t", "from": "b", "to": "bb"}'),
@@ -236,18 +236,34 @@ SELECT sec_onl_ct('[{"name": "a", "type": "int"}, {"name": "b", "type": "int"}]'
 SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_delete_set_columns": ["a"]}}]');
 SELECT sec_onl_ct('[{"name": "a", "type": "int", "generated": {"expression": "1"}}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "sec_onl_r", "columns": ["id"], "on_update": "cascade"}}]');
 SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "foreign_key", "columns": ["a"], "references": {"table": "pg_class", "columns": ["oid"]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "nosuch", "elements": [{"column": "r", "operator": "&&"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "heap", "elements": [{"column": "r", "operator": "&&"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "brin", "elements": [{"column": "r", "operator": "&&"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "@@@"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "&&); DROP TABLE sec_onl_t; --"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "sec_onl_nosuch.&&"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "<<"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "r", "operator": "&&"}]}}]');
-SELECT sec_onl_ct('[{"name": "r", "type": "point"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "r", "operator": "~="}]}}]');
-SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "hash", "elements": [{"column": "a", "operator": "="}]}, "index_parameters": {"include_columns": ["a"]}}]');
-SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "a", "operator": "="}], "predicate": "a > random()"}}]');
-SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "exclude": {"elements": [{"column": "b", "operator": "="}]}}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "method": "nosuch", "elements": [{"column": "r", "operator": "&&"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "method": "heap", "elements": [{"column": "r", "operator": "&&"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "method": "brin", "elements": [{"column": "r", "operator": "&&"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "elements": [{"column": "r", "operator": "@@@"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "elements": [{"column": "r", "operator": "&&); DROP TABLE sec_onl_t; --"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "elements": [{"column": "r", "operator": "sec_onl_nosuch.&&"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "elements": [{"column": "r", "operator": "<<"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"column": "r", "operator": "&&"}]}]');
+SELECT sec_onl_ct('[{"name": "r", "type": "point"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"column": "r", "operator": "~="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "elements": [{"column": "a", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "hash", "elements": [{"column": "a", "operator": "="}], "index_parameters": {"include_columns": ["a"]}}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"column": "a", "operator": "="}], "where": "a > random()"}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "elements": [{"column": "b", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "columns": ["a"], "elements": [{"column": "a", "operator": "="}]}]');
+-- the pgroll-like nested form is not taken: the fields are create_constraint's
+SELECT sec_onl_ct('[{"name": "r", "type": "int4range"}]', '[{"name": "c", "type": "exclude", "exclude": {"index_method": "gist", "elements": [{"column": "r", "operator": "&&"}]}}]');
+-- an element's expression: one of the columns, immutable, not the whole
+-- row nor a query, of a type the operator is for; a column or an expression
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"column": "a", "expression": "a", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"expression": "b + 1", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"expression": "a + (random() * 10)::int", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "timestamptz"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"expression": "a::date", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"expression": "sec_onl_new", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"expression": "(SELECT 1)", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"expression": "a; DROP TABLE sec_onl_t", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "elements": [{"expression": "a::text", "operator": "="}]}]');
+SELECT sec_onl_ct('[{"name": "a", "type": "int"}]', '[{"name": "c", "type": "exclude", "method": "btree", "elements": [{"expression": "a::text", "operator": "&&"}]}]');
 SELECT migrate_register_online('1', 'x', '[{"add_column": {"table": "sec_onl_t", "column": {"name": "c", "type": "int", "generated": {"expression": "a + 1"}}}}]');
 -- a second primary key; an operator that is not one, or not one for the
 -- type, or not one an exclusion constraint can use

@@ -445,11 +445,14 @@ online_mapped_element(const char *expr, OnlineMigration *m, ShapeTable *t, Oid *
  * the type of target), a check's or an index predicate's (boolean).  The
  * columns are those of a VALUES list named like the table.  Returns the
  * server's deparsed text of it; *attnos (if given) gets the columns it
- * reads, as pull_varattnos has them.
+ * reads, as pull_varattnos has them.  An index expression (kind
+ * EXPR_KIND_INDEX_EXPRESSION: an element of an exclusion constraint) is
+ * neither coerced nor boolean: *type gets its type.
  */
-char *
-online_new_table_expression(const char *expr, const char *table, List *columns,
-							ParseExprKind kind, OnlineColumn *target, Bitmapset **attnos)
+static char *
+new_table_expression(const char *expr, const char *table, List *columns,
+					 ParseExprKind kind, OnlineColumn *target, Bitmapset **attnos,
+					 Oid *type)
 {
 	char	   *sql;
 	Node	   *raw = parse_expression(expr, &sql);
@@ -507,6 +510,8 @@ online_new_table_expression(const char *expr, const char *table, List *columns,
 							expr, format_type_be(actual),
 							format_type_with_typemod(target_type, target_typmod))));
 	}
+	else if (kind == EXPR_KIND_INDEX_EXPRESSION)
+		*type = exprType(node);
 	else
 		node = coerce_to_boolean(pstate, node,
 								 kind == EXPR_KIND_CHECK_CONSTRAINT ? "CHECK" : "WHERE");
@@ -518,8 +523,15 @@ online_new_table_expression(const char *expr, const char *table, List *columns,
 		op_error("expression \"%s\" refers to the whole row", expr);
 	if (kind != EXPR_KIND_CHECK_CONSTRAINT &&
 		contain_mutable_functions_after_planning((Expr *) node))
+	{
+		if (kind == EXPR_KIND_INDEX_EXPRESSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("expression \"%s\" is not immutable", expr),
+					 errdetail("An index holds only expressions whose functions are marked IMMUTABLE.")));
 		op_error("%s \"%s\" is not immutable",
 				 target ? "generation expression" : "predicate", expr);
+	}
 	if (attnos)
 		*attnos = used;
 
@@ -533,4 +545,23 @@ online_new_table_expression(const char *expr, const char *table, List *columns,
 	online_path_end(nestlevel);
 	free_parsestate(pstate);
 	return result;
+}
+
+char *
+online_new_table_expression(const char *expr, const char *table, List *columns,
+							ParseExprKind kind, OnlineColumn *target, Bitmapset **attnos)
+{
+	Assert(kind != EXPR_KIND_INDEX_EXPRESSION);
+	return new_table_expression(expr, table, columns, kind, target, attnos, NULL);
+}
+
+/*
+ * An element of an exclusion constraint of a table that does not exist yet:
+ * an immutable expression over its columns.  *type gets its type.
+ */
+char *
+online_new_table_element(const char *expr, const char *table, List *columns, Oid *type)
+{
+	return new_table_expression(expr, table, columns, EXPR_KIND_INDEX_EXPRESSION,
+								NULL, NULL, type);
 }

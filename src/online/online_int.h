@@ -79,6 +79,24 @@ typedef struct OnlineReference
 	List	   *set_columns;	/* of ON DELETE SET NULL/DEFAULT (ditto) */
 } OnlineReference;
 
+/* An exclusion constraint of create_constraint or create_table. */
+typedef struct OnlineExcludeElement
+{
+	char	   *column;			/* a column's name, */
+	char	   *expression;		/* ... or an expression over the columns */
+	char	   *operator;		/* name or schema.name, found with the
+								 * caller's search_path */
+	char	   *physical;		/* create_constraint: the column's name in the
+								 * table, as online_shape found it */
+} OnlineExcludeElement;
+
+typedef struct OnlineExclusion
+{
+	char	   *method;			/* an index access method, gist by default */
+	List	   *elements;		/* OnlineExcludeElement * */
+	char	   *where;			/* a predicate over the columns, or NULL */
+} OnlineExclusion;
+
 /* A column as the new shape shows it, and where it lives in the table. */
 typedef struct ShapeColumn
 {
@@ -242,6 +260,17 @@ extern char *online_new_table_expression(const char *expr, const char *table,
 										 OnlineColumn *target, Bitmapset **attnos);
 extern char *online_mapped_element(const char *expr, OnlineMigration *m,
 								   ShapeTable *t, Oid *type);
+extern char *online_new_table_element(const char *expr, const char *table,
+									  List *columns, Oid *type);
+
+/* exclusion.c: an exclusion constraint's fields, method and operators */
+typedef const char *(*OnlineElementSql) (OnlineExcludeElement *e, void *arg, Oid *typid);
+extern OnlineExclusion *online_exclusion_doc(JsonbContainer *obj, bool check_catalog);
+extern Oid	online_exclusion_method(const char *method);
+extern void online_exclusion_operator_exists(const char *opname);
+extern Oid	online_exclusion_operator(const char *opname, Oid typid, Oid amoid);
+extern char *online_exclusion_sql(OnlineExclusion *x, OnlineElementSql element,
+								  void *arg);
 
 /* ddl.c: what the phases run, and what they leave to the job */
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);

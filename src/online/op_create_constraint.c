@@ -24,22 +24,15 @@
  */
 #include "postgres.h"
 
-#include "access/amapi.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_am.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
-#include "catalog/pg_operator.h"
-#include "catalog/pg_opfamily.h"
-#include "commands/defrem.h"
-#include "parser/parse_oper.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
-#include "utils/regproc.h"
 #include "utils/syscache.h"
 
 #include "online/online_int.h"
@@ -61,15 +54,6 @@ static const char *const kind_names[] = {
 	[CON_EXCLUDE] = "exclude",
 };
 
-/* One element of an exclusion constraint: a column or an expression. */
-typedef struct ExcludeElement
-{
-	char	   *column;			/* as the operation sees it, */
-	char	   *expression;		/* ... or an expression over the new shape */
-	char	   *operator;		/* a name, resolved with the caller's path */
-	char	   *physical;		/* the column's name in the table (shape) */
-} ExcludeElement;
-
 typedef struct CreateConstraint
 {
 	char	   *name;
@@ -77,9 +61,8 @@ typedef struct CreateConstraint
 	List	   *columns;		/* names, as the operation sees them */
 	char	   *check;			/* an expression over the new shape */
 	OnlineReference *references;
-	char	   *method;			/* exclude: an index access method, */
-	List	   *elements;		/* ... its elements (ExcludeElement *), */
-	char	   *where;			/* ... its predicate, over the new shape */
+	OnlineExclusion *exclusion; /* exclude: its elements and predicate over
+								 * the new shape */
 	/* as online_shape left them: physical names, as they were when it came */
 	List	   *physical;		/* of its columns, */
 	List	   *ref_physical;	/* ... of the referenced ones, */
@@ -90,153 +73,6 @@ static const char *const fields[] = {
 	"schema", "table", "name", "type", "columns", "check", "references",
 	"method", "elements", "where", NULL
 };
-static const char *const element_fields[] = {"column", "expression", "operator", NULL};
-
-/* The index access method of an exclusion constraint, by its name. */
-static Oid
-exclusion_method(const char *method)
-{
-	Oid			amoid = get_am_oid(method, true);
-	HeapTuple	tup;
-	char		amtype;
-
-	if (!OidIsValid(amoid))
-		op_error("access method \"%s\" does not exist", method);
-	tup = SearchSysCache1(AMOID, ObjectIdGetDatum(amoid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for access method %u", amoid);
-	amtype = ((Form_pg_am) GETSTRUCT(tup))->amtype;
-	ReleaseSysCache(tup);
-	if (amtype != AMTYPE_INDEX)
-		op_error("access method \"%s\" is not an index access method", method);
-	if (GetIndexAmRoutineByAmId(amoid, false)->amgettuple == NULL)
-		op_error("access method \"%s\" does not support exclusion constraints", method);
-	return amoid;
-}
-
-/* An operator's name: the characters of one, and no more than a name. */
-static char *
-doc_operator(JsonbContainer *obj, const char *key)
-{
-	char	   *s = doc_string(obj, key, true);
-	size_t		len = strlen(s);
-
-	if (len == 0 || len >= NAMEDATALEN || strspn(s, "+-*/<>=~!@#%^&|`?") != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not the name of an operator", s),
-				 errhint("Give the operator's name alone, as in \"&&\"; it is looked up on the search_path.")));
-	return s;
-}
-
-/* Is there a binary operator of that name on the caller's search_path? */
-static void
-check_operator_name(const char *opname)
-{
-	int			nestlevel = online_user_path();
-	bool		found = OpernameGetCandidates(list_make1(makeString(pstrdup(opname))),
-											  'b', false) != NULL;
-
-	online_path_end(nestlevel);
-	if (!found)
-		op_error("operator %s does not exist", opname);
-}
-
-/* An operator family's name, for messages. */
-static char *
-opfamily_name(Oid opfamily)
-{
-	HeapTuple	tup = SearchSysCache1(OPFAMILYOID, ObjectIdGetDatum(opfamily));
-	char	   *name;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for operator family %u", opfamily);
-	name = pstrdup(NameStr(((Form_pg_opfamily) GETSTRUCT(tup))->opfname));
-	ReleaseSysCache(tup);
-	return name;
-}
-
-/*
- * The exclusion operator of an element of this type: found by its name on
- * the caller's search_path, as the server would find it for the constraint,
- * and refused for what the server would refuse.
- */
-static Oid
-exclusion_operator(const char *opname, Oid typid, Oid amoid)
-{
-	Oid			opclass = GetDefaultOpClass(typid, amoid);
-	Oid			opid;
-	int			nestlevel;
-
-	if (!OidIsValid(opclass))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("data type %s has no default operator class for access method \"%s\"",
-						format_type_be(typid), get_am_name(amoid)),
-				 amoid == GIST_AM_OID ?
-				 errhint("The btree_gist extension has operator classes for the scalar types.") : 0));
-	nestlevel = online_user_path();
-	opid = compatible_oper_opid(list_make1(makeString(pstrdup(opname))), typid, typid, true);
-	online_path_end(nestlevel);
-	if (!OidIsValid(opid))
-		op_error("operator %s does not exist for type %s", opname, format_type_be(typid));
-	if (get_commutator(opid) != opid)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("operator %s is not commutative", format_operator(opid)),
-				 errdetail("Only commutative operators can be used in exclusion constraints.")));
-	if (get_op_opfamily_strategy(opid, get_opclass_family(opclass)) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("operator %s is not a member of operator family \"%s\"",
-						format_operator(opid), opfamily_name(get_opclass_family(opclass))),
-				 errdetail("The exclusion operator must be one of the default operator class of the element's type for access method \"%s\".",
-						   get_am_name(amoid))));
-	return opid;
-}
-
-/* An operator as SQL: OPERATOR(schema.name), from the catalog. */
-static char *
-operator_sql(Oid opid)
-{
-	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opid));
-	Form_pg_operator oper;
-	char	   *sql;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for operator %u", opid);
-	oper = (Form_pg_operator) GETSTRUCT(tup);
-	sql = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(oper->oprnamespace)),
-				   NameStr(oper->oprname));
-	ReleaseSysCache(tup);
-	return sql;
-}
-
-static void
-parse_elements(CreateConstraint *d, JsonbContainer *body)
-{
-	List	   *elems = doc_array(body, "elements");
-	ListCell   *lc;
-
-	if (list_length(elems) > INDEX_MAX_KEYS)
-		op_error("field \"elements\" has %d elements, more than the %d of an index",
-				 list_length(elems), INDEX_MAX_KEYS);
-	foreach(lc, elems)
-	{
-		JsonbContainer *c = doc_container(lfirst(lc));
-		ExcludeElement *e = palloc0(sizeof(ExcludeElement));
-
-		if (c == NULL || !JsonContainerIsObject(c))
-			op_error("an element of \"elements\" must be an object");
-		doc_check_keys(c, element_fields, "an element of \"elements\"");
-		e->column = doc_identifier(c, "column", false);
-		e->expression = doc_expression(c, "expression");
-		if ((e->column == NULL) == (e->expression == NULL))
-			op_error("an element of \"elements\" has a \"column\" or an \"expression\"");
-		e->operator = doc_operator(c, "operator");
-		d->elements = lappend(d->elements, e);
-	}
-}
 
 static void
 create_constraint_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
@@ -279,13 +115,7 @@ create_constraint_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
 		case CON_EXCLUDE:
 			if (d->columns != NIL)
 				op_error("an exclusion constraint has \"elements\", not \"columns\"");
-			d->method = doc_identifier(body, "method", false);
-			if (d->method == NULL)
-				d->method = "gist";
-			if (check_catalog)
-				(void) exclusion_method(d->method);
-			parse_elements(d, body);
-			d->where = doc_expression(body, "where");
+			d->exclusion = online_exclusion_doc(body, check_catalog);
 			break;
 	}
 	if (d->kind != CON_CHECK && doc_field(body, "check"))
@@ -358,14 +188,14 @@ check_primary_key(ShapeState *s, OnlineOp *op, ShapeTable *t)
  * the table has: in full; else: that one of its name exists).
  */
 static void
-shape_elements(ShapeState *s, ShapeTable *t, CreateConstraint *d)
+shape_elements(ShapeState *s, ShapeTable *t, OnlineExclusion *x)
 {
-	Oid			amoid = s->expanded ? InvalidOid : exclusion_method(d->method);
+	Oid			amoid = s->expanded ? InvalidOid : online_exclusion_method(x->method);
 	ListCell   *lc;
 
-	foreach(lc, d->elements)
+	foreach(lc, x->elements)
 	{
-		ExcludeElement *e = lfirst(lc);
+		OnlineExcludeElement *e = lfirst(lc);
 		ShapeColumn *c = e->column ? shape_find_column(s, t, e->column, "table") : NULL;
 
 		if (c)
@@ -373,11 +203,12 @@ shape_elements(ShapeState *s, ShapeTable *t, CreateConstraint *d)
 		if (s->expanded)
 			continue;
 		if (c && c->added_by == NULL && OidIsValid(t->relid))
-			(void) exclusion_operator(e->operator,
-									  get_atttype(t->relid, get_attnum(t->relid, c->physical)),
-									  amoid);
+			(void) online_exclusion_operator(e->operator,
+											 get_atttype(t->relid,
+														 get_attnum(t->relid, c->physical)),
+											 amoid);
 		else
-			check_operator_name(e->operator);
+			online_exclusion_operator_exists(e->operator);
 	}
 }
 
@@ -396,7 +227,7 @@ create_constraint_shape(ShapeState *s, OnlineOp *op)
 	if (d->references)
 		d->ref_physical = shape_reference(s, d->references, &d->ref_relname);
 	if (d->kind == CON_EXCLUDE)
-		shape_elements(s, t, d);
+		shape_elements(s, t, d->exclusion);
 }
 
 /* A comma-separated list of quoted names. */
@@ -457,6 +288,28 @@ primary_key_check(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 	online_add_validation(steps, rel, ONLINE_PKEY_CHECK);
 }
 
+/* What element_sql reads an exclusion constraint's elements against. */
+typedef struct ElementContext
+{
+	OnlineMigration *m;
+	ShapeTable *t;
+} ElementContext;
+
+/* An element of an exclusion constraint, on the table's own columns. */
+static const char *
+element_sql(OnlineExcludeElement *e, void *arg, Oid *typid)
+{
+	ElementContext *cxt = arg;
+	Oid			relid = cxt->t->relid;
+
+	if (e->column)
+	{
+		*typid = get_atttype(relid, get_attnum(relid, e->physical));
+		return quote_identifier(e->physical);
+	}
+	return psprintf("(%s)", online_mapped_element(e->expression, cxt->m, cxt->t, typid));
+}
+
 /*
  * The statement that adds an exclusion constraint: its elements' columns
  * and expressions, operators and predicate as the server resolved them,
@@ -467,35 +320,17 @@ exclusion_sql(OnlineMigration *m, OnlineOp *op)
 {
 	CreateConstraint *d = op->data;
 	ShapeTable *t = op->st;
-	Oid			amoid = exclusion_method(d->method);
-	StringInfoData sql;
-	ListCell   *lc;
+	ElementContext cxt = {m, t};
+	char	   *sql;
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "ALTER TABLE %s ADD CONSTRAINT %s EXCLUDE USING %s (",
-					 online_rel_sql(t->relid), quote_identifier(d->name),
-					 quote_identifier(get_am_name(amoid)));
-	foreach(lc, d->elements)
-	{
-		ExcludeElement *e = lfirst(lc);
-		const char *key;
-		Oid			typid;
-
-		if (e->column)
-		{
-			key = quote_identifier(e->physical);
-			typid = get_atttype(t->relid, get_attnum(t->relid, e->physical));
-		}
-		else
-			key = psprintf("(%s)", online_mapped_element(e->expression, m, t, &typid));
-		appendStringInfo(&sql, "%s%s WITH %s", foreach_current_index(lc) > 0 ? ", " : "",
-						 key, operator_sql(exclusion_operator(e->operator, typid, amoid)));
-	}
-	appendStringInfoChar(&sql, ')');
-	if (d->where)
-		appendStringInfo(&sql, " WHERE (%s)",
-						 online_mapped_expression(d->where, m, t, EXPR_KIND_INDEX_PREDICATE));
-	return sql.data;
+	sql = psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", online_rel_sql(t->relid),
+				   quote_identifier(d->name),
+				   online_exclusion_sql(d->exclusion, element_sql, &cxt));
+	if (d->exclusion->where)
+		sql = psprintf("%s WHERE (%s)", sql,
+					   online_mapped_expression(d->exclusion->where, m, t,
+												EXPR_KIND_INDEX_PREDICATE));
+	return sql;
 }
 
 /* At start, once the views exist (expressions are read against the new shape). */

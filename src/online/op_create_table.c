@@ -13,31 +13,27 @@
  *
  * The whole of it is checked when the migration is registered: what its
  * CREATE TABLE would be is built then, as start builds it.  Expressions
- * (generated columns, checks, predicates) are analysed by the server over
- * the columns of the document and put into SQL as the server deparses
- * them; operators and access methods go in as what they resolved to.
+ * (generated columns, checks, exclusion elements, predicates) are analysed
+ * by the server over the columns of the document and put into SQL as the
+ * server deparses them; operators and access methods go in as what they
+ * resolved to (exclusion.c, shared with create_constraint).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/amapi.h"
-#include "access/htup_details.h"
 #include "access/reloptions.h"
 #include "access/sysattr.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
-#include "catalog/pg_operator.h"
 #include "catalog/pg_tablespace.h"
 #include "catalog/pg_type.h"
-#include "commands/defrem.h"
 #include "commands/tablespace.h"
 #include "nodes/makefuncs.h"
-#include "parser/parse_oper.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
-#include "utils/syscache.h"
 
 #include "online/online_int.h"
 
@@ -72,37 +68,26 @@ static const ConstraintField constraint_fields[] = {
 	{"initially_deferred", CON_ALL & ~CON_CHECK},
 	{"references", CON_FOREIGN_KEY},
 	{"index_parameters", CON_INDEX},
-	{"exclude", CON_EXCLUDE},
+	{"method", CON_EXCLUDE},
+	{"elements", CON_EXCLUDE},
+	{"where", CON_EXCLUDE},
 	{NULL, 0}
 };
 
 static const char *const constraint_keys[] = {
 	"name", "type", "columns", "check", "no_inherit", "nulls_not_distinct",
 	"deferrable", "initially_deferred", "references", "index_parameters",
-	"exclude", NULL
+	"method", "elements", "where", NULL
 };
 
 static const char *const index_parameter_fields[] = {
 	"include_columns", "storage_parameters", "tablespace", NULL
 };
 
-static const char *const exclude_fields[] = {
-	"index_method", "elements", "predicate", NULL
-};
-
-static const char *const element_fields[] = {"column", "operator", NULL};
-
 /* in the order of OnlineIdentity's values */
 static const char *const sequence_options[] = {
 	"START WITH", "INCREMENT BY", "MINVALUE", "MAXVALUE", "CACHE"
 };
-
-/* An element of an exclusion constraint: a column and an operator. */
-typedef struct ExcludeElement
-{
-	char	   *column;
-	char	   *operator;		/* as written: name or schema.name */
-} ExcludeElement;
 
 typedef struct TableConstraint
 {
@@ -119,10 +104,7 @@ typedef struct TableConstraint
 	List	   *include;		/* names */
 	List	   *storage;		/* DefElem *, of String values */
 	char	   *tablespace;
-	/* exclude */
-	char	   *method;
-	List	   *elements;		/* ExcludeElement * */
-	char	   *predicate;		/* an expression over the columns */
+	OnlineExclusion *exclusion; /* exclude: over the columns */
 	/* as online_shape left them (references) */
 	List	   *ref_physical;
 	char	   *ref_relname;
@@ -182,24 +164,6 @@ check_columns(CreateTable *d, TableConstraint *con, List *names)
 			op_error("column \"%s\" of constraint \"%s\" is not a column of the table",
 					 (char *) lfirst(lc), con->name);
 	}
-}
-
-/* The index access method of that name, checked. */
-static Oid
-index_method(const char *name)
-{
-	HeapTuple	tuple = SearchSysCache1(AMNAME, CStringGetDatum(name));
-	Form_pg_am	am;
-	Oid			amoid;
-
-	if (!HeapTupleIsValid(tuple))
-		op_error("access method \"%s\" does not exist", name);
-	am = (Form_pg_am) GETSTRUCT(tuple);
-	if (am->amtype != AMTYPE_INDEX)
-		op_error("access method \"%s\" is not one of indexes", name);
-	amoid = am->oid;
-	ReleaseSysCache(tuple);
-	return amoid;
 }
 
 /*
@@ -262,7 +226,7 @@ parse_index_parameters(CreateTable *d, TableConstraint *con, JsonbContainer *c)
 		con->include = doc_identifiers(p, "include_columns");
 		doc_key_columns(con->include, "include_columns");
 		if (list_length(con->include) + list_length(con->columns) +
-			list_length(con->elements) > INDEX_MAX_KEYS)
+			(con->exclusion ? list_length(con->exclusion->elements) : 0) > INDEX_MAX_KEYS)
 			op_error("the index of constraint \"%s\" has more than the %d columns of an index",
 					 con->name, INDEX_MAX_KEYS);
 		check_columns(d, con, con->include);
@@ -271,38 +235,25 @@ parse_index_parameters(CreateTable *d, TableConstraint *con, JsonbContainer *c)
 	con->tablespace = doc_identifier(p, "tablespace", false);
 }
 
-/* "exclude": the access method, the elements, the predicate. */
+/*
+ * An exclusion constraint: "method", "elements", "where", as create_constraint
+ * has them (the catalog is checked by create_table_sql); the columns of its
+ * elements must be the table's.
+ */
 static void
 parse_exclude(CreateTable *d, TableConstraint *con, JsonbContainer *c)
 {
-	JsonbContainer *x = doc_object(c, "exclude", exclude_fields);
-	List	   *elems;
 	ListCell   *lc;
 
-	if (x == NULL)
-		op_error("an exclusion constraint needs \"exclude\"");
-	con->method = doc_identifier(x, "index_method", false);
-	if (con->method == NULL)
-		con->method = "btree";
-	elems = doc_array(x, "elements");
-	if (list_length(elems) > INDEX_MAX_KEYS)
-		op_error("field \"elements\" has more than the %d columns of an index", INDEX_MAX_KEYS);
-	foreach(lc, elems)
+	con->exclusion = online_exclusion_doc(c, false);
+	foreach(lc, con->exclusion->elements)
 	{
-		JsonbContainer *e = doc_container(lfirst(lc));
-		ExcludeElement *elem = palloc0(sizeof(ExcludeElement));
+		OnlineExcludeElement *e = lfirst(lc);
 
-		if (e == NULL || !JsonContainerIsObject(e))
-			op_error("an element of an exclusion constraint must be an object");
-		doc_check_keys(e, element_fields, "an element of an exclusion constraint");
-		elem->column = doc_identifier(e, "column", true);
-		elem->operator = doc_identifier(e, "operator", true);
-		if (find_column(d, elem->column) == NULL)
+		if (e->column && find_column(d, e->column) == NULL)
 			op_error("column \"%s\" of constraint \"%s\" is not a column of the table",
-					 elem->column, con->name);
-		con->elements = lappend(con->elements, elem);
+					 e->column, con->name);
 	}
-	con->predicate = doc_expression(x, "predicate");
 }
 
 /* One of "constraints", its fields checked against its kind. */
@@ -496,57 +447,27 @@ column_sql(CreateTable *d, const char *table, OnlineColumn *col)
 	return sql.data;
 }
 
-/*
- * The operator of an exclusion element over a column of type typid, with
- * the default operator class of access method amoid: resolved as the
- * server resolves it, and checked as it checks it.  Returns it as SQL,
- * OPERATOR(schema.name).
- */
-static char *
-exclusion_operator(const char *name, Oid typid, Oid amoid, const char *method)
+/* What element_sql reads an exclusion constraint's elements against. */
+typedef struct ElementContext
 {
-	const char *dot = strrchr(name, '.');
-	const char *opname = dot ? dot + 1 : name;
-	List	   *names = list_make1(makeString(pstrdup(opname)));
-	Oid			opclass;
-	Oid			opid;
-	HeapTuple	tuple;
-	Form_pg_operator op;
-	char	   *result;
-	int			nestlevel;
+	CreateTable *d;
+	const char *table;
+} ElementContext;
 
-	if (*opname == '\0' || strspn(opname, "+-*/<>=~!@#%^&|`?") != strlen(opname) || dot == name)
-		op_error("\"%s\" is not the name of an operator", name);
-	if (dot)
+/* An element of an exclusion constraint, over the columns of the document. */
+static const char *
+element_sql(OnlineExcludeElement *e, void *arg, Oid *typid)
+{
+	ElementContext *cxt = arg;
+	int32		typmod;
+
+	if (e->column)
 	{
-		char	   *schema = pnstrdup(name, dot - name);
-
-		if (!OidIsValid(get_namespace_oid(schema, true)))
-			op_error("schema \"%s\" of operator \"%s\" does not exist", schema, name);
-		names = lcons(makeString(schema), names);
+		online_column_typid(find_column(cxt->d, e->column), typid, &typmod);
+		return quote_identifier(e->column);
 	}
-	opclass = GetDefaultOpClass(typid, amoid);
-	if (!OidIsValid(opclass))
-		op_error("type %s has no default operator class for access method \"%s\"",
-				 format_type_be(typid), method);
-	nestlevel = online_user_path();
-	opid = compatible_oper_opid(names, typid, typid, true);
-	online_path_end(nestlevel);
-	if (!OidIsValid(opid))
-		op_error("operator %s does not exist for type %s", name, format_type_be(typid));
-	if (get_commutator(opid) != opid)
-		op_error("operator %s is not commutative", name);
-	if (get_op_opfamily_strategy(opid, get_opclass_family(opclass)) == 0)
-		op_error("operator %s is not one of the operator family of access method \"%s\" for type %s",
-				 name, method, format_type_be(typid));
-	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for operator %u", opid);
-	op = (Form_pg_operator) GETSTRUCT(tuple);
-	result = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
-					  NameStr(op->oprname));
-	ReleaseSysCache(tuple);
-	return result;
+	return psprintf("(%s)", online_new_table_element(e->expression, cxt->table,
+													 cxt->d->columns, typid));
 }
 
 /* What follows the columns of an index-backed constraint. */
@@ -597,7 +518,6 @@ static char *
 constraint_sql(OnlineMigration *m, CreateTable *d, const char *table, TableConstraint *con)
 {
 	StringInfoData sql;
-	ListCell   *lc;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CONSTRAINT %s ", quote_identifier(con->name));
@@ -635,28 +555,14 @@ constraint_sql(OnlineMigration *m, CreateTable *d, const char *table, TableConst
 			break;
 		case CON_EXCLUDE:
 			{
-				Oid			amoid = index_method(con->method);
+				OnlineExclusion *x = con->exclusion;
+				ElementContext cxt = {d, table};
 
-				if (GetIndexAmRoutineByAmId(amoid, false)->amgettuple == NULL)
-					op_error("access method \"%s\" does not support exclusion constraints",
-							 con->method);
-				appendStringInfo(&sql, "EXCLUDE USING %s (", quote_identifier(con->method));
-				foreach(lc, con->elements)
-				{
-					ExcludeElement *elem = lfirst(lc);
-					Oid			typid;
-					int32		typmod;
-
-					online_column_typid(find_column(d, elem->column), &typid, &typmod);
-					appendStringInfo(&sql, "%s%s WITH %s", foreach_current_index(lc) > 0 ? ", " : "",
-									 quote_identifier(elem->column),
-									 exclusion_operator(elem->operator, typid, amoid, con->method));
-				}
-				appendStringInfoChar(&sql, ')');
-				append_index_parameters(&sql, con, amoid, con->method);
-				if (con->predicate)
+				appendStringInfoString(&sql, online_exclusion_sql(x, element_sql, &cxt));
+				append_index_parameters(&sql, con, online_exclusion_method(x->method), x->method);
+				if (x->where)
 					appendStringInfo(&sql, " WHERE (%s)",
-									 online_new_table_expression(con->predicate, table, d->columns,
+									 online_new_table_expression(x->where, table, d->columns,
 																 EXPR_KIND_INDEX_PREDICATE,
 																 NULL, NULL));
 			}
