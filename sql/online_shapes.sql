@@ -68,12 +68,30 @@ SELECT id, body, rating, label FROM migrate_public_v3.reviews ORDER BY id;
 SELECT migrate_complete('3');
 SELECT id, body, rating, label FROM reviews ORDER BY id;
 
+-- up and down with a subquery naming the row's columns (pgroll's own
+-- benchmark writes its up so): the server writes them as table.column
+-- inside the subquery, and the triggers answer to that name
+SELECT migrate_register_online('4', 'subqueries', $$[
+    {"add_column": {"table": "reviews", "column": {"name": "short", "type": "text"},
+                    "up": "(SELECT CASE WHEN body IS NULL THEN 'none' ELSE left(body, 3) END)"}},
+    {"alter_column": {"table": "reviews", "column": "label", "type": "varchar(20)",
+                      "up": "(SELECT coalesce(label, 'no label'))",
+                      "down": "(SELECT upper(label))"}}
+]$$);
+SELECT version, action FROM migrate_upgrade();
+SELECT migrate_wait('4');
+INSERT INTO reviews (id, body, rating, label) VALUES (40, 'old writer', 1, NULL);
+INSERT INTO migrate_public_v4.reviews (id, body, rating, label, short) VALUES (41, 'new writer', 1, 'lower', 'nw');
+SELECT id, body, label, short FROM migrate_public_v4.reviews WHERE id IN (1, 40, 41) ORDER BY id;
+SELECT id, label FROM reviews WHERE id IN (1, 40, 41) ORDER BY id;
+SELECT migrate_complete('4');
+
 -- the trigger condition is executable by any writer and tells nothing
 -- about other sessions
 SELECT has_function_privilege('public', 'migrate_online_new_shape(oid)', 'execute');
 SELECT migrate_online_new_shape(0);
 
 DROP FUNCTION new_app_write(int);
-DROP SCHEMA migrate_public_v3 CASCADE;
+DROP SCHEMA migrate_public_v4 CASCADE;
 DROP TABLE reviews;
 DROP EXTENSION migrate;

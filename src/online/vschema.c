@@ -540,6 +540,15 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	char	   *new_shape;
 	ListCell   *lc;
 
+	/*
+	 * The blocks declaring the row's columns as variables are labelled with
+	 * the name the expressions' deparsed text gives the row: inside a
+	 * subquery the server writes a column as table.column (the table's name
+	 * for up, the view's for down), which a label makes a variable too.
+	 */
+	const char *old_label = quote_identifier(get_rel_name(t->relid));
+	const char *new_label = quote_identifier(t->name);
+
 	initStringInfo(&newside);
 	initStringInfo(&oldside);
 	initStringInfo(&catchup);
@@ -599,23 +608,25 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	if (t->backfill && catchup.len > 0)
 		appendStringInfo(&body,
 						 "    IF TG_OP = 'UPDATE' AND OLD.%s THEN\n"
-						 "      DECLARE\n%s      BEGIN\n%s      END;\n"
+						 "      <<%s>> DECLARE\n%s      BEGIN\n%s      END;\n"
 						 "    END IF;\n",
-						 marker, oldvars.data, catchup.data);
+						 marker, old_label, oldvars.data, catchup.data);
 	/* a new-shape insert that left it NULL: from what the old column drew */
 	if (drawn.len > 0)
 		appendStringInfo(&body,
 						 "    IF TG_OP = 'INSERT' THEN\n"
-						 "      DECLARE\n%s      BEGIN\n%s      END;\n"
+						 "      <<%s>> DECLARE\n%s      BEGIN\n%s      END;\n"
 						 "    END IF;\n",
-						 oldvars.data, drawn.data);
+						 old_label, oldvars.data, drawn.data);
 	if (newside.len > 0)
-		appendStringInfo(&body, "    DECLARE\n%s    BEGIN\n%s    END;\n", newvars.data, newside.data);
+		appendStringInfo(&body, "    <<%s>> DECLARE\n%s    BEGIN\n%s    END;\n",
+						 new_label, newvars.data, newside.data);
 	else
 		appendStringInfoString(&body, "    NULL;\n");
 	appendStringInfoString(&body, "  ELSE\n");
 	if (oldside.len > 0)
-		appendStringInfo(&body, "    DECLARE\n%s    BEGIN\n%s    END;\n", oldvars.data, oldside.data);
+		appendStringInfo(&body, "    <<%s>> DECLARE\n%s    BEGIN\n%s    END;\n",
+						 old_label, oldvars.data, oldside.data);
 	else
 		appendStringInfoString(&body, "    NULL;\n");
 	appendStringInfoString(&body, "  END IF;\n");
