@@ -102,7 +102,14 @@ migrate_register_online(PG_FUNCTION_ARGS)
 	operations = PG_GETARG_JSONB_P(2);
 	m = online_parse(version, name, operations, true);
 	if (check_shape_now(version))
-		(void) online_shape(m, false);
+	{
+		ListCell   *lc;
+
+		foreach(lc, online_parts(m))
+		{
+			(void) online_shape(lfirst(lc), false);
+		}
+	}
 
 	def.version = version;
 	def.name = name;
@@ -161,7 +168,8 @@ run_phase(OnlineMigration *m, const char *phase,
 
 /*
  * The online migrations in flight but m, earliest first, with the shapes
- * they give their tables (what the user dropped since taken as gone).
+ * they give their tables (what the user dropped since taken as gone): one
+ * entry per part (per schema) of each.
  */
 static List *
 flying_others(OnlineMigration *m)
@@ -181,11 +189,16 @@ flying_others(OnlineMigration *m)
 												  SPI_tuptable->tupdesc, 1));
 	foreach(lc, versions)
 	{
-		OnlineFlying *f = palloc0(sizeof(OnlineFlying));
+		ListCell   *pc;
 
-		f->m = online_load(lfirst(lc), false, NULL);
-		f->shape = online_shape_leftovers(f->m);
-		flying = lappend(flying, f);
+		foreach(pc, online_parts(online_load(lfirst(lc), false, NULL)))
+		{
+			OnlineFlying *f = palloc0(sizeof(OnlineFlying));
+
+			f->m = lfirst(pc);
+			f->shape = online_shape_leftovers(f->m);
+			flying = lappend(flying, f);
+		}
 	}
 	return flying;
 }
@@ -271,15 +284,23 @@ names_overlap(List *a, List *b)
 typedef struct ShapeCall
 {
 	OnlineMigration *m;
-	List	   *shape;
+	List	   *parts;			/* OnlineFlying *, one per part */
 } ShapeCall;
 
 static void
 shape_of(void *arg)
 {
 	ShapeCall  *call = (ShapeCall *) arg;
+	ListCell   *lc;
 
-	call->shape = online_shape(call->m, false);
+	foreach(lc, online_parts(call->m))
+	{
+		OnlineFlying *f = palloc0(sizeof(OnlineFlying));
+
+		f->m = lfirst(lc);
+		f->shape = online_shape(f->m, false);
+		call->parts = lappend(call->parts, f);
+	}
 }
 
 /*
@@ -295,9 +316,9 @@ online_startable(char **blocker)
 {
 	char	   *next;
 	OnlineMigration *m;
-	List	   *relids;
-	List	   *names;
-	bool		all;
+	List	   *relids = NIL;
+	List	   *names = NIL;
+	bool		all = false;
 	ListCell   *lc;
 
 	*blocker = NULL;
@@ -327,7 +348,18 @@ online_startable(char **blocker)
 			FreeErrorData(edata);
 			return NULL;
 		}
-		migration_tables(m, call.shape, &relids, &names, &all);
+		foreach(lc, call.parts)
+		{
+			OnlineFlying *f = lfirst(lc);
+			List	   *prelids;
+			List	   *pnames;
+			bool		pall;
+
+			migration_tables(f->m, f->shape, &prelids, &pnames, &pall);
+			relids = list_concat_unique_oid(relids, prelids);
+			names = list_concat(names, pnames);
+			all = all || pall;
+		}
 	}
 	foreach(lc, flying_others(m))
 	{
@@ -362,22 +394,13 @@ typedef struct Expanded
 	int64		rows_total;
 } Expanded;
 
-/* The expand phase: everything start does to the schema. */
+/* What start does to one schema's tables (one part of the migration). */
 static void
-expand(OnlineMigration *m, void *arg)
+expand_part(OnlineMigration *m, Expanded *x)
 {
-	Expanded   *x = (Expanded *) arg;
 	List	   *shape = online_shape(m, false);
-	LockSafeState *ls;
 	ListCell   *lc;
 
-	initStringInfo(&x->steps);
-	initStringInfo(&x->backfills);
-	appendStringInfoChar(&x->steps, '[');
-	appendStringInfoChar(&x->backfills, '[');
-	x->rows_total = 0;
-
-	ls = locksafe_begin();
 	foreach(lc, m->ops)
 	{
 		OnlineOp   *op = lfirst(lc);
@@ -433,6 +456,27 @@ expand(OnlineMigration *m, void *arg)
 		if (op->methods->start_views)
 			op->methods->start_views(m, op, &x->steps);
 	}
+}
+
+/* The expand phase: everything start does to the schema, part by part. */
+static void
+expand(OnlineMigration *m, void *arg)
+{
+	Expanded   *x = (Expanded *) arg;
+	LockSafeState *ls;
+	ListCell   *lc;
+
+	initStringInfo(&x->steps);
+	initStringInfo(&x->backfills);
+	appendStringInfoChar(&x->steps, '[');
+	appendStringInfoChar(&x->backfills, '[');
+	x->rows_total = 0;
+
+	ls = locksafe_begin();
+	foreach(lc, online_parts(m))
+	{
+		expand_part(lfirst(lc), x);
+	}
 	locksafe_end(ls);
 	appendStringInfoChar(&x->steps, ']');
 	appendStringInfoChar(&x->backfills, ']');
@@ -473,9 +517,20 @@ online_start(OnlineMigration *m)
 					 "       steps_done = 0 WHERE version = $1",
 					 2, argtypes, values, NULL, 0);
 	}
-	catalog_event(m->version, "start", started,
-				  psprintf("new shape in schema %s%s", m->vschema,
-						   has_steps ? "; background job queued" : ""), NULL);
+	{
+		StringInfoData vschemas;
+		ListCell   *lc;
+
+		initStringInfo(&vschemas);
+		foreach(lc, online_parts(m))
+		{
+			appendStringInfo(&vschemas, "%s%s", vschemas.len > 0 ? ", " : "",
+							 ((OnlineMigration *) lfirst(lc))->vschema);
+		}
+		catalog_event(m->version, "start", started,
+					  psprintf("new shape in schema %s%s", vschemas.data,
+							   has_steps ? "; background job queued" : ""), NULL);
+	}
 	fingerprint_record("start", m->version);
 }
 
@@ -578,46 +633,13 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 }
 
 /* The contract phase: the new shape becomes the tables' own. */
+/* What complete does to one schema's tables (one part of the migration). */
 static void
-contract(OnlineMigration *m, void *arg)
+contract_part(OnlineMigration *m, List *shape)
 {
-	List	   *shape;
 	ListCell   *lc;
-	LockSafeState *ls;
 	List	   *detached;
 
-	shape = online_shape(m, true);
-
-	/*
-	 * Every row must be backfilled: the job may have missed rows moved behind
-	 * it, or written since by writers whose triggers do not fire.
-	 */
-	foreach(lc, shape)
-	{
-		ShapeTable *t = lfirst(lc);
-		char	   *table;
-
-		if (!t->backfill || !online_rows_pending(t->relid))
-			continue;
-		table = online_rel_sql(t->relid);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("online migration %s cannot be completed", m->version),
-				 errdetail("Table %s has rows not backfilled. Rows written by sessions whose triggers do not fire (session_replication_role = replica), or moved by a table rewrite, can escape the backfill.",
-						   table),
-				 errhint("Fill them with UPDATE %s SET %s = false WHERE %s IS NOT FALSE, or undo the migration with migrate_rollback().",
-						 table, quote_identifier(ONLINE_MARKER), quote_identifier(ONLINE_MARKER))));
-	}
-
-	/* what complete needs to know before anything changes */
-	foreach(lc, m->ops)
-	{
-		OnlineOp   *op = lfirst(lc);
-
-		if (op->methods->before_complete)
-			op->methods->before_complete(m, op);
-	}
-	ls = locksafe_begin();
 
 	/*
 	 * the shape before this one (of the same schema) goes: nothing may use it
@@ -645,13 +667,18 @@ contract(OnlineMigration *m, void *arg)
 		n = SPI_processed;
 		for (uint64 i = 0; i < n; i++)
 		{
-			OnlineMigration *previous = online_load(SPI_getvalue(others->vals[i],
-																 others->tupdesc, 1),
-													false, NULL);
+			ListCell   *pc;
 
-			if (strcmp(previous->schema, m->schema) == 0 &&
-				!vschema_has_dependents(previous->vschema))
-				vschema_drop(m, previous->vschema);
+			foreach(pc, online_parts(online_load(SPI_getvalue(others->vals[i],
+															  others->tupdesc, 1),
+												 false, NULL)))
+			{
+				OnlineMigration *previous = lfirst(pc);
+
+				if (strcmp(previous->schema, m->schema) == 0 &&
+					!vschema_has_dependents(previous->vschema))
+					vschema_drop(m, previous->vschema);
+			}
 		}
 
 		/*
@@ -666,9 +693,16 @@ contract(OnlineMigration *m, void *arg)
 		others = SPI_tuptable;
 		n = SPI_processed;
 		for (uint64 i = 0; i < n; i++)
-			vschemas = lappend(vschemas,
-							   online_load(SPI_getvalue(others->vals[i], others->tupdesc, 1),
-										   false, NULL)->vschema);
+		{
+			ListCell   *pc;
+
+			foreach(pc, online_parts(online_load(SPI_getvalue(others->vals[i],
+															  others->tupdesc, 1),
+												 false, NULL)))
+			{
+				vschemas = lappend(vschemas, ((OnlineMigration *) lfirst(pc))->vschema);
+			}
+		}
 		foreach(lc, shape)
 		{
 			ShapeTable *t = lfirst(lc);
@@ -690,6 +724,67 @@ contract(OnlineMigration *m, void *arg)
 	}
 	drop_markers(m, shape);
 	vschema_reattach(m, detached);
+}
+
+static void
+contract(OnlineMigration *m, void *arg)
+{
+	List	   *shapes = NIL;
+	ListCell   *pc;
+	ListCell   *sc;
+	LockSafeState *ls;
+
+	foreach(pc, online_parts(m))
+	{
+		OnlineMigration *part = lfirst(pc);
+		List	   *shape;
+		ListCell   *lc;
+
+		shape = online_shape(part, true);
+
+		/*
+		 * Every row must be backfilled: the job may have missed rows moved
+		 * behind it, or written since by writers whose triggers do not fire.
+		 */
+		foreach(lc, shape)
+		{
+			ShapeTable *t = lfirst(lc);
+			char	   *table;
+
+			if (!t->backfill || !online_rows_pending(t->relid))
+				continue;
+			table = online_rel_sql(t->relid);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("online migration %s cannot be completed", m->version),
+					 errdetail("Table %s has rows not backfilled. Rows written by sessions whose triggers do not fire (session_replication_role = replica), or moved by a table rewrite, can escape the backfill.",
+							   table),
+					 errhint("Fill them with UPDATE %s SET %s = false WHERE %s IS NOT FALSE, or undo the migration with migrate_rollback().",
+							 table, quote_identifier(ONLINE_MARKER), quote_identifier(ONLINE_MARKER))));
+		}
+
+		shapes = lappend(shapes, shape);
+	}
+
+	/* what complete needs to know before anything changes */
+	foreach(pc, online_parts(m))
+	{
+		OnlineMigration *part = lfirst(pc);
+		ListCell   *lc;
+
+		foreach(lc, part->ops)
+		{
+			OnlineOp   *op = lfirst(lc);
+
+			if (op->methods->before_complete)
+				op->methods->before_complete(part, op);
+		}
+	}
+	ls = locksafe_begin();
+	forboth(pc, online_parts(m), sc, shapes)
+	{
+		contract_part(lfirst(pc), lfirst(sc));
+	}
 	locksafe_end(ls);
 }
 
@@ -743,9 +838,15 @@ online_retire_shapes(const char *version)
 		OnlineMigration *m = online_load(SPI_getvalue(applied->vals[i],
 													  applied->tupdesc, 1),
 										 false, NULL);
+		ListCell   *pc;
 
-		if (OidIsValid(get_namespace_oid(m->vschema, true)))
-			vschemas = lappend(vschemas, m->vschema);
+		foreach(pc, online_parts(m))
+		{
+			OnlineMigration *part = lfirst(pc);
+
+			if (OidIsValid(get_namespace_oid(part->vschema, true)))
+				vschemas = lappend(vschemas, part->vschema);
+		}
 	}
 
 	/* lock waits and retries are reported as the running migration's */
@@ -916,23 +1017,29 @@ stop_jobs(OnlineMigration *m)
 static void
 undo(OnlineMigration *m, void *arg)
 {
-	List	   *shape;
+	List	   *parts = online_parts(m);
 	LockSafeState *ls;
 
-	/* what the user dropped since start is gone: the rest is undone */
-	shape = online_shape_leftovers(m);
 	ls = locksafe_begin();
-	vschema_drop_sync(m, shape);
-	vschema_drop(m, m->vschema);
-	for (int i = list_length(m->ops) - 1; i >= 0; i--)
+	for (int p = list_length(parts) - 1; p >= 0; p--)
 	{
-		OnlineOp   *op = list_nth(m->ops, i);
+		OnlineMigration *part = list_nth(parts, p);
 
-		CHECK_FOR_INTERRUPTS();
-		if (op->methods->rollback)
-			op->methods->rollback(m, op);
+		/* what the user dropped since start is gone: the rest is undone */
+		List	   *shape = online_shape_leftovers(part);
+
+		vschema_drop_sync(part, shape);
+		vschema_drop(part, part->vschema);
+		for (int i = list_length(part->ops) - 1; i >= 0; i--)
+		{
+			OnlineOp   *op = list_nth(part->ops, i);
+
+			CHECK_FOR_INTERRUPTS();
+			if (op->methods->rollback)
+				op->methods->rollback(part, op);
+		}
+		drop_markers(part, shape);
 	}
-	drop_markers(m, shape);
 	locksafe_end(ls);
 }
 
@@ -974,13 +1081,18 @@ migrate_rollback(PG_FUNCTION_ARGS)
 					 errdetail("%s", why)));
 	}
 
-	if (vschema_has_dependents(m->vschema))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("online migration %s cannot be rolled back", m->version),
-				 errdetail("The version schema of a later online migration, started while this one was in flight, shows this one's new shape through views over %s.",
-						   m->vschema),
-				 errhint("Roll back the later one first; or, if it is completed, drop its version schema with DROP SCHEMA ... CASCADE once no application uses it.")));
+	foreach(lc, online_parts(m))
+	{
+		OnlineMigration *part = lfirst(lc);
+
+		if (vschema_has_dependents(part->vschema))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("online migration %s cannot be rolled back", m->version),
+					 errdetail("The version schema of a later online migration, started while this one was in flight, shows this one's new shape through views over %s.",
+							   part->vschema),
+					 errhint("Roll back the later one first; or, if it is completed, drop its version schema with DROP SCHEMA ... CASCADE once no application uses it.")));
+	}
 	stop_jobs(m);
 	run_phase(m, "rollback", undo, NULL);
 	finish(m, "rolled_back", "rollback", started);

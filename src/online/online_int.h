@@ -42,6 +42,15 @@ struct OnlineMigration
 	char	   *schema;			/* every operation works in this schema */
 	char	   *vschema;		/* the schema of the new shape's views */
 	List	   *ops;			/* OnlineOp * */
+
+	/*
+	 * A migration whose operations work in several schemas: one part per
+	 * schema (an OnlineMigration of its own, with that schema's operations
+	 * and version schema), in the order the document first names them; the
+	 * migration's schema and version schema are its first part's.  NIL when
+	 * it works in one schema.
+	 */
+	List	   *parts;
 };
 
 /* The sequence of an identity column (create_table). */
@@ -202,6 +211,7 @@ extern OnlineMigration *online_parse(const char *version, const char *name,
 									 Jsonb *operations, bool check_catalog);
 extern List *online_shape(OnlineMigration *m, bool expanded);
 extern List *online_shape_leftovers(OnlineMigration *m);
+extern List *online_parts(OnlineMigration *m);
 
 /* doc.c: the fields of an operation's object */
 extern JsonbContainer *doc_container(JsonbValue *v);

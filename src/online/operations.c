@@ -93,20 +93,77 @@ parse_op(OnlineMigration *m, OnlineOp *op, JsonbContainer *body, bool check_cata
 	if (body == NULL || !JsonContainerIsObject(body))
 		op_error("the operation's value must be an object");
 	doc_check_keys(body, op->methods->fields, "the operation");
-
 	if (in_schema(op->methods))
-	{
-		char	   *schema = doc_identifier(body, "schema", false);
-
-		if (schema == NULL)
-			schema = "public";
-		if (m->schema == NULL)
-			m->schema = schema;
-		else if (strcmp(m->schema, schema) != 0)
-			op_error("the operation works in schema \"%s\", but the migration works in schema \"%s\"",
-					 schema, m->schema);
-	}
+		(void) doc_identifier(body, "schema", false);
 	op->methods->parse(m, op, body, check_catalog);
+}
+
+/*
+ * The schema an operation's object names (public when it names none); NULL
+ * for an operation without one (it works in the migration's first), or an
+ * object parse_op will refuse.
+ */
+static char *
+op_schema(const OnlineOpMethods *methods, JsonbContainer *body)
+{
+	JsonbValue *v;
+
+	if (methods == NULL || !in_schema(methods) ||
+		body == NULL || !JsonContainerIsObject(body))
+		return NULL;
+	v = doc_field(body, "schema");
+	if (v == NULL || v->type == jbvNull)
+		return "public";
+	if (v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* The version schema of a schema: migrate_<schema>_v<version, dots as _>. */
+static char *
+version_schema_name(const char *schema, const char *version)
+{
+	StringInfoData vschema;
+
+	initStringInfo(&vschema);
+	appendStringInfo(&vschema, "migrate_%s_v", schema);
+	for (const char *p = version; *p; p++)
+		appendStringInfoChar(&vschema, *p == '.' ? '_' : *p);
+	if (vschema.len >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the name of the version schema \"%s\" would be longer than %d bytes",
+						vschema.data, NAMEDATALEN - 1),
+				 errhint("Use a shorter version or schema name.")));
+	return vschema.data;
+}
+
+/* The part of the migration working in schema, made on first use. */
+static OnlineMigration *
+part_for(OnlineMigration *m, List **parts, const char *schema)
+{
+	ListCell   *lc;
+	OnlineMigration *part;
+
+	foreach(lc, *parts)
+	{
+		part = lfirst(lc);
+		if (strcmp(part->schema, schema) == 0)
+			return part;
+	}
+	part = palloc0(sizeof(OnlineMigration));
+	part->version = m->version;
+	part->name = m->name;
+	part->schema = pstrdup(schema);
+	*parts = lappend(*parts, part);
+	return part;
+}
+
+/* The parts of a migration: itself when it works in one schema. */
+List *
+online_parts(OnlineMigration *m)
+{
+	return m->parts != NIL ? m->parts : list_make1(m);
 }
 
 /*
@@ -120,7 +177,8 @@ online_parse(const char *version, const char *name, Jsonb *operations,
 	OnlineMigration *m = palloc0(sizeof(OnlineMigration));
 	JsonbContainer *root = &operations->root;
 	OpContext	ctx;
-	StringInfoData vschema;
+	List	   *parts = NIL;
+	char	   *first_schema = NULL;
 
 	m->version = pstrdup(version);
 	m->name = pstrdup(name);
@@ -129,6 +187,34 @@ online_parse(const char *version, const char *name, Jsonb *operations,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("operations must be a non-empty array of operations")));
+
+	/*
+	 * The migration's first schema, the one of operations that name none: the
+	 * first an operation names.
+	 */
+	for (uint32 i = 0; i < JsonContainerSize(root) && first_schema == NULL; i++)
+	{
+		JsonbContainer *c = doc_container(getIthJsonbValueFromContainer(root, i));
+		JsonbIterator *it;
+		JsonbValue	key;
+
+		if (c == NULL || !JsonContainerIsObject(c) || JsonContainerSize(c) != 1)
+			continue;
+		it = JsonbIteratorInit(c);
+		while (JsonbIteratorNext(&it, &key, true) != WJB_DONE)
+		{
+			if (key.type == jbvString && first_schema == NULL)
+			{
+				char	   *opname = pnstrdup(key.val.string.val, key.val.string.len);
+
+				first_schema = op_schema(online_op_find(opname),
+										 doc_container(doc_field(c, opname)));
+			}
+		}
+	}
+	if (first_schema == NULL)
+		first_schema = "public";
+	(void) part_for(m, &parts, first_schema);
 
 	op_context_push(&ctx, m);
 	for (uint32 i = 0; i < JsonContainerSize(root); i++)
@@ -156,12 +242,17 @@ online_parse(const char *version, const char *name, Jsonb *operations,
 					 errmsg("unknown operation \"%s\"", opname),
 					 errhint("Operations are %s.", online_op_list())));
 		op_context_set(&ctx, op);
-		parse_op(m, op, doc_container(doc_field(c, opname)), check_catalog);
+		{
+			JsonbContainer *body = doc_container(doc_field(c, opname));
+			char	   *schema = op_schema(op->methods, body);
+			OnlineMigration *part = part_for(m, &parts, schema ? schema : first_schema);
+
+			parse_op(part, op, body, check_catalog);
+			part->ops = lappend(part->ops, op);
+		}
 		m->ops = lappend(m->ops, op);
 	}
 
-	if (m->schema == NULL)
-		m->schema = "public";
 	if (list_length(m->ops) > 1)
 	{
 		ListCell   *lc;
@@ -178,20 +269,30 @@ online_parse(const char *version, const char *name, Jsonb *operations,
 	op_context_pop(&ctx);
 
 	/*
-	 * The schema of the new shape: migrate_<schema>_v<version, dots as
-	 * underscores>.  Schemas named migrate_... are migrate's own.
+	 * The schema of each part's new shape: migrate_<schema>_v<version, dots
+	 * as underscores>.  Schemas named migrate_... are migrate's own.
 	 */
-	initStringInfo(&vschema);
-	appendStringInfo(&vschema, "migrate_%s_v", m->schema);
-	for (const char *p = version; *p; p++)
-		appendStringInfoChar(&vschema, *p == '.' ? '_' : *p);
-	if (vschema.len >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the name of the version schema \"%s\" would be longer than %d bytes",
-						vschema.data, NAMEDATALEN - 1),
-				 errhint("Use a shorter version or schema name.")));
-	m->vschema = vschema.data;
+	{
+		ListCell   *lc;
+
+		foreach(lc, parts)
+		{
+			OnlineMigration *part = lfirst(lc);
+
+			part->vschema = version_schema_name(part->schema, version);
+		}
+	}
+	if (list_length(parts) == 1)
+	{
+		/* one schema: the migration is its one part */
+		OnlineMigration *part = linitial(parts);
+
+		part->ops = m->ops;
+		return part;
+	}
+	m->schema = ((OnlineMigration *) linitial(parts))->schema;
+	m->vschema = ((OnlineMigration *) linitial(parts))->vschema;
+	m->parts = parts;
 	return m;
 }
 
