@@ -17,9 +17,12 @@ CREATE TABLE sec_onl_t (id int PRIMARY KEY, a int, b text);
 CREATE INDEX sec_onl_t_a_idx ON sec_onl_t (a);
 CREATE TABLE sec_onl_r (id int PRIMARY KEY);
 CREATE TABLE sec_onl_k (a int, b text, r int4range);
+CREATE TABLE sec_onl_d (id int PRIMARY KEY, a int CONSTRAINT sec_onl_d_a CHECK (a > 0),
+                        b int, c int, CONSTRAINT sec_onl_d_bc UNIQUE (b, c));
 ALTER TABLE sec_onl_t OWNER TO security_online_input_deployer;
 ALTER TABLE sec_onl_r OWNER TO security_online_input_deployer;
 ALTER TABLE sec_onl_k OWNER TO security_online_input_deployer;
+ALTER TABLE sec_onl_d OWNER TO security_online_input_deployer;
 
 -- one valid document per operation (and per kind of constraint)
 CREATE TABLE sec_onl_base (op text, body jsonb);
@@ -49,6 +52,8 @@ INSERT INTO sec_onl_base VALUES
 ('create_constraint', '{"schema": "public", "table": "sec_onl_k", "name": "sec_onl_c", "type": "primary_key", "columns": ["a", "b"]}'),
 ('create_constraint', '{"schema": "public", "table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "method": "gist", "elements": [{"column": "r", "operator": "&&"}, {"expression": "int4range(a, a, ''[]'')", "operator": "&&"}], "where": "b <> ''x''"}'),
 ('drop_constraint', '{"schema": "public", "table": "sec_onl_t", "name": "sec_onl_t_pkey"}'),
+('drop_constraint', '{"schema": "public", "table": "sec_onl_d", "name": "sec_onl_d_a", "up": "a", "down": "greatest(a, 1)"}'),
+('drop_multicolumn_constraint', '{"schema": "public", "table": "sec_onl_d", "name": "sec_onl_d_bc", "up": {"b": "b", "c": "c"}, "down": {"b": "b", "c": "c + id"}}'),
 ('rename_constraint', '{"schema": "public", "table": "sec_onl_t", "from": "sec_onl_t_pkey", "to": "sec_onl_t_pk"}'),
 ('set_replica_identity', '{"schema": "public", "table": "sec_onl_t", "identity": {"type": "index", "index": "sec_onl_t_pkey"}}'),
 ('set_replica_identity', '{"schema": "public", "table": "sec_onl_t", "identity": {"type": "full"}}');
@@ -274,6 +279,35 @@ SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_
 SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "elements": [{"column": "r", "operator": "@>"}]}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "method": "btree", "elements": [{"column": "b", "operator": "<>"}]}}]');
 SELECT migrate_register_online('1', 'x', '[{"create_constraint": {"table": "sec_onl_k", "name": "sec_onl_c", "type": "exclude", "method": "gin", "elements": [{"column": "r", "operator": "&&"}]}}]');
+-- drop_constraint with up and down, drop_multicolumn_constraint: a primary
+-- key, a NOT NULL constraint (one from 18 on: the SQLSTATE alone, the
+-- message differs before), an exclusion constraint; several columns for
+-- drop_constraint, up without down; up and down not naming exactly the
+-- constraint's columns; a column in another multi-column constraint, or
+-- dropped by an earlier operation; a constraint of another table
+RESET ROLE;
+CREATE TABLE sec_onl_dc (id int PRIMARY KEY, a int NOT NULL, b int, c int, r int4range,
+                         CONSTRAINT sec_onl_dc_ab CHECK (a < b), CONSTRAINT sec_onl_dc_bc CHECK (b < c),
+                         CONSTRAINT sec_onl_dc_r EXCLUDE USING gist (r WITH &&));
+ALTER TABLE sec_onl_dc OWNER TO security_online_input_deployer;
+SET ROLE security_online_input_deployer;
+SELECT migrate_register_online('1', 'x', '[{"drop_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_pkey", "down": "id"}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_multicolumn_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_pkey", "up": {"id": "id"}, "down": {"id": "id"}}}]');
+DO $$
+BEGIN
+    PERFORM migrate_register_online('1', 'x', '[{"drop_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_a_not_null", "down": "a"}}]');
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'NOT NULL constraint: %', SQLSTATE;
+END $$;
+SELECT migrate_register_online('1', 'x', '[{"drop_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_r", "down": "r"}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_ab", "down": "a"}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_constraint": {"table": "sec_onl_d", "name": "sec_onl_d_a", "up": "a"}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_multicolumn_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_ab", "up": {"a": "a"}, "down": {"a": "a"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_multicolumn_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_ab", "up": {"a": "a", "b": "b", "c": "c"}, "down": {"a": "a", "b": "b", "c": "c"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_multicolumn_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_ab", "up": {"a": "a", "b": "b"}, "down": {"a": "a", "c": "b"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_multicolumn_constraint": {"table": "sec_onl_dc", "name": "sec_onl_dc_ab", "up": {"a": "a", "b": "b"}, "down": {"a": "a", "b": "b"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_column": {"table": "sec_onl_d", "column": "c"}}, {"drop_multicolumn_constraint": {"table": "sec_onl_d", "name": "sec_onl_d_bc", "up": {"b": "b", "c": "c"}, "down": {"b": "b", "c": "c"}}}]');
+SELECT migrate_register_online('1', 'x', '[{"drop_multicolumn_constraint": {"table": "sec_onl_d", "name": "sec_onl_dc_bc", "up": {"b": "b", "c": "c"}, "down": {"b": "b", "c": "c"}}}]');
 -- sql: what no migration may hold, in on_complete too
 SELECT migrate_register_online('1', 'x', '[{"sql": {"up": "SELECT 1", "on_complete": "COMMIT"}}]');
 SELECT migrate_register_online('1', 'x', '[{"sql": {"up": "SELECT 1", "on_complete": "CREATE INDEX CONCURRENTLY sec_onl_i ON sec_onl_t (a)"}}]');
@@ -315,7 +349,7 @@ END $$;
 DROP TABLE sec_onl_temp;
 SELECT count(*) AS registered FROM migrate.migration;
 
-DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r, sec_onl_k;
+DROP TABLE sec_onl_attempt, sec_onl_bad, sec_onl_base, sec_onl_t, sec_onl_r, sec_onl_k, sec_onl_d, sec_onl_dc;
 DROP FUNCTION sec_onl_try(jsonb), sec_onl_paths(jsonb, text[]), sec_onl_ct(jsonb, jsonb);
 DROP EXTENSION migrate;
 DROP ROLE security_online_input_deployer;

@@ -282,6 +282,35 @@ extern Oid	online_exclusion_operator(const char *opname, Oid typid, Oid amoid);
 extern char *online_exclusion_sql(OnlineExclusion *x, OnlineElementSql element,
 								  void *arg);
 
+/* op_alter_column.c: a column of a constraint dropped at start */
+extern OnlineOp *online_alter_dropping(ShapeState *s, OnlineOp *op,
+									   const char *column, const char *up,
+									   const char *down, Oid dropped);
+
+/*
+ * A constraint the new shape stops enforcing at start: each of its columns
+ * altered into a shadow column without it (drop_multicolumn_constraint,
+ * drop_constraint with up and down).  The methods of the operations that
+ * do, in op_drop_multicolumn_constraint.c, do nothing without alters.
+ */
+typedef struct DropShadowed
+{
+	char	   *name;			/* the constraint's */
+	List	   *columns;		/* its columns, named as in the shape; NIL:
+								 * its one column, found in the catalog */
+	List	   *up;				/* an expression per column (NULL: itself), */
+	List	   *down;			/* ... NIL: not dropped at start */
+	List	   *alters;			/* OnlineOp *, of each column (shape) */
+} DropShadowed;
+
+extern void drop_shadowed_shape(ShapeState *s, OnlineOp *op);
+extern void drop_shadowed_start(OnlineMigration *m, OnlineOp *op, StringInfo steps);
+extern void drop_shadowed_start_views(OnlineMigration *m, OnlineOp *op,
+									  StringInfo steps);
+extern void drop_shadowed_before_complete(OnlineMigration *m, OnlineOp *op);
+extern void drop_shadowed_complete(OnlineMigration *m, OnlineOp *op);
+extern void drop_shadowed_rollback(OnlineMigration *m, OnlineOp *op);
+
 /* ddl.c: what the phases run, and what they leave to the job */
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
 extern void online_add_step(StringInfo steps, const char *sql);

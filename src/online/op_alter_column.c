@@ -15,7 +15,10 @@
  * drops the old column and puts the shadow and everything on it in its
  * place, under the old names.  Only a change of default or comment needs
  * no shadow: it is made at complete (the new shape's view shows a new
- * default at once).
+ * default at once).  drop_constraint (with up and down) and
+ * drop_multicolumn_constraint make one of these for each column of the
+ * constraint they drop (online_alter_dropping): a shadow with all the
+ * column carries but that constraint.
  *
  * Keys go along.  A primary key is carried like a unique constraint: a
  * unique index built concurrently on the shadow, made the primary key
@@ -28,7 +31,8 @@
  * leaves the new column NULL gets up's value of what the old column drew
  * (the trigger); at complete the new column becomes the identity column,
  * its sequence (under the old one's name) going on from where the old one
- * stopped.
+ * stopped.  A drop of a constraint on a key column carries the keys the same
+ * way, but not one that the foreign keys referencing the column rely on.
  *
  *	  {"alter_column": {"table": "orders", "column": "quantity",
  *	   "type": "bigint"}}
@@ -72,6 +76,8 @@ typedef struct AlterColumn
 	char	   *comment;
 	char	   *up;				/* expressions: over the old shape, */
 	char	   *down;			/* ... over the new one */
+	bool		drops;			/* made by a drop of a constraint on it: */
+	Oid			dropped;		/* ... that one, not carried to the shadow */
 	/* as online_shape left them */
 	ShapeColumn *sc;			/* the column altered */
 	List	   *ref_physical;	/* references: the referenced columns, */
@@ -117,7 +123,7 @@ static bool
 shadows(AlterColumn *d)
 {
 	return d->type != NULL || d->nullable >= 0 || d->check != NULL ||
-		d->references != NULL || d->unique_name != NULL;
+		d->references != NULL || d->unique_name != NULL || d->drops;
 }
 
 static void
@@ -186,10 +192,12 @@ alter_column_parse(OnlineMigration *m, OnlineOp *op, JsonbContainer *body,
 
 /*
  * Why a column cannot be altered online (yet), or NULL: what migrate cannot
- * carry over to its shadow column.
+ * carry over to its shadow column (but the constraint dropped, if any); and
+ * a foreign key that references the column through the unique constraint
+ * dropped (its copy on the shadow would have no unique index to use).
  */
 static char *
-alter_refusal(Oid relid, const char *column)
+alter_refusal(Oid relid, const char *column, Oid dropped)
 {
 	AttrNumber	attnum = get_attnum(relid, column);
 	MemoryContext caller = CurrentMemoryContext;
@@ -214,8 +222,9 @@ alter_refusal(Oid relid, const char *column)
 	nestlevel = online_pinned_path();
 	SPI_connect();
 	{
-		Oid			argtypes[2] = {OIDOID, INT2OID};
-		Datum		values[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+		Oid			argtypes[3] = {OIDOID, INT2OID, OIDOID};
+		Datum		values[3] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum),
+		ObjectIdGetDatum(dropped)};
 
 		/* not read-only: it must see what this transaction did */
 		SPI_execute_with_args(
@@ -232,12 +241,19 @@ alter_refusal(Oid relid, const char *column)
 							  "  WHEN c.contype = 'f' THEN 'it is part of multi-column foreign key ' || quote_ident(c.conname)"
 							  "  ELSE 'it is part of multi-column constraint ' || quote_ident(c.conname) END AS why"
 							  "  FROM pg_catalog.pg_constraint c"
-							  " WHERE (c.conrelid = $1 AND $2 = ANY (c.conkey)"
-							  "        AND (c.contype = 'x' OR cardinality(c.conkey) > 1))"
-							  "    OR (c.confrelid = $1 AND $2 = ANY (c.confkey)"
-							  "        AND (cardinality(c.confkey) > 1 OR EXISTS ("
-							  "             SELECT FROM pg_catalog.pg_class r"
-							  "              WHERE r.oid = c.conrelid AND r.relkind = 'p')))"
+							  " WHERE ((c.conrelid = $1 AND $2 = ANY (c.conkey)"
+							  "         AND (c.contype = 'x' OR cardinality(c.conkey) > 1))"
+							  "        OR (c.confrelid = $1 AND $2 = ANY (c.confkey)"
+							  "            AND (cardinality(c.confkey) > 1 OR EXISTS ("
+							  "                 SELECT FROM pg_catalog.pg_class r"
+							  "                  WHERE r.oid = c.conrelid AND r.relkind = 'p'))))"
+							  "   AND c.oid <> $3"
+							  " UNION ALL "
+							  "SELECT 1, 'foreign key ' || quote_ident(f.conname) || ' of table ' ||"
+							  "       f.conrelid::regclass || ' references it through ' || quote_ident(k.conname)"
+							  "  FROM pg_catalog.pg_constraint f JOIN pg_catalog.pg_constraint k ON k.oid = $3"
+							  " WHERE f.contype = 'f' AND f.confrelid = $1 AND $2 = ANY (f.confkey)"
+							  "   AND k.contype IN ('u', 'p') AND f.conindid = k.conindid"
 							  " UNION ALL "
 							  "SELECT 2, 'index ' || quote_ident(i.relname) || ' uses it in an expression or predicate'"
 							  "  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
@@ -258,7 +274,7 @@ alter_refusal(Oid relid, const char *column)
 							  "   AND d.refobjid = $1 AND d.refobjsubid = $2 AND v.oid <> $1"
 							  "   AND v.relnamespace::regnamespace::text !~ '^migrate_'"
 							  ") reasons ORDER BY prio, why LIMIT 1",
-							  2, argtypes, values, NULL, false, 1);
+							  3, argtypes, values, NULL, false, 1);
 		if (SPI_processed > 0)
 			why = MemoryContextStrdup(caller,
 									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -566,7 +582,8 @@ alter_column_shape(ShapeState *s, OnlineOp *op)
 	if (d->references)
 		d->ref_physical = shape_reference(s, d->references, &d->ref_relname);
 	d->sc = c;
-	if (shadows(d) && !s->expanded && (why = alter_refusal(t->relid, c->physical)) != NULL)
+	if (shadows(d) && !s->expanded &&
+		(why = alter_refusal(t->relid, c->physical, d->dropped)) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" cannot be altered online", d->column),
@@ -609,15 +626,16 @@ value(uint64 i, int n)
 /*
  * What the old column has that its shadow must get too: indexes ('i'),
  * unique constraints ('u'), its primary key ('p'), foreign keys ('f') and
- * checks ('c') on it.
+ * checks ('c') on it; not the constraint dropped, nor its index.
  */
 static List *
-carried_objects(ShapeTable *t, ShapeColumn *c)
+carried_objects(ShapeTable *t, ShapeColumn *c, Oid dropped)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	AttrNumber	attnum = get_attnum(t->relid, c->physical);
-	Oid			argtypes[2] = {OIDOID, INT2OID};
-	Datum		values[2] = {ObjectIdGetDatum(t->relid), Int16GetDatum(attnum)};
+	Oid			argtypes[3] = {OIDOID, INT2OID, OIDOID};
+	Datum		values[3] = {ObjectIdGetDatum(t->relid), Int16GetDatum(attnum),
+	ObjectIdGetDatum(dropped)};
 	List	   *carried = NIL;
 	int			nestlevel = online_pinned_path();
 
@@ -633,13 +651,13 @@ carried_objects(ShapeTable *t, ShapeColumn *c)
 							  "    ON c.conindid = i.indexrelid AND c.contype IN ('u', 'p')"
 							  "   AND c.conrelid = i.indrelid"
 							  " WHERE i.indrelid = $1 AND $2 = ANY (i.indkey::pg_catalog.int2[])"
-							  "   AND x.relname !~ '^_migrate_'"
+							  "   AND x.relname !~ '^_migrate_' AND c.oid IS DISTINCT FROM $3"
 							  " UNION ALL "
 							  "SELECT c.contype::text, c.oid, c.conname, '', false FROM pg_catalog.pg_constraint c"
 							  " WHERE c.conrelid = $1 AND c.conkey = ARRAY[$2] AND c.contype IN ('f', 'c')"
-							  "   AND c.conname !~ '^_migrate_'"
+							  "   AND c.conname !~ '^_migrate_' AND c.oid <> $3"
 							  " ORDER BY 3",
-							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read what column \"%s\" carries", c->physical);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1084,7 +1102,7 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 		online_add_validation(steps, rel, check);
 	}
 
-	foreach(lc, carried_objects(t, c))
+	foreach(lc, carried_objects(t, c, d->dropped))
 	{
 		CarriedObject *o = lfirst(lc);
 
@@ -1212,7 +1230,7 @@ alter_column_before_complete(OnlineMigration *m, OnlineOp *op)
 
 	if (!shadows(d))
 		return;
-	d->carried = carried_objects(op->st, d->sc);
+	d->carried = carried_objects(op->st, d->sc, d->dropped);
 	d->referencing = referencing_at_complete(m, op->st, d->sc);
 }
 
@@ -1501,3 +1519,34 @@ const OnlineOpMethods online_op_alter_column = {
 	.complete = alter_column_complete,
 	.rollback = alter_column_rollback,
 };
+
+/*
+ * The alter_column of one column of a constraint that drop_constraint (with
+ * up and down) or drop_multicolumn_constraint drops for the new shape at
+ * start: a shadow column with all the old one carries but that constraint
+ * (dropped; InvalidOid when it is gone, rolling back), filled with up and
+ * down.  Its shape is applied; op is the dropping operation.
+ */
+OnlineOp *
+online_alter_dropping(ShapeState *s, OnlineOp *op, const char *column,
+					  const char *up, const char *down, Oid dropped)
+{
+	OnlineOp   *a = palloc0(sizeof(OnlineOp));
+	AlterColumn *d = palloc0(sizeof(AlterColumn));
+
+	if (strlen(column) > ONLINE_ADDED_NAME_MAX)
+		op_error("name of column \"%s\" is longer than %d bytes: its shadow column's name would not fit",
+				 column, ONLINE_ADDED_NAME_MAX);
+	a->index = op->index;
+	a->methods = &online_op_alter_column;
+	a->table = op->table;
+	a->data = d;
+	d->column = pstrdup(column);
+	d->nullable = -1;
+	d->up = up ? pstrdup(up) : NULL;
+	d->down = down ? pstrdup(down) : NULL;
+	d->drops = true;
+	d->dropped = dropped;
+	alter_column_shape(s, a);
+	return a;
+}

@@ -42,6 +42,7 @@ extern const OnlineOpMethods online_op_rename_table;
 extern const OnlineOpMethods online_op_drop_table;
 extern const OnlineOpMethods online_op_create_constraint;
 extern const OnlineOpMethods online_op_drop_constraint;
+extern const OnlineOpMethods online_op_drop_multicolumn_constraint;
 extern const OnlineOpMethods online_op_rename_constraint;
 extern const OnlineOpMethods online_op_set_replica_identity;
 extern const OnlineOpMethods online_op_sql;
@@ -58,6 +59,7 @@ static const OnlineOpMethods *const operations[] = {
 	&online_op_drop_table,
 	&online_op_create_constraint,
 	&online_op_drop_constraint,
+	&online_op_drop_multicolumn_constraint,
 	&online_op_rename_constraint,
 	&online_op_set_replica_identity,
 	&online_op_sql,
