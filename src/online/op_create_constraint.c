@@ -86,6 +86,9 @@ create_constraint_shape(ShapeState *s, OnlineOp *op)
 	d->physical = shape_columns_physical(s, t, d->columns);
 	if (d->references)
 		d->ref_physical = shape_reference(s, d->references, &d->ref_relname);
+	if (!s->expanded && strcmp(d->type, "check") != 0)
+		online_refuse_partitioned(t->relid, op->table,
+								  strcmp(d->type, "unique") == 0 ? "u" : "f");
 }
 
 /* A comma-separated list of quoted names. */
@@ -113,15 +116,14 @@ create_constraint_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps
 	char	   *cols = name_list(d->physical);
 
 	if (strcmp(d->type, "unique") == 0)
-		online_add_step(steps, psprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)",
-										quote_identifier(d->name), rel, cols));
+		online_add_index(m, steps, t->relid, true, d->name, psprintf(" (%s)", cols));
 	else if (strcmp(d->type, "check") == 0)
 	{
 		online_ddl(m, "create_constraint",
 				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", rel,
 							quote_identifier(d->name),
 							online_mapped_expression(d->check, m, t, EXPR_KIND_CHECK_CONSTRAINT)));
-		online_add_validation(steps, rel, d->name);
+		online_add_validation(steps, t->relid, d->name);
 	}
 	else
 	{
@@ -132,16 +134,21 @@ create_constraint_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps
 							online_qualified(m->schema, d->ref_relname),
 							name_list(d->ref_physical),
 							d->references->on_update, d->references->on_delete));
-		online_add_validation(steps, rel, d->name);
+		online_add_validation(steps, t->relid, d->name);
 	}
 }
 
-/* A unique index becomes the constraint. */
+/*
+ * A unique index becomes the constraint; a check on a partitioned table,
+ * valid on every partition, becomes valid on the table.
+ */
 static void
 create_constraint_complete(OnlineMigration *m, OnlineOp *op)
 {
 	CreateConstraint *d = op->data;
 
+	if (strcmp(d->type, "check") == 0)
+		online_validate_partitioned(m, op->st->relid, d->name);
 	if (strcmp(d->type, "unique") == 0)
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
 										   online_rel_sql(op->st->relid),
