@@ -663,7 +663,7 @@ migrate_cancel(PG_FUNCTION_ARGS)
 /*
  * Why a job is over, though unfinished, or NULL: a run of migrations that
  * a later run superseded, the job of an online migration that is no longer
- * in flight (rolled back or completed).
+ * in flight (rolled back or completed) or of an earlier flight of it.
  */
 static const char *
 resume_refusal(int64 id, const char *kind)
@@ -686,6 +686,13 @@ resume_refusal(int64 id, const char *kind)
 					 1, argtypes, values, NULL, 1);
 		if (SPI_processed == 0)
 			return "its online migration is no longer in flight";
+		/* rolled back and started again: the new start queued its own job */
+		catalog_exec("SELECT 1 FROM migrate.job j JOIN migrate.job later"
+					 "    ON later.version = j.version AND later.kind = 'online' AND later.id > j.id"
+					 " WHERE j.id = $1",
+					 1, argtypes, values, NULL, 1);
+		if (SPI_processed > 0)
+			return "its online migration was rolled back and started again since";
 	}
 	return NULL;
 }

@@ -33,7 +33,8 @@ typedef struct QueuedJob
  * an earlier one queued, and one of an earlier library refuses a later one:
  *	1	as migrate 1.0 wrote them: a background run without a plan (it gets
  *		one when it starts, engine/upgrade.c)
- *	2	migrate 1.1: a background run's plan and repeatable migrations
+ *	2	migrate 1.1: a background run's plan and repeatable migrations; an
+ *		online migration's steps over the partitions of a table (online/job.c)
  * Raise it with every change to what a job's args mean, and keep reading
  * the formats before it.
  */

@@ -36,14 +36,6 @@ online_add_step(StringInfo steps, const char *sql)
 	appendStringInfoChar(steps, '}');
 }
 
-/* The job validates a constraint added NOT VALID. */
-void
-online_add_validation(StringInfo steps, const char *table, const char *constraint)
-{
-	online_add_step(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table,
-									quote_identifier(constraint)));
-}
-
 /* The qualified name of a relation as it is now. */
 char *
 online_rel_sql(Oid relid)

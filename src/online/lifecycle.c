@@ -434,17 +434,7 @@ expand_part(OnlineMigration *m, Expanded *x)
 		if (t->sync)
 			vschema_create_sync(m, t);
 		if (t->backfill)
-		{
-			int64		rows;
-			char	   *args = backfill_job_args(t->relid,
-												 psprintf("%s = false", quote_identifier(ONLINE_MARKER)),
-												 quote_identifier(ONLINE_MARKER), true,
-												 migrate_batch_size, &rows);
-
-			x->rows_total += rows;
-			appendStringInfo(&x->backfills, "%s{\"relation\": %u, \"backfill\": %s}",
-							 x->backfills.len > 1 ? ", " : "", t->relid, args);
-		}
+			online_queue_backfill(&x->backfills, t->relid, &x->rows_total);
 	}
 
 	/* what refers to the new shape's names: the views exist now */
@@ -757,7 +747,7 @@ contract(OnlineMigration *m, void *arg)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("online migration %s cannot be completed", m->version),
-					 errdetail("Table %s has rows not backfilled. Rows written by sessions whose triggers do not fire (session_replication_role = replica), or moved by a table rewrite, can escape the backfill.",
+					 errdetail("Table %s has rows not backfilled. Rows written by sessions whose triggers do not fire (session_replication_role = replica), moved by a table rewrite, or brought by a partition attached after the backfill can escape it.",
 							   table),
 					 errhint("Fill them with UPDATE %s SET %s = false WHERE %s IS NOT FALSE, or undo the migration with migrate_rollback().",
 							 table, quote_identifier(ONLINE_MARKER), quote_identifier(ONLINE_MARKER))));

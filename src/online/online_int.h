@@ -314,8 +314,6 @@ extern void drop_shadowed_rollback(OnlineMigration *m, OnlineOp *op);
 /* ddl.c: what the phases run, and what they leave to the job */
 extern void online_ddl(OnlineMigration *m, const char *where, const char *sql);
 extern void online_add_step(StringInfo steps, const char *sql);
-extern void online_add_validation(StringInfo steps, const char *table,
-								  const char *constraint);
 extern char *online_rel_sql(Oid relid);
 extern char *online_op_rel_sql(OnlineOp *op);
 extern char *online_qualified(const char *schema, const char *name);
@@ -347,7 +345,37 @@ extern const char *vschema_view_security(Oid relid);
 extern void vschema_copy_grants(OnlineMigration *m, ShapeTable *t,
 								const char *view, bool old_shape);
 
+/* partitions.c: partitioned tables, partition by partition */
+extern bool online_partitioned(Oid relid);
+extern List *online_leaves(Oid relid);
+extern bool online_leaf_of(Oid leaf, Oid relid);
+extern void online_check_partitions(Oid relid, const char *what);
+extern void online_refuse_partition(Oid relid, const char *table);
+extern bool online_in_partition_key(Oid relid, const char *column);
+extern void online_refuse_partitioned(Oid relid, const char *table,
+									  char contype);
+extern void online_refuse_partitioned_exclusion(Oid relid, const char *table,
+												List *columns);
+extern void online_add_validation(StringInfo steps, Oid relid,
+								  const char *constraint);
+extern void online_validate_partitioned(OnlineMigration *m, Oid relid,
+										const char *constraint);
+extern void online_add_index(OnlineMigration *m, StringInfo steps, Oid relid,
+							 bool unique, const char *name,
+							 const char *definition);
+extern void online_drop_index(OnlineMigration *m, const char *schema,
+							  const char *name);
+extern void online_rename_index_columns(OnlineMigration *m, Oid relid,
+										const char *shadow, const char *column);
+extern void online_run_leaf_validations(const char *version, const char *where,
+										Oid relid, const char *constraint);
+extern void online_run_leaf_indexes(const char *version, const char *where,
+									Oid relid, const char *name, bool unique,
+									const char *definition);
+
 /* job.c */
 extern bool online_rows_pending(Oid relid);
+extern void online_queue_backfill(StringInfo backfills, Oid relid,
+								  int64 *rows_total);
 
 #endif							/* MIGRATE_ONLINE_INT_H */

@@ -16,7 +16,6 @@
 #include "postgres.h"
 
 #include "utils/builtins.h"
-#include "utils/json.h"
 
 #include "online/online_int.h"
 
@@ -70,6 +69,8 @@ add_column_shape(ShapeState *s, OnlineOp *op)
 
 	if (shape_column(t, col->name) && !s->lenient)
 		op_error("column \"%s\" of table \"%s\" already exists", col->name, op->table);
+	if (!s->expanded && !t->created)
+		online_refuse_partition(t->relid, op->table);
 	c = palloc0(sizeof(ShapeColumn));
 	c->name = col->name;
 	c->physical = t->created ? col->name : online_shadow_name(col->name);
@@ -122,9 +123,7 @@ add_column_start(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 		online_ddl(m, "add_column",
 				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
 							table, check, quote_identifier(physical)));
-		appendStringInfo(steps, "%s{\"sql\": ", steps->len > 1 ? ", " : "");
-		escape_json(steps, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, check));
-		appendStringInfoString(steps, ", \"after_backfill\": true}");
+		online_add_validation(steps, t->relid, online_check_name(col->name));
 	}
 }
 
@@ -139,6 +138,7 @@ add_column_complete(OnlineMigration *m, OnlineOp *op)
 	if (!d->column->nullable)
 	{
 		/* the validated check spares SET NOT NULL its scan */
+		online_validate_partitioned(m, op->st->relid, online_check_name(d->column->name));
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", table,
 										   quote_identifier(online_shadow_name(d->column->name))));
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s DROP CONSTRAINT %s", table,
@@ -147,6 +147,8 @@ add_column_complete(OnlineMigration *m, OnlineOp *op)
 	online_ddl(m, "complete", psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", table,
 									   quote_identifier(online_shadow_name(d->column->name)),
 									   quote_identifier(d->column->name)));
+	online_rename_index_columns(m, op->st->relid, online_shadow_name(d->column->name),
+								d->column->name);
 }
 
 static void

@@ -217,14 +217,18 @@ alter_refusal(Oid relid, const char *column, Oid dropped)
 	ReleaseSysCache(tup);
 	if (why)
 		return why;
+	if (online_in_partition_key(relid, column))
+		return "it is part of the partition key";
 
 	/* names in it resolve in pg_catalog, whoever registers and whatever path */
 	nestlevel = online_pinned_path();
 	SPI_connect();
 	{
-		Oid			argtypes[3] = {OIDOID, INT2OID, OIDOID};
-		Datum		values[3] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum),
-		ObjectIdGetDatum(dropped)};
+		Oid			argtypes[4] = {OIDOID, INT2OID, OIDOID, BOOLOID};
+
+		/* before 18, a partitioned table takes no foreign key NOT VALID */
+		Datum		values[4] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum),
+		ObjectIdGetDatum(dropped), BoolGetDatum(PG_VERSION_NUM < 180000)};
 
 		/* not read-only: it must see what this transaction did */
 		SPI_execute_with_args(
@@ -255,6 +259,23 @@ alter_refusal(Oid relid, const char *column, Oid dropped)
 							  " WHERE f.contype = 'f' AND f.confrelid = $1 AND $2 = ANY (f.confkey)"
 							  "   AND k.contype IN ('u', 'p') AND f.conindid = k.conindid"
 							  " UNION ALL "
+							  "SELECT 1, 'it has ' || CASE c.contype WHEN 'u' THEN 'unique constraint '"
+							  "       ELSE 'foreign key ' END || quote_ident(c.conname) ||"
+							  "       ', which cannot be carried over online on a partitioned table'"
+							  "  FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid"
+							  " WHERE c.conrelid = $1 AND $2 = ANY (c.conkey) AND r.relkind = 'p'"
+							  "   AND (c.contype = 'u' OR (c.contype = 'f' AND $4))"
+							  " UNION ALL "
+							  "SELECT 1, 'the replica identity of partition ' || x.indrelid::regclass ||"
+							  "       ' is index ' || quote_ident(i.relname) || ', which uses it'"
+							  "  FROM pg_catalog.pg_partition_tree($1) p"
+							  "  JOIN pg_catalog.pg_index x ON x.indrelid = p.relid AND x.indisreplident"
+							  "  JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
+							  " WHERE p.relid <> $1 AND EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+							  "        WHERE a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey::pg_catalog.int2[])"
+							  "          AND a.attname = (SELECT b.attname FROM pg_catalog.pg_attribute b"
+							  "                            WHERE b.attrelid = $1 AND b.attnum = $2))"
+							  " UNION ALL "
 							  "SELECT 2, 'index ' || quote_ident(i.relname) || ' uses it in an expression or predicate'"
 							  "  FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
 							  " WHERE x.indrelid = $1 AND (x.indexprs IS NOT NULL OR x.indpred IS NOT NULL)"
@@ -274,7 +295,7 @@ alter_refusal(Oid relid, const char *column, Oid dropped)
 							  "   AND d.refobjid = $1 AND d.refobjsubid = $2 AND v.oid <> $1"
 							  "   AND v.relnamespace::regnamespace::text !~ '^migrate_'"
 							  ") reasons ORDER BY prio, why LIMIT 1",
-							  3, argtypes, values, NULL, false, 1);
+							  4, argtypes, values, NULL, false, 1);
 		if (SPI_processed > 0)
 			why = MemoryContextStrdup(caller,
 									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -582,6 +603,14 @@ alter_column_shape(ShapeState *s, OnlineOp *op)
 	if (d->references)
 		d->ref_physical = shape_reference(s, d->references, &d->ref_relname);
 	d->sc = c;
+	if (!s->expanded)
+	{
+		online_refuse_partition(t->relid, op->table);
+		if (d->unique_name)
+			online_refuse_partitioned(t->relid, op->table, CONSTRAINT_UNIQUE);
+		if (d->references)
+			online_refuse_partitioned(t->relid, op->table, CONSTRAINT_FOREIGN);
+	}
 	if (shadows(d) && !s->expanded &&
 		(why = alter_refusal(t->relid, c->physical, d->dropped)) != NULL)
 		ereport(ERROR,
@@ -752,14 +781,15 @@ carried_before(ShapeTable *t, Oid oid)
 }
 
 /*
- * The statement that puts a copy of an index on the shadow columns: the
- * same method, key order, operator classes and collations (on a shadow of
- * another type, its defaults), INCLUDE columns, NULLS NOT DISTINCT, storage
- * parameters, tablespace and predicate.  All of it is the catalog's own
- * text; only the shadow columns' names are migrate's.
+ * The definition of a copy of an index on the shadow columns (what follows
+ * the table in CREATE INDEX): the same method, key order, operator classes
+ * and collations (on a shadow of another type, its defaults), INCLUDE
+ * columns, NULLS NOT DISTINCT, storage parameters, tablespace and
+ * predicate.  All of it is the catalog's own text; only the shadow
+ * columns' names are migrate's.  *unique says whether it is unique.
  */
 static char *
-carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
+carried_index_definition(ShapeTable *t, Oid indexid, bool *unique)
 {
 	StringInfoData sql;
 	Oid			argtypes[1] = {OIDOID};
@@ -790,10 +820,8 @@ carried_index_sql(ShapeTable *t, CarriedObject *o, Oid indexid)
 		SPI_processed != 1)
 		elog(ERROR, "could not read index %u", indexid);
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE %sINDEX CONCURRENTLY %s ON %s USING %s (",
-					 strcmp(value(0, 1), "t") == 0 ? "UNIQUE " : "",
-					 quote_identifier(o->temp_name), online_rel_sql(t->relid),
-					 quote_identifier(value(0, 2)));
+	*unique = strcmp(value(0, 1), "t") == 0;
+	appendStringInfo(&sql, " USING %s (", quote_identifier(value(0, 2)));
 	nkeys = atoi(value(0, 3));
 	predicate = value(0, 4);
 	with = value(0, 5);
@@ -1099,7 +1127,7 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 		online_ddl(m, "alter_column",
 				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
 							rel, quote_identifier(check), quote_identifier(shadow)));
-		online_add_validation(steps, rel, check);
+		online_add_validation(steps, t->relid, check);
 	}
 
 	foreach(lc, carried_objects(t, c, d->dropped))
@@ -1109,14 +1137,20 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 		if (o->kind == 'i' || o->kind == 'u' || o->kind == 'p')
 		{
 			if (!carried_before(t, o->oid))
-				online_add_step(steps, carried_index_sql(t, o,
-														 o->kind == 'i' ? o->oid : get_constraint_index(o->oid)));
+			{
+				bool		unique;
+				char	   *definition;
+
+				definition = carried_index_definition(t, o->kind == 'i' ? o->oid :
+													  get_constraint_index(o->oid), &unique);
+				online_add_index(m, steps, t->relid, unique, o->temp_name, definition);
+			}
 		}
 		else
 		{
 			online_ddl(m, "alter_column",
 					   carried_constraint_sql(t, attnum, shadow_attnum, shadow, o));
-			online_add_validation(steps, rel, o->temp_name);
+			online_add_validation(steps, t->relid, o->temp_name);
 		}
 	}
 
@@ -1129,7 +1163,7 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 		CarriedObject *r = lfirst(lc);
 
 		online_add_step(steps, referencing_copy_sql(r, t->relid, shadow));
-		online_add_validation(steps, online_rel_sql(r->relid), r->temp_name);
+		online_add_validation(steps, r->relid, r->temp_name);
 	}
 
 	if (d->check)
@@ -1138,7 +1172,7 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 				   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", rel,
 							quote_identifier(d->constraint_name),
 							online_mapped_expression(d->check, m, t, EXPR_KIND_CHECK_CONSTRAINT)));
-		online_add_validation(steps, rel, d->constraint_name);
+		online_add_validation(steps, t->relid, d->constraint_name);
 	}
 	if (d->references)
 	{
@@ -1149,12 +1183,11 @@ alter_column_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 							online_qualified(m->schema, d->ref_relname),
 							quote_identifier(linitial(d->ref_physical)),
 							d->references->on_update, d->references->on_delete));
-		online_add_validation(steps, rel, d->constraint_name);
+		online_add_validation(steps, t->relid, d->constraint_name);
 	}
 	if (d->unique_name)
-		online_add_step(steps, psprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)",
-										quote_identifier(online_shadow_name(d->unique_name)),
-										rel, quote_identifier(shadow)));
+		online_add_index(m, steps, t->relid, true, online_shadow_name(d->unique_name),
+						 psprintf(" (%s)", quote_identifier(shadow)));
 }
 
 /* Is the constraint validated? */
@@ -1413,9 +1446,11 @@ alter_column_complete(OnlineMigration *m, OnlineOp *op)
 	online_ddl(m, "complete", psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel,
 									   quote_identifier(online_shadow_name(c->physical)),
 									   column));
+	online_rename_index_columns(m, t->relid, online_shadow_name(c->physical), d->column);
 	if (OidIsValid(get_relation_constraint_oid(t->relid, online_check_name(c->physical), true)))
 	{
 		/* the validated check spares SET NOT NULL its scan */
+		online_validate_partitioned(m, t->relid, online_check_name(c->physical));
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", rel, column));
 		online_ddl(m, "complete", psprintf("ALTER TABLE %s DROP CONSTRAINT %s", rel,
 										   quote_identifier(online_check_name(c->physical))));
@@ -1437,13 +1472,19 @@ alter_column_complete(OnlineMigration *m, OnlineOp *op)
 											   o->kind == 'p' ? "PRIMARY KEY" : "UNIQUE",
 											   quote_identifier(o->temp_name), o->deferrable));
 		else
+		{
 			online_ddl(m, "complete", psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", rel,
 											   quote_identifier(o->temp_name),
 											   quote_identifier(o->name)));
+			if (o->kind == 'c')
+				online_validate_partitioned(m, t->relid, o->name);
+		}
 		if (o->replident)
 			online_ddl(m, "complete", psprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s",
 											   rel, quote_identifier(o->name)));
 	}
+	if (d->check)
+		online_validate_partitioned(m, t->relid, d->constraint_name);
 	if (identity)
 		identity_carry(m, rel, column, identity);
 	if (d->unique_name)

@@ -8,7 +8,11 @@
  *	  NOT NULL first, proven by a check the job validated, so without a
  *	  scan).  An exclusion constraint cannot be made from an index: it is
  *	  built at start, by ALTER TABLE, which holds ACCESS EXCLUSIVE on the
- *	  table while it builds its index.
+ *	  table while it builds its index.  On a partitioned table a check is
+ *	  validated partition by partition (partitions.c); a unique constraint
+ *	  and a primary key are refused (no USING INDEX of a partitioned index),
+ *	  a foreign key before PostgreSQL 18 and an exclusion constraint before
+ *	  17 or without the partition key's columns.
  *
  *	  {"create_constraint": {"table": "orders", "name": "orders_squad_fk",
  *	   "type": "foreign_key", "columns": ["squad_id"],
@@ -52,6 +56,15 @@ static const char *const kind_names[] = {
 	[CON_CHECK] = "check",
 	[CON_FOREIGN_KEY] = "foreign_key",
 	[CON_EXCLUDE] = "exclude",
+};
+
+/* their pg_constraint contype */
+static const char kind_contypes[] = {
+	[CON_UNIQUE] = CONSTRAINT_UNIQUE,
+	[CON_PRIMARY_KEY] = CONSTRAINT_PRIMARY,
+	[CON_CHECK] = CONSTRAINT_CHECK,
+	[CON_FOREIGN_KEY] = CONSTRAINT_FOREIGN,
+	[CON_EXCLUDE] = CONSTRAINT_EXCLUSION,
 };
 
 typedef struct CreateConstraint
@@ -212,6 +225,23 @@ shape_elements(ShapeState *s, ShapeTable *t, OnlineExclusion *x)
 	}
 }
 
+/* The columns of an exclusion constraint's elements, by physical name. */
+static List *
+element_columns(OnlineExclusion *x)
+{
+	List	   *columns = NIL;
+	ListCell   *lc;
+
+	foreach(lc, x->elements)
+	{
+		OnlineExcludeElement *e = lfirst(lc);
+
+		if (e->physical)
+			columns = lappend(columns, e->physical);
+	}
+	return columns;
+}
+
 static void
 create_constraint_shape(ShapeState *s, OnlineOp *op)
 {
@@ -221,13 +251,20 @@ create_constraint_shape(ShapeState *s, OnlineOp *op)
 	if (!s->expanded && (OidIsValid(shape_constraint_oid(t->relid, d->name)) ||
 						 OidIsValid(get_relname_relid(d->name, s->nsp))))
 		op_error("constraint \"%s\" of table \"%s\" already exists", d->name, op->table);
+	if (!s->expanded && d->kind != CON_CHECK && d->kind != CON_EXCLUDE)
+		online_refuse_partitioned(t->relid, op->table, kind_contypes[d->kind]);
 	if (d->kind == CON_PRIMARY_KEY && !s->expanded)
 		check_primary_key(s, op, t);
 	d->physical = shape_columns_physical(s, t, d->columns);
 	if (d->references)
 		d->ref_physical = shape_reference(s, d->references, &d->ref_relname);
 	if (d->kind == CON_EXCLUDE)
+	{
 		shape_elements(s, t, d->exclusion);
+		if (!s->expanded)
+			online_refuse_partitioned_exclusion(t->relid, op->table,
+												element_columns(d->exclusion));
+	}
 }
 
 /* A comma-separated list of quoted names. */
@@ -285,7 +322,7 @@ primary_key_check(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 	online_ddl(m, "create_constraint",
 			   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", rel,
 						quote_identifier(ONLINE_PKEY_CHECK), check.data));
-	online_add_validation(steps, rel, ONLINE_PKEY_CHECK);
+	online_add_validation(steps, relid, ONLINE_PKEY_CHECK);
 }
 
 /* What element_sql reads an exclusion constraint's elements against. */
@@ -348,15 +385,14 @@ create_constraint_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps
 			primary_key_check(m, op, steps);
 			/* FALLTHROUGH */
 		case CON_UNIQUE:
-			online_add_step(steps, psprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)",
-											quote_identifier(d->name), rel, cols));
+			online_add_index(m, steps, t->relid, true, d->name, psprintf(" (%s)", cols));
 			break;
 		case CON_CHECK:
 			online_ddl(m, "create_constraint",
 					   psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", rel,
 								quote_identifier(d->name),
 								online_mapped_expression(d->check, m, t, EXPR_KIND_CHECK_CONSTRAINT)));
-			online_add_validation(steps, rel, d->name);
+			online_add_validation(steps, t->relid, d->name);
 			break;
 		case CON_FOREIGN_KEY:
 			online_ddl(m, "create_constraint",
@@ -366,7 +402,7 @@ create_constraint_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps
 								online_qualified(m->schema, d->ref_relname),
 								name_list(d->ref_physical),
 								d->references->on_update, d->references->on_delete));
-			online_add_validation(steps, rel, d->name);
+			online_add_validation(steps, t->relid, d->name);
 			break;
 		case CON_EXCLUDE:
 			/* no index becomes one: built here, under ACCESS EXCLUSIVE */
@@ -401,7 +437,11 @@ nullable_key_columns(Oid relid, Oid indexid)
 	return columns;
 }
 
-/* A unique index becomes the constraint; a primary key's columns NOT NULL first. */
+/*
+ * A unique index becomes the constraint; a primary key's columns NOT NULL
+ * first.  A check on a partitioned table, valid on every partition,
+ * becomes valid on the table.
+ */
 static void
 create_constraint_complete(OnlineMigration *m, OnlineOp *op)
 {
@@ -413,6 +453,9 @@ create_constraint_complete(OnlineMigration *m, OnlineOp *op)
 
 	switch (d->kind)
 	{
+		case CON_CHECK:
+			online_validate_partitioned(m, relid, d->name);
+			break;
 		case CON_UNIQUE:
 			online_ddl(m, "complete", psprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
 											   rel, quote_identifier(d->name),

@@ -2,7 +2,8 @@
  *
  * op_create_index.c
  *	  create_index: built CONCURRENTLY by the background job, on the
- *	  table's own columns.  Its columns (key and INCLUDE) are named as the
+ *	  table's own columns (a partitioned table's: created ON ONLY it at
+ *	  start, built on each partition by the job, partitions.c).  Its columns (key and INCLUDE) are named as the
  *	  operation sees them; its predicate is read against the new shape.
  *
  *	  {"create_index": {"table": "users", "name": "users_handle_key",
@@ -478,9 +479,6 @@ create_index_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 	ListCell   *lc;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE %sINDEX CONCURRENTLY %s ON %s",
-					 d->unique ? "UNIQUE " : "", quote_identifier(d->name),
-					 online_rel_sql(t->relid));
 	if (d->method)
 		appendStringInfo(&sql, " USING %s", quote_identifier(d->method));
 	appendStringInfoString(&sql, " (");
@@ -506,7 +504,7 @@ create_index_start_views(OnlineMigration *m, OnlineOp *op, StringInfo steps)
 	if (d->where)
 		appendStringInfo(&sql, " WHERE %s",
 						 online_mapped_expression(d->where, m, t, EXPR_KIND_INDEX_PREDICATE));
-	online_add_step(steps, sql.data);
+	online_add_index(m, steps, t->relid, d->unique, d->name, sql.data);
 }
 
 static void
@@ -514,8 +512,7 @@ create_index_rollback(OnlineMigration *m, OnlineOp *op)
 {
 	CreateIndex *d = op->data;
 
-	online_ddl(m, "rollback", psprintf("DROP INDEX IF EXISTS %s",
-									   online_qualified(m->schema, d->name)));
+	online_drop_index(m, m->schema, d->name);
 }
 
 /* listed in ops.c; declared first for -Wmissing-variable-declarations (18) */

@@ -47,6 +47,12 @@ drop_column_shape(ShapeState *s, OnlineOp *op)
 
 	if (c->added_by || c->altered_from)
 		op_error("column \"%s\" is added or altered by this migration", d->column);
+	if (!s->expanded && !t->created && online_in_partition_key(t->relid, c->physical))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of table \"%s\" is part of its partition key",
+						d->column, op->table),
+				 errdetail("A column of the partition key cannot be dropped.")));
 	if (!s->expanded && d->down == NULL && !t->created)
 	{
 		AttrNumber	attnum = get_attnum(t->relid, c->physical);

@@ -597,7 +597,7 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	appendStringInfoString(&body, "BEGIN\n");
 	/* a volatile default is drawn once per row: when it is backfilled */
 	if (t->backfill && fill.len > 0)
-		appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s THEN\n%s  END IF;\n", marker, fill.data);
+		appendStringInfo(&body, "  IF TG_OP = 'UPDATE' AND OLD.%s IS NOT FALSE THEN\n%s  END IF;\n", marker, fill.data);
 	appendStringInfoString(&body, "  IF TG_ARGV[0] = 'new' THEN\n");
 
 	/*
@@ -607,7 +607,7 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	 */
 	if (t->backfill && catchup.len > 0)
 		appendStringInfo(&body,
-						 "    IF TG_OP = 'UPDATE' AND OLD.%s THEN\n"
+						 "    IF TG_OP = 'UPDATE' AND OLD.%s IS NOT FALSE THEN\n"
 						 "      <<%s>> DECLARE\n%s      BEGIN\n%s      END;\n"
 						 "    END IF;\n",
 						 marker, old_label, oldvars.data, catchup.data);
