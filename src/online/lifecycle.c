@@ -623,6 +623,30 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 }
 
 /* The contract phase: the new shape becomes the tables' own. */
+/*
+ * The parts (one per schema) of the online migrations a query of versions
+ * returns, given version as $1, in its order.
+ */
+static List *
+parts_of(const char *sql, const char *version)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(version)};
+	List	   *versions = NIL;
+	List	   *parts = NIL;
+	ListCell   *lc;
+
+	catalog_exec(sql, 1, argtypes, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1));
+	foreach(lc, versions)
+	{
+		parts = list_concat(parts, online_parts(online_load(lfirst(lc), false, NULL)));
+	}
+	return parts;
+}
+
 /* What complete does to one schema's tables (one part of the migration). */
 static void
 contract_part(OnlineMigration *m, List *shape)
@@ -630,16 +654,12 @@ contract_part(OnlineMigration *m, List *shape)
 	ListCell   *lc;
 	List	   *detached;
 
-
 	/*
 	 * the shape before this one (of the same schema) goes: nothing may use it
 	 * any more
 	 */
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(m->version)};
-		SPITupleTable *others;
-		uint64		n;
+		ListCell   *pc;
 		List	   *vschemas = NIL;
 		List	   *relids = NIL;
 
@@ -648,27 +668,17 @@ contract_part(OnlineMigration *m, List *shape)
 		 * same schema, newest first: one a later migration's views are over
 		 * stays until that one's goes.
 		 */
-		catalog_exec("SELECT version FROM migrate.migration"
-					 " WHERE kind = 'online' AND state = 'applied'"
-					 "   AND version_key < (SELECT version_key FROM migrate.migration"
-					 "                       WHERE version = $1)"
-					 " ORDER BY version_key DESC", 1, argtypes, values, NULL, 0);
-		others = SPI_tuptable;
-		n = SPI_processed;
-		for (uint64 i = 0; i < n; i++)
+		foreach(pc, parts_of("SELECT version FROM migrate.migration"
+							 " WHERE kind = 'online' AND state = 'applied'"
+							 "   AND version_key < (SELECT version_key FROM migrate.migration"
+							 "                       WHERE version = $1)"
+							 " ORDER BY version_key DESC", m->version))
 		{
-			ListCell   *pc;
+			OnlineMigration *previous = lfirst(pc);
 
-			foreach(pc, online_parts(online_load(SPI_getvalue(others->vals[i],
-															  others->tupdesc, 1),
-												 false, NULL)))
-			{
-				OnlineMigration *previous = lfirst(pc);
-
-				if (strcmp(previous->schema, m->schema) == 0 &&
-					!vschema_has_dependents(previous->vschema))
-					vschema_drop(m, previous->vschema);
-			}
+			if (strcmp(previous->schema, m->schema) == 0 &&
+				!vschema_has_dependents(previous->vschema))
+				vschema_drop(m, previous->vschema);
 		}
 
 		/*
@@ -677,21 +687,11 @@ contract_part(OnlineMigration *m, List *shape)
 		 * completed ones kept) show them as they were: made again once
 		 * complete has changed them.
 		 */
-		catalog_exec("SELECT version FROM migrate.migration"
-					 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
-					 "   AND version <> $1 ORDER BY version_key", 1, argtypes, values, NULL, 0);
-		others = SPI_tuptable;
-		n = SPI_processed;
-		for (uint64 i = 0; i < n; i++)
+		foreach(pc, parts_of("SELECT version FROM migrate.migration"
+							 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
+							 "   AND version <> $1 ORDER BY version_key", m->version))
 		{
-			ListCell   *pc;
-
-			foreach(pc, online_parts(online_load(SPI_getvalue(others->vals[i],
-															  others->tupdesc, 1),
-												 false, NULL)))
-			{
-				vschemas = lappend(vschemas, ((OnlineMigration *) lfirst(pc))->vschema);
-			}
+			vschemas = lappend(vschemas, ((OnlineMigration *) lfirst(pc))->vschema);
 		}
 		foreach(lc, shape)
 		{

@@ -193,14 +193,16 @@ vschema_view_security(Oid relid)
 }
 
 /*
- * The view of one table in the version schema: the new shape's columns
- * under their new names, the table's defaults, and the table's grants.
+ * A view of table t's shape: its columns but the hidden ones, read from
+ * "from" by their names in the table (by_physical; mapped to the shape's)
+ * or in the shape (from another view of the same shape), with the table's
+ * defaults and grants.
  */
 static void
-create_view(OnlineMigration *m, ShapeTable *t)
+make_view(OnlineMigration *m, ShapeTable *t, const char *view, const char *from,
+		  bool by_physical)
 {
 	StringInfoData sql;
-	char	   *view = online_qualified(m->vschema, t->name);
 	ListCell   *lc;
 
 	initStringInfo(&sql);
@@ -213,11 +215,19 @@ create_view(OnlineMigration *m, ShapeTable *t)
 		if (c->hidden)
 			continue;
 		appendStringInfo(&sql, "%s%s AS %s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
-						 quote_identifier(c->physical), quote_identifier(c->name));
+						 quote_identifier(by_physical ? c->physical : c->name),
+						 quote_identifier(c->name));
 	}
-	appendStringInfo(&sql, " FROM %s", online_rel_sql(t->relid));
+	appendStringInfo(&sql, " FROM %s", from);
 	online_ddl(m, "version schema", sql.data);
 	vschema_copy_grants(m, t, view, false);
+}
+
+/* The view of one table in the version schema: the new shape, renamed. */
+static void
+create_view(OnlineMigration *m, ShapeTable *t)
+{
+	make_view(m, t, online_qualified(m->vschema, t->name), online_rel_sql(t->relid), true);
 }
 
 /*
@@ -230,25 +240,8 @@ create_view(OnlineMigration *m, ShapeTable *t)
 static void
 create_view_over(OnlineMigration *m, OnlineFlying *f, ShapeTable *t)
 {
-	StringInfoData sql;
-	char	   *view = online_qualified(m->vschema, t->name);
-	ListCell   *lc;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
-					 vschema_view_security(t->relid));
-	foreach(lc, t->columns)
-	{
-		ShapeColumn *c = lfirst(lc);
-
-		if (c->hidden)
-			continue;
-		appendStringInfo(&sql, "%s%s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
-						 quote_identifier(c->name));
-	}
-	appendStringInfo(&sql, " FROM %s", online_qualified(f->m->vschema, t->name));
-	online_ddl(m, "version schema", sql.data);
-	vschema_copy_grants(m, t, view, false);
+	make_view(m, t, online_qualified(m->vschema, t->name),
+			  online_qualified(f->m->vschema, t->name), false);
 }
 
 /*
@@ -432,27 +425,13 @@ vschema_reattach(OnlineMigration *m, List *detached)
 		DetachedView *d = lfirst(lc);
 		char	   *view = online_qualified(d->vschema, d->name);
 		ShapeTable *t;
-		StringInfoData sql;
-		ListCell   *cc;
 
 		/* a table complete dropped has no view any more */
 		if (get_rel_relkind(d->relid) != RELKIND_RELATION &&
 			get_rel_relkind(d->relid) != RELKIND_PARTITIONED_TABLE)
 			continue;
 		t = unchanged_table(d->relid, d->name);
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
-						 vschema_view_security(d->relid));
-		foreach(cc, t->columns)
-		{
-			ShapeColumn *c = lfirst(cc);
-
-			appendStringInfo(&sql, "%s%s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
-							 quote_identifier(c->name));
-		}
-		appendStringInfo(&sql, " FROM %s", online_rel_sql(d->relid));
-		online_ddl(m, "version schema", sql.data);
-		vschema_copy_grants(m, t, view, false);
+		make_view(m, t, view, online_rel_sql(d->relid), true);
 	}
 }
 
