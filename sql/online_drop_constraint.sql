@@ -99,6 +99,7 @@ SELECT migrate_wait();
 -- the shadow has all the old column has but the check
 SELECT regexp_replace(conname, '\d+', 'N') AS conname, pg_get_constraintdef(oid)
   FROM pg_constraint WHERE conrelid = 'items'::regclass AND conname ~ 'price'
+   AND contype <> 'n'  -- NOT NULL: a pg_constraint row from 18 on
  ORDER BY conname COLLATE "C";
 SELECT indexrelid::regclass::text AS index, pg_get_indexdef(indexrelid) FROM pg_index
  WHERE indrelid = 'items'::regclass AND pg_get_indexdef(indexrelid) ~ 'price'
