@@ -9,13 +9,18 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "base/base.h"
 #include "online/online_int.h"
@@ -475,14 +480,56 @@ shape_function(void)
 							"migrate_online_new_shape");
 }
 
+/* The table a view of a version schema shows, cached for the statement. */
+typedef struct ShapeView
+{
+	Oid			view;
+	Oid			table;
+} ShapeView;
+
+static Oid
+view_table(FunctionCallInfo fcinfo, Oid view)
+{
+	ShapeView  *cache = (ShapeView *) fcinfo->flinfo->fn_extra;
+
+	if (cache == NULL || cache->view != view)
+	{
+		Oid			table = InvalidOid;
+		Relation	rel = try_relation_open(view, AccessShareLock);
+
+		if (rel != NULL)
+		{
+			if (rel->rd_rel->relkind == RELKIND_VIEW)
+			{
+				Query	   *query = get_view_query(rel);
+				List	   *from = query->jointree->fromlist;
+
+				if (list_length(from) == 1 && IsA(linitial(from), RangeTblRef))
+					table = rt_fetch(linitial_node(RangeTblRef, from)->rtindex,
+									 query->rtable)->relid;
+			}
+			relation_close(rel, AccessShareLock);
+		}
+		if (cache == NULL)
+			cache = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ShapeView));
+		cache->view = view;
+		cache->table = table;
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	return cache->table;
+}
+
 /*
  * migrate_online_new_shape(view oid) RETURNS boolean
  *
  * The condition of the sync triggers: whether the row being written comes
  * from the new shape.  It does when the statement writing it writes through
  * the version schema's view of the table, by whatever name (the plan keeps
- * the view, with the privilege it was checked for).  When the statement is
- * not known (a COPY; or the first write of a session, inside a function,
+ * the view, with the privilege and columns it was checked for; a row locked
+ * through the view is not written through it).  A statement that also
+ * writes the table otherwise is refused (0A000): its rows cannot be told
+ * apart.  A COPY writes the table by its name: the old shape.  When the
+ * statement is not known (the first write of a session, inside a function,
  * before the library was loaded), by the writer's search_path: new when it
  * starts with the version schema, as before.  Executable by every writer;
  * it reads nothing but the running plan, so it skips the version check.
@@ -491,18 +538,27 @@ Datum
 migrate_online_new_shape(PG_FUNCTION_ARGS)
 {
 	Oid			view = PG_GETARG_OID(0);
+	PlannedStmt *plan;
+	int			through;
+	Oid			table;
 	Oid			vschema;
 	List	   *path;
 	bool		first;
 
-	switch (executing_writes_through(view))
+	if (executing_statement(&plan))
 	{
-		case EXECUTING_YES:
-			PG_RETURN_BOOL(true);
-		case EXECUTING_NO:
+		through = executing_writes(plan, view, false);
+		if (through == 0)
 			PG_RETURN_BOOL(false);
-		case EXECUTING_UNKNOWN:
-			break;
+		table = view_table(fcinfo, view);
+		if (OidIsValid(table) && executing_writes(plan, table, true) > through)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a statement cannot write table %s both through view %s and otherwise",
+							online_rel_sql(table), online_rel_sql(view)),
+					 errdetail("While an online migration is in flight, a write through the view of its version schema writes the new shape, any other write of the table the old shape, and the rows of one statement cannot be told apart."),
+					 errhint("Write them in separate statements.")));
+		PG_RETURN_BOOL(true);
 	}
 	vschema = get_rel_namespace(view);
 	if (!OidIsValid(vschema))
