@@ -16,7 +16,7 @@ REGRESS = setup repeatable placeholders adopt security_inputs security_runs secu
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 # isolation specs: test/isolation/specs/<name>.spec
-ISOLATION = concurrent_upgrade deploy_lock_timeout security_locks run_deploy_lock lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks wait_census plan_locks
+ISOLATION = concurrent_upgrade deploy_lock_timeout security_locks run_deploy_lock lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks wait_census plan_locks retire_locks
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation \
 	--temp-instance=tmp_check_iso --temp-config=test/temp.conf
 
