@@ -766,14 +766,20 @@ online_retire_shapes(const char *version)
 		/*
 		 * What the deployer may not drop (a view owned by another role, an
 		 * object someone created in the schema) keeps the schema, and the
-		 * migration runs on: without the drop it is as it was before.  A lock
-		 * timeout, a cancel or anything else is the migration's error.
+		 * migration runs on: without the drop it is as it was before.  So
+		 * does a lock not granted within migrate.lock_timeout: a session of
+		 * the new application still reads through the schema, and holds the
+		 * tables it shows too, so a migration that changes them would wait
+		 * for it anyway; one that does not must not fail for it.  The next
+		 * plain migration tries again.  A cancel or anything else is the
+		 * migration's error.
 		 */
 		edata = subxact_run(retire_one, &call);
 		if (edata == NULL)
 			continue;
 		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
-			edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
+			edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST &&
+			edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(edata);
 		ereport(NOTICE,
 				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
