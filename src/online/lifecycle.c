@@ -354,6 +354,32 @@ online_startable(char **blocker)
 	return next;
 }
 
+/*
+ * The version schemas of the online migrations in flight or completed but
+ * m (their names: a schema may be gone).
+ */
+static List *
+other_vschemas(OnlineMigration *m)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(m->version)};
+	List	   *versions = NIL;
+	List	   *vschemas = NIL;
+	ListCell   *lc;
+
+	catalog_exec("SELECT version FROM migrate.migration"
+				 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
+				 "   AND version <> $1 ORDER BY version_key", 1, argtypes, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1));
+	foreach(lc, versions)
+		vschemas = lappend(vschemas, online_load(lfirst(lc), false, NULL)->vschema);
+	return vschemas;
+}
+
+static void vschema_retire(OnlineMigration *ctx, const char *vschema, bool quiet);
+
 /* What expand hands to the background job. */
 typedef struct Expanded
 {
@@ -628,13 +654,14 @@ contract(OnlineMigration *m, void *arg)
 		Datum		values[1] = {CStringGetTextDatum(m->version)};
 		SPITupleTable *others;
 		uint64		n;
-		List	   *vschemas = NIL;
+		List	   *vschemas = other_vschemas(m);
 		List	   *relids = NIL;
 
 		/*
 		 * The version schemas of completed migrations before this one, of the
 		 * same schema, newest first: one a later migration's views are over
-		 * stays until that one's goes.
+		 * stays until that one's goes; so does one the deployer cannot drop
+		 * (vschema_retire).
 		 */
 		catalog_exec("SELECT version FROM migrate.migration"
 					 " WHERE kind = 'online' AND state = 'applied'"
@@ -650,8 +677,9 @@ contract(OnlineMigration *m, void *arg)
 													false, NULL);
 
 			if (strcmp(previous->schema, m->schema) == 0 &&
-				!vschema_has_dependents(previous->vschema))
-				vschema_drop(m, previous->vschema);
+				OidIsValid(get_namespace_oid(previous->vschema, true)) &&
+				!vschema_has_dependents(previous->vschema, vschemas))
+				vschema_retire(m, previous->vschema, true);
 		}
 
 		/*
@@ -660,15 +688,6 @@ contract(OnlineMigration *m, void *arg)
 		 * completed ones kept) show them as they were: made again once
 		 * complete has changed them.
 		 */
-		catalog_exec("SELECT version FROM migrate.migration"
-					 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
-					 "   AND version <> $1 ORDER BY version_key", 1, argtypes, values, NULL, 0);
-		others = SPI_tuptable;
-		n = SPI_processed;
-		for (uint64 i = 0; i < n; i++)
-			vschemas = lappend(vschemas,
-							   online_load(SPI_getvalue(others->vals[i], others->tupdesc, 1),
-										   false, NULL)->vschema);
 		foreach(lc, shape)
 		{
 			ShapeTable *t = lfirst(lc);
@@ -751,44 +770,47 @@ online_retire_shapes(const char *version)
 	/* lock waits and retries are reported as the running migration's */
 	ctx.version = (char *) (version ? version : "repeatable");
 	foreach(lc, vschemas)
-	{
-		const char *vschema = lfirst(lc);
+		vschema_retire(&ctx, lfirst(lc), false);
+}
 
-		RetireCall	call = {&ctx, vschema};
-		ErrorData  *edata;
+/*
+ * Drops the version schema of a completed online migration (quiet: without
+ * a NOTICE that it does).  What the deployer may not drop (a view owned by
+ * another role, an object of another role in the schema or over its views)
+ * keeps the schema, with a NOTICE, and the caller runs on: without the drop
+ * it is as it was before.  So does a lock not granted within
+ * migrate.lock_timeout: a session of the new application still reads
+ * through the schema, and holds the tables it shows too, so a migration
+ * that changes them would wait for it anyway; one that does not must not
+ * fail for it.  The next plain migration tries again.  A cancel or anything
+ * else is the caller's error.
+ */
+static void
+vschema_retire(OnlineMigration *ctx, const char *vschema, bool quiet)
+{
+	RetireCall	call = {ctx, vschema};
+	ErrorData  *edata;
 
+	if (!quiet)
 		ereport(NOTICE,
 				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
 				 errmsg("dropping version schema %s of a completed online migration",
 						vschema),
 				 errdetail("Its views would block changes to the columns they show; the tables have the new shape now.")));
-
-		/*
-		 * What the deployer may not drop (a view owned by another role, an
-		 * object someone created in the schema) keeps the schema, and the
-		 * migration runs on: without the drop it is as it was before.  So
-		 * does a lock not granted within migrate.lock_timeout: a session of
-		 * the new application still reads through the schema, and holds the
-		 * tables it shows too, so a migration that changes them would wait
-		 * for it anyway; one that does not must not fail for it.  The next
-		 * plain migration tries again.  A cancel or anything else is the
-		 * migration's error.
-		 */
-		edata = subxact_run(retire_one, &call);
-		if (edata == NULL)
-			continue;
-		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
-			edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST &&
-			edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			ReThrowError(edata);
-		ereport(NOTICE,
-				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-				 errmsg("version schema %s of a completed online migration is kept", vschema),
-				 errdetail("Dropping it failed: %s.", edata->message),
-				 errhint("Its views block changes to the columns they show: drop it as its owner with DROP SCHEMA %s CASCADE once no application has it on its search_path.",
-						 quote_identifier(vschema))));
-		FreeErrorData(edata);
-	}
+	edata = subxact_run(retire_one, &call);
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
+		edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST &&
+		edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(edata);
+	ereport(NOTICE,
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg("version schema %s of a completed online migration is kept", vschema),
+			 errdetail("Dropping it failed: %s.", edata->message),
+			 errhint("Its views block changes to the columns they show: drop it as its owner with DROP SCHEMA %s CASCADE once no application has it on its search_path.",
+					 quote_identifier(vschema))));
+	FreeErrorData(edata);
 }
 
 /*
@@ -980,7 +1002,7 @@ migrate_rollback(PG_FUNCTION_ARGS)
 					 errdetail("%s", why)));
 	}
 
-	if (vschema_has_dependents(m->vschema))
+	if (vschema_has_dependents(m->vschema, other_vschemas(m)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("online migration %s cannot be rolled back", m->version),

@@ -298,7 +298,7 @@ typedef struct DetachedView
 
 /* vschema.c: the version schema and the triggers of both shapes */
 extern void vschema_create(OnlineMigration *m, List *shape, List *flying);
-extern bool vschema_has_dependents(const char *vschema);
+extern bool vschema_has_dependents(const char *vschema, List *vschemas);
 extern List *vschema_detach(OnlineMigration *m, List *relids, List *vschemas);
 extern void vschema_reattach(OnlineMigration *m, List *detached);
 extern void vschema_drop(OnlineMigration *m, const char *vschema);

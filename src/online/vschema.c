@@ -346,25 +346,55 @@ vschema_create(OnlineMigration *m, List *shape, List *flying)
 }
 
 /*
- * Whether a view outside the version schema is defined over one of its
- * views: that of a later migration started while this one was in flight.
+ * Whether a view of another version schema (vschemas, names) is defined
+ * over one of the views of vschema: that of a later migration started
+ * while this one was in flight.  Other objects over its views, of the
+ * application's roles, are not migrate's to decide about: dropping the
+ * schema fails on them, and says which.
  */
 bool
-vschema_has_dependents(const char *vschema)
+vschema_has_dependents(const char *vschema, List *vschemas)
 {
 	Oid			nsp = get_namespace_oid(vschema, true);
+	ListCell   *lc;
 
 	if (!OidIsValid(nsp))
 		return false;
-	catalog_query("SELECT 1 FROM pg_catalog.pg_depend d"
-				  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
-				  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
-				  "  JOIN pg_catalog.pg_class o ON o.oid = d.refobjid"
-				  " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-				  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-				  "   AND o.relnamespace = $1 AND v.relnamespace <> $1",
-				  nsp);
-	return SPI_processed > 0;
+	foreach(lc, vschemas)
+	{
+		Oid			other = get_namespace_oid(lfirst(lc), true);
+		Oid			argtypes[2] = {OIDOID, OIDOID};
+		Datum		values[2] = {ObjectIdGetDatum(nsp), ObjectIdGetDatum(other)};
+
+		if (!OidIsValid(other) || other == nsp)
+			continue;
+		if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_depend d"
+								  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
+								  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
+								  "  JOIN pg_catalog.pg_class o ON o.oid = d.refobjid"
+								  " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+								  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+								  "   AND o.relnamespace = $1 AND v.relnamespace = $2",
+								  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the system catalogs");
+		if (SPI_processed > 0)
+			return true;
+	}
+	return false;
+}
+
+typedef struct DetachCall
+{
+	OnlineMigration *m;
+	const char *sql;
+} DetachCall;
+
+static void
+detach_one(void *arg)
+{
+	DetachCall *call = (DetachCall *) arg;
+
+	online_ddl(call->m, "version schema", call->sql);
 }
 
 /*
@@ -378,6 +408,7 @@ vschema_has_dependents(const char *vschema)
 List *
 vschema_detach(OnlineMigration *m, List *relids, List *vschemas)
 {
+	List	   *found = NIL;
 	List	   *detached = NIL;
 	ListCell   *lc;
 
@@ -414,15 +445,41 @@ vschema_detach(OnlineMigration *m, List *relids, List *vschemas)
 			d->vschema = pstrdup(vschema);
 			d->name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 			d->relid = relid;
-			detached = lappend(detached, d);
+			found = lappend(found, d);
 		}
 	}
-	foreach(lc, detached)
+
+	/*
+	 * A view the deployer may not drop (another role's), or that another
+	 * role's object depends on (a view, a function of its row type), stays as
+	 * it is: complete goes on, unless it changes a column that view shows,
+	 * and then fails naming the view.
+	 */
+	foreach(lc, found)
 	{
 		DetachedView *d = lfirst(lc);
+		DetachCall	call = {m, psprintf("DROP VIEW %s",
+										online_qualified(d->vschema, d->name))};
+		ErrorData  *edata = subxact_run(detach_one, &call);
 
-		online_ddl(m, "version schema",
-				   psprintf("DROP VIEW %s", online_qualified(d->vschema, d->name)));
+		if (edata == NULL)
+		{
+			detached = lappend(detached, d);
+			continue;
+		}
+		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
+			edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
+			ReThrowError(edata);
+		ereport(NOTICE,
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 errmsg("view %s is kept as it is",
+						online_qualified(d->vschema, d->name)),
+				 edata->detail ?
+				 errdetail("Dropping it failed: %s: %s.", edata->message, edata->detail) :
+				 errdetail("Dropping it failed: %s.", edata->message),
+				 errhint("It shows the table as it was before online migration %s.",
+						 m->version)));
+		FreeErrorData(edata);
 	}
 	return detached;
 }
