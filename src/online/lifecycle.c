@@ -192,15 +192,19 @@ flying_others(OnlineMigration *m)
 
 /*
  * The tables an online migration works on (relids, and names as
- * "schema.name" for those it creates or renames), with every table linked
- * to one of them by a foreign key, either way.  *all: it cannot say (an sql
- * operation may do anything).
+ * "schema.name" for those it creates or renames), with the tables its
+ * foreign keys reference, and every table linked to one of them: by
+ * inheritance or partitioning, up and down, or by a foreign key, either
+ * way (of the family too).  *all: it cannot say (an sql operation may do
+ * anything).  Call it after online_shape, which finds the referenced
+ * tables.
  */
 static void
 migration_tables(OnlineMigration *m, List *shape, List **relids, List **names,
 				 bool *all)
 {
 	ListCell   *lc;
+	List	   *linked = NIL;
 
 	*relids = NIL;
 	*names = NIL;
@@ -221,33 +225,41 @@ migration_tables(OnlineMigration *m, List *shape, List **relids, List **names,
 		*names = lappend(*names, psprintf("%s.%s", m->schema, t->name));
 		*names = lappend(*names, psprintf("%s.%s", m->schema, t->physical));
 	}
-	if (*relids != NIL)
+	foreach(lc, m->referenced)
 	{
-		List	   *linked = NIL;
-		ListCell   *rc;
+		*relids = list_append_unique_oid(*relids, lfirst_oid(lc));
+	}
+	foreach(lc, *relids)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(lfirst_oid(lc))};
 
-		foreach(rc, *relids)
+		catalog_exec("WITH RECURSIVE up(r) AS ("
+					 "    SELECT $1 UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i"
+					 "      JOIN up ON i.inhrelid = up.r),"
+					 "  down(r) AS ("
+					 "    SELECT $1 UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
+					 "      JOIN down ON i.inhparent = down.r),"
+					 "  family(r) AS (SELECT r FROM up UNION SELECT r FROM down)"
+					 " SELECT r FROM family"
+					 " UNION"
+					 " SELECT CASE WHEN c.conrelid = f.r THEN c.confrelid ELSE c.conrelid END"
+					 "   FROM pg_catalog.pg_constraint c"
+					 "   JOIN family f ON c.conrelid = f.r OR c.confrelid = f.r"
+					 "  WHERE c.contype = 'f'",
+					 1, argtypes, values, NULL, 0);
+		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			Oid			argtypes[1] = {OIDOID};
-			Datum		values[1] = {ObjectIdGetDatum(lfirst_oid(rc))};
+			bool		isnull;
 
-			catalog_exec("SELECT CASE WHEN c.conrelid = $1 THEN c.confrelid ELSE c.conrelid END"
-						 "  FROM pg_catalog.pg_constraint c"
-						 " WHERE c.contype = 'f' AND (c.conrelid = $1 OR c.confrelid = $1)",
-						 1, argtypes, values, NULL, 0);
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				bool		isnull;
-
-				linked = lappend_oid(linked,
-									 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull)));
-			}
+			linked = lappend_oid(linked,
+								 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull)));
 		}
-		foreach(rc, linked)
-		{
-			*relids = list_append_unique_oid(*relids, lfirst_oid(rc));
-		}
+	}
+	foreach(lc, linked)
+	{
+		*relids = list_append_unique_oid(*relids, lfirst_oid(lc));
 	}
 }
 
@@ -284,8 +296,9 @@ shape_of(void *arg)
 
 /*
  * The first pending migration, when it is an online migration that can
- * start while the ones in flight go on: none of its tables is a table of
- * one of them, or linked to one by a foreign key, and neither it nor they
+ * start while the ones in flight go on: none of its tables (those its
+ * foreign keys will reference too) is a table of one of them, or linked to
+ * one by inheritance, a partition or a foreign key, and neither it nor they
  * have an sql operation.  NULL otherwise, with *blocker the migration in
  * flight it waits for (NULL: it is not an online migration, or there is no
  * pending migration).

@@ -42,6 +42,8 @@ struct OnlineMigration
 	char	   *schema;			/* every operation works in this schema */
 	char	   *vschema;		/* the schema of the new shape's views */
 	List	   *ops;			/* OnlineOp * */
+	List	   *referenced;		/* OIDs of the tables its foreign keys
+								 * reference, as online_shape found them */
 };
 
 /* The sequence of an identity column (create_table). */
