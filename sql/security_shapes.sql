@@ -1,12 +1,14 @@
 -- Which shape a write comes from, against an application role that only
 -- writes the tables and tries to have its old-shape writes taken for
 -- new-shape ones (or the reverse): a row locked FOR UPDATE through the
--- view, a statement writing both through the view and to the table, a
--- COPY with the version schema first on its search_path, a function or a
--- rule writing the table in the first statement of a session (before the
--- library is loaded), an error in a nested statement.  Every old-shape
--- write gets up's values (qty * 10 in the shadow column, upper(note) in
--- label), every new-shape write down's (qty / 10), or the statement fails.
+-- view, a statement writing both through the view and to the table, a view
+-- of its own over the view, a prepared statement, a SECURITY DEFINER
+-- function, a COPY with the version schema first on its search_path, a
+-- function or a rule writing the table in the first statement of a session
+-- (before the library is loaded), an error in a nested statement.  Every
+-- old-shape write gets up's values (qty * 10 in the shadow column,
+-- upper(note) in label), every new-shape write down's (qty / 10), or the
+-- statement fails.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 
@@ -38,6 +40,14 @@ CREATE RULE ss_both_insert AS ON INSERT TO ss_both DO INSTEAD (
     INSERT INTO migrate_public_v2.ss_items (id, qty, note, label)
         VALUES (NEW.id + 1, NEW.qty * 10, NEW.note, 'by rule'));
 GRANT INSERT ON ss_both TO security_shapes_app;
+-- a view of the application's own over the version schema's view, and a
+-- SECURITY DEFINER function that writes through the view
+CREATE VIEW ss_mine AS SELECT id, qty, note, label FROM migrate_public_v2.ss_items;
+GRANT INSERT, UPDATE, SELECT ON ss_mine TO security_shapes_app;
+CREATE FUNCTION ss_definer_write(i int) RETURNS void LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog AS $$
+    INSERT INTO migrate_public_v2.ss_items (id, qty, note, label) VALUES (i, 70, 'definer', 'mine')
+$$;
 
 SET ROLE security_shapes_app;
 -- a row locked through the view is no write through it: the update of
@@ -70,6 +80,15 @@ BEGIN
     INSERT INTO public.ss_items (id, qty, note) VALUES (21, 9, 'after error');
 END $$;
 INSERT INTO migrate_public_v2.ss_items (id, qty, note, label) VALUES (22, 90, 'new after', 'mine');
+-- through a view over the version schema's view: the new shape; a prepared
+-- statement writing the table: the old one; a SECURITY DEFINER function
+-- writing the view: the new one
+INSERT INTO ss_mine (id, qty, note, label) VALUES (23, 30, 'own view', 'mine');
+PREPARE ss_old (int) AS INSERT INTO public.ss_items (id, qty, note) VALUES ($1, 2, 'prepared');
+EXECUTE ss_old(24);
+EXECUTE ss_old(25);
+DEALLOCATE ss_old;
+SELECT ss_definer_write(26);
 RESET ROLE;
 
 -- the first statement of a session, before the library is loaded: a write
@@ -110,9 +129,9 @@ VALUES (60, 10, 'asks', migrate_online_new_shape('migrate_public_v2.ss_items'::r
 SELECT id, qty, _migrate_new_label FROM ss_items WHERE id = 60;
 RESET ROLE;
 
-DROP VIEW ss_both;
+DROP VIEW ss_both, ss_mine;
 SELECT migrate_rollback('2');
-DROP FUNCTION ss_old_write(int);
+DROP FUNCTION ss_old_write(int), ss_definer_write(int);
 DROP TABLE ss_items;
 REVOKE ALL ON SCHEMA public FROM security_shapes_app;
 DROP ROLE security_shapes_app;
