@@ -11,12 +11,12 @@ DATA = $(wildcard sql/migrate--*.sql)
 DOCS = $(wildcard doc/*.md)
 
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup repeatable placeholders adopt security_inputs security_runs security_online_input security_locks security_catalog build_retry online_faults oldversions libversion version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill backfill_faults online online_history online_alter online_partitioned online_drop_constraint online_keys online_create_table online_constraints online_constraint_types online_index online_shapes online_concurrent online_schemas check plan await security_online
+REGRESS = setup repeatable placeholders adopt security_inputs security_runs security_online_input security_locks security_catalog build_retry online_faults oldversions libversion version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill backfill_faults online online_history online_alter online_partitioned online_drop_constraint online_keys online_create_table online_constraints online_constraint_types online_index online_shapes online_concurrent online_schemas check plan await security_online security_shapes
 # each run gets a throwaway cluster, so installcheck needs no running server
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 # isolation specs: test/isolation/specs/<name>.spec
-ISOLATION = concurrent_upgrade deploy_lock_timeout security_locks run_deploy_lock lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks wait_census plan_locks
+ISOLATION = concurrent_upgrade deploy_lock_timeout security_locks run_deploy_lock lock_retry lock_queue concurrent_index backfill_writers backfill_deadlock online_locks online_writers check_locks wait_census plan_locks retire_locks
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation \
 	--temp-instance=tmp_check_iso --temp-config=test/temp.conf
 

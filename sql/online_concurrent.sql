@@ -1,7 +1,8 @@
 -- Several online migrations in flight at once: the next pending migration
 -- starts alongside the ones in flight when it is an online migration whose
--- tables are none of theirs and not linked to theirs by a foreign key; any
--- other waits.  The later one's version schema shows both new shapes.
+-- tables are none of theirs and not linked to theirs by a foreign key
+-- (one it would create too) or by inheritance; any other waits.  The later
+-- one's version schema shows both new shapes.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 
@@ -126,6 +127,59 @@ SET client_min_messages = warning;
 SELECT * FROM flight;
 SELECT * FROM vschemas;
 
+-- what would link the next migration's tables to those of one in flight
+-- makes it wait too: a foreign key it creates to one of them (with
+-- create_constraint, alter_column or create_table), a partition or an
+-- inheritance child of one of them
+CREATE FUNCTION next_waits(operations jsonb) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+BEGIN
+    PERFORM migrate_register_online('8', 'next', operations);
+    BEGIN
+        PERFORM migrate_upgrade();
+        SELECT m.state INTO state FROM migrate.migration m WHERE version = '8';
+        -- undone, to try the next one
+        RAISE EXCEPTION USING ERRCODE = 'XXNXT',
+            MESSAGE = CASE WHEN state = 'pending' THEN 'waits' ELSE 'starts' END;
+    EXCEPTION WHEN SQLSTATE 'XXNXT' THEN
+        RETURN SQLERRM;
+    END;
+END $$;
+SELECT migrate_register('6', 'events, notes', $$
+    CREATE TABLE events (id int, at int) PARTITION BY RANGE (id);
+    CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (100);
+    CREATE TABLE notes (id int, body text);
+    CREATE TABLE notes_child (extra text) INHERITS (notes);
+$$, 'DROP TABLE notes_child, notes, events');
+SELECT migrate_register_online('7', 'bio, label, tag', $$[
+    {"add_column": {"table": "authors", "column": {"name": "bio", "type": "text"}}},
+    {"add_column": {"table": "events", "column": {"name": "label", "type": "text"}}},
+    {"add_column": {"table": "notes", "column": {"name": "tag", "type": "text"}}}
+]$$);
+SELECT version, action FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait('7');
+SELECT next_waits($$[{"create_constraint": {"table": "shelves", "name": "shelves_author_fk",
+    "type": "foreign_key", "columns": ["id"], "references": {"table": "authors", "columns": ["id"]}}}]$$);
+SELECT next_waits($$[{"alter_column": {"table": "shelves", "column": "id",
+    "references": {"name": "shelves_author_fk", "table": "authors", "column": "id"}}}]$$);
+SELECT next_waits($$[{"create_table": {"table": "loans", "columns": [{"name": "author_id", "type": "int"}],
+    "constraints": [{"name": "loans_author_fk", "type": "foreign_key", "columns": ["author_id"],
+                     "references": {"table": "authors", "columns": ["id"]}}]}}]$$);
+SELECT next_waits($$[{"create_index": {"table": "events_1", "name": "events_1_at", "columns": ["at"]}}]$$);
+SELECT next_waits($$[{"add_column": {"table": "notes_child", "column": {"name": "seen", "type": "boolean"}}}]$$);
+-- on a table of its own, it starts
+SELECT next_waits($$[{"add_column": {"table": "shelves", "column": {"name": "label", "type": "text"}}}]$$);
+SET client_min_messages = notice;
+SELECT version, action FROM migrate_upgrade();
+SET client_min_messages = warning;
+SELECT * FROM flight;
+SELECT migrate_rollback('8');
+SELECT migrate_rollback('7');
+SELECT * FROM leftovers;
+
+DROP FUNCTION next_waits(jsonb);
 DROP VIEW flight, vschemas, leftovers;
-DROP TABLE shelves, reviews, books, authors;
+DROP TABLE shelves, reviews, books, authors, notes_child, notes, events;
 DROP EXTENSION migrate;

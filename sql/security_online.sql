@@ -1,6 +1,10 @@
 -- Online migrations and security: the code migrate generates names every
 -- object it uses, whatever the writer's search_path, and the views of a
--- version schema carry the tables' column privileges.
+-- version schema carry the tables' column privileges.  A role that reads
+-- the tables and builds on a kept version schema (a view over its views, a
+-- function of its row types) holds up neither the next online migration's
+-- complete nor the next plain migration, and loses nothing; a rollback
+-- names the object in its way.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 
@@ -127,9 +131,65 @@ SELECT id, qty FROM so_purchases;
 SELECT secret FROM so_purchases;
 RESET ROLE;
 
+------------------------------------------------------------------------
+-- a role that only reads the tables, with a schema of its own, builds on
+-- a kept version schema: a view over one of its views, a function of one
+-- of its row types.  The next online migration of those tables completes
+-- and the next plain migration runs, each keeping what that role's objects
+-- need (a NOTICE says so) and dropping nothing of that role's; a rollback
+-- names the role's object that stands in its way
+------------------------------------------------------------------------
+CREATE SCHEMA so_app AUTHORIZATION security_online_app;
+SET ROLE security_online_app;
+CREATE VIEW so_app.mine AS SELECT id, qty FROM migrate_public_v3.so_purchases;
+CREATE FUNCTION so_app.users() RETURNS SETOF migrate_public_v3.so_users
+    LANGUAGE sql AS 'SELECT NULL::migrate_public_v3.so_users WHERE false';
+RESET ROLE;
+SELECT migrate_register_online('4', 'purchases.total', $$[
+  {"add_column": {"table": "so_purchases", "column": {"name": "total", "type": "bigint"},
+                  "up": "qty * 2"}},
+  {"add_column": {"table": "so_users", "column": {"name": "seen", "type": "boolean"}}}
+]$$);
+SELECT version, action FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait('4');
+SET client_min_messages = notice;
+SELECT migrate_complete('4');
+SET client_min_messages = warning;
+SET ROLE security_online_app;
+SELECT * FROM so_app.mine;
+SELECT count(*) FROM so_app.users();
+RESET ROLE;
+SELECT nspname FROM pg_namespace WHERE nspname LIKE 'migrate\_public\_v%' ORDER BY 1;
+-- a rollback: what stands in its way is named
+SELECT migrate_register_online('5', 'purchases.note', $$[
+  {"add_column": {"table": "so_purchases", "column": {"name": "note", "type": "text"}}}
+]$$);
+SELECT version, action FROM migrate_upgrade();
+SET ROLE security_online_app;
+CREATE VIEW so_app.mine5 AS SELECT id, qty FROM migrate_public_v5.so_purchases;
+RESET ROLE;
+SELECT migrate_rollback('5');
+DROP VIEW so_app.mine5;
+SELECT migrate_rollback('5');
+SELECT version, action FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait('5');
+SELECT migrate_complete('5');
+-- the plain migration runs, and keeps what the role's objects need
+SELECT migrate_register('6', 'plain', 'CREATE TABLE so_shelves (id int)', 'DROP TABLE so_shelves');
+SET client_min_messages = notice;
+SELECT version, action FROM migrate_upgrade('6');
+SET client_min_messages = warning;
+SELECT nspname FROM pg_namespace WHERE nspname LIKE 'migrate\_public\_v%' ORDER BY 1;
+SET ROLE security_online_app;
+SELECT * FROM so_app.mine;
+RESET ROLE;
+DROP SCHEMA so_app CASCADE;
+
 -- leave nothing behind
 DROP SCHEMA migrate_public_v3 CASCADE;
-DROP TABLE so_users, so_purchases, so_planted, so_rls;
+DROP TABLE so_users, so_purchases, so_planted, so_rls, so_shelves;
 DROP OPERATOR public.= (text, text);
 DROP FUNCTION public.so_eq(text, text), public.norm(text);
 DROP SCHEMA util CASCADE;

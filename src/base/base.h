@@ -99,13 +99,9 @@ extern void activity_set_job(int64 job_id);
 extern void activity_report(const char *fmt,...) pg_attribute_printf(1, 2);
 
 /* executing.c: the statements this backend runs, for the online triggers */
-typedef enum ExecutingAnswer
-{
-	EXECUTING_NO,
-	EXECUTING_YES,
-	EXECUTING_UNKNOWN
-} ExecutingAnswer;
+struct PlannedStmt;
 extern void executing_install(void);
-extern ExecutingAnswer executing_writes_through(Oid relid);
+extern bool executing_statement(struct PlannedStmt **plan);
+extern int	executing_writes(struct PlannedStmt *plan, Oid relid, bool partitions);
 
 #endif							/* MIGRATE_BASE_H */

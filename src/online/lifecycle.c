@@ -205,15 +205,19 @@ flying_others(OnlineMigration *m)
 
 /*
  * The tables an online migration works on (relids, and names as
- * "schema.name" for those it creates or renames), with every table linked
- * to one of them by a foreign key, either way.  *all: it cannot say (an sql
- * operation may do anything).
+ * "schema.name" for those it creates or renames), with the tables its
+ * foreign keys reference, and every table linked to one of them: by
+ * inheritance or partitioning, up and down, or by a foreign key, either
+ * way (of the family too).  *all: it cannot say (an sql operation may do
+ * anything).  Call it after online_shape, which finds the referenced
+ * tables.
  */
 static void
 migration_tables(OnlineMigration *m, List *shape, List **relids, List **names,
 				 bool *all)
 {
 	ListCell   *lc;
+	List	   *linked = NIL;
 
 	*relids = NIL;
 	*names = NIL;
@@ -234,33 +238,41 @@ migration_tables(OnlineMigration *m, List *shape, List **relids, List **names,
 		*names = lappend(*names, psprintf("%s.%s", m->schema, t->name));
 		*names = lappend(*names, psprintf("%s.%s", m->schema, t->physical));
 	}
-	if (*relids != NIL)
+	foreach(lc, m->referenced)
 	{
-		List	   *linked = NIL;
-		ListCell   *rc;
+		*relids = list_append_unique_oid(*relids, lfirst_oid(lc));
+	}
+	foreach(lc, *relids)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(lfirst_oid(lc))};
 
-		foreach(rc, *relids)
+		catalog_exec("WITH RECURSIVE up(r) AS ("
+					 "    SELECT $1 UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i"
+					 "      JOIN up ON i.inhrelid = up.r),"
+					 "  down(r) AS ("
+					 "    SELECT $1 UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
+					 "      JOIN down ON i.inhparent = down.r),"
+					 "  family(r) AS (SELECT r FROM up UNION SELECT r FROM down)"
+					 " SELECT r FROM family"
+					 " UNION"
+					 " SELECT CASE WHEN c.conrelid = f.r THEN c.confrelid ELSE c.conrelid END"
+					 "   FROM pg_catalog.pg_constraint c"
+					 "   JOIN family f ON c.conrelid = f.r OR c.confrelid = f.r"
+					 "  WHERE c.contype = 'f'",
+					 1, argtypes, values, NULL, 0);
+		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			Oid			argtypes[1] = {OIDOID};
-			Datum		values[1] = {ObjectIdGetDatum(lfirst_oid(rc))};
+			bool		isnull;
 
-			catalog_exec("SELECT CASE WHEN c.conrelid = $1 THEN c.confrelid ELSE c.conrelid END"
-						 "  FROM pg_catalog.pg_constraint c"
-						 " WHERE c.contype = 'f' AND (c.conrelid = $1 OR c.confrelid = $1)",
-						 1, argtypes, values, NULL, 0);
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				bool		isnull;
-
-				linked = lappend_oid(linked,
-									 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull)));
-			}
+			linked = lappend_oid(linked,
+								 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull)));
 		}
-		foreach(rc, linked)
-		{
-			*relids = list_append_unique_oid(*relids, lfirst_oid(rc));
-		}
+	}
+	foreach(lc, linked)
+	{
+		*relids = list_append_unique_oid(*relids, lfirst_oid(lc));
 	}
 }
 
@@ -305,8 +317,9 @@ shape_of(void *arg)
 
 /*
  * The first pending migration, when it is an online migration that can
- * start while the ones in flight go on: none of its tables is a table of
- * one of them, or linked to one by a foreign key, and neither it nor they
+ * start while the ones in flight go on: none of its tables (those its
+ * foreign keys will reference too) is a table of one of them, or linked to
+ * one by inheritance, a partition or a foreign key, and neither it nor they
  * have an sql operation.  NULL otherwise, with *blocker the migration in
  * flight it waits for (NULL: it is not an online migration, or there is no
  * pending migration).
@@ -385,6 +398,39 @@ online_startable(char **blocker)
 	}
 	return next;
 }
+
+/*
+ * The version schemas of the online migrations in flight or completed but
+ * m (their names: a schema may be gone).
+ */
+static List *
+other_vschemas(OnlineMigration *m)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(m->version)};
+	List	   *versions = NIL;
+	List	   *vschemas = NIL;
+	ListCell   *lc;
+
+	catalog_exec("SELECT version FROM migrate.migration"
+				 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
+				 "   AND version <> $1 ORDER BY version_key", 1, argtypes, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1));
+	foreach(lc, versions)
+	{
+		ListCell   *pc;
+
+		foreach(pc, online_parts(online_load(lfirst(lc), false, NULL)))
+		{
+			vschemas = lappend(vschemas, ((OnlineMigration *) lfirst(pc))->vschema);
+		}
+	}
+	return vschemas;
+}
+
+static void vschema_retire(OnlineMigration *ctx, const char *vschema, bool quiet);
 
 /* What expand hands to the background job. */
 typedef struct Expanded
@@ -660,13 +706,14 @@ contract_part(OnlineMigration *m, List *shape)
 	 */
 	{
 		ListCell   *pc;
-		List	   *vschemas = NIL;
+		List	   *vschemas = other_vschemas(m);
 		List	   *relids = NIL;
 
 		/*
 		 * The version schemas of completed migrations before this one, of the
 		 * same schema, newest first: one a later migration's views are over
-		 * stays until that one's goes.
+		 * stays until that one's goes; so does one the deployer cannot drop
+		 * (vschema_retire).
 		 */
 		foreach(pc, parts_of("SELECT version FROM migrate.migration"
 							 " WHERE kind = 'online' AND state = 'applied'"
@@ -677,8 +724,9 @@ contract_part(OnlineMigration *m, List *shape)
 			OnlineMigration *previous = lfirst(pc);
 
 			if (strcmp(previous->schema, m->schema) == 0 &&
-				!vschema_has_dependents(previous->vschema))
-				vschema_drop(m, previous->vschema);
+				OidIsValid(get_namespace_oid(previous->vschema, true)) &&
+				!vschema_has_dependents(previous->vschema, vschemas))
+				vschema_retire(m, previous->vschema, true);
 		}
 
 		/*
@@ -687,12 +735,6 @@ contract_part(OnlineMigration *m, List *shape)
 		 * completed ones kept) show them as they were: made again once
 		 * complete has changed them.
 		 */
-		foreach(pc, parts_of("SELECT version FROM migrate.migration"
-							 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
-							 "   AND version <> $1 ORDER BY version_key", m->version))
-		{
-			vschemas = lappend(vschemas, ((OnlineMigration *) lfirst(pc))->vschema);
-		}
 		foreach(lc, shape)
 		{
 			ShapeTable *t = lfirst(lc);
@@ -842,38 +884,47 @@ online_retire_shapes(const char *version)
 	/* lock waits and retries are reported as the running migration's */
 	ctx.version = (char *) (version ? version : "repeatable");
 	foreach(lc, vschemas)
-	{
-		const char *vschema = lfirst(lc);
+		vschema_retire(&ctx, lfirst(lc), false);
+}
 
-		RetireCall	call = {&ctx, vschema};
-		ErrorData  *edata;
+/*
+ * Drops the version schema of a completed online migration (quiet: without
+ * a NOTICE that it does).  What the deployer may not drop (a view owned by
+ * another role, an object of another role in the schema or over its views)
+ * keeps the schema, with a NOTICE, and the caller runs on: without the drop
+ * it is as it was before.  So does a lock not granted within
+ * migrate.lock_timeout: a session of the new application still reads
+ * through the schema, and holds the tables it shows too, so a migration
+ * that changes them would wait for it anyway; one that does not must not
+ * fail for it.  The next plain migration tries again.  A cancel or anything
+ * else is the caller's error.
+ */
+static void
+vschema_retire(OnlineMigration *ctx, const char *vschema, bool quiet)
+{
+	RetireCall	call = {ctx, vschema};
+	ErrorData  *edata;
 
+	if (!quiet)
 		ereport(NOTICE,
 				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
 				 errmsg("dropping version schema %s of a completed online migration",
 						vschema),
 				 errdetail("Its views would block changes to the columns they show; the tables have the new shape now.")));
-
-		/*
-		 * What the deployer may not drop (a view owned by another role, an
-		 * object someone created in the schema) keeps the schema, and the
-		 * migration runs on: without the drop it is as it was before.  A lock
-		 * timeout, a cancel or anything else is the migration's error.
-		 */
-		edata = subxact_run(retire_one, &call);
-		if (edata == NULL)
-			continue;
-		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
-			edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
-			ReThrowError(edata);
-		ereport(NOTICE,
-				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-				 errmsg("version schema %s of a completed online migration is kept", vschema),
-				 errdetail("Dropping it failed: %s.", edata->message),
-				 errhint("Its views block changes to the columns they show: drop it as its owner with DROP SCHEMA %s CASCADE once no application has it on its search_path.",
-						 quote_identifier(vschema))));
-		FreeErrorData(edata);
-	}
+	edata = subxact_run(retire_one, &call);
+	if (edata == NULL)
+		return;
+	if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
+		edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST &&
+		edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(edata);
+	ereport(NOTICE,
+			(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg("version schema %s of a completed online migration is kept", vschema),
+			 errdetail("Dropping it failed: %s.", edata->message),
+			 errhint("Its views block changes to the columns they show: drop it as its owner with DROP SCHEMA %s CASCADE once no application has it on its search_path.",
+					 quote_identifier(vschema))));
+	FreeErrorData(edata);
 }
 
 /*
@@ -1075,7 +1126,7 @@ migrate_rollback(PG_FUNCTION_ARGS)
 	{
 		OnlineMigration *part = lfirst(lc);
 
-		if (vschema_has_dependents(part->vschema))
+		if (vschema_has_dependents(part->vschema, other_vschemas(m)))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("online migration %s cannot be rolled back", m->version),

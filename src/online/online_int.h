@@ -42,6 +42,8 @@ struct OnlineMigration
 	char	   *schema;			/* every operation works in this schema */
 	char	   *vschema;		/* the schema of the new shape's views */
 	List	   *ops;			/* OnlineOp * */
+	List	   *referenced;		/* OIDs of the tables its foreign keys
+								 * reference, as online_shape found them */
 
 	/*
 	 * A migration whose operations work in several schemas: one part per
@@ -335,7 +337,7 @@ typedef struct DetachedView
 
 /* vschema.c: the version schema and the triggers of both shapes */
 extern void vschema_create(OnlineMigration *m, List *shape, List *flying);
-extern bool vschema_has_dependents(const char *vschema);
+extern bool vschema_has_dependents(const char *vschema, List *vschemas);
 extern List *vschema_detach(OnlineMigration *m, List *relids, List *vschemas);
 extern void vschema_reattach(OnlineMigration *m, List *detached);
 extern void vschema_drop(OnlineMigration *m, const char *vschema);

@@ -251,6 +251,8 @@ shape_reference(ShapeState *s, OnlineReference *r, char **relname)
 	if (rt == NULL)
 		rt = shape_load(s, r->table, false);
 	*relname = rt->physical;
+	if (OidIsValid(rt->relid))
+		s->m->referenced = list_append_unique_oid(s->m->referenced, rt->relid);
 	foreach(lc, r->columns)
 	{
 		ShapeColumn *c = shape_find_column(s, rt, lfirst(lc), "referenced table");

@@ -9,13 +9,18 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "base/base.h"
 #include "online/online_int.h"
@@ -334,25 +339,55 @@ vschema_create(OnlineMigration *m, List *shape, List *flying)
 }
 
 /*
- * Whether a view outside the version schema is defined over one of its
- * views: that of a later migration started while this one was in flight.
+ * Whether a view of another version schema (vschemas, names) is defined
+ * over one of the views of vschema: that of a later migration started
+ * while this one was in flight.  Other objects over its views, of the
+ * application's roles, are not migrate's to decide about: dropping the
+ * schema fails on them, and says which.
  */
 bool
-vschema_has_dependents(const char *vschema)
+vschema_has_dependents(const char *vschema, List *vschemas)
 {
 	Oid			nsp = get_namespace_oid(vschema, true);
+	ListCell   *lc;
 
 	if (!OidIsValid(nsp))
 		return false;
-	catalog_query("SELECT 1 FROM pg_catalog.pg_depend d"
-				  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
-				  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
-				  "  JOIN pg_catalog.pg_class o ON o.oid = d.refobjid"
-				  " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-				  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-				  "   AND o.relnamespace = $1 AND v.relnamespace <> $1",
-				  nsp);
-	return SPI_processed > 0;
+	foreach(lc, vschemas)
+	{
+		Oid			other = get_namespace_oid(lfirst(lc), true);
+		Oid			argtypes[2] = {OIDOID, OIDOID};
+		Datum		values[2] = {ObjectIdGetDatum(nsp), ObjectIdGetDatum(other)};
+
+		if (!OidIsValid(other) || other == nsp)
+			continue;
+		if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_depend d"
+								  "  JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
+								  "  JOIN pg_catalog.pg_class v ON v.oid = r.ev_class"
+								  "  JOIN pg_catalog.pg_class o ON o.oid = d.refobjid"
+								  " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+								  "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+								  "   AND o.relnamespace = $1 AND v.relnamespace = $2",
+								  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the system catalogs");
+		if (SPI_processed > 0)
+			return true;
+	}
+	return false;
+}
+
+typedef struct DetachCall
+{
+	OnlineMigration *m;
+	const char *sql;
+} DetachCall;
+
+static void
+detach_one(void *arg)
+{
+	DetachCall *call = (DetachCall *) arg;
+
+	online_ddl(call->m, "version schema", call->sql);
 }
 
 /*
@@ -366,6 +401,7 @@ vschema_has_dependents(const char *vschema)
 List *
 vschema_detach(OnlineMigration *m, List *relids, List *vschemas)
 {
+	List	   *found = NIL;
 	List	   *detached = NIL;
 	ListCell   *lc;
 
@@ -402,15 +438,41 @@ vschema_detach(OnlineMigration *m, List *relids, List *vschemas)
 			d->vschema = pstrdup(vschema);
 			d->name = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 			d->relid = relid;
-			detached = lappend(detached, d);
+			found = lappend(found, d);
 		}
 	}
-	foreach(lc, detached)
+
+	/*
+	 * A view the deployer may not drop (another role's), or that another
+	 * role's object depends on (a view, a function of its row type), stays as
+	 * it is: complete goes on, unless it changes a column that view shows,
+	 * and then fails naming the view.
+	 */
+	foreach(lc, found)
 	{
 		DetachedView *d = lfirst(lc);
+		DetachCall	call = {m, psprintf("DROP VIEW %s",
+										online_qualified(d->vschema, d->name))};
+		ErrorData  *edata = subxact_run(detach_one, &call);
 
-		online_ddl(m, "version schema",
-				   psprintf("DROP VIEW %s", online_qualified(d->vschema, d->name)));
+		if (edata == NULL)
+		{
+			detached = lappend(detached, d);
+			continue;
+		}
+		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE &&
+			edata->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
+			ReThrowError(edata);
+		ereport(NOTICE,
+				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+				 errmsg("view %s is kept as it is",
+						online_qualified(d->vschema, d->name)),
+				 edata->detail ?
+				 errdetail("Dropping it failed: %s: %s.", edata->message, edata->detail) :
+				 errdetail("Dropping it failed: %s.", edata->message),
+				 errhint("It shows the table as it was before online migration %s.",
+						 m->version)));
+		FreeErrorData(edata);
 	}
 	return detached;
 }
@@ -454,14 +516,56 @@ shape_function(void)
 							"migrate_online_new_shape");
 }
 
+/* The table a view of a version schema shows, cached for the statement. */
+typedef struct ShapeView
+{
+	Oid			view;
+	Oid			table;
+} ShapeView;
+
+static Oid
+view_table(FunctionCallInfo fcinfo, Oid view)
+{
+	ShapeView  *cache = (ShapeView *) fcinfo->flinfo->fn_extra;
+
+	if (cache == NULL || cache->view != view)
+	{
+		Oid			table = InvalidOid;
+		Relation	rel = try_relation_open(view, AccessShareLock);
+
+		if (rel != NULL)
+		{
+			if (rel->rd_rel->relkind == RELKIND_VIEW)
+			{
+				Query	   *query = get_view_query(rel);
+				List	   *from = query->jointree->fromlist;
+
+				if (list_length(from) == 1 && IsA(linitial(from), RangeTblRef))
+					table = rt_fetch(linitial_node(RangeTblRef, from)->rtindex,
+									 query->rtable)->relid;
+			}
+			relation_close(rel, AccessShareLock);
+		}
+		if (cache == NULL)
+			cache = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ShapeView));
+		cache->view = view;
+		cache->table = table;
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	return cache->table;
+}
+
 /*
  * migrate_online_new_shape(view oid) RETURNS boolean
  *
  * The condition of the sync triggers: whether the row being written comes
  * from the new shape.  It does when the statement writing it writes through
  * the version schema's view of the table, by whatever name (the plan keeps
- * the view, with the privilege it was checked for).  When the statement is
- * not known (a COPY; or the first write of a session, inside a function,
+ * the view, with the privilege and columns it was checked for; a row locked
+ * through the view is not written through it).  A statement that also
+ * writes the table otherwise is refused (0A000): its rows cannot be told
+ * apart.  A COPY writes the table by its name: the old shape.  When the
+ * statement is not known (the first write of a session, inside a function,
  * before the library was loaded), by the writer's search_path: new when it
  * starts with the version schema, as before.  Executable by every writer;
  * it reads nothing but the running plan, so it skips the version check.
@@ -470,18 +574,27 @@ Datum
 migrate_online_new_shape(PG_FUNCTION_ARGS)
 {
 	Oid			view = PG_GETARG_OID(0);
+	PlannedStmt *plan;
+	int			through;
+	Oid			table;
 	Oid			vschema;
 	List	   *path;
 	bool		first;
 
-	switch (executing_writes_through(view))
+	if (executing_statement(&plan))
 	{
-		case EXECUTING_YES:
-			PG_RETURN_BOOL(true);
-		case EXECUTING_NO:
+		through = executing_writes(plan, view, false);
+		if (through == 0)
 			PG_RETURN_BOOL(false);
-		case EXECUTING_UNKNOWN:
-			break;
+		table = view_table(fcinfo, view);
+		if (OidIsValid(table) && executing_writes(plan, table, true) > through)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a statement cannot write table %s both through view %s and otherwise",
+							online_rel_sql(table), online_rel_sql(view)),
+					 errdetail("While an online migration is in flight, a write through the view of its version schema writes the new shape, any other write of the table the old shape, and the rows of one statement cannot be told apart."),
+					 errhint("Write them in separate statements.")));
+		PG_RETURN_BOOL(true);
 	}
 	vschema = get_rel_namespace(view);
 	if (!OidIsValid(vschema))
