@@ -3,6 +3,7 @@
 # of a 1M-row table, against the same migration done with plain ALTER TABLE.
 #
 #   test/bench/online.sh [ROWS]          (as root; ROWS defaults to 1000000)
+#   ONLINE_RUNS=3 test/bench/online.sh   (the online type change alone, 3 runs, medians)
 #
 # The migration changes a column's type (int -> bigint: a shadow column, its
 # index and check carried over), adds a NOT NULL column filled from others,
@@ -74,6 +75,38 @@ longest() {    # the longest transaction in ms, and how many there were
     cat "$work"/"$1".* | awk '{ ms = $3 / 1000; if (ms > max) max = ms; n++ }
         END { printf "%.1f %d\n", max, n }'
 }
+
+# ONLINE_RUNS=N: only the online type change, N times, each with its own
+# writers: every run's time and longest wait, and their medians
+if [ -n "${ONLINE_RUNS:-}" ]; then
+    waits=()
+    times=()
+    for ((r = 1; r <= ONLINE_RUNS; r++)); do
+        fresh_table
+        sql -c "SELECT migrate_register_online('2', 'orders: qty bigint, total, price index', \$\$[
+            {\"alter_column\": {\"table\": \"orders\", \"column\": \"qty\", \"type\": \"bigint\"}},
+            {\"add_column\": {\"table\": \"orders\", \"column\": {\"name\": \"total\", \"type\": \"bigint\", \"nullable\": false},
+                             \"up\": \"qty::bigint * price\"}},
+            {\"create_index\": {\"table\": \"orders\", \"name\": \"orders_price\", \"columns\": [\"price\"]}}
+        ]\$\$)" >/dev/null
+        writers_start "run$r"
+        s=$(now)
+        sql -c "SELECT * FROM migrate_upgrade()" >/dev/null
+        sql -c "SELECT migrate_wait()" >/dev/null
+        sql -c "SELECT migrate_complete()" >/dev/null
+        e=$(now)
+        writers_stop "run$r"
+        read -r max _ < <(longest "run$r")
+        retries=$(sql -c "SELECT count(*) FROM migrate.event WHERE action = 'lock_retry'")
+        printf 'run %d: %.1f s, longest writer wait %s ms, lock retries %s\n' "$r" "$(echo "$e - $s" | bc)" "$max" "$retries"
+        waits+=("$max")
+        times+=("$(echo "$e - $s" | bc)")
+    done
+    med() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+    printf 'median of %d: %.1f s, longest writer wait %s ms (migrate.lock_timeout = %s)\n' "$ONLINE_RUNS" \
+        "$(printf '%s\n' "${times[@]}" | med)" "$(printf '%s\n' "${waits[@]}" | med)" "$lock_timeout"
+    exit 0
+fi
 
 echo "== baseline: the writers alone, $WRITERS_S s"
 fresh_table
