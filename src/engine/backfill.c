@@ -1556,7 +1556,16 @@ adapt(int64 size, double ms, int64 max)
 	if (ms < 1)
 		size = size * 2;
 	else
-		size = (int64) (size * Max(0.1, Min(2.0, 0.8 * migrate_batch_target / ms)));
+	{
+		double		factor = Max(0.1, Min(2.0, 0.8 * migrate_batch_target / ms));
+
+		/*
+		 * Rounded up when it grows: a batch of a few rows whose fixed cost
+		 * (its commit, its progress row) is near the target would otherwise
+		 * stay at its size for good, one row at a time once it got there.
+		 */
+		size = factor > 1.0 ? (int64) ceil(size * factor) : (int64) (size * factor);
+	}
 	return Max(1, Min(size, Max(max, 1)));
 }
 
