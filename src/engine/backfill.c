@@ -1558,13 +1558,17 @@ adapt(int64 size, double ms, int64 max)
 	else
 	{
 		double		factor = Max(0.1, Min(2.0, 0.8 * migrate_batch_target / ms));
+		int64		next = factor > 1.0 ? (int64) ceil(size * factor) : (int64) (size * factor);
 
 		/*
-		 * Rounded up when it grows: a batch of a few rows whose fixed cost
-		 * (its commit, its progress row) is near the target would otherwise
-		 * stay at its size for good, one row at a time once it got there.
+		 * A batch under the target takes at least one row more: a batch of a
+		 * few rows is mostly its fixed cost (its commit, its progress row),
+		 * which a smaller one does not save, and one shrunk to a row by a
+		 * burst of load would otherwise stay at one row for good.
 		 */
-		size = factor > 1.0 ? (int64) ceil(size * factor) : (int64) (size * factor);
+		if (ms < migrate_batch_target && next <= size)
+			next = size + 1;
+		size = next;
 	}
 	return Max(1, Min(size, Max(max, 1)));
 }
