@@ -167,6 +167,30 @@ run_phase(OnlineMigration *m, const char *phase,
 }
 
 /*
+ * The parts (one per schema) of the online migrations a query of versions
+ * returns, given version as $1, in its order.
+ */
+static List *
+parts_of(const char *sql, const char *version)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(version)};
+	List	   *versions = NIL;
+	List	   *parts = NIL;
+	ListCell   *lc;
+
+	catalog_exec(sql, 1, argtypes, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1));
+	foreach(lc, versions)
+	{
+		parts = list_concat(parts, online_parts(online_load(lfirst(lc), false, NULL)));
+	}
+	return parts;
+}
+
+/*
  * The online migrations in flight but m, earliest first, with the shapes
  * they give their tables (what the user dropped since taken as gone): one
  * entry per part (per schema) of each.
@@ -174,31 +198,18 @@ run_phase(OnlineMigration *m, const char *phase,
 static List *
 flying_others(OnlineMigration *m)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(m->version)};
-	List	   *versions = NIL;
 	List	   *flying = NIL;
-	ListCell   *lc;
+	ListCell   *pc;
 
-	catalog_exec("SELECT version FROM migrate.migration"
-				 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed')"
-				 "   AND version <> $1 ORDER BY version_key",
-				 1, argtypes, values, NULL, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
-												  SPI_tuptable->tupdesc, 1));
-	foreach(lc, versions)
+	foreach(pc, parts_of("SELECT version FROM migrate.migration"
+						 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed')"
+						 "   AND version <> $1 ORDER BY version_key", m->version))
 	{
-		ListCell   *pc;
+		OnlineFlying *f = palloc0(sizeof(OnlineFlying));
 
-		foreach(pc, online_parts(online_load(lfirst(lc), false, NULL)))
-		{
-			OnlineFlying *f = palloc0(sizeof(OnlineFlying));
-
-			f->m = lfirst(pc);
-			f->shape = online_shape_leftovers(f->m);
-			flying = lappend(flying, f);
-		}
+		f->m = lfirst(pc);
+		f->shape = online_shape_leftovers(f->m);
+		flying = lappend(flying, f);
 	}
 	return flying;
 }
@@ -406,26 +417,14 @@ online_startable(char **blocker)
 static List *
 other_vschemas(OnlineMigration *m)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(m->version)};
-	List	   *versions = NIL;
 	List	   *vschemas = NIL;
-	ListCell   *lc;
+	ListCell   *pc;
 
-	catalog_exec("SELECT version FROM migrate.migration"
-				 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
-				 "   AND version <> $1 ORDER BY version_key", 1, argtypes, values, NULL, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
-												  SPI_tuptable->tupdesc, 1));
-	foreach(lc, versions)
+	foreach(pc, parts_of("SELECT version FROM migrate.migration"
+						 " WHERE kind = 'online' AND state IN ('active', 'ready', 'failed', 'applied')"
+						 "   AND version <> $1 ORDER BY version_key", m->version))
 	{
-		ListCell   *pc;
-
-		foreach(pc, online_parts(online_load(lfirst(lc), false, NULL)))
-		{
-			vschemas = lappend(vschemas, ((OnlineMigration *) lfirst(pc))->vschema);
-		}
+		vschemas = lappend(vschemas, ((OnlineMigration *) lfirst(pc))->vschema);
 	}
 	return vschemas;
 }
@@ -669,30 +668,6 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 }
 
 /* The contract phase: the new shape becomes the tables' own. */
-/*
- * The parts (one per schema) of the online migrations a query of versions
- * returns, given version as $1, in its order.
- */
-static List *
-parts_of(const char *sql, const char *version)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(version)};
-	List	   *versions = NIL;
-	List	   *parts = NIL;
-	ListCell   *lc;
-
-	catalog_exec(sql, 1, argtypes, values, NULL, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		versions = lappend(versions, SPI_getvalue(SPI_tuptable->vals[i],
-												  SPI_tuptable->tupdesc, 1));
-	foreach(lc, versions)
-	{
-		parts = list_concat(parts, online_parts(online_load(lfirst(lc), false, NULL)));
-	}
-	return parts;
-}
-
 /* What complete does to one schema's tables (one part of the migration). */
 static void
 contract_part(OnlineMigration *m, List *shape)
