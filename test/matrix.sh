@@ -206,7 +206,9 @@ for v in $versions; do
                 [ -s "$d/regression.diffs" ] && cat "$d/regression.diffs"
             done
             for f in "$dir$build"/tmp_check/log/regress_log_*; do
-                [ -f "$f" ] && grep -q 'not ok' "$f" && { echo "== $f"; tail -n 60 "$f"; }
+                # a failed assertion, or a script that died between two
+                [ -f "$f" ] && grep -q -E 'not ok|Looks like your test exited|error running SQL' "$f" &&
+                    { echo "== $f"; tail -n 60 "$f"; }
             done
         fi
     done
