@@ -7,14 +7,17 @@
 # $bin, $work, $port, as_pg, now, and installs the packages named in
 # BENCH_PACKAGES (command names, Debian package names alike).  With
 # BENCH_NO_INSTALL=1 it uses the migrate already installed instead of
-# building and installing the source tree (test/setup.sh).
+# building and installing the source tree (test/setup.sh).  BENCH_BIN
+# names another installation's bin/ (with migrate installed in it: implies
+# BENCH_NO_INSTALL=1), e.g. a relocated copy for a trial run.
 
 if [ "$(id -u)" -ne 0 ]; then
     exec sudo "$0" "$@"
 fi
 
 PG_MAJOR=${PG_MAJOR:-15}
-bin=/usr/lib/postgresql/$PG_MAJOR/bin
+bin=${BENCH_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
+[ -z "${BENCH_BIN:-}" ] || BENCH_NO_INSTALL=1
 as_pg() { runuser -u postgres -- "$@"; }
 now() { date +%s.%N; }
 
