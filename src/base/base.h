@@ -64,6 +64,8 @@ extern int	migrate_batch_size;
 extern int	migrate_batch_target;
 extern int	migrate_batch_delay;
 extern int	migrate_max_replica_lag;
+extern double migrate_nice_ratio;
+extern int	migrate_max_load;
 extern int	migrate_check_mode(void);
 extern int	migrate_large_table_rows;
 extern void settings_define(void);
@@ -97,6 +99,7 @@ extern char *placeholders_apply(const char *sql, const char *values, const char 
 /* activity.c: what a worker does, in pg_stat_activity */
 extern void activity_set_job(int64 job_id);
 extern void activity_report(const char *fmt,...) pg_attribute_printf(1, 2);
+extern int	activity_sessions_running(void);
 
 /* executing.c: the statements this backend runs, for the online triggers */
 struct PlannedStmt;

@@ -28,6 +28,8 @@ int			migrate_batch_size = 1000;
 int			migrate_batch_target = 100;
 int			migrate_batch_delay = 0;
 int			migrate_max_replica_lag = 10000;
+double		migrate_nice_ratio = 1.0;
+int			migrate_max_load = 0;
 static int	migrate_check_level = MIGRATE_CHECK_WARN;
 static int	migrate_check_legacy = MIGRATE_CHECK_UNSET;
 int			migrate_large_table_rows = 10000;
@@ -150,6 +152,24 @@ settings_define(void)
 							10000, 0, INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("migrate.nice_ratio",
+							 "Sets how long a backfill pauses after each batch while the server is busy, as a multiple of the batch's time.",
+							 "Busy: more than migrate.max_load other sessions are running a statement, or the batches run at under half their best speed.  Zero never slows down.",
+							 &migrate_nice_ratio,
+							 1.0, 0.0, 100.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("migrate.max_load",
+							"Sets how many other sessions may be running a statement before a backfill slows down.",
+							"Counted in the whole cluster, without what they run; sessions waiting on their client, a timer or an extension do not count.",
+							&migrate_max_load,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("migrate.check_level",

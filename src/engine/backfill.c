@@ -1506,6 +1506,17 @@ wait_for_replicas(void)
 	}
 }
 
+/* The throttle's state (below, throttle_ms), kept for the job's whole run */
+typedef struct Throttle
+{
+	double		first_rate;		/* units per ms of the first full batches */
+	int			firsts;			/* how many of them so far */
+	double		recent_rate;	/* and of the latest, smoothed */
+	int			sessions;		/* the sessions counted last */
+	int64		pauses;			/* how many pauses it made */
+	double		paused_ms;		/* and how long they took in all */
+} Throttle;
+
 /*
  * Record a batch in the job row, in the batch's own transaction: the rows
  * it did, the position reached (a jsonb object merged into args) and how
@@ -1513,11 +1524,11 @@ wait_for_replicas(void)
  */
 static void
 job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
-			 bool keep_xid)
+			 bool keep_xid, const Throttle *throttle)
 {
-	Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, FLOAT8OID, INT8OID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[7] = {INT8OID, INT8OID, TEXTOID, FLOAT8OID, INT8OID, INT8OID, FLOAT8OID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = Int64GetDatum((int64) rows);
@@ -1525,14 +1536,17 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 	values[3] = Float8GetDatum(batch_ms);
 	values[4] = keep_xid ? Int64GetDatum((int64) GetTopTransactionId()) : (Datum) 0;
 	nulls[4] = keep_xid ? ' ' : 'n';
+	values[5] = Int64GetDatum(throttle->pauses);
+	values[6] = Float8GetDatum(throttle->paused_ms);
 	SPI_connect();
 	catalog_exec("UPDATE migrate.job"
 				 "   SET rows_done = rows_done + $2, updated_at = clock_timestamp(), attempts = 0,"
 				 "       args = args || $3::jsonb || jsonb_build_object("
 				 "           'batches', coalesce((args->>'batches')::bigint, 0) + 1,"
 				 "           'longest_batch_ms', greatest(coalesce((args->>'longest_batch_ms')::float8, 0),"
-				 "                                        round($4::numeric, 1)))"
-				 " WHERE id = $1", 4, argtypes, values, nulls, 0);
+				 "                                        round($4::numeric, 1)),"
+				 "           'pauses', $6, 'paused_ms', round($7::numeric))"
+				 " WHERE id = $1", 7, argtypes, values, nulls, 0);
 
 	/*
 	 * page mode: the batch's transaction, whose row versions are not updated
@@ -1765,6 +1779,7 @@ typedef struct PageBatch
 	int64		pages;
 	List	   *xids;
 	const char *relname;
+	const Throttle *throttle;
 	uint64		rows;			/* out */
 	TransactionId xid;			/* out */
 } PageBatch;
@@ -1783,28 +1798,91 @@ page_batch(void *arg)
 				 psprintf("{\"next_page\": %u, \"pages_per_batch\": " INT64_FORMAT ","
 						  " \"relfilenode\": \"%u\"}",
 						  b->to, b->pages, b->bs->relfilenode),
-				 (double) (GetCurrentTimestamp() - started) / 1000.0, true);
+				 (double) (GetCurrentTimestamp() - started) / 1000.0, true, b->throttle);
 	b->xid = GetTopTransactionId();
 }
 
 /*
- * The pause after a batch, migrate.batch_delay from the batch's end.  A
- * latch set by anything (a sinval catch-up, a reload) ends one wait early,
- * so wait again until the time is up; the setting is read again each time,
- * so that a reload changes the pause under way.
+ * Throttling that follows the workload.  After each batch the job looks at
+ * the server: while more than migrate.max_load other sessions are running a
+ * statement, or the batch ran at under half the best speed the job has seen
+ * (the machine is short of CPU or I/O, whatever keeps it busy), it pauses
+ * migrate.nice_ratio times the batch's own time, as gh-ost's nice ratio
+ * does, leaving the workload that share of the machine and of the rows; on
+ * an idle server it goes straight on.  A fixed pause would slow an idle
+ * backfill as much as a busy one.
+ */
+
+#define FIRST_BATCHES	3
+
+static double
+throttle_ms(Throttle *t, double batch_ms, double units)
+{
+	double		rate = units / Max(batch_ms, 1.0);
+	bool		full = batch_ms >= migrate_batch_target / 2.0;
+	bool		slow;
+
+	if (migrate_nice_ratio <= 0)
+		return 0;
+
+	/*
+	 * Only batches near the target say how fast the job can go: a small one
+	 * is mostly its fixed cost (its commit, its progress row).  The first
+	 * few give the speed of this job on this table; the latest ones,
+	 * smoothed so that one slow batch (a checkpoint's writes, a cold page)
+	 * is not enough, say how fast it goes now.  Under half the first speed,
+	 * the machine is busy with something else, whatever that is.
+	 */
+	if (full)
+	{
+		if (t->firsts < FIRST_BATCHES)
+		{
+			t->first_rate = (t->first_rate * t->firsts + rate) / (t->firsts + 1);
+			t->firsts++;
+			t->recent_rate = t->first_rate;
+		}
+		else
+			t->recent_rate = 0.7 * t->recent_rate + 0.3 * rate;
+	}
+	slow = t->firsts == FIRST_BATCHES && t->recent_rate < t->first_rate / 2;
+	t->sessions = activity_sessions_running();
+	if (t->sessions <= migrate_max_load && !slow)
+		return 0;
+	return migrate_nice_ratio * batch_ms;
+}
+
+/*
+ * The pause after a batch: the throttle's, and at least migrate.batch_delay,
+ * from the batch's end.  A latch set by anything (a sinval catch-up, a
+ * reload) ends one wait early, so wait again until the time is up; the
+ * setting is read again each time, so that a reload changes the pause under
+ * way.
  */
 static void
-batch_pause(TimestampTz batch_end)
+batch_pause(TimestampTz batch_end, Throttle *t, double batch_ms, double units,
+			const char *relname)
 {
+	double		nice = throttle_ms(t, batch_ms, units);
+
+	if (nice > 0)
+	{
+		if (t->sessions > migrate_max_load)
+			activity_report("backfill %s: pausing %.0f ms, %d other %s running",
+							relname, nice, t->sessions,
+							t->sessions == 1 ? "session" : "sessions");
+		else
+			activity_report("backfill %s: pausing %.0f ms, batches at under half their best speed",
+							relname, nice);
+		t->pauses++;
+		t->paused_ms += nice;
+	}
 	for (;;)
 	{
 		long		left;
 
-		if (migrate_batch_delay <= 0)
-			return;
 		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 											   TimestampTzPlusMilliseconds(batch_end,
-																		   migrate_batch_delay));
+																		   (long) Max(nice, migrate_batch_delay)));
 		if (left <= 0)
 			return;
 		locksafe_sleep_ms((int) left);
@@ -1818,12 +1896,14 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		  MemoryContext jobcontext, MemoryContext batchcontext)
 {
 	int			retries = 0;
+	Throttle	throttle = {0};
+	double		batch_ms;
 
 	while (next_page < pages_total)
 	{
 		BlockNumber end = Min(next_page + (BlockNumber) pages, pages_total);
 		ErrorData  *edata;
-		PageBatch	batch = {job_id, bs, next_page, end, pages, job_xids, relname, 0, InvalidTransactionId};
+		PageBatch	batch = {job_id, bs, next_page, end, pages, job_xids, relname, &throttle, 0, InvalidTransactionId};
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1854,10 +1934,12 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 			job_xids = lappend_oid(job_xids, (Oid) batch.xid);
 			MemoryContextSwitchTo(old);
 		}
-		pages = adapt(pages, (double) (GetCurrentTimestamp() - started) / 1000.0, pages_total);
+		batch_ms = (double) (GetCurrentTimestamp() - started) / 1000.0;
 		/* no pause after the last batch: the job is done */
 		if (next_page < pages_total)
-			batch_pause(GetCurrentTimestamp());
+			batch_pause(GetCurrentTimestamp(), &throttle, batch_ms, (double) (end - batch.from),
+						relname);
+		pages = adapt(pages, batch_ms, pages_total);
 	}
 }
 
@@ -1875,6 +1957,7 @@ typedef struct KeyBatch
 	int64		batch_rows;
 	MemoryContext context;
 	const char *relname;
+	const Throttle *throttle;
 	uint64		rows;			/* out */
 	char	  **hi;				/* out: where the batch ends, once known */
 	char	  **reached;		/* out: the same, once done */
@@ -1910,7 +1993,7 @@ key_batch(void *arg)
 	job_progress(b->job_id, b->rows,
 				 psprintf("{\"last_key\": %s, \"rows_per_batch\": " INT64_FORMAT "}",
 						  key_json(b->ki, hi), b->batch_rows),
-				 (double) (GetCurrentTimestamp() - started) / 1000.0, false);
+				 (double) (GetCurrentTimestamp() - started) / 1000.0, false, b->throttle);
 	b->reached = hi;
 }
 
@@ -1921,13 +2004,15 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		 MemoryContext jobcontext, MemoryContext batchcontext)
 {
 	int			retries = 0;
+	Throttle	throttle = {0};
+	double		batch_ms;
 	bool		done = false;
 
 	while (!done)
 	{
 		char	  **hi;
 		ErrorData  *edata;
-		KeyBatch	batch = {job_id, bs, ki, last_key, end_key, batch_rows, batchcontext, relname, 0, NULL, NULL};
+		KeyBatch	batch = {job_id, bs, ki, last_key, end_key, batch_rows, batchcontext, relname, &throttle, 0, NULL, NULL};
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1967,10 +2052,11 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 			last_key = copy;
 			MemoryContextSwitchTo(old);
 		}
-		batch_rows = adapt(batch_rows, (double) (GetCurrentTimestamp() - started) / 1000.0,
-						   PG_INT32_MAX);
+		batch_ms = (double) (GetCurrentTimestamp() - started) / 1000.0;
 		if (!done)
-			batch_pause(GetCurrentTimestamp());
+			batch_pause(GetCurrentTimestamp(), &throttle, batch_ms, (double) batch.rows,
+						relname);
+		batch_rows = adapt(batch_rows, batch_ms, PG_INT32_MAX);
 	}
 }
 

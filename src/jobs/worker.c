@@ -104,7 +104,8 @@ end_catalog_transaction(void)
  */
 static const char *const job_settings[] = {
 	"migrate.lock_timeout", "migrate.lock_retries", "migrate.batch_target",
-	"migrate.batch_delay", "migrate.max_replica_lag",
+	"migrate.batch_delay", "migrate.max_replica_lag", "migrate.nice_ratio",
+	"migrate.max_load",
 	"search_path", "TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits"
 };
 
