@@ -72,6 +72,16 @@ RESET migrate.allow_out_of_order;
 SELECT version, state FROM migrate.status;
 -- an already registered one stays registrable as it is
 SELECT migrate_register('1.5', 'late', 'SELECT 15');
+-- the check looks only at versions above the new one: with a pending one
+-- above the applied 2 it still names 2, and 2.0 sorts above 2
+BEGIN;
+SELECT migrate_register('4', 'pending above', 'SELECT 4');
+SELECT migrate_register('1.7', 'late too', 'SELECT 17');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SELECT migrate_register('2.0', 'just above', 'SELECT 20');
+ROLLBACK;
 
 -- bad arguments: 22023, nothing registered
 SELECT migrate_register('3', NULL, 'SELECT 1');

@@ -428,9 +428,21 @@ register_definition(const MigrationDefinition *def)
 	/* a new version must not sort below what is already applied */
 	if (!migrate_allow_out_of_order)
 	{
+		Oid			argtypes[1] = {NUMERICARRAYOID};
+		Datum		values[1] = {key};
+
+		/*
+		 * Only versions above this one can make it out of order, and a
+		 * history registered in order has none: the bound keeps the scan of
+		 * the version_key index from walking past every pending migration,
+		 * which made registering N pending migrations O(N^2). version_key
+		 * sorts as version_cmp does, and no row has this key.
+		 */
 		catalog_exec("SELECT version FROM migrate.migration"
 					 " WHERE state IN ('applied', 'active', 'ready')"
-					 " ORDER BY version_key DESC LIMIT 1", 0, NULL, NULL, NULL, 1);
+					 "   AND version_key > $1"
+					 " ORDER BY version_key DESC LIMIT 1",
+					 1, argtypes, values, NULL, 1);
 		if (SPI_processed > 0)
 		{
 			char	   *highest = spi_getstr(0, 1);

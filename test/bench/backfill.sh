@@ -4,6 +4,8 @@
 # pgbench workload on the same table without and during the backfill.
 #
 #   test/bench/backfill.sh [ROWS]        (as root; ROWS defaults to 1000000)
+#   [RUNS=3] test/bench/backfill.sh --scale [ROWS...]
+#                                        (ROWS: 1000000 4000000 10000000)
 #
 # The client loop does what client tools such as pgroll do: one autocommit
 # statement per 1000-row batch, keyed on the last id the previous batch
@@ -14,13 +16,41 @@
 # and writes doc/backfill-latency-default.png and
 # doc/backfill-latency-delay300.png: pgbench latency over time, the backfill
 # window shaded.
+#
+# --scale: how the cost grows with the table.  For each size, alone on the
+# cluster, the floor and migrate_backfill (call to migrate_wait) each run
+# $RUNS times on a fresh table, alternating; printed are the medians of
+# their times (with rows/s) and of the WAL each wrote (pg_current_wal_insert_lsn
+# before and after: the table's rows, its index, migrate's catalog rows,
+# and whatever autovacuum did meanwhile), each against the floor's, and the
+# peak memory of the process doing the work, sampled from /proc every 50 ms:
+# the backfill's worker (the job's background worker, a child of the
+# postmaster titled "migrate job N") and the backend running the UPDATE.
+# RssAnon is its private memory; VmHWM, the peak resident set, also counts
+# the shared buffers it touched.  A run during which a checkpoint started is
+# marked (its WAL holds full-page images the others do not).  Writes the
+# medians to doc/scale-backfill.dat and redraws doc/scale.png
+# (test/bench/scale_plot.sh; with catalog.sh's panel if doc/scale-catalog.dat
+# is there).
 set -euo pipefail
 
-ROWS=${1:-1000000}
+SCALE=()
+if [ "${1:-}" = --scale ]; then
+    shift
+    SCALE=("$@")
+    [ ${#SCALE[@]} -gt 0 ] || SCALE=(1000000 4000000 10000000)
+    ROWS=${SCALE[0]}
+else
+    ROWS=${1:-1000000}
+fi
+RUNS=${RUNS:-3}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/test/bench/cluster.sh"
+. "$top/test/bench/scale_plot.sh"
+# WAL of the largest size must fit before max_wal_size starts a checkpoint
 BENCH_PACKAGES=gnuplot bench_cluster backfill "${BENCH_PORT:-5496}" \
-    "shared_buffers = 512MB" "max_wal_size = 8GB" "checkpoint_timeout = 30min"
+    "shared_buffers = 512MB" "checkpoint_timeout = 30min" \
+    "max_wal_size = $([ ${#SCALE[@]} -gt 0 ] && echo 32GB || echo 8GB)"
 sql() { as_pg "$bin/psql" -X -q -At -h /tmp -p "$port" -d bench -v ON_ERROR_STOP=1 "$@"; }
 
 as_pg "$bin/createdb" -h /tmp -p "$port" bench
@@ -38,6 +68,12 @@ check() {
     wrong=$(sql -c "SELECT count(*) FROM items WHERE b IS DISTINCT FROM a * 2")
     [ "$wrong" = 0 ] || { echo "$1 left $wrong rows wrong" >&2; exit 1; }
 }
+
+if [ ${#SCALE[@]} -gt 0 ]; then
+    . "$top/test/bench/backfill_scale.sh"
+    backfill_scale
+    exit 0
+fi
 
 echo "== $ROWS rows: one UPDATE (the floor)"
 fresh_table
