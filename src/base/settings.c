@@ -28,7 +28,7 @@ int			migrate_batch_size = 1000;
 int			migrate_batch_target = 100;
 int			migrate_batch_delay = 0;
 int			migrate_max_replica_lag = 10000;
-double		migrate_nice_ratio = 1.0;
+double		migrate_nice_ratio = 3.0;
 int			migrate_max_load = 0;
 static int	migrate_check_level = MIGRATE_CHECK_WARN;
 static int	migrate_check_legacy = MIGRATE_CHECK_UNSET;
@@ -158,7 +158,7 @@ settings_define(void)
 							 "Sets how long a backfill pauses after each batch while the server is busy, as a multiple of the batch's time.",
 							 "Busy: more than migrate.max_load other sessions are running a statement, or the batches run at under half their best speed.  Zero never slows down.",
 							 &migrate_nice_ratio,
-							 1.0, 0.0, 100.0,
+							 3.0, 0.0, 100.0,
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);

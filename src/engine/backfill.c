@@ -1513,6 +1513,7 @@ typedef struct Throttle
 	int			firsts;			/* how many of them so far */
 	double		recent_rate;	/* and of the latest, smoothed */
 	int			sessions;		/* the sessions counted last */
+	bool		busy;			/* whether the server was busy after the last batch */
 	int64		pauses;			/* how many pauses it made */
 	double		paused_ms;		/* and how long they took in all */
 } Throttle;
@@ -1558,9 +1559,9 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 	SPI_finish();
 }
 
-/* Batch size adapted to take about migrate.batch_target. */
+/* Batch size adapted to take about target ms. */
 static int64
-adapt(int64 size, double ms, int64 max)
+adapt(int64 size, double ms, int64 max, double target)
 {
 	/*
 	 * Aim a fifth under the target, so that the ordinary variation between
@@ -1571,7 +1572,7 @@ adapt(int64 size, double ms, int64 max)
 		size = size * 2;
 	else
 	{
-		double		factor = Max(0.1, Min(2.0, 0.8 * migrate_batch_target / ms));
+		double		factor = Max(0.1, Min(2.0, 0.8 * target / ms));
 		int64		next = factor > 1.0 ? (int64) ceil(size * factor) : (int64) (size * factor);
 
 		/*
@@ -1580,7 +1581,7 @@ adapt(int64 size, double ms, int64 max)
 		 * which a smaller one does not save, and one shrunk to a row by a
 		 * burst of load would otherwise stay at one row for good.
 		 */
-		if (ms < migrate_batch_target && next <= size)
+		if (ms < target && next <= size)
 			next = size + 1;
 		size = next;
 	}
@@ -1814,16 +1815,33 @@ page_batch(void *arg)
  */
 
 #define FIRST_BATCHES	3
+/* while busy, batches aim at this share of migrate.batch_target */
+#define BUSY_TARGET_SHARE	4
+
+/*
+ * What the next batch should take: migrate.batch_target, or a quarter of it
+ * while the server is busy, because a writer that needs a row of a batch
+ * waits for the whole batch to commit, and its wait is what the workload
+ * feels.
+ */
+static double
+batch_target(const Throttle *t)
+{
+	return t->busy ? (double) migrate_batch_target / BUSY_TARGET_SHARE : migrate_batch_target;
+}
 
 static double
 throttle_ms(Throttle *t, double batch_ms, double units)
 {
 	double		rate = units / Max(batch_ms, 1.0);
-	bool		full = batch_ms >= migrate_batch_target / 2.0;
+	bool		full = batch_ms >= batch_target(t) / 2.0;
 	bool		slow;
 
 	if (migrate_nice_ratio <= 0)
+	{
+		t->busy = false;
 		return 0;
+	}
 
 	/*
 	 * Only batches near the target say how fast the job can go: a small one
@@ -1846,7 +1864,8 @@ throttle_ms(Throttle *t, double batch_ms, double units)
 	}
 	slow = t->firsts == FIRST_BATCHES && t->recent_rate < t->first_rate / 2;
 	t->sessions = activity_sessions_running();
-	if (t->sessions <= migrate_max_load && !slow)
+	t->busy = t->sessions > migrate_max_load || slow;
+	if (!t->busy)
 		return 0;
 	return migrate_nice_ratio * batch_ms;
 }
@@ -1939,7 +1958,7 @@ run_pages(int64 job_id, Oid relid, BackfillStatement *bs, const char *relname,
 		if (next_page < pages_total)
 			batch_pause(GetCurrentTimestamp(), &throttle, batch_ms, (double) (end - batch.from),
 						relname);
-		pages = adapt(pages, batch_ms, pages_total);
+		pages = adapt(pages, batch_ms, pages_total, batch_target(&throttle));
 	}
 }
 
@@ -2056,7 +2075,7 @@ run_keys(int64 job_id, BackfillStatement *bs, KeyInfo *ki, const char *relname,
 		if (!done)
 			batch_pause(GetCurrentTimestamp(), &throttle, batch_ms, (double) batch.rows,
 						relname);
-		batch_rows = adapt(batch_rows, batch_ms, PG_INT32_MAX);
+		batch_rows = adapt(batch_rows, batch_ms, PG_INT32_MAX, batch_target(&throttle));
 	}
 }
 

@@ -3,7 +3,7 @@
 # floor) and a client-side keyset loop, and the latency of a concurrent
 # pgbench workload on the same table without and during the backfill.
 #
-#   test/bench/backfill.sh [ROWS]        (as root; ROWS defaults to 1000000)
+#   [RUNS=3] test/bench/backfill.sh [ROWS]   (as root; ROWS defaults to 1000000)
 #   [RUNS=3] test/bench/backfill.sh --scale [ROWS...]
 #                                        (ROWS: 1000000 4000000 10000000)
 #
@@ -12,10 +12,12 @@
 # returned, sent over one psql connection (a coprocess), each batch waiting
 # for the previous one's answer.
 #
-# Prints tables of times, ratios and latencies, whether the targets are met,
-# and writes doc/backfill-latency-default.png and
-# doc/backfill-latency-delay300.png: pgbench latency over time, the backfill
-# window shaded.
+# The floor and the backfill alone run RUNS (3) times, alternating, and so
+# do pgbench with a backfill in it and the control (pgbench with a CPU
+# burner instead); the client loop runs once.  Prints tables of times,
+# ratios and latencies (each run's, and the medians), whether the targets
+# are met, and writes doc/backfill-latency-default.png: pgbench latency
+# over time in the last run, the backfill window shaded.
 #
 # --scale: how the cost grows with the table.  For each size, alone on the
 # cluster, the floor and migrate_backfill (call to migrate_wait) each run
@@ -75,20 +77,29 @@ if [ ${#SCALE[@]} -gt 0 ]; then
     exit 0
 fi
 
-echo "== $ROWS rows: one UPDATE (the floor)"
-fresh_table
-s=$(now); sql -c "UPDATE items SET b = a * 2"; e=$(now)
-floor=$(echo "$e - $s" | bc); check floor
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+floors=()
+backfills=()
+for ((r = 1; r <= RUNS; r++)); do
+    echo "== $ROWS rows, run $r of $RUNS: one UPDATE (the floor)"
+    fresh_table
+    s=$(now); sql -c "UPDATE items SET b = a * 2"; e=$(now)
+    floors+=("$(echo "$e - $s" | bc)"); check floor
 
-echo "== migrate_backfill"
-fresh_table
-s=$(now)
-job=$(sql -c "SELECT migrate_backfill('items', 'b = a * 2')")
-sql -c "SET client_min_messages = warning" -c "SELECT migrate_wait()" >/dev/null
-e=$(now)
-backfill=$(echo "$e - $s" | bc); check migrate_backfill
-batches=$(sql -c "SELECT args->>'batches' FROM migrate.job WHERE id = $job")
-longest=$(sql -c "SELECT args->>'longest_batch_ms' FROM migrate.job WHERE id = $job")
+    echo "== $ROWS rows, run $r of $RUNS: migrate_backfill, alone"
+    fresh_table
+    s=$(now)
+    job=$(sql -c "SELECT migrate_backfill('items', 'b = a * 2')")
+    sql -c "SET client_min_messages = warning" -c "SELECT migrate_wait()" >/dev/null
+    e=$(now)
+    backfills+=("$(echo "$e - $s" | bc)"); check migrate_backfill
+    batches=$(sql -c "SELECT args->>'batches' FROM migrate.job WHERE id = $job")
+    longest=$(sql -c "SELECT args->>'longest_batch_ms' FROM migrate.job WHERE id = $job")
+    pauses=$(sql -c "SELECT args->>'pauses' FROM migrate.job WHERE id = $job")
+    echo "   floor ${floors[-1]} s, migrate_backfill ${backfills[-1]} s ($batches batches, $pauses pauses)"
+done
+floor=$(printf '%s\n' "${floors[@]}" | median)
+backfill=$(printf '%s\n' "${backfills[@]}" | median)
 
 echo "== client-side keyset loop, 1000-row batches, one psql connection"
 # Each batch is one autocommit statement that locks and updates the next 1000
@@ -165,6 +176,7 @@ during() {
         -v b="$bs" '{ t = $5 + $6 / 1e6; if (t >= a && t < b) print $3 / 1000 }' | percentiles)
     took=$(echo "$be - $bs" | bc | sed 's/^\./0./')
     longest_load=$(sql -c "SELECT args->>'longest_batch_ms' FROM migrate.job WHERE id = $job")
+    pauses_load=$(sql -c "SELECT args->>'pauses' || ' pauses, ' || (args->>'paused_ms') || ' ms' FROM migrate.job WHERE id = $job")
 
     # the plot: per-transaction latency, backfill window shaded
     local t0 from to
@@ -206,48 +218,60 @@ burner() {
         -v b="$bs" '{ t = $5 + $6 / 1e6; if (t >= a && t < b) print $3 / 1000 }' | percentiles)
 }
 
-# long enough for the backfill to end inside the run, with seconds to spare:
-# three times what it took alone (or under load, for the slower variant)
-secs=$(max 30 $((16 + $(ceil3x "$backfill"))))
-echo "== pgbench ${secs} s, migrate_backfill with default settings"
-during default "$secs" ""
-def_p50=$p50; def_p99=$p99; def_took=$took; def_longest=$longest_load
-def_out_p50=$out_p50; def_out_p99=$out_p99
-secs=$(max 60 $((20 + 2 * $(ceil3x "$def_took"))))
-echo "== pgbench ${secs} s, migrate_backfill with batch_delay 300ms"
-during delay300 "$secs" "SET migrate.batch_delay = '300ms';"
-del_p50=$p50; del_p99=$p99; del_took=$took; del_longest=$longest_load
-del_out_p50=$out_p50; del_out_p99=$out_p99
-echo "== pgbench 30 s, a CPU burner for as long as the default backfill took"
-burner 30 "$def_took"
-cpu_p50=$p50; cpu_p99=$p99; cpu_out_p50=$out_p50; cpu_out_p99=$out_p99
+# RUNS times: pgbench with a backfill (default settings) in it, then the
+# control, pgbench with a CPU burner for as long as that backfill took; the
+# p99 ratios of each are taken per run (each against the p99 of its own
+# first seconds), and their medians reported.  Each run is long enough for
+# the backfill to end inside it, with seconds to spare: three times what it
+# took alone.
+ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
+secs=$(max 40 $((16 + $(ceil3x "$backfill"))))
+def_rows=()
+cpu_rows=()
+def_ratios=()
+cpu_ratios=()
+def_tooks=()
+for ((r = 1; r <= RUNS; r++)); do
+    echo "== run $r of $RUNS: pgbench ${secs} s, migrate_backfill with default settings"
+    during default "$secs" ""
+    def_tooks+=("$took")
+    def_ratios+=("$(ratio "$p99" "$out_p99")")
+    def_rows+=("| run $r: defaults (took $(printf %.1f "$took") s, $pauses_load paused, longest batch $longest_load ms) | $out_p50 | $out_p99 | $p50 | $p99 | ${def_ratios[-1]} |")
+    echo "   ${def_rows[-1]}"
+    echo "== run $r of $RUNS: pgbench 30 s, a CPU burner for $(printf %.1f "$took") s"
+    burner 30 "$took"
+    cpu_ratios+=("$(ratio "$p99" "$out_p99")")
+    cpu_rows+=("| run $r: control, a CPU burner (yes) for $(printf %.1f "$took") s | $out_p50 | $out_p99 | $p50 | $p99 | ${cpu_ratios[-1]} |")
+    echo "   ${cpu_rows[-1]}"
+done
+def_ratio=$(printf '%s\n' "${def_ratios[@]}" | median)
+cpu_ratio=$(printf '%s\n' "${cpu_ratios[@]}" | median)
+def_took=$(printf '%s\n' "${def_tooks[@]}" | median)
 
 ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
 met() {    # A <= B: "met" or "not met"
     case "$1$2" in *-*) echo "n/a"; return ;; esac
     if [ "$(echo "$1 <= $2" | bc)" = 1 ]; then echo met; else echo "not met"; fi
 }
-printf '\n%d rows, PostgreSQL %s, %s cores\n\n' "$ROWS" "$PG_MAJOR" "$(nproc)"
+printf '\n%d rows, PostgreSQL %s, %s cores; medians of %d runs\n\n' "$ROWS" "$PG_MAJOR" "$(nproc)" "$RUNS"
 printf '| %-50s | %8s | %8s |\n' "how" "seconds" "vs floor"
 printf '|%s|%s|%s|\n' "----------------------------------------------------" "----------" "----------"
 printf '| %-50s | %8.2f | %8s |\n' "one UPDATE of all rows (floor)" "$floor" "1.00"
-printf '| %-50s | %8.2f | %8s |\n' "migrate_backfill ($batches batches)" "$backfill" "$(ratio "$backfill" "$floor")"
+printf '| %-50s | %8.2f | %8s |\n' "migrate_backfill, alone ($batches batches)" "$backfill" "$(ratio "$backfill" "$floor")"
 printf '| %-50s | %8.2f | %8s |\n' "client keyset loop ($loop_batches batches of 1000 rows)" "$loop" "$(ratio "$loop" "$floor")"
-printf '\nmigrate_backfill vs the client loop: %sx the time\n' "$(ratio "$backfill" "$loop")"
-printf 'longest batch: %s ms alone\n' "$longest"
+printf '\nmigrate_backfill vs the client loop: %sx the time (one run of the loop)\n' "$(ratio "$backfill" "$loop")"
+printf 'runs: floor %s s; migrate_backfill %s s\n' "$(printf '%.2f ' "${floors[@]}")" "$(printf '%.2f ' "${backfills[@]}")"
 printf 'target migrate_backfill <= 1.15x the floor: %s\n' "$(met "$backfill" "$(echo "1.15 * $floor" | bc)")"
 printf 'target migrate_backfill <= 0.7x the client loop: %s\n' "$(met "$backfill" "$(echo "0.7 * $loop" | bc)")"
 printf 'note: migrate_backfill commits its batches with synchronous_commit = off (safe:\n'
 printf 'a batch and its position commit together); the client loop commits each batch\n'
 printf 'durably (synchronous_commit = on), as a client tool does\n'
 printf '\npgbench (4 clients, point read + update of the same table), latency without the\n'
-printf 'backfill measured in the same run, before it\n'
-printf '| %-50s | %10s | %10s | %10s | %10s | %6s |\n' "settings" "p50 w/o" "p99 w/o" "p50 during" "p99 during" "p99 x"
-printf '|%s|%s|%s|%s|%s|%s|\n' "----------------------------------------------------" "------------" "------------" "------------" "------------" "--------"
-printf '| %-50s | %10s | %10s | %10s | %10s | %6s |\n' "defaults (took $(printf %.1f "$def_took") s, longest batch $def_longest ms)" "$def_out_p50" "$def_out_p99" "$def_p50" "$def_p99" "$(ratio "$def_p99" "$def_out_p99")"
-printf '| %-50s | %10s | %10s | %10s | %10s | %6s |\n' "batch_delay 300ms (took $(printf %.1f "$del_took") s, longest $del_longest ms)" "$del_out_p50" "$del_out_p99" "$del_p50" "$del_p99" "$(ratio "$del_p99" "$del_out_p99")"
-printf '| %-50s | %10s | %10s | %10s | %10s | %6s |\n' "control: a CPU burner (yes) for $(printf %.1f "$def_took") s instead" "$cpu_out_p50" "$cpu_out_p99" "$cpu_p50" "$cpu_p99" "$(ratio "$cpu_p99" "$cpu_out_p99")"
-printf 'latencies in ms\n'
-printf 'target p99 during <= 1.5x without, defaults: %s\n' "$(met "$def_p99" "$(echo "1.5 * $def_out_p99" | bc)")"
-printf 'target p99 during <= 1.5x without, batch_delay 300ms: %s\n' "$(met "$del_p99" "$(echo "1.5 * $del_out_p99" | bc)")"
-echo "plots: doc/backfill-latency-default.png, doc/backfill-latency-delay300.png"
+printf 'backfill measured in the same run, before it (ms)\n'
+printf '| %s | %s | %s | %s | %s | %s |\n' "run" "p50 w/o" "p99 w/o" "p50 during" "p99 during" "p99 x"
+printf '|---|---|---|---|---|---|\n'
+printf '%s\n' "${def_rows[@]}" "${cpu_rows[@]}"
+printf '\nmedian p99 ratio: backfill with defaults %sx (took %.1f s under load), CPU burner control %sx\n' \
+    "$def_ratio" "$def_took" "$cpu_ratio"
+printf 'target p99 during <= 1.5x without, defaults: %s\n' "$(met "$def_ratio" 1.5)"
+echo "plot (the last run): doc/backfill-latency-default.png"

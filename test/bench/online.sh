@@ -3,7 +3,7 @@
 # of a 1M-row table, against the same migration done with plain ALTER TABLE.
 #
 #   test/bench/online.sh [ROWS]          (as root; ROWS defaults to 1000000)
-#   ONLINE_RUNS=3 test/bench/online.sh   (the online type change alone, 3 runs, medians)
+#   ONLINE_RUNS=3 test/bench/online.sh   (the type change and a baseline, 3 runs each, medians)
 #
 # The migration changes a column's type (int -> bigint: a shadow column, its
 # index and check carried over), adds a NOT NULL column filled from others,
@@ -77,11 +77,19 @@ longest() {    # the longest transaction in ms, and how many there were
 }
 
 # ONLINE_RUNS=N: only the online type change, N times, each with its own
-# writers: every run's time and longest wait, and their medians
+# writers, and N baselines (the same writers alone, just before): every
+# run's time, longest wait and the ratio to its baseline's longest
+# transaction, then the medians (the goal: at most 1.5x)
 if [ -n "${ONLINE_RUNS:-}" ]; then
     waits=()
     times=()
+    bases=()
+    ratios=()
     for ((r = 1; r <= ONLINE_RUNS; r++)); do
+        fresh_table
+        writers_start "base$r"
+        writers_stop "base$r"
+        read -r bmax _ < <(longest "base$r")
         fresh_table
         sql -c "SELECT migrate_register_online('2', 'orders: qty bigint, total, price index', \$\$[
             {\"alter_column\": {\"table\": \"orders\", \"column\": \"qty\", \"type\": \"bigint\"}},
@@ -98,13 +106,18 @@ if [ -n "${ONLINE_RUNS:-}" ]; then
         writers_stop "run$r"
         read -r max _ < <(longest "run$r")
         retries=$(sql -c "SELECT count(*) FROM migrate.event WHERE action = 'lock_retry'")
-        printf 'run %d: %.1f s, longest writer wait %s ms, lock retries %s\n' "$r" "$(echo "$e - $s" | bc)" "$max" "$retries"
+        ratio=$(echo "scale=2; $max / $bmax" | bc | sed 's/^\./0./')
+        printf 'run %d: baseline longest %s ms; online %.1f s, longest writer wait %s ms (%sx), lock retries %s\n' \
+            "$r" "$bmax" "$(echo "$e - $s" | bc)" "$max" "$ratio" "$retries"
         waits+=("$max")
+        bases+=("$bmax")
+        ratios+=("$ratio")
         times+=("$(echo "$e - $s" | bc)")
     done
-    med() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-    printf 'median of %d: %.1f s, longest writer wait %s ms (migrate.lock_timeout = %s)\n' "$ONLINE_RUNS" \
-        "$(printf '%s\n' "${times[@]}" | med)" "$(printf '%s\n' "${waits[@]}" | med)" "$lock_timeout"
+    med() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+    printf 'median of %d: online %.1f s, longest writer wait %s ms, baseline longest %s ms, ratio %sx (goal <= 1.5x; migrate.lock_timeout = %s)\n' \
+        "$ONLINE_RUNS" "$(printf '%s\n' "${times[@]}" | med)" "$(printf '%s\n' "${waits[@]}" | med)" \
+        "$(printf '%s\n' "${bases[@]}" | med)" "$(printf '%s\n' "${ratios[@]}" | med)" "$lock_timeout"
     exit 0
 fi
 
