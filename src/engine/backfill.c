@@ -1515,6 +1515,7 @@ typedef struct Throttle
 	int			sessions;		/* the sessions counted last */
 	bool		busy;			/* whether the server was busy after the last batch */
 	int64		pauses;			/* how many pauses it made */
+	int64		slow_pauses;	/* of which because the batches ran slow */
 	double		paused_ms;		/* and how long they took in all */
 } Throttle;
 
@@ -1527,9 +1528,9 @@ static void
 job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 			 bool keep_xid, const Throttle *throttle)
 {
-	Oid			argtypes[7] = {INT8OID, INT8OID, TEXTOID, FLOAT8OID, INT8OID, INT8OID, FLOAT8OID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[8] = {INT8OID, INT8OID, TEXTOID, FLOAT8OID, INT8OID, INT8OID, FLOAT8OID, INT8OID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = Int64GetDatum((int64) rows);
@@ -1539,6 +1540,7 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 	nulls[4] = keep_xid ? ' ' : 'n';
 	values[5] = Int64GetDatum(throttle->pauses);
 	values[6] = Float8GetDatum(throttle->paused_ms);
+	values[7] = Int64GetDatum(throttle->slow_pauses);
 	SPI_connect();
 	catalog_exec("UPDATE migrate.job"
 				 "   SET rows_done = rows_done + $2, updated_at = clock_timestamp(), attempts = 0,"
@@ -1546,8 +1548,8 @@ job_progress(int64 job_id, uint64 rows, const char *position, double batch_ms,
 				 "           'batches', coalesce((args->>'batches')::bigint, 0) + 1,"
 				 "           'longest_batch_ms', greatest(coalesce((args->>'longest_batch_ms')::float8, 0),"
 				 "                                        round($4::numeric, 1)),"
-				 "           'pauses', $6, 'paused_ms', round($7::numeric))"
-				 " WHERE id = $1", 7, argtypes, values, nulls, 0);
+				 "           'pauses', $6, 'paused_ms', round($7::numeric), 'slow_pauses', $8)"
+				 " WHERE id = $1", 8, argtypes, values, nulls, 0);
 
 	/*
 	 * page mode: the batch's transaction, whose row versions are not updated
@@ -1890,8 +1892,11 @@ batch_pause(TimestampTz batch_end, Throttle *t, double batch_ms, double units,
 							relname, nice, t->sessions,
 							t->sessions == 1 ? "session" : "sessions");
 		else
-			activity_report("backfill %s: pausing %.0f ms, batches at under half their best speed",
+		{
+			activity_report("backfill %s: pausing %.0f ms, batches at under half their first speed",
 							relname, nice);
+			t->slow_pauses++;
+		}
 		t->pauses++;
 		t->paused_ms += nice;
 	}
