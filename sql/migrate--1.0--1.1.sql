@@ -180,7 +180,7 @@ COMMENT ON FUNCTION migrate_online_new_shape(oid)
     IS 'used by the triggers of online migrations: whether the row being written comes through the version schema''s view of its table (the new shape)';
 
 -- Issue 17: migrate_deploy, a long history in batches, each committed
-CREATE PROCEDURE migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 100,
+CREATE PROCEDURE migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 500,
                                 INOUT applied integer DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'migrate_deploy'
 LANGUAGE C;

@@ -313,7 +313,7 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_upgrade(text)
     IS 'apply pending migrations in version order up to target (all when NULL)';
 
-CREATE PROCEDURE migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 100,
+CREATE PROCEDURE migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 500,
                                 INOUT applied integer DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'migrate_deploy'
 LANGUAGE C;

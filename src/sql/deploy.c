@@ -82,7 +82,7 @@ job_final_state(int64 job_id, MemoryContext caller)
 }
 
 /*
- * migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 100,
+ * migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 500,
  *				  INOUT applied integer DEFAULT NULL)
  *
  * Applies the pending migrations up to target as migrate_upgrade does,
