@@ -27,6 +27,7 @@ typedef struct Options
 	const char *targets_file;	/* --targets */
 	int			jobs;			/* -j */
 	bool		no_wait;		/* --no-wait */
+	int			batch;			/* --batch */
 	bool		quiet;			/* -q */
 	const char *from;			/* import --from */
 	const char *history_table;	/* import --history-table */

@@ -267,6 +267,23 @@ compare_versions(const char *a, const char *b)
 	}
 }
 
+/* How many versioned migrations of the set are at or below target (NULL: all). */
+int
+set_versioned_upto(const MigrationSet *set, const char *target)
+{
+	int			n = 0;
+
+	for (int i = 0; i < set->count; i++)
+	{
+		const Migration *m = &set->items[i];
+
+		if (m->kind != MIG_REPEATABLE &&
+			(target == NULL || compare_versions(m->version, target) <= 0))
+			n++;
+	}
+	return n;
+}
+
 /* ----------------------------------------------------------------
  * File names of each format
  * ----------------------------------------------------------------

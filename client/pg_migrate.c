@@ -57,6 +57,9 @@ static const char help_text[] =
 "      --targets=FILE       deploy: to each conninfo of FILE, one a line\n"
 "  -j, --jobs=N             deploy: to N targets at a time (default 1)\n"
 "      --no-wait            deploy: do not wait for the background part\n"
+"      --batch=N            deploy, script: more than N migrations pending are\n"
+"                           applied N at a time, each batch committed\n"
+"                           (default 500)\n"
 "  -q, --quiet              print errors and warnings only\n"
 "      --from=TOOL          import: the tool whose history to adopt\n"
 "      --history-table=NAME import: the tool's history table (default:\n"
@@ -90,6 +93,7 @@ enum
 	OPT_HISTORY_TABLE,
 	OPT_ONLINE,
 	OPT_NO_TRANSACTION,
+	OPT_BATCH,
 	OPT_HELP
 };
 
@@ -452,26 +456,174 @@ report_waited(PGconn *conn, char **waited, int n)
 }
 
 /*
+ * A deploy of more pending migrations than one transaction should hold
+ * (--batch): the registrations, made in the transaction still open, are
+ * committed, and CALL migrate_deploy applies the pending migrations batch
+ * at a time, each batch committed, waiting for the background runs on the
+ * way and stopping at an online migration, which it starts.  pending holds
+ * the versions of the migrations that were pending; what became of each
+ * (and of the repeatables that were to apply) is printed afterwards, also
+ * when the call failed, since the batches before the failure stay applied.
+ * False after reporting an error.
+ */
+static bool
+deploy_batched(PGconn *conn, const Options *opts, const char *target,
+			   PGresult *pending, bool *applied)
+{
+	int			npending = PQntuples(pending);
+	char	  **versions = pg_malloc_or_die(sizeof(char *) * (npending + 1));
+	char	   *version_array;
+	char	   *repeatables = NULL;
+	char		batch[16];
+	const char *params[2];
+	char		sql[512];
+	PGresult   *res;
+	bool		ok;
+	int			done = 0;
+
+	for (int i = 0; i < npending; i++)
+		versions[i] = PQgetvalue(pending, i, 0);
+	version_array = make_text_array(versions, npending);
+	free(versions);
+
+	/* the repeatables the run is to apply at its end */
+	if (has_repeatables(conn))
+	{
+		repeatables = query_value(conn,
+								  "SELECT pg_catalog.array_agg(r.name) FROM migrate.repeatable_status r"
+								  " WHERE r.state OPERATOR(pg_catalog.<>) 'applied'",
+								  0, NULL, &ok);
+		if (!ok)
+		{
+			free(version_array);
+			return false;
+		}
+	}
+	if (!db_command(conn, "COMMIT", "while committing the registrations"))
+	{
+		free(version_array);
+		free(repeatables);
+		return false;
+	}
+
+	if (!opts->quiet)
+	{
+		printf("%d migrations pending: applying them %d at a time, each batch committed\n",
+			   npending, opts->batch);
+		fflush(stdout);
+	}
+	snprintf(batch, sizeof(batch), "%d", opts->batch);
+	params[0] = target;
+	params[1] = batch;
+	snprintf(sql, sizeof(sql),
+			 "CALL %s.migrate_deploy($1::pg_catalog.text, $2::pg_catalog.int4)", extschema);
+	res = db_query(conn, sql, 2, params, "while applying the migrations");
+	ok = res != NULL;
+	PQclear(res);
+
+	/* what the batches did, committed whatever became of the call */
+	params[0] = version_array;
+	res = db_query(conn,
+				   "SELECT m.version, m.name, m.state FROM migrate.migration m"
+				   " WHERE m.version OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+				   "   AND m.state OPERATOR(pg_catalog.<>) 'pending'"
+				   " ORDER BY m.version_key",
+				   1, params, "while reading what was applied");
+	free(version_array);
+	if (res != NULL)
+	{
+		for (int i = 0; i < PQntuples(res); i++)
+		{
+			const char *state = PQgetvalue(res, i, 2);
+			bool		online = strcmp(state, "active") == 0 || strcmp(state, "ready") == 0;
+
+			*applied = true;
+			if (strcmp(state, "applied") == 0)
+				done++;
+			if (opts->quiet)
+				continue;
+			printf("%-8s %s \"%s\"%s\n", online ? "started" : state,
+				   PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+				   online ? " (online)" : "");
+		}
+		PQclear(res);
+	}
+	if (repeatables != NULL)
+	{
+		params[0] = repeatables;
+		res = db_query(conn,
+					   "SELECT r.name FROM migrate.repeatable_status r"
+					   " WHERE r.name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+					   "   AND r.state OPERATOR(pg_catalog.=) 'applied'"
+					   " ORDER BY r.name COLLATE pg_catalog.\"C\"",
+					   1, params, "while reading what was applied");
+		free(repeatables);
+		if (res != NULL)
+		{
+			for (int i = 0; i < PQntuples(res); i++)
+			{
+				*applied = true;
+				if (!opts->quiet)
+					printf("%-8s repeatable \"%s\"\n", "applied", PQgetvalue(res, i, 0));
+			}
+			PQclear(res);
+		}
+	}
+	fflush(stdout);
+	if (!ok)
+	{
+		if (done == 0)
+			fprintf(stderr, "%s: error: deploy failed: no migration was applied\n", progname);
+		else
+			fprintf(stderr, "%s: error: deploy failed: the %d migrations applied before the failure stay applied\n",
+					progname, done);
+	}
+	return ok;
+}
+
+/*
  * One round of a deploy: register everything and upgrade in one
  * transaction, and print what the upgrade did.  *background tells whether
  * it handed work to a worker (queued) or started an online migration;
  * *applied whether it did anything.  False after reporting an error, the
- * transaction rolled back.
+ * transaction rolled back.  When more migrations are pending than --batch,
+ * the round is deploy_batched's instead (*batched), which does all rounds.
  */
 static bool
 deploy_round(PGconn *conn, const Options *opts, const MigrationSet *set,
 			 const char *target, bool *background, bool *started,
-			 bool *applied, char ***waited, int *nwaited)
+			 bool *applied, bool *batched, char ***waited, int *nwaited)
 {
 	const char *params[1] = {target};
-	char		sql[512];
+	char		sql[1024];
 	PGresult   *res;
 
-	*background = *started = *applied = false;
+	*background = *started = *applied = *batched = false;
 	if (!db_command(conn, "BEGIN", NULL))
 		return false;
 	if (!register_set(conn, set))
 		goto rollback;
+
+	/* more pending than one batch (which takes a set of more than one) */
+	if (set_versioned_upto(set, target) > opts->batch)
+	{
+		snprintf(sql, sizeof(sql), "SELECT m.version\n%s$1%s\n ORDER BY m.version_key",
+				 PENDING_FROM_HEAD, PENDING_FROM_TAIL);
+		res = db_query(conn, sql, 1, params, "while counting the pending migrations");
+		if (res == NULL)
+			goto rollback;
+		if (PQntuples(res) > opts->batch)
+		{
+			bool		ok;
+
+			*batched = true;
+			ok = deploy_batched(conn, opts, target, res, applied);
+			PQclear(res);
+			return ok;
+		}
+		PQclear(res);
+	}
+
 	snprintf(sql, sizeof(sql),
 			 "SELECT version, name, action FROM %s.migrate_upgrade($1)", extschema);
 	/* its NOTICEs say to commit and wait: the lines below say what it did */
@@ -541,6 +693,7 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	bool		background = false;
 	bool		started = false;
 	bool		applied = false;
+	bool		batched = false;
 	bool		anything = false;
 	char	  **waited = NULL;
 	int			nwaited = 0;
@@ -570,9 +723,12 @@ run_deploy(const Options *opts, const MigrationSet *set, const char *conninfo,
 	for (;;)
 	{
 		if (!deploy_round(conn, opts, set, opts->target, &background, &started,
-						  &applied, &waited, &nwaited))
+						  &applied, &batched, &waited, &nwaited))
 			goto fail;
 		anything |= applied;
+		/* migrate_deploy did every round, and waited for their runs */
+		if (batched)
+			break;
 		if (background && !opts->no_wait)
 		{
 			if (!wait_for_jobs(conn, opts->quiet))
@@ -1296,6 +1452,7 @@ main(int argc, char **argv)
 		{"history-table", required_argument, NULL, OPT_HISTORY_TABLE},
 		{"online", no_argument, NULL, OPT_ONLINE},
 		{"no-transaction", no_argument, NULL, OPT_NO_TRANSACTION},
+		{"batch", required_argument, NULL, OPT_BATCH},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0}
@@ -1360,6 +1517,16 @@ main(int argc, char **argv)
 					opts.jobs = (int) n;
 				}
 				break;
+			case OPT_BATCH:
+				{
+					char	   *end;
+					long		n = strtol(optarg, &end, 10);
+
+					if (*optarg == '\0' || *end != '\0' || n < 1 || n > 1000000)
+						usage_error("invalid batch \"%s\": 1 to 1000000 migrations expected", optarg);
+					opts.batch = (int) n;
+				}
+				break;
 			case OPT_NO_WAIT:
 				opts.no_wait = true;
 				break;
@@ -1415,6 +1582,11 @@ main(int argc, char **argv)
 		usage_error("%s", "--from and --history-table are options of import only");
 	if ((opts.online || opts.no_transaction) && strcmp(command, "new") != 0)
 		usage_error("%s", "--online and --no-transaction are options of new only");
+	if (opts.batch != 0 && strcmp(command, "deploy") != 0 &&
+		strcmp(command, "script") != 0)
+		usage_error("%s", "--batch is an option of deploy and script only");
+	if (opts.batch == 0)
+		opts.batch = DEFAULT_BATCH;
 
 	if (strcmp(command, "deploy") == 0)
 	{
@@ -1445,7 +1617,7 @@ main(int argc, char **argv)
 
 		NEED_ARGS(1, 1, "script DIR");
 		load_or_die(&opts, args[0], &set);
-		print_script(stdout, &set, opts.target);
+		print_script(stdout, &set, opts.target, opts.batch);
 		return EXIT_OK;
 	}
 	else if (strcmp(command, "import") == 0)

@@ -66,6 +66,7 @@ extern bool resolve_placeholders(MigrationSet *set,
 								 const PlaceholderValues *values,
 								 char **error);
 extern int	compare_versions(const char *a, const char *b);
+extern int	set_versioned_upto(const MigrationSet *set, const char *target);
 extern bool new_migration(const char *dir, const char *format,
 						  const char *name, char **path, char **error);
 extern bool new_migration_ex(const char *dir, const char *format,
@@ -93,8 +94,35 @@ extern bool db_command(PGconn *conn, const char *sql, const char *context);
 extern PGresult *register_migration(PGconn *conn, const Migration *m);
 extern bool register_set(PGconn *conn, const MigrationSet *set);
 
+/*
+ * More pending migrations than this are applied in batches of this many,
+ * each committed (CALL migrate_deploy), rather than in one transaction
+ * (SELECT migrate_upgrade()): deploy and script, unless --batch says
+ * otherwise.
+ */
+#define DEFAULT_BATCH 500
+
+/*
+ * The migrations migrate_upgrade would apply up to a target (NULL: all):
+ * "SELECT ..." PENDING_FROM_HEAD target-expression PENDING_FROM_TAIL,
+ * where the expression is $1 or a literal.  deploy reads them, and the
+ * script counts them, to choose between one transaction and batches.
+ * Every operator is pg_catalog's, whatever the deployer's search_path.
+ */
+#define PENDING_FROM_HEAD \
+	"  FROM migrate.migration m, (SELECT "
+#define PENDING_FROM_TAIL \
+	"::pg_catalog.text AS version) t\n" \
+	" WHERE ((m.kind OPERATOR(pg_catalog.=) 'sql'\n" \
+	"         AND m.state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'failed']))\n" \
+	"        OR (m.kind OPERATOR(pg_catalog.=) 'online'\n" \
+	"            AND m.state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'rolled_back'])))\n" \
+	"   AND (t.version IS NULL OR m.version_key OPERATOR(pg_catalog.<=)\n" \
+	"        (SELECT k.version_key FROM migrate.migration k\n" \
+	"          WHERE k.version OPERATOR(pg_catalog.=) t.version))"
+
 /* script.c */
 extern void print_script(FILE *out, const MigrationSet *set,
-						 const char *target);
+						 const char *target, int batch);
 
 #endif							/* PG_MIGRATE_H */

@@ -178,3 +178,12 @@ AS 'MODULE_PATHNAME', 'migrate_online_new_shape'
 LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION migrate_online_new_shape(oid)
     IS 'used by the triggers of online migrations: whether the row being written comes through the version schema''s view of its table (the new shape)';
+
+-- Issue 17: migrate_deploy, a long history in batches, each committed
+CREATE PROCEDURE migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 500,
+                                INOUT applied integer DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'migrate_deploy'
+LANGUAGE C;
+COMMENT ON PROCEDURE migrate_deploy(text, integer, integer)
+    IS 'apply pending migrations up to target as migrate_upgrade does, committing after every batch of them and waiting for background runs on the way; for histories too long for one transaction';
+REVOKE EXECUTE ON PROCEDURE migrate_deploy(text, integer, integer) FROM PUBLIC;

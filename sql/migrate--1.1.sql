@@ -313,6 +313,13 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION migrate_upgrade(text)
     IS 'apply pending migrations in version order up to target (all when NULL)';
 
+CREATE PROCEDURE migrate_deploy(target text DEFAULT NULL, batch integer DEFAULT 500,
+                                INOUT applied integer DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'migrate_deploy'
+LANGUAGE C;
+COMMENT ON PROCEDURE migrate_deploy(text, integer, integer)
+    IS 'apply pending migrations up to target as migrate_upgrade does, committing after every batch of them and waiting for background runs on the way; for histories too long for one transaction';
+
 CREATE FUNCTION migrate_downgrade(target text)
 RETURNS TABLE (version text, name text, action text)
 AS 'MODULE_PATHNAME', 'migrate_downgrade'
@@ -441,6 +448,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA migrate FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA migrate FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_upgrade(text) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE migrate_deploy(text, integer, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_downgrade(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_baseline(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION migrate_current() FROM PUBLIC;

@@ -31,6 +31,7 @@ BEGIN
               migrate_rollback(text), migrate_version_schema(text), migrate_check(text)
            TO %1$I;
         GRANT EXECUTE ON PROCEDURE migrate_await(text, interval, text) TO %1$I;
+        GRANT EXECUTE ON PROCEDURE migrate_deploy(text, integer, integer) TO %1$I;
         GRANT EXECUTE ON FUNCTION migrate_register(text, text, text, text, boolean, jsonb) TO %1$I;
         GRANT EXECUTE ON FUNCTION migrate_register_repeatable(text, text, jsonb) TO %1$I;
         GRANT EXECUTE ON FUNCTION migrate_adopt(text[], text[], text) TO %1$I;

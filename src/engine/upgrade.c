@@ -226,10 +226,12 @@ set_state(const char *version, const char *state, TimestampTz started)
 		elog(ERROR, "could not update state of migration %s", version);
 }
 
+/* A row of migrate_upgrade's or migrate_downgrade's result (arg: rsinfo). */
 static void
-put_result(ReturnSetInfo *rsinfo, const char *version, const char *name,
+put_result(void *arg, const char *version, const char *name,
 		   const char *action)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
@@ -383,7 +385,7 @@ typedef struct CallerWork
 {
 	MigrationRow *rows;
 	int			n;
-	ReturnSetInfo *rsinfo;
+	UpgradeBatch *batch;		/* an upgrade's, told what was applied */
 	const char *current;		/* the migration at work, for the record */
 	bool		down;			/* reverting rows (down SQL), not applying */
 	RepeatableRow *reps;		/* then these repeatable migrations */
@@ -458,9 +460,11 @@ apply_rows(void *arg)
 	locksafe_run_whole(&work->current, "upgrade", run_rows_once, work,
 					   "cancel the blocker with pg_cancel_backend(), or deploy again when it is done");
 	for (int i = 0; i < work->n; i++)
-		put_result(work->rsinfo, work->rows[i].version, work->rows[i].name, "applied");
+		work->batch->result(work->batch->result_arg, work->rows[i].version,
+							work->rows[i].name, "applied");
 	for (int i = 0; i < work->nreps; i++)
-		put_result(work->rsinfo, NULL, work->reps[i].name, "applied");
+		work->batch->result(work->batch->result_arg, NULL, work->reps[i].name,
+							"applied");
 }
 
 /* One migration of a background run, in the worker's transaction. */
@@ -492,32 +496,38 @@ start_online(void *arg)
 }
 
 /*
- * migrate_upgrade(target text DEFAULT NULL)
- *		RETURNS TABLE(version text, name text, action text)
+ * Apply the pending migrations up to batch->target in the caller's
+ * transaction, at most batch->limit of them (0: all): migrate_upgrade's
+ * run, and each batch of migrate_deploy's.  At the first non-transactional
+ * one, the rest of the run (of this batch) is handed to a background worker
+ * that starts when the caller commits (action 'queued').  The run stops at
+ * the first online migration, which it starts and leaves in flight.
  *
- * Applies the pending migrations up to target in the caller's transaction.
- * At the first non-transactional one, the rest of the run is handed to a
- * background worker that starts when the caller commits (action 'queued').
+ * The repeatable migrations run at the end of a run that reaches the end
+ * (the target, or the last pending migration): never in a batch that more
+ * migrations follow, since a repeatable may use what a later migration
+ * creates.  The caller has checked the target's syntax and holds the
+ * guard (migrate_guard_begin).
  */
-Datum
-migrate_upgrade(PG_FUNCTION_ARGS)
+void
+upgrade_pending(UpgradeBatch *batch)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *target = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *target = batch->target ? pstrdup(batch->target) : NULL;
+	const char *where;
 	MigrationRow *rows;
 	int			count;
+	int			n;
 	int			handoff;
 	int			online;
 	RepeatableRow *reps = NULL;
 	int			nreps = 0;
 	bool		flying = false;
 
-	sql_version_check();
-	migrate_guard_begin("migrate_upgrade");
-
-	if (target)
-		version_check_arg(target, "target");
-	InitMaterializedSRF(fcinfo, 0);
+	batch->applied = batch->queued = 0;
+	batch->job_id = 0;
+	batch->queued_from = NULL;
+	batch->stopped = batch->more = false;
 
 	SPI_connect();
 	deploy_lock_acquire();
@@ -552,18 +562,26 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 						 errmsg("online migration %s is %s: later migrations wait until it is completed",
 								in_flight, state),
 						 errhint("Complete it with migrate_complete(), or undo it with migrate_rollback().")));
+				batch->stopped = true;
 				SPI_finish();
-				migrate_guard_end();
-				return (Datum) 0;
+				return;
 			}
 		}
 	}
 
-	rows = fetch_migrations("WHERE ((kind = 'sql' AND state IN ('pending', 'failed'))"
-							"       OR (kind = 'online' AND state IN ('pending', 'rolled_back')))"
-							"   AND ($1 IS NULL OR version_key <= $1)"
-							" ORDER BY version_key FOR UPDATE",
-							target, &count);
+	/*
+	 * The first batch reads the whole run, so that a refusal below (a
+	 * definition edited by hand) comes before anything is applied, as in one
+	 * migrate_upgrade(); a later batch reads one migration more than it may
+	 * apply, which tells whether more follow.
+	 */
+	where = "WHERE ((kind = 'sql' AND state IN ('pending', 'failed'))"
+		"       OR (kind = 'online' AND state IN ('pending', 'rolled_back')))"
+		"   AND ($1 IS NULL OR version_key <= $1)"
+		" ORDER BY version_key";
+	if (batch->limit > 0 && !batch->first)
+		where = psprintf("%s LIMIT %d", where, batch->limit + 1);
+	rows = fetch_migrations(psprintf("%s FOR UPDATE", where), target, &count);
 
 	/*
 	 * Before running anything, make sure every migration of the run can be
@@ -580,13 +598,6 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 			break;
 		}
 	}
-	handoff = online;
-	for (int i = 0; i < online; i++)
-		if (!rows[i].transactional)
-		{
-			handoff = i;
-			break;
-		}
 
 	/*
 	 * With online migrations in flight, only the next one starts (all a run
@@ -600,9 +611,21 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 		count = 1;
 	}
 
+	/* this batch: rows[0..n); online == count only when it reaches the end */
+	n = batch->limit > 0 ? Min(count, batch->limit) : count;
+	online = Min(online, n);
+	handoff = online;
+	for (int i = 0; i < online; i++)
+		if (!rows[i].transactional)
+		{
+			handoff = i;
+			break;
+		}
+
 	/*
 	 * The repeatable migrations come at the end of a run that reaches its
-	 * end: not while an online migration it starts stays in flight.
+	 * end: not while an online migration it starts stays in flight, nor
+	 * before the migrations of a later batch.
 	 */
 	if (online == count && !flying)
 		reps = fetch_repeatables(NULL, &nreps);
@@ -610,17 +633,19 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 	/*
 	 * Not while online migrations are in flight: their jobs change the schema
 	 * (validations, index builds) after the fingerprint their start recorded.
+	 * Not for a later batch either: the batch before recorded the schema.
 	 */
-	if ((count > 0 || nreps > 0) && !flying)
+	if ((count > 0 || nreps > 0) && !flying && batch->first)
 		warn_of_drift();
 	{
 		/* in this transaction, unless a background run applies them last */
-		CallerWork	work = {rows, handoff, rsinfo, NULL, false,
-		reps, handoff == count ? nreps : 0, NULL};
+		CallerWork	work = {rows, handoff, batch, NULL, false,
+		reps, handoff == online ? nreps : 0, NULL};
 
 		in_caller_subtransaction(apply_rows, &work);
 	}
-	if (handoff > 0 || (handoff == count && nreps > 0))
+	batch->applied = handoff;
+	if (handoff > 0 || (handoff == online && nreps > 0))
 		fingerprint_record("upgrade", handoff > 0 ? rows[handoff - 1].version : NULL);
 
 	if (handoff < online)
@@ -631,39 +656,79 @@ migrate_upgrade(PG_FUNCTION_ARGS)
 						   rows[online - 1].version, InvalidOid, online - handoff,
 						   run_args(rows, handoff, online, reps, nreps));
 		for (int i = handoff; i < online; i++)
-			put_result(rsinfo, rows[i].version, rows[i].name, "queued");
+			batch->result(batch->result_arg, rows[i].version, rows[i].name, "queued");
 		for (int i = 0; i < nreps; i++)
-			put_result(rsinfo, NULL, reps[i].name, "queued");
-		ereport(NOTICE,
-				(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-				 online - handoff == 1
-				 ? errmsg("migration %s is applied by background job " INT64_FORMAT " once this transaction commits",
-						  rows[handoff].version, job_id)
-				 : errmsg("migrations %s to %s are applied by background job " INT64_FORMAT " once this transaction commits",
-						  rows[handoff].version, rows[online - 1].version, job_id),
-				 errdetail("Migration %s cannot run inside a transaction.", rows[handoff].version),
-				 errhint("Commit, then wait for it with SELECT migrate_wait().")));
-		if (online < count)
+			batch->result(batch->result_arg, NULL, reps[i].name, "queued");
+		batch->queued = online - handoff;
+		batch->job_id = job_id;
+		batch->queued_from = MemoryContextStrdup(caller, rows[handoff].version);
+		if (batch->tell_commit)
+		{
 			ereport(NOTICE,
 					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-					 errmsg("online migration %s starts at the next migrate_upgrade(), once the background run is done",
-							rows[online].version)));
+					 online - handoff == 1
+					 ? errmsg("migration %s is applied by background job " INT64_FORMAT " once this transaction commits",
+							  rows[handoff].version, job_id)
+					 : errmsg("migrations %s to %s are applied by background job " INT64_FORMAT " once this transaction commits",
+							  rows[handoff].version, rows[online - 1].version, job_id),
+					 errdetail("Migration %s cannot run inside a transaction.", rows[handoff].version),
+					 errhint("Commit, then wait for it with SELECT migrate_wait().")));
+			if (online < n)
+				ereport(NOTICE,
+						(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+						 errmsg("online migration %s starts at the next migrate_upgrade(), once the background run is done",
+								rows[online].version)));
+		}
 	}
-	else if (online < count)
+	else if (online < n)
 	{
-		CallerWork	work = {&rows[online], 1, rsinfo, NULL};
+		CallerWork	work = {&rows[online], 1, batch, NULL};
 
 		in_caller_subtransaction(start_online, &work);
-		put_result(rsinfo, rows[online].version, rows[online].name, "started");
+		batch->result(batch->result_arg, rows[online].version, rows[online].name, "started");
+		batch->stopped = true;
 		if (online + 1 < count)
 			ereport(NOTICE,
 					(errcode(ERRCODE_SUCCESSFUL_COMPLETION),
 					 errmsg("online migration %s is started: later migrations wait until it is completed",
 							rows[online].version),
-					 errhint("Complete it with migrate_complete(), then run migrate_upgrade() again.")));
+					 errhint("Complete it with migrate_complete(), then run %s again.",
+							 batch->again)));
 	}
+	batch->more = !batch->stopped && online < count;
 
 	SPI_finish();
+}
+
+/*
+ * migrate_upgrade(target text DEFAULT NULL)
+ *		RETURNS TABLE(version text, name text, action text)
+ *
+ * Applies the pending migrations up to target in the caller's transaction:
+ * all of them in one run (upgrade_pending), so that one SELECT deploys all
+ * or none.
+ */
+Datum
+migrate_upgrade(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	UpgradeBatch batch = {0};
+
+	sql_version_check();
+	migrate_guard_begin("migrate_upgrade");
+
+	batch.target = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (batch.target)
+		version_check_arg(batch.target, "target");
+	InitMaterializedSRF(fcinfo, 0);
+
+	batch.first = true;
+	batch.tell_commit = true;
+	batch.again = "migrate_upgrade()";
+	batch.result = put_result;
+	batch.result_arg = rsinfo;
+	upgrade_pending(&batch);
+
 	migrate_guard_end();
 	return (Datum) 0;
 }
@@ -1235,7 +1300,7 @@ migrate_downgrade(PG_FUNCTION_ARGS)
 	}
 
 	{
-		CallerWork	work = {rows, handoff, rsinfo, NULL, true};
+		CallerWork	work = {rows, handoff, NULL, NULL, true};
 
 		locksafe_forget_retries();
 		locksafe_run_whole(&work.current, "downgrade", run_rows_once, &work,

@@ -60,6 +60,7 @@
 #include "jobs/migrate_jobs.h"
 #include "engine/migrate_engine.h"
 #include "online/online.h"
+#include "sql/wait.h"
 
 PG_FUNCTION_INFO_V1(migrate_wait);
 PG_FUNCTION_INFO_V1(migrate_await);
@@ -435,12 +436,12 @@ final_state(const char *version, WaitedJob *jobs, int njobs)
 }
 
 /*
- * The waiting itself; returns the final state.  With commit_between (the
- * procedure, connected to SPI as nonatomic), the transaction is committed
- * after every look, before the sleep, so that no snapshot is held while
- * sleeping.
+ * The waiting itself; returns the final state.  With commit_between (a
+ * procedure, connected to SPI as nonatomic: migrate_await, migrate_deploy),
+ * the transaction is committed after every look, before the sleep, so that
+ * no snapshot is held while sleeping.
  */
-static char *
+char *
 wait_for_jobs(char *version, long timeout_ms, MemoryContext caller,
 			  bool commit_between)
 {

@@ -4,7 +4,8 @@
 # plan's exit statuses and locks, repeatables applied again only when they
 # change, placeholders, a client killed while it waits for the background
 # part (the next deploy sees it through), several targets with one
-# failing, status, usage errors, and --help against doc/pg_migrate.md.
+# failing, status, usage errors, --help against doc/pg_migrate.md, and
+# more pending than --batch: deploy and script through migrate_deploy.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -47,7 +48,7 @@ my ($rc, $out, $err);
 	  or die 'no --help block in README.md';
 	is($out, $in_readme, '--help is exactly what README.md shows');
 	for my $word (qw(deploy plan script import status new complete rollback
-		--format --target --set --targets --jobs --no-wait --quiet --from
+		--format --target --set --targets --jobs --no-wait --batch --quiet --from
 		--history-table --online --no-transaction --version --help --dbname
 		--host --port --username))
 	{
@@ -62,6 +63,9 @@ for my $case (
 	[ ['deploy'], qr/missing argument/ ],
 	[ [ 'status', 'extra' ], qr/too many arguments/ ],
 	[ [ '-j', '0', 'deploy', '.' ], qr/invalid number of jobs/ ],
+	[ [ '--batch', '0', 'deploy', '.' ], qr/invalid batch "0"/ ],
+	[ [ '--batch', 'ten', 'script', '.' ], qr/invalid batch "ten"/ ],
+	[ [ '--batch', '5', 'plan', '.' ], qr/--batch is an option of deploy and script only/ ],
 	[ [ '--bogus', 'status' ], qr/unrecognized option/ ],
 	[ [ '--targets', 'x', 'plan', '.' ], qr/--targets is an option of deploy only/ ],
 	[ [ 'import', '.' ], qr/import needs --from/ ],
@@ -118,6 +122,96 @@ is($node->safe_psql('ex_migrate', q{SELECT count(*) FROM open_tasks}), '0',
 		'nothing registered');
 	is($node->safe_psql('failing', q{SELECT to_regclass('t') IS NULL}), 't',
 		'nothing applied');
+}
+
+# more pending than --batch: CALL migrate_deploy, batch by batch, each
+# committed, the background run waited for on the way, the repeatable last
+{
+	my $conn = fresh_db($node, $top, 'batched');
+	($rc, $out, $err) = pg_migrate('-d', $conn, '--batch', '2', 'deploy', "$examples/flyway");
+	is($rc, 0, 'batched: deploy exits 0') or diag $err;
+	like($out, qr/^5 migrations pending: applying them 2 at a time, each batch committed$/m,
+		'batched: says so');
+	is( $out =~ s/^(?:5 migrations pending|database).*\n//mgr,
+		qq{applied  1 "create users"
+applied  2 "create projects"
+applied  3 "create tasks"
+applied  3.1 "index tasks due"
+applied  4 "add users display name"
+applied  repeatable "open tasks"
+}, 'batched: what was applied, in order');
+	unlike(applied('batched'), qr/:(?!applied)/, 'batched: every migration applied');
+	is( $node->safe_psql('batched',
+			q{SELECT count(DISTINCT xmin::text) FROM migrate.migration WHERE version IN ('1', '2')}),
+		'1', 'batched: the first two in one transaction');
+	isnt($node->safe_psql('batched', q{SELECT xmin::text FROM migrate.migration WHERE version = '1'}),
+		$node->safe_psql('batched', q{SELECT xmin::text FROM migrate.migration WHERE version = '3'}),
+		'batched: the third in another one');
+	is($node->safe_psql('batched', q{SELECT string_agg(state, ',') FROM migrate.job}),
+		'done', 'batched: the background run was waited for');
+	($rc, $out, $err) = pg_migrate('-d', $conn, '--batch', '2', 'deploy', "$examples/flyway");
+	is($rc, 0, 'batched: second deploy exits 0') or diag $err;
+	like($out, qr/^nothing to apply$/m, 'batched: second deploy applies nothing');
+
+	# up to --batch pending: one transaction, as before
+	$conn = fresh_db($node, $top, 'unbatched');
+	($rc, $out, $err) = pg_migrate('-d', $conn, '--batch', '5', 'deploy', "$examples/flyway");
+	is($rc, 0, 'as many pending as --batch: deploy exits 0') or diag $err;
+	unlike($out, qr/pending: applying/, 'in one transaction');
+	like($out, qr/^queued   3\.1 "index tasks due" \(in the background\)$/m,
+		'the non-transactional one queued by migrate_upgrade');
+
+	# a failure: the batches before it stay applied, the next deploy goes on
+	$conn = fresh_db($node, $top, 'batchfail');
+	my $dir = make_dir(
+		'1__a.sql' => "CREATE TABLE a (id int);\n",
+		'2__b.sql' => "CREATE TABLE b (id int);\n",
+		'3__c.sql' => "CREATE TABLE c (id int);\n",
+		'4__boom.sql' => "SELECT 1 / 0;\n",
+		'5__e.sql' => "CREATE TABLE e (id int);\n");
+	($rc, $out, $err) = pg_migrate('-d', $conn, '--batch', '2', 'deploy', $dir);
+	is($rc, 1, 'batched failure: exit status 1');
+	like($err, qr/^ERROR:  division by zero$/m, 'batched failure: the server message');
+	like($err, qr/^CONTEXT:  .*?migration 4 "boom", up statement 1 of 1/ms, 'with its context');
+	like($err, qr/the 2 migrations applied before the failure stay applied/,
+		'batched failure: says what stays applied');
+	like($out, qr/^applied  2 "b"$/m, 'batched failure: prints what was applied');
+	is(applied('batchfail'), '1:applied 2:applied 3:pending 4:pending 5:pending',
+		'batched failure: the first batch applied, the second rolled back');
+	write_file("$dir/4__boom.sql", "SELECT 1;\n");
+	($rc, $out, $err) = pg_migrate('-d', $conn, '--batch', '2', 'deploy', $dir);
+	is($rc, 0, 'batched failure fixed: the next deploy exits 0') or diag $err;
+	like($out, qr/^3 migrations pending/m, 'it goes on from there');
+	is(applied('batchfail'), '1:applied 2:applied 3:applied 4:applied 5:applied',
+		'batched failure fixed: every migration applied');
+
+	# an online migration: started, the deploy stops there (3), as ever
+	$conn = fresh_db($node, $top, 'batchonline');
+	($rc, $out, $err) = pg_migrate('-d', $conn, '--batch', '2', 'deploy', "$examples/migrate");
+	is($rc, 3, 'batched: stops at the online migration in flight (3)') or diag $err;
+	like($out, qr/^started  0005 "users_display_name" \(online\)$/m, 'batched: the online one started');
+	like($err, qr/pg_migrate complete 0005/, 'batched: and says how to go on');
+
+	# the script of a batched deploy, run by psql
+	$conn = fresh_db($node, $top, 'batchscript');
+	($rc, $out, $err) = pg_migrate('--batch', '2', 'script', "$examples/flyway");
+	is($rc, 0, 'batched script exits 0') or diag $err;
+	like($out, qr/^\\if :migrate_batched\nCOMMIT;\nCALL :"migrate_schema"\.migrate_deploy\(NULL, 2\);\n\\else\n/m,
+		'the script calls migrate_deploy when more than 2 are pending');
+	my $file = "$tmp/batched.sql";
+	write_file($file, $out);
+	my ($pout, $perr) = ('', '');
+	IPC::Run::run([ 'psql', '-X', '-d', $conn, '-f', $file ],
+		'<', \undef, '>', \$pout, '2>', \$perr);
+	is($? >> 8, 0, 'psql runs the batched script') or diag $perr;
+	unlike(applied('batchscript'), qr/:(?!applied)/, 'the batched script applies every migration');
+	is( $node->safe_psql('batchscript',
+			q{SELECT count(DISTINCT xmin::text) FROM migrate.migration WHERE version IN ('1', '2', '3')}),
+		'2', 'in batches');
+	IPC::Run::run([ 'psql', '-X', '-d', $conn, '-f', $file ],
+		'<', \undef, '>', \$pout, '2>', \$perr);
+	is($? >> 8, 0, 'psql runs the batched script again') or diag $perr;
+	like($pout, qr/\(0 rows\)/, 'which runs migrate_upgrade, applying nothing');
 }
 
 # plan: 2 while something is pending, with its locks; 0 after the deploy
