@@ -87,6 +87,9 @@ backfill_run() {
     secs=$(echo "$e - $s" | bc); wal=$(wal_bytes "$w0" "$w1")
     ckpt=$([ "$(checkpoints)" = "$c0" ] || echo +)
     batches=$(sql -c "SELECT args->>'batches' FROM migrate.job WHERE id = $job")
+    # an idle server should see no pause: say so when the throttle paused
+    pauses=$(sql -c "SELECT coalesce(args->>'pauses', '0') || ' (' || coalesce(args->>'slow_pauses', '0') || ' for slow batches)' FROM migrate.job WHERE id = $job")
+    echo "   $ROWS rows: $batches batches, throttle pauses: $pauses"
     check migrate_backfill
 }
 
