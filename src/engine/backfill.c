@@ -1513,7 +1513,8 @@ typedef struct Throttle
 	int			firsts;			/* how many of them so far */
 	double		recent_rate;	/* and of the latest, smoothed */
 	int			sessions;		/* the sessions counted last */
-	bool		busy;			/* whether the server was busy after the last batch */
+	bool		busy;			/* whether the server was busy after the last
+								 * batch */
 	int64		pauses;			/* how many pauses it made */
 	int64		slow_pauses;	/* of which because the batches ran slow */
 	double		paused_ms;		/* and how long they took in all */
@@ -1808,7 +1809,7 @@ page_batch(void *arg)
 /*
  * Throttling that follows the workload.  After each batch the job looks at
  * the server: while more than migrate.max_load other sessions are running a
- * statement, or the batch ran at under half the best speed the job has seen
+ * statement, or its batches run at under half the speed of its first ones
  * (the machine is short of CPU or I/O, whatever keeps it busy), it pauses
  * migrate.nice_ratio times the batch's own time, as gh-ost's nice ratio
  * does, leaving the workload that share of the machine and of the rows; on
@@ -1847,11 +1848,11 @@ throttle_ms(Throttle *t, double batch_ms, double units)
 
 	/*
 	 * Only batches near the target say how fast the job can go: a small one
-	 * is mostly its fixed cost (its commit, its progress row).  The first
-	 * few give the speed of this job on this table; the latest ones,
-	 * smoothed so that one slow batch (a checkpoint's writes, a cold page)
-	 * is not enough, say how fast it goes now.  Under half the first speed,
-	 * the machine is busy with something else, whatever that is.
+	 * is mostly its fixed cost (its commit, its progress row).  The first few
+	 * give the speed of this job on this table; the latest ones, smoothed so
+	 * that one slow batch (a checkpoint's writes, a cold page) is not enough,
+	 * say how fast it goes now.  Under half the first speed, the machine is
+	 * busy with something else, whatever that is.
 	 */
 	if (full)
 	{
