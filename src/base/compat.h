@@ -64,6 +64,13 @@ extern int no_such_variable
 #define pgstat_fetch_stat_local_beentry(idx) pgstat_get_local_beentry_by_index(idx)
 #endif
 
+/* 17: the backend's local transaction id moved into PGPROC.vxid */
+#if PG_VERSION_NUM >= 170000
+#define migrate_local_xid() (MyProc->vxid.lxid)
+#else
+#define migrate_local_xid() (MyProc->lxid)
+#endif
+
 /* 18: ExecutorRun and PortalRun lost their run-once flags (always true here) */
 #if PG_VERSION_NUM >= 180000
 #define migrate_ExecutorRun(qd, dir, count) ExecutorRun((qd), (dir), (count))

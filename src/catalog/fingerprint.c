@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 
 #include "base/base.h"
@@ -171,11 +172,16 @@ static const char *const fingerprint_query =
 "                        AND d.objid = t.oid AND d.deptype = 'e')"
 ") f ORDER BY kind COLLATE \"C\", object COLLATE \"C\"";
 
+/* The local transaction that last ran fingerprint_query (fingerprint_warm). */
+static LocalTransactionId fingerprint_taken_in = InvalidLocalTransactionId;
+
 /* The live schema's fingerprint, in the current memory context. */
 Fingerprint *
 fingerprint_take(void)
 {
 	Fingerprint *fp = palloc0(sizeof(Fingerprint));
+
+	fingerprint_taken_in = migrate_local_xid();
 
 	if (catalog_exec(fingerprint_query, 0, NULL, NULL, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not take schema fingerprint");
@@ -194,6 +200,23 @@ fingerprint_take(void)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return fp;
+}
+
+/*
+ * Take the fingerprint once in this transaction, if not yet, and throw it
+ * away: what an online migration's start, complete or rollback calls
+ * before it locks its tables.  The fingerprint it records at its end is
+ * taken while it holds ACCESS EXCLUSIVE locks that every writer of those
+ * tables waits behind; in a backend that has not taken one yet, loading
+ * the catalog caches the query needs takes longer than the query itself
+ * (about 20 ms against 6 ms for a small schema), so that part is paid
+ * here, before the locks.
+ */
+void
+fingerprint_warm(void)
+{
+	if (fingerprint_taken_in != migrate_local_xid())
+		(void) fingerprint_take();
 }
 
 /* The fingerprint recorded by the last fingerprint_record, or NULL. */

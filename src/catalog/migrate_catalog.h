@@ -45,6 +45,7 @@ typedef struct Fingerprint
 } Fingerprint;
 
 extern Fingerprint *fingerprint_take(void);
+extern void fingerprint_warm(void);
 extern Fingerprint *fingerprint_recorded(void);
 extern void fingerprint_record(const char *action, const char *version);
 extern int	fingerprint_diff(Fingerprint *a, Fingerprint *b,

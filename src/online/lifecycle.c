@@ -529,6 +529,7 @@ online_start(OnlineMigration *m)
 	Expanded	x;
 	bool		has_steps;
 
+	fingerprint_warm();
 	run_phase(m, "start", expand, &x);
 
 	has_steps = x.steps.len > 2 || x.backfills.len > 2;
@@ -949,6 +950,7 @@ migrate_complete(PG_FUNCTION_ARGS)
 				 errhint("Fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") : 0));
 	}
 
+	fingerprint_warm();
 	run_phase(m, "complete", contract, NULL);
 	finish(m, "applied", "complete", started);
 	SPI_finish();
@@ -1110,6 +1112,7 @@ migrate_rollback(PG_FUNCTION_ARGS)
 					 errhint("Roll back the later one first; or, if it is completed, drop its version schema with DROP SCHEMA ... CASCADE once no application uses it.")));
 	}
 	stop_jobs(m);
+	fingerprint_warm();
 	run_phase(m, "rollback", undo, NULL);
 	finish(m, "rolled_back", "rollback", started);
 	SPI_finish();
