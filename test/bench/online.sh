@@ -18,14 +18,23 @@ set -euo pipefail
 ROWS=${1:-1000000}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/test/bench/cluster.sh"
+# min_wal_size: the WAL of the backfill (about one UPDATE of the table's)
+# goes into recycled segments, as on a server in service.  A fresh cluster
+# has few: each new 16 MB segment is created and zero-filled by the backend
+# that needs it, holding WALWriteLock, and every committing writer waits
+# 30-70 ms behind it (WALInitWrite and WALInitSync waits), whoever wrote
+# the WAL: the same stalls come with any bulk write next to the writers.
 bench_cluster online "${BENCH_PORT:-5495}" \
-    "shared_buffers = 512MB" "max_wal_size = 8GB" "checkpoint_timeout = 30min"
+    "shared_buffers = 512MB" "max_wal_size = 8GB" "min_wal_size = 4GB" "checkpoint_timeout = 30min"
 sql() { PGOPTIONS='-c client_min_messages=warning' as_pg "$bin/psql" -X -q -At -h /tmp -p "$port" \
     -d bench -v ON_ERROR_STOP=1 "$@"; }
 
 as_pg "$bin/createdb" -h /tmp -p "$port" bench
 sql -c "CREATE EXTENSION migrate"
 lock_timeout=$(sql -c "LOAD 'migrate'" -c "SHOW migrate.lock_timeout")
+# 1 GB of WAL segments made once, recycled by the checkpoints that follow
+sql -c "DO \$\$ BEGIN FOR i IN 1..64 LOOP PERFORM pg_catalog.pg_logical_emit_message(false, 'bench', 'x');
+        PERFORM pg_catalog.pg_switch_wal(); END LOOP; END \$\$" -c "CHECKPOINT"
 
 fresh_table() {
     sql -c "DROP TABLE IF EXISTS orders CASCADE" \
