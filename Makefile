@@ -11,7 +11,7 @@ DATA = $(wildcard sql/migrate--*.sql)
 DOCS = $(wildcard doc/*.md)
 
 # pg_regress tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup repeatable placeholders adopt security_inputs security_runs security_online_input security_locks security_catalog build_retry online_faults oldversions libversion version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill backfill_faults online online_history online_alter online_partitioned online_drop_constraint online_keys online_create_table online_constraints online_constraint_types online_index online_shapes online_concurrent online_schemas check plan await deploy_batches security_online security_shapes
+REGRESS = setup repeatable placeholders adopt security_inputs security_runs security_online_input security_locks security_catalog build_retry online_faults oldversions libversion version register upgrade downgrade baseline privileges updownup locksafe verify validate jobs backfill backfill_faults online online_history online_alter online_partitioned online_drop_constraint online_keys online_create_table online_constraints online_constraint_types online_index online_shapes online_concurrent online_schemas online_fingerprint check plan await deploy_batches security_online security_shapes
 # each run gets a throwaway cluster, so installcheck needs no running server
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 

@@ -36,6 +36,7 @@ typedef struct SchemaObject
 	char	   *kind;
 	char	   *object;
 	char	   *definition;
+	Oid			owner;			/* the table it belongs to, or InvalidOid */
 } SchemaObject;
 
 typedef struct Fingerprint
@@ -48,6 +49,9 @@ extern Fingerprint *fingerprint_take(void);
 extern void fingerprint_warm(void);
 extern Fingerprint *fingerprint_recorded(void);
 extern void fingerprint_record(const char *action, const char *version);
+extern Fingerprint *fingerprint_record_before(const char *action, const char *version);
+extern void fingerprint_record_after(Fingerprint *before, const char *action,
+									 const char *version);
 extern int	fingerprint_diff(Fingerprint *a, Fingerprint *b,
 							 void (*found) (SchemaObject *before,
 											SchemaObject *after, void *arg),

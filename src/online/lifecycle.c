@@ -431,6 +431,34 @@ other_vschemas(OnlineMigration *m)
 
 static void vschema_retire(OnlineMigration *ctx, const char *vschema, bool quiet);
 
+/*
+ * Record the whole schema fingerprint before a phase locks the migration's
+ * tables, and return it for fingerprint_record_after to record again only
+ * what the phase changed, under the locks.  Not when an operation runs SQL
+ * of the migration's own, which may change anything: then the whole
+ * fingerprint is recorded at the end, once the catalog caches are warm.
+ */
+static Fingerprint *
+fingerprint_before(OnlineMigration *m, const char *action)
+{
+	ListCell   *pc;
+
+	foreach(pc, online_parts(m))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((OnlineMigration *) lfirst(pc))->ops)
+		{
+			if (strcmp(((OnlineOp *) lfirst(lc))->methods->name, "sql") == 0)
+			{
+				fingerprint_warm();
+				return NULL;
+			}
+		}
+	}
+	return fingerprint_record_before(action, m->version);
+}
+
 /* What expand hands to the background job. */
 typedef struct Expanded
 {
@@ -528,8 +556,8 @@ online_start(OnlineMigration *m)
 	TimestampTz started = GetCurrentTimestamp();
 	Expanded	x;
 	bool		has_steps;
+	Fingerprint *before = fingerprint_before(m, "start");
 
-	fingerprint_warm();
 	run_phase(m, "start", expand, &x);
 
 	has_steps = x.steps.len > 2 || x.backfills.len > 2;
@@ -567,7 +595,7 @@ online_start(OnlineMigration *m)
 					  psprintf("new shape in schema %s%s", vschemas.data,
 							   has_steps ? "; background job queued" : ""), NULL);
 	}
-	fingerprint_record("start", m->version);
+	fingerprint_record_after(before, "start", m->version);
 }
 
 /*
@@ -646,7 +674,8 @@ drop_markers(OnlineMigration *m, List *shape)
  * A completed one's duration runs from its start.
  */
 static void
-finish(OnlineMigration *m, const char *state, const char *action, TimestampTz started)
+finish(OnlineMigration *m, const char *state, const char *action, TimestampTz started,
+	   Fingerprint *before)
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, NAMEOID};
 	Datum		values[4];
@@ -665,7 +694,7 @@ finish(OnlineMigration *m, const char *state, const char *action, TimestampTz st
 				 " WHERE version = $1",
 				 4, argtypes, values, NULL, 0);
 	catalog_event(m->version, action, started, NULL, NULL);
-	fingerprint_record(action, m->version);
+	fingerprint_record_after(before, action, m->version);
 }
 
 /* The contract phase: the new shape becomes the tables' own. */
@@ -915,6 +944,7 @@ migrate_complete(PG_FUNCTION_ARGS)
 	TimestampTz started = GetCurrentTimestamp();
 	OnlineMigration *m;
 	char	   *state;
+	Fingerprint *before;
 
 	migrate_guard_begin("migrate_complete");
 
@@ -950,9 +980,9 @@ migrate_complete(PG_FUNCTION_ARGS)
 				 errhint("Fix the cause and continue it with migrate_resume(), or undo the migration with migrate_rollback().") : 0));
 	}
 
-	fingerprint_warm();
+	before = fingerprint_before(m, "complete");
 	run_phase(m, "complete", contract, NULL);
-	finish(m, "applied", "complete", started);
+	finish(m, "applied", "complete", started, before);
 	SPI_finish();
 	migrate_guard_end();
 	PG_RETURN_VOID();
@@ -1073,6 +1103,7 @@ migrate_rollback(PG_FUNCTION_ARGS)
 	TimestampTz started = GetCurrentTimestamp();
 	OnlineMigration *m;
 	char	   *state;
+	Fingerprint *before;
 	ListCell   *lc;
 
 	migrate_guard_begin("migrate_rollback");
@@ -1112,9 +1143,9 @@ migrate_rollback(PG_FUNCTION_ARGS)
 					 errhint("Roll back the later one first; or, if it is completed, drop its version schema with DROP SCHEMA ... CASCADE once no application uses it.")));
 	}
 	stop_jobs(m);
-	fingerprint_warm();
+	before = fingerprint_before(m, "rollback");
 	run_phase(m, "rollback", undo, NULL);
-	finish(m, "rolled_back", "rollback", started);
+	finish(m, "rolled_back", "rollback", started, before);
 	SPI_finish();
 	migrate_guard_end();
 	PG_RETURN_VOID();
