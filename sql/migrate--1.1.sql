@@ -479,3 +479,13 @@ AS 'MODULE_PATHNAME', 'migrate_online_new_shape'
 LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION migrate_online_new_shape(oid)
     IS 'used by the triggers of online migrations: whether the row being written comes through the version schema''s view of its table (the new shape)';
+
+-- The qual of the version schemas' views, folded to true when a write
+-- through one is planned: that loads the library, whose executor hooks
+-- must see the write (migrate_online_new_shape).
+CREATE FUNCTION migrate_online_guard()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'migrate_online_guard'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION migrate_online_guard()
+    IS 'used by the views of online migrations'' version schemas: true; planning a write through such a view loads migrate''s library';

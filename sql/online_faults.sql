@@ -172,6 +172,7 @@ SELECT (SELECT count(*) FILTER (WHERE d = a + 1) FROM of_heap) AS heap_filled,
        (SELECT count(*) FILTER (WHERE d = a + 1) FROM of_heap2) AS heap2_filled;
 
 DROP VIEW online_faults_leftovers;
-DROP EXTENSION migrate;
+-- the version schema first: its views use the extension's guard
 DROP SCHEMA migrate_public_v8 CASCADE;
+DROP EXTENSION migrate;
 DROP TABLE of_kept, of_heap, of_heap2, of_idx, of_ref;

@@ -63,6 +63,32 @@ INSERT INTO migrate_public_v3.reviews (id, body, rating) VALUES (31, 'fresh', NU
 \c
 SET client_min_messages = warning;
 INSERT INTO reviews (id, body, rating) VALUES (32, 'fresh old', NULL);
+-- ... and by a function or a DO block, in the first statement of a new
+-- session: the view's guard loads the library as the write is planned,
+-- so it is a new-shape write too (a NULL rating fails, a written rating
+-- and label are kept), not one the search_path would call old
+CREATE FUNCTION new_app_update(i int) RETURNS void LANGUAGE sql AS $$
+    UPDATE migrate_public_v3.reviews SET rating = 9, label = 'updated by fn' WHERE id = i
+$$;
+\c
+SET client_min_messages = warning;
+SELECT new_app_write(33);
+\c
+SET client_min_messages = warning;
+DO $$ BEGIN
+    INSERT INTO migrate_public_v3.reviews (id, body, rating) VALUES (34, 'do', NULL);
+END $$;
+\echo :LAST_ERROR_SQLSTATE
+\c
+SET client_min_messages = warning;
+DO $$ BEGIN
+    INSERT INTO migrate_public_v3.reviews (id, body, rating, label) VALUES (35, 'do', 5, 'from do');
+END $$;
+\c
+SET client_min_messages = warning;
+SELECT new_app_update(20);
+-- the guard is folded away: no filter in the plan of a read
+EXPLAIN (COSTS OFF) SELECT * FROM migrate_public_v3.reviews;
 
 SELECT id, body, rating, label FROM migrate_public_v3.reviews ORDER BY id;
 SELECT migrate_complete('3');

@@ -369,9 +369,10 @@ SELECT planted, ran_as FROM public.security_inputs_hits
 SELECT count(*) AS victim_rows FROM public.security_inputs_victim_data;
 SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'security_inputs_hostile';
 
+-- the version schema first: its views use the extension's guard
+DROP SCHEMA migrate_public_v2_1 CASCADE;
 DROP EXTENSION migrate;
 DROP SCHEMA security_inputs_h CASCADE;
-DROP SCHEMA migrate_public_v2_1 CASCADE;
 DROP TABLE security_inputs_t, security_inputs_v, security_inputs_victim_data;
 DROP TABLE public.security_inputs_hits CASCADE;
 DROP OWNED BY security_inputs_hostile;

@@ -26,6 +26,7 @@
 #include "online/online_int.h"
 
 PG_FUNCTION_INFO_V1(migrate_online_new_shape);
+PG_FUNCTION_INFO_V1(migrate_online_guard);
 
 /* The trigger function of a table: named after it, if the name fits. */
 static char *
@@ -197,6 +198,8 @@ vschema_view_security(Oid relid)
 	return "security_invoker = false";
 }
 
+static char *extension_function(const char *name);
+
 /*
  * A view of table t's shape: its columns but the hidden ones, read from
  * "from" by their names in the table (by_physical; mapped to the shape's)
@@ -223,7 +226,19 @@ make_view(OnlineMigration *m, ShapeTable *t, const char *view, const char *from,
 						 quote_identifier(by_physical ? c->physical : c->name),
 						 quote_identifier(c->name));
 	}
-	appendStringInfo(&sql, " FROM %s", from);
+
+	/*
+	 * The guard: a qual of an IMMUTABLE function of migrate's library, which
+	 * the planner folds to true (no cost per row), in the view's WHERE
+	 * (UPDATE) and, by the check option, in the checks of INSERT. Folding it
+	 * loads the library while the write through the view is planned, so that
+	 * its executor hooks see that write run even in a session that never
+	 * loaded it before: inside a function or a DO block of a new session's
+	 * first statement, migrate_online_new_shape would otherwise find no
+	 * statement and go by the search_path.
+	 */
+	appendStringInfo(&sql, " FROM %s WHERE %s() WITH LOCAL CHECK OPTION", from,
+					 extension_function("migrate_online_guard"));
 	online_ddl(m, "version schema", sql.data);
 	vschema_copy_grants(m, t, view, false);
 }
@@ -498,11 +513,11 @@ vschema_reattach(OnlineMigration *m, List *detached)
 }
 
 /*
- * The qualified name of migrate_online_new_shape, in the extension's schema
+ * The qualified name of a function of migrate's in the extension's schema
  * (which the deploy role can use, unlike migrate's).
  */
 static char *
-shape_function(void)
+extension_function(const char *name)
 {
 	bool		isnull;
 	Datum		nsp;
@@ -512,8 +527,7 @@ shape_function(void)
 					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "extension migrate not found");
 	nsp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return online_qualified(get_namespace_name(DatumGetObjectId(nsp)),
-							"migrate_online_new_shape");
+	return online_qualified(get_namespace_name(DatumGetObjectId(nsp)), name);
 }
 
 /* The table a view of a version schema shows, cached for the statement. */
@@ -603,6 +617,19 @@ migrate_online_new_shape(PG_FUNCTION_ARGS)
 	first = path != NIL && linitial_oid(path) == vschema;
 	list_free(path);
 	PG_RETURN_BOOL(first);
+}
+
+/*
+ * migrate_online_guard() RETURNS boolean, IMMUTABLE
+ *
+ * True: the qual of the version schema's views (make_view), there only to
+ * load this library when a write through one is planned.  Executable by
+ * every writer; it reads nothing, so it skips the version check.
+ */
+Datum
+migrate_online_guard(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(true);
 }
 
 /*
@@ -739,7 +766,8 @@ vschema_create_sync(OnlineMigration *m, ShapeTable *t)
 	 * search_path (migrate_online_new_shape).  The view is named by its OID,
 	 * not as a regclass: a trigger depending on the view would go with it.
 	 */
-	new_shape = psprintf("%s(%u::pg_catalog.oid)", shape_function(), viewid);
+	new_shape = psprintf("%s(%u::pg_catalog.oid)",
+						 extension_function("migrate_online_new_shape"), viewid);
 	online_ddl(m, "sync trigger",
 			   psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
 						" FOR EACH ROW WHEN (%s IS NOT TRUE) EXECUTE FUNCTION %s('old')",
