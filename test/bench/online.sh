@@ -36,15 +36,38 @@ lock_timeout=$(sql -c "LOAD 'migrate'" -c "SHOW migrate.lock_timeout")
 sql -c "DO \$\$ BEGIN FOR i IN 1..64 LOOP PERFORM pg_catalog.pg_logical_emit_message(false, 'bench', 'x');
         PERFORM pg_catalog.pg_switch_wal(); END LOOP; END \$\$" -c "CHECKPOINT"
 
-fresh_table() {
-    sql -c "DROP TABLE IF EXISTS orders CASCADE" \
+fresh_table() {    # $1 (optional): lines, nopk; the other cases' table is the same without
+    # lines: plus order_lines (ROWS/10 rows), whose foreign key references orders.id
+    # nopk: orders.id nullable, with a unique index but no primary key
+    local key="PRIMARY KEY" extra=()
+    case "${1:-}" in
+    lines)
+        extra=(-c "CREATE TABLE order_lines (id bigint PRIMARY KEY,
+                                             order_id bigint NOT NULL REFERENCES orders (id), qty int NOT NULL)"
+               -c "INSERT INTO order_lines SELECT g, g * 10, g % 7 FROM generate_series(1, $((ROWS / 10))) g"
+               -c "CREATE INDEX order_lines_order_id ON order_lines (order_id)"
+               -c "VACUUM ANALYZE order_lines") ;;
+    nopk)
+        key=""
+        extra=(-c "CREATE UNIQUE INDEX orders_id ON orders (id)") ;;
+    "") ;;
+    *) echo "fresh_table: unknown variant $1" >&2; exit 1 ;;
+    esac
+    sql -c "DROP TABLE IF EXISTS order_lines, orders CASCADE" \
         -c "DROP SCHEMA IF EXISTS migrate_public_v2 CASCADE" \
-        -c "TRUNCATE migrate.migration, migrate.event, migrate.job CASCADE" \
-        -c "CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL CHECK (qty >= 0),
+        -c "TRUNCATE migrate.migration, migrate.event, migrate.job, migrate.fingerprint, migrate.fingerprint_object CASCADE" \
+        -c "CREATE TABLE orders (id bigint $key, qty int NOT NULL CHECK (qty >= 0),
                                  price int NOT NULL, note text)" \
         -c "INSERT INTO orders SELECT g, g % 100, g % 1000, repeat('x', 40) FROM generate_series(1, $ROWS) g" \
         -c "CREATE INDEX orders_qty ON orders (qty)" \
+        ${extra[@]+"${extra[@]}"} \
         -c "VACUUM ANALYZE orders" -c "CHECKPOINT"
+}
+# the shape a case must leave: $1 what, $2 the expected answer, $3 the query
+expect() {
+    local got
+    got=$(sql -c "$3")
+    [ "$got" = "$2" ] || { echo "$1: got '$got', expected '$2'" >&2; exit 1; }
 }
 
 # the application: point updates, valid in the old shape and, after the
@@ -160,8 +183,8 @@ retries=$(sql -c "SELECT count(*) FROM migrate.event WHERE action = 'lock_retry'
 # the operations added since (issue 16), online on the same table: an index
 # with INCLUDE, order and storage parameters, a check and a unique
 # constraint, a constraint renamed, the replica identity
-online_run() {    # $1: log prefix, $2: the operations
-    fresh_table
+online_run() {    # $1: log prefix, $2: the operations, $3: fresh_table's variant
+    fresh_table "${3:-}"
     sql -c "SELECT migrate_register_online('2', '$1', \$\$$2\$\$)" >/dev/null
     writers_start "$1"
     s=$(now)
@@ -170,6 +193,7 @@ online_run() {    # $1: log prefix, $2: the operations
     sql -c "SELECT migrate_complete()" >/dev/null
     e=$(now)
     writers_stop "$1"
+    sql -c "SELECT count(*) FROM migrate.event WHERE action = 'lock_retry'" >"$work/retries-$1"
     echo "$e - $s" | bc
 }
 echo "== the newer operations, online, $ROWS rows"
@@ -191,6 +215,48 @@ exclude_s=$(online_run exclude '[
                            "method": "btree", "elements": [{"column": "id", "operator": "="}]}}
 ]')
 read -r exclude_max exclude_n < <(longest exclude)
+
+# the heaviest of the new operations (issue 17): each keeps a shadow column
+# in step and rebuilds indexes concurrently, and must keep the writers'
+# longest wait under migrate.lock_timeout too.  A primary key column that a
+# foreign key references changes type: the shadow, its unique index, the
+# copy of the referencing foreign key added NOT VALID and validated, and at
+# complete the key and foreign key swapped in one catalog-only transaction
+echo "== a referenced primary key's type, online, $ROWS rows"
+refkey_s=$(online_run refkey '[
+    {"alter_column": {"table": "orders", "column": "id", "type": "numeric"}}
+]' lines)
+read -r refkey_max refkey_n < <(longest refkey)
+expect "refkey: orders.id" numeric \
+    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'id'"
+expect "refkey: the primary key and the valid foreign key" "orders_pkey order_lines_order_id_fkey" \
+    "SELECT (SELECT conname FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'p') || ' ' ||
+            (SELECT conname FROM pg_constraint WHERE conrelid = 'order_lines'::regclass AND contype = 'f'
+                AND confrelid = 'orders'::regclass AND convalidated)"
+# a check dropped for the new shape at start (up and down): qty's shadow,
+# its index built again concurrently
+echo "== a check dropped with up and down, online, $ROWS rows"
+dropcheck_s=$(online_run dropcheck '[
+    {"drop_constraint": {"table": "orders", "name": "orders_qty_check",
+                         "up": "qty", "down": "greatest(qty, 0)"}}
+]')
+read -r dropcheck_max dropcheck_n < <(longest dropcheck)
+expect "dropcheck: orders' checks, its qty index" "0 orders_qty" \
+    "SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'c') || ' ' ||
+            (SELECT string_agg(indexrelid::regclass::text, ',') FROM pg_index
+                WHERE indrelid = 'orders'::regclass AND indkey[0] = (SELECT attnum FROM pg_attribute
+                    WHERE attrelid = 'orders'::regclass AND attname = 'qty'))"
+# a primary key for a table without one (the unique index on id serves
+# the writers meanwhile): its NOT NULL check validated, its index built
+# concurrently, both made the key at complete
+echo "== a primary key added, online, $ROWS rows"
+addpk_s=$(online_run addpk '[
+    {"create_constraint": {"table": "orders", "name": "orders_pkey", "type": "primary_key", "columns": ["id"]}}
+]' nopk)
+read -r addpk_max addpk_n < <(longest addpk)
+expect "addpk: the primary key, id NOT NULL" "orders_pkey true" \
+    "SELECT conname || ' ' || (SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'id')
+     FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'p'"
 
 echo "== the same change with plain DDL in one transaction"
 fresh_table
@@ -215,7 +281,16 @@ printf '%-38s %12.1f %14s %9.1fx\n' "migrate online, the newer operations" "$new
     "$(echo "$newer_max / $base_max" | bc -l)"
 printf '%-38s %12.1f %14s %9.1fx\n' "migrate online, exclusion constraint" "$exclude_s" "$exclude_max" \
     "$(echo "$exclude_max / $base_max" | bc -l)"
+printf '%-38s %12.1f %14s %9.1fx\n' "migrate online, referenced key's type" "$refkey_s" "$refkey_max" \
+    "$(echo "$refkey_max / $base_max" | bc -l)"
+printf '%-38s %12.1f %14s %9.1fx\n' "migrate online, check dropped, up/down" "$dropcheck_s" "$dropcheck_max" \
+    "$(echo "$dropcheck_max / $base_max" | bc -l)"
+printf '%-38s %12.1f %14s %9.1fx\n' "migrate online, primary key added" "$addpk_s" "$addpk_max" \
+    "$(echo "$addpk_max / $base_max" | bc -l)"
 echo
 echo "migrate.lock_timeout = $lock_timeout; lock retries during the online migration: $retries"
-echo "writer transactions in ${WRITERS_S} s: baseline $base_n, online $online_n, plain $plain_n, newer $newer_n, exclude $exclude_n"
+echo "writer transactions in ${WRITERS_S} s: baseline $base_n, online $online_n, plain $plain_n, newer $newer_n, exclude $exclude_n,"
+echo "  refkey $refkey_n, dropcheck $dropcheck_n, addpk $addpk_n"
+echo "lock retries of the other online runs: $(for r in newer exclude refkey dropcheck addpk; do
+    printf '%s %s, ' "$r" "$(cat "$work/retries-$r")"; done | sed 's/, $//')"
 echo "(the longest wait of each run covers all of its writers' transactions, before, during and after the change)"
