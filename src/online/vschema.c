@@ -212,6 +212,7 @@ make_view(OnlineMigration *m, ShapeTable *t, const char *view, const char *from,
 {
 	StringInfoData sql;
 	ListCell   *lc;
+	int			ncolumns = 0;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE VIEW %s WITH (%s) AS SELECT ", view,
@@ -222,7 +223,7 @@ make_view(OnlineMigration *m, ShapeTable *t, const char *view, const char *from,
 
 		if (c->hidden)
 			continue;
-		appendStringInfo(&sql, "%s%s AS %s", sql.data[sql.len - 1] == ' ' ? "" : ", ",
+		appendStringInfo(&sql, "%s%s AS %s", ncolumns++ == 0 ? "" : ", ",
 						 quote_identifier(by_physical ? c->physical : c->name),
 						 quote_identifier(c->name));
 	}
@@ -236,9 +237,16 @@ make_view(OnlineMigration *m, ShapeTable *t, const char *view, const char *from,
 	 * loaded it before: inside a function or a DO block of a new session's
 	 * first statement, migrate_online_new_shape would otherwise find no
 	 * statement and go by the search_path.
+	 *
+	 * A view with no columns (of a table that has none, or only hidden ones)
+	 * is not automatically updatable, and PostgreSQL refuses a check option
+	 * on it; nothing can be written through it, so it needs no guard.
 	 */
-	appendStringInfo(&sql, " FROM %s WHERE %s() WITH LOCAL CHECK OPTION", from,
-					 extension_function("migrate_online_guard"));
+	if (ncolumns == 0)
+		appendStringInfo(&sql, " FROM %s", from);
+	else
+		appendStringInfo(&sql, " FROM %s WHERE %s() WITH LOCAL CHECK OPTION", from,
+						 extension_function("migrate_online_guard"));
 	online_ddl(m, "version schema", sql.data);
 	vschema_copy_grants(m, t, view, false);
 }
