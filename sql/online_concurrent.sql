@@ -1,7 +1,8 @@
 -- Several online migrations in flight at once: the next pending migration
 -- starts alongside the ones in flight when it is an online migration whose
 -- tables are none of theirs and not linked to theirs by a foreign key
--- (one it would create too) or by inheritance; any other waits.  The later
+-- (one it would create too) or by inheritance; any other waits (one on the
+-- same table, one with an sql operation, a plain one).  The later
 -- one's version schema shows both new shapes.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
@@ -169,6 +170,10 @@ SELECT next_waits($$[{"create_table": {"table": "loans", "columns": [{"name": "a
                      "references": {"table": "authors", "columns": ["id"]}}]}}]$$);
 SELECT next_waits($$[{"create_index": {"table": "events_1", "name": "events_1_at", "columns": ["at"]}}]$$);
 SELECT next_waits($$[{"add_column": {"table": "notes_child", "column": {"name": "seen", "type": "boolean"}}}]$$);
+-- one on a table of the migration in flight waits, and so does one with
+-- an sql operation, which may touch any table
+SELECT next_waits($$[{"add_column": {"table": "authors", "column": {"name": "nick", "type": "text"}}}]$$);
+SELECT next_waits($$[{"sql": {"up": "CREATE TABLE sql_made (id int)", "down": "DROP TABLE sql_made"}}]$$);
 -- on a table of its own, it starts
 SELECT next_waits($$[{"add_column": {"table": "shelves", "column": {"name": "label", "type": "text"}}}]$$);
 SET client_min_messages = notice;

@@ -1,7 +1,9 @@
 -- A whole history registered in one transaction, as pg_migrate deploy does
 -- on a fresh database: an online migration that names a table created by an
 -- earlier pending migration is checked against the catalog when it starts,
--- not refused at registration.
+-- not refused at registration.  After a complete, plain migrations changing
+-- a column's type or dropping a column its kept version schema shows are not
+-- blocked (2BP01): the schema goes first, in the migration's transaction.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 
@@ -65,6 +67,20 @@ SELECT migrate_register('6', 'label longer',
     'ALTER TABLE items ALTER COLUMN label TYPE varchar(300)');
 SELECT * FROM migrate_upgrade();
 SET client_min_messages = warning;
+
+-- nor is a plain DROP COLUMN of a column its views show
+SELECT migrate_register_online('7', 'items.code',
+    '[{"add_column": {"table": "items", "column": {"name": "code", "type": "text"}, "up": "upper(label)"}}]');
+SELECT version, action FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait('7');
+SELECT migrate_complete('7');
+SELECT to_regnamespace('migrate_public_v7') IS NOT NULL AS vschema_kept;
+SELECT migrate_register('8', 'no label', 'ALTER TABLE items DROP COLUMN label');
+SELECT version, action FROM migrate_upgrade();
+SELECT to_regnamespace('migrate_public_v7') IS NULL AS vschema_gone,
+       count(*) FILTER (WHERE attname = 'label') AS label_columns
+  FROM pg_attribute WHERE attrelid = 'items'::regclass AND NOT attisdropped;
 
 DROP TABLE items;
 DROP EXTENSION migrate;

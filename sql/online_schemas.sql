@@ -1,6 +1,7 @@
 -- One online migration over tables of several schemas (pgroll #373): each
 -- schema gets its version schema, start, complete and rollback do them all
--- in one phase; expressions name functions of other schemas.
+-- in one phase; expressions name functions of other schemas, and a check
+-- naming one is enforced for both shapes' writes and validated.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 
@@ -70,6 +71,24 @@ SELECT migrate_register('3', 'plain', 'ALTER TABLE billing.invoices ALTER COLUMN
 SELECT version, action FROM migrate_upgrade();
 SELECT * FROM vschemas;
 
+-- a check naming a function of another schema: enforced for both shapes'
+-- writes while in flight, validated by the job, kept at complete
+SELECT migrate_register_online('4', 'invoices under 1000', $$[
+    {"create_constraint": {"schema": "billing", "table": "invoices", "name": "invoices_small",
+                           "type": "check", "check": "util.cents(amount) < 100000"}}]$$);
+SELECT version, action FROM migrate_upgrade();
+CALL settle();
+SELECT migrate_wait('4');
+INSERT INTO billing.invoices (id, user_id, amount, amount_cents) VALUES (2000, 1, 5000, 1);
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO migrate_billing_v4.invoices (id, user_id, amount, amount_cents) VALUES (2001, 1, 5000, 1);
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO migrate_billing_v4.invoices (id, user_id, amount, amount_cents) VALUES (2002, 1, 5, 500);
+SELECT migrate_complete('4');
+SELECT conname, convalidated, pg_get_constraintdef(oid) AS definition
+  FROM pg_constraint WHERE conrelid = 'billing.invoices'::regclass AND conname = 'invoices_small';
+
 DROP VIEW vschemas, leftovers;
+DROP SCHEMA migrate_billing_v4 CASCADE;
 DROP SCHEMA app, billing, util CASCADE;
 DROP EXTENSION migrate;
