@@ -37,6 +37,22 @@ static const char *const fingerprint_query =
 "     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d"
 "                      WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"
 "                        AND d.objid = n.oid AND d.deptype = 'e')),"
+/*
+ * the relations to read: all of them, or with tables given, only the ones
+ * they own (below): the tables, their indexes, their sequences, found by
+ * the catalogs' indexes.  That part runs under a phase's locks, and must
+ * not read the whole catalog there.
+ */
+" rel_oid AS ("
+"  SELECT c.oid FROM pg_catalog.pg_class c WHERE $1::pg_catalog.oid[] IS NULL"
+"  UNION ALL SELECT pg_catalog.unnest($1)"
+"  UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i"
+"             WHERE i.indrelid OPERATOR(pg_catalog.=) ANY ($1)"
+"  UNION ALL SELECT d.objid FROM pg_catalog.pg_depend d"
+"             WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+"               AND d.refobjid OPERATOR(pg_catalog.=) ANY ($1)"
+"               AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+"               AND d.deptype IN ('a', 'i')),"
 " every_rel AS ("
 "  SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.reloptions, c.relpartbound,"
 "         c.relrowsecurity, c.relforcerowsecurity, c.relreplident, nsp.nspname,"
@@ -51,6 +67,7 @@ static const char *const fingerprint_query =
 "    FROM pg_catalog.pg_class c JOIN nsp ON nsp.oid = c.relnamespace"
 "    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid"
 "   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c', 'i', 'I')"
+"     AND c.oid IN (SELECT oid FROM rel_oid)"
 "     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d"
 "                      WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
 "                        AND d.objid = c.oid AND d.deptype = 'e')),"
