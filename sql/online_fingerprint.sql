@@ -6,8 +6,11 @@
 -- background job changes the schema), by migrate_validate() reporting
 -- nothing.  Operations over several kinds of objects: columns, identity
 -- and owned sequences, indexes, constraints, triggers, a partitioned
--- table, a table created, one dropped, one renamed; and a migration with
--- an sql operation, which records the whole fingerprint under the locks.
+-- table, a table created, one dropped, one renamed (with a view, another
+-- table's foreign key and column naming it) and a column renamed (with a
+-- view and a foreign key naming it); a table renamed whose row type a
+-- function takes, and a migration with an sql operation, which record the
+-- whole fingerprint under the locks.
 CREATE EXTENSION migrate;
 SET client_min_messages = warning;
 
@@ -26,6 +29,17 @@ INSERT INTO shop.events SELECT g, '2026-03-01', 'e' || g FROM generate_series(1,
 CREATE TYPE shop.mood AS ENUM ('ok', 'meh');
 CREATE FUNCTION shop.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
 CREATE VIEW shop.noted AS SELECT id FROM shop.items WHERE note IS NOT NULL;
+-- objects of other relations whose definitions name a renamed table or
+-- column (renaming locks only that table): a view, another table's
+-- foreign key and a column of its row type
+CREATE VIEW shop.old_view AS SELECT id, v FROM shop.old_name;
+CREATE TABLE shop.old_refs (id int PRIMARY KEY, old int REFERENCES shop.old_name, copy shop.old_name);
+CREATE TABLE shop.colors (id int PRIMARY KEY, hue text UNIQUE);
+CREATE VIEW shop.hues AS SELECT hue FROM shop.colors;
+CREATE TABLE shop.paints (id int PRIMARY KEY, hue text REFERENCES shop.colors (hue));
+-- a function of a table's row type (migration 3 renames the table)
+CREATE TABLE shop.boxes (id int PRIMARY KEY, size int);
+CREATE FUNCTION shop.box_size(shop.boxes) RETURNS int LANGUAGE sql AS 'SELECT $1.size';
 SELECT migrate_register('1', 'nothing', 'SELECT 1', 'SELECT 1');
 SELECT version, action FROM migrate_upgrade();
 
@@ -46,6 +60,7 @@ SELECT migrate_register_online('2', 'many kinds', $$[
                      "references": {"table": "items", "columns": ["id"]}}]}},
   {"drop_table": {"schema": "shop", "table": "gone"}},
   {"rename_table": {"schema": "shop", "from": "old_name", "to": "new_name"}},
+  {"rename_column": {"schema": "shop", "table": "colors", "from": "hue", "to": "shade"}},
   {"add_column": {"schema": "shop", "table": "events", "column": {"name": "who", "type": "text"}, "up": "'someone'"}}
 ]$$);
 
@@ -81,8 +96,26 @@ SELECT kind, object, detail IS NOT NULL AS described FROM migrate_validate() ORD
 ALTER TABLE shop.items DROP COLUMN extra;
 DROP INDEX shop.by_hand;
 
+-- a function of a renamed table's row type: its identity changes with the
+-- name, and functions are recorded only with the whole fingerprint, which
+-- the phase then records under its locks
+SELECT migrate_register_online('3', 'crates', $$[
+  {"rename_table": {"schema": "shop", "from": "boxes", "to": "crates"}}
+]$$);
+BEGIN;
+SELECT version, action FROM migrate_upgrade();
+SELECT * FROM migrate_validate();
+COMMIT;
+CALL settle();
+SELECT migrate_wait('3');
+BEGIN;
+SELECT migrate_complete();
+SELECT * FROM migrate_validate();
+SELECT pg_get_function_identity_arguments('shop.box_size'::regproc);
+COMMIT;
+
 -- an sql operation: the whole fingerprint, recorded under the locks
-SELECT migrate_register_online('3', 'sql', $$[
+SELECT migrate_register_online('4', 'sql', $$[
   {"sql": {"up": "CREATE FUNCTION shop.thrice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3'",
            "down": "DROP FUNCTION shop.thrice(int)"}}
 ]$$);
@@ -91,7 +124,7 @@ SELECT version, action FROM migrate_upgrade();
 SELECT * FROM migrate_validate();
 COMMIT;
 CALL settle();
-SELECT migrate_wait('3');
+SELECT migrate_wait('4');
 BEGIN;
 SELECT migrate_rollback();
 SELECT * FROM migrate_validate();

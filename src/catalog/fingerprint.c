@@ -213,7 +213,7 @@ static LocalTransactionId fingerprint_taken_in = InvalidLocalTransactionId;
 
 /*
  * Run fingerprint_query, of the whole schema (tables NULL) or of the
- * objects of some tables only (an int8 array of their oids: the tables,
+ * objects of some tables only (an oid array of them: the tables,
  * their columns, constraints, triggers, policies and rules, their indexes
  * and the sequences they own); prefix, when given, makes it the query of
  * a statement (an INSERT).
@@ -388,15 +388,77 @@ fingerprint_record_before(const char *action, const char *version)
 }
 
 /*
- * Record the fingerprint again after the phase: the objects of the tables
- * this transaction has locked against schema changes (SHARE UPDATE
- * EXCLUSIVE or stronger: every DDL on a table, CREATE TABLE and DROP TABLE
- * included, takes one) are taken again and replace those of the same
- * tables in before, what fingerprint_record_before recorded in this
- * transaction.  Nothing else can have changed in between: the objects of
- * other tables are locked by whoever changes them until they commit.
- * Without before (a phase that runs SQL of the migration's own, which may
- * change anything), the whole fingerprint.
+ * The relations whose objects a phase may have changed, for
+ * fingerprint_record_after: the ones this transaction has locked against
+ * schema changes (SHARE UPDATE EXCLUSIVE or stronger: every DDL on a
+ * relation, CREATE and DROP included, takes one); the relations of objects
+ * that depend on them or on their row types, whose definitions name them
+ * (a view, another table's foreign key or column, a partition: renaming a
+ * table or a column locks only that table); and the tables that own the
+ * indexes and sequences among them, by which their objects are recorded.
+ * The second column is true when a function, a domain or a domain's
+ * constraint depends on them: those are recorded only with the whole
+ * fingerprint.
+ */
+static const char *const fingerprint_changed_query =
+"WITH locked AS ("
+"  SELECT l.relation AS oid FROM pg_catalog.pg_locks l"
+"   WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
+"     AND l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted"
+"     AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d"
+"          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())"
+"     AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock',"
+"                    'ExclusiveLock', 'AccessExclusiveLock')),"
+" referenced AS ("
+"  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS classid, oid FROM locked"
+"  UNION ALL"
+"  SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, c.reltype FROM pg_catalog.pg_class c"
+"   WHERE c.oid IN (SELECT oid FROM locked) AND c.reltype OPERATOR(pg_catalog.<>) 0),"
+" dependent AS ("
+"  SELECT d.classid, d.objid, d.deptype FROM referenced r"
+"    JOIN pg_catalog.pg_depend d ON d.refclassid OPERATOR(pg_catalog.=) r.classid"
+"                               AND d.refobjid OPERATOR(pg_catalog.=) r.oid),"
+" changed AS ("
+"  SELECT oid FROM locked"
+"  UNION"
+"  SELECT CASE d.classid"
+"           WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN d.objid"
+"           WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN"
+"             (SELECT r.ev_class FROM pg_catalog.pg_rewrite r WHERE r.oid OPERATOR(pg_catalog.=) d.objid)"
+"           WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN"
+"             (SELECT c.conrelid FROM pg_catalog.pg_constraint c WHERE c.oid OPERATOR(pg_catalog.=) d.objid)"
+"           WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN"
+"             (SELECT t.tgrelid FROM pg_catalog.pg_trigger t WHERE t.oid OPERATOR(pg_catalog.=) d.objid)"
+"           WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN"
+"             (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) d.objid)"
+"           WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN"
+"             (SELECT a.adrelid FROM pg_catalog.pg_attrdef a WHERE a.oid OPERATOR(pg_catalog.=) d.objid)"
+"         END FROM dependent d)"
+"SELECT (SELECT coalesce(pg_catalog.array_agg(DISTINCT o), '{}') FROM ("
+"          SELECT oid AS o FROM changed"
+"          UNION ALL"
+"          SELECT d.refobjid FROM changed c JOIN pg_catalog.pg_depend d"
+"              ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+"             AND d.objid OPERATOR(pg_catalog.=) c.oid"
+"             AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+"             AND d.deptype IN ('a', 'i')) owners WHERE o IS NOT NULL),"
+"       EXISTS (SELECT FROM dependent d"
+"                WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass"
+"                   OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass"
+"                       AND d.deptype OPERATOR(pg_catalog.<>) 'i')"
+"                   OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass"
+"                       AND (SELECT c.contypid FROM pg_catalog.pg_constraint c"
+"                             WHERE c.oid OPERATOR(pg_catalog.=) d.objid) OPERATOR(pg_catalog.<>) 0))";
+
+/*
+ * Record the fingerprint again after the phase: the objects of the
+ * relations it may have changed (fingerprint_changed_query) are taken
+ * again and replace those of the same relations in before, what
+ * fingerprint_record_before recorded in this transaction.  Nothing else
+ * can have changed in between: the objects of other relations are locked
+ * by whoever changes them until they commit.  Without before (a phase that
+ * runs SQL of the migration's own, which may change anything), or when a
+ * function or a domain depends on what it changed, the whole fingerprint.
  */
 void
 fingerprint_record_after(Fingerprint *before, const char *action, const char *version)
@@ -414,15 +476,14 @@ fingerprint_record_after(Fingerprint *before, const char *action, const char *ve
 		fingerprint_record(action, version);
 		return;
 	}
-	catalog_exec("SELECT coalesce(pg_catalog.array_agg(l.relation), '{}')"
-				 "  FROM pg_catalog.pg_locks l"
-				 " WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
-				 "   AND l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted"
-				 "   AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d"
-				 "        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())"
-				 "   AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock',"
-				 "                  'ExclusiveLock', 'AccessExclusiveLock')",
-				 0, NULL, NULL, NULL, 1);
+	if (catalog_exec(fingerprint_changed_query, 0, NULL, NULL, NULL, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not find the relations a phase changed");
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+	{
+		fingerprint_record(action, version);
+		return;
+	}
 	tables = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	tables = PointerGetDatum(DatumGetArrayTypePCopy(tables));
 
